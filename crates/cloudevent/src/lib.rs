@@ -1,0 +1,1 @@
+//! The CloudEvents event model (placeholder).
