@@ -1,0 +1,419 @@
+//! The CloudEvents type system: typed attribute values, their canonical string forms, and the
+//! rules for attribute names.
+//!
+//! Every protocol binding and event format speaks in terms of these types, so the canonical
+//! string forms defined here are what ends up in HTTP headers, Kafka headers, AMQP
+//! application-properties and the like. Keeping them in one place is what keeps the bindings
+//! consistent with each other.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+
+/// The types of the CloudEvents type system (CloudEvents 1.0.2, "Type System").
+///
+/// Extensions keep their type through the runtime, so a binding that can carry types (JSON,
+/// AMQP) writes them natively while one that cannot (HTTP headers) writes the canonical string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttributeType {
+    /// `true` or `false`.
+    Boolean,
+    /// A signed 32-bit integer.
+    Integer,
+    /// A sequence of Unicode characters.
+    String,
+    /// A sequence of bytes, written as Base64.
+    Binary,
+    /// An absolute URI (RFC 3986 section 4.3).
+    Uri,
+    /// A URI-reference (RFC 3986 section 4.1): absolute or relative.
+    UriRef,
+    /// A date and time, written per RFC 3339.
+    Timestamp,
+}
+
+impl fmt::Display for AttributeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttributeType::Boolean => "Boolean",
+            AttributeType::Integer => "Integer",
+            AttributeType::String => "String",
+            AttributeType::Binary => "Binary",
+            AttributeType::Uri => "URI",
+            AttributeType::UriRef => "URI-reference",
+            AttributeType::Timestamp => "Timestamp",
+        })
+    }
+}
+
+/// A typed attribute value, as carried by extension attributes.
+///
+/// Values are validated on construction through [`AttributeValue::parse`] or the typed
+/// constructors, so a value held by an [`crate::Event`] is always valid for its type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttributeValue {
+    /// A Boolean.
+    Boolean(bool),
+    /// A 32-bit signed integer.
+    Integer(i32),
+    /// A string; never contains control characters.
+    String(String),
+    /// Bytes.
+    Binary(Vec<u8>),
+    /// An absolute URI.
+    Uri(String),
+    /// A URI-reference.
+    UriRef(String),
+    /// A timestamp.
+    Timestamp(Timestamp),
+}
+
+impl AttributeValue {
+    /// The CloudEvents type of this value.
+    pub fn attribute_type(&self) -> AttributeType {
+        match self {
+            AttributeValue::Boolean(_) => AttributeType::Boolean,
+            AttributeValue::Integer(_) => AttributeType::Integer,
+            AttributeValue::String(_) => AttributeType::String,
+            AttributeValue::Binary(_) => AttributeType::Binary,
+            AttributeValue::Uri(_) => AttributeType::Uri,
+            AttributeValue::UriRef(_) => AttributeType::UriRef,
+            AttributeValue::Timestamp(_) => AttributeType::Timestamp,
+        }
+    }
+
+    /// Parses a canonical string form into a value of the given type.
+    ///
+    /// This is how a binding that only carries strings (HTTP, Kafka and NATS headers) would
+    /// recover a typed value when the receiver knows the type it expects.
+    pub fn parse(ty: AttributeType, text: &str) -> Result<Self, ValueError> {
+        Ok(match ty {
+            AttributeType::Boolean => match text {
+                "true" => AttributeValue::Boolean(true),
+                "false" => AttributeValue::Boolean(false),
+                _ => return Err(ValueError::new(ty, "expected `true` or `false`")),
+            },
+            AttributeType::Integer => AttributeValue::Integer(parse_integer(text)?),
+            AttributeType::String => AttributeValue::String(check_string(text)?.to_owned()),
+            AttributeType::Binary => AttributeValue::Binary(
+                BASE64
+                    .decode(text)
+                    .map_err(|e| ValueError::new(ty, format!("invalid Base64: {e}")))?,
+            ),
+            AttributeType::Uri => AttributeValue::Uri(check_uri(text)?.to_owned()),
+            AttributeType::UriRef => AttributeValue::UriRef(check_uri_ref(text)?.to_owned()),
+            AttributeType::Timestamp => AttributeValue::Timestamp(text.parse()?),
+        })
+    }
+
+    /// A string value, checked to hold no control characters.
+    pub fn string(text: impl Into<String>) -> Result<Self, ValueError> {
+        let text = text.into();
+        check_string(&text)?;
+        Ok(AttributeValue::String(text))
+    }
+
+    /// The canonical string form (CloudEvents 1.0.2 "Type System"): what a header carries.
+    pub fn to_canonical_string(&self) -> String {
+        self.to_string()
+    }
+
+    /// The value as a string slice when it is stored as one (String, URI, URI-reference):
+    /// lets hot paths compare without formatting.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttributeValue::String(s) | AttributeValue::Uri(s) | AttributeValue::UriRef(s) => {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AttributeValue {
+    /// Writes the canonical string form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttributeValue::Boolean(b) => write!(f, "{b}"),
+            AttributeValue::Integer(i) => write!(f, "{i}"),
+            AttributeValue::String(s) | AttributeValue::Uri(s) | AttributeValue::UriRef(s) => {
+                f.write_str(s)
+            }
+            AttributeValue::Binary(b) => f.write_str(&BASE64.encode(b)),
+            AttributeValue::Timestamp(t) => fmt::Display::fmt(t, f),
+        }
+    }
+}
+
+impl From<bool> for AttributeValue {
+    fn from(value: bool) -> Self {
+        AttributeValue::Boolean(value)
+    }
+}
+
+impl From<i32> for AttributeValue {
+    fn from(value: i32) -> Self {
+        AttributeValue::Integer(value)
+    }
+}
+
+impl From<Timestamp> for AttributeValue {
+    fn from(value: Timestamp) -> Self {
+        AttributeValue::Timestamp(value)
+    }
+}
+
+/// A value that does not fit its CloudEvents type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {ty}: {reason}")]
+pub struct ValueError {
+    /// The type the value was checked against.
+    pub ty: AttributeType,
+    /// Why it does not fit.
+    pub reason: String,
+}
+
+impl ValueError {
+    pub(crate) fn new(ty: AttributeType, reason: impl Into<String>) -> Self {
+        ValueError {
+            ty,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Parses an Integer's canonical form: optional minus sign, decimal digits, 32-bit range.
+///
+/// A leading `+` and surrounding whitespace are rejected: the canonical form has neither.
+pub fn parse_integer(text: &str) -> Result<i32, ValueError> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ValueError::new(
+            AttributeType::Integer,
+            format!("`{text}` is not a decimal integer"),
+        ));
+    }
+    text.parse::<i32>().map_err(|_| {
+        ValueError::new(
+            AttributeType::Integer,
+            format!("`{text}` is outside the 32-bit range"),
+        )
+    })
+}
+
+/// Checks a String value: the type system forbids the control characters U+0000–U+001F and
+/// U+007F–U+009F, and (being Unicode) noncharacters such as U+FFFE.
+pub fn check_string(text: &str) -> Result<&str, ValueError> {
+    match text.chars().find(|&c| c.is_control() || is_noncharacter(c)) {
+        None => Ok(text),
+        Some(c) => Err(ValueError::new(
+            AttributeType::String,
+            format!("contains the forbidden character U+{:04X}", c as u32),
+        )),
+    }
+}
+
+fn is_noncharacter(c: char) -> bool {
+    let c = c as u32;
+    (0xFDD0..=0xFDEF).contains(&c) || (c & 0xFFFE) == 0xFFFE
+}
+
+/// Checks an absolute URI per RFC 3986 section 4.3 (a scheme is required).
+pub fn check_uri(text: &str) -> Result<&str, ValueError> {
+    match fluent_uri::Uri::parse(text) {
+        Ok(_) => Ok(text),
+        Err(e) => Err(ValueError::new(
+            AttributeType::Uri,
+            format!("`{text}` is not an absolute URI ({e})"),
+        )),
+    }
+}
+
+/// Checks a URI-reference per RFC 3986 section 4.1 (relative references allowed).
+pub fn check_uri_ref(text: &str) -> Result<&str, ValueError> {
+    match fluent_uri::UriRef::parse(text) {
+        Ok(_) => Ok(text),
+        Err(e) => Err(ValueError::new(
+            AttributeType::UriRef,
+            format!("`{text}` is not a URI-reference ({e})"),
+        )),
+    }
+}
+
+/// Why a name cannot be a CloudEvents attribute name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The empty string.
+    #[error("attribute names cannot be empty")]
+    Empty,
+    /// Something other than `a`–`z` and `0`–`9`.
+    #[error("invalid attribute name `{0}`: only lower-case letters a-z and digits 0-9 are allowed")]
+    Characters(String),
+    /// `data` is reserved for the event payload.
+    #[error("`data` is reserved for the event payload and cannot be an attribute name")]
+    Reserved,
+}
+
+/// Checks an attribute name: `[a-z0-9]+`, and not the reserved `data`.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        Err(NameError::Empty)
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        Err(NameError::Characters(name.to_owned()))
+    } else if name == "data" {
+        Err(NameError::Reserved)
+    } else {
+        Ok(())
+    }
+}
+
+/// A CloudEvents Timestamp: an instant with the UTC offset it was written with.
+///
+/// The canonical form is RFC 3339 with `T` and upper-case `Z`, and as many fractional digits
+/// (0, 3, 6 or 9) as the value needs, so `2018-04-05T17:31:00Z` stays exactly as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(DateTime<FixedOffset>);
+
+impl Timestamp {
+    /// The current time, in UTC.
+    pub fn now() -> Self {
+        Timestamp(DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).fixed_offset())
+    }
+
+    /// The underlying date-time.
+    pub fn as_datetime(&self) -> &DateTime<FixedOffset> {
+        &self.0
+    }
+}
+
+impl From<DateTime<FixedOffset>> for Timestamp {
+    fn from(value: DateTime<FixedOffset>) -> Self {
+        Timestamp(value)
+    }
+}
+
+impl From<DateTime<chrono::Utc>> for Timestamp {
+    fn from(value: DateTime<chrono::Utc>) -> Self {
+        Timestamp(value.fixed_offset())
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = ValueError;
+
+    /// Parses RFC 3339 `date-time` (a `T` or `t` separator, a mandatory offset).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // chrono also accepts a space as the separator (RFC 3339 only mentions it in a note);
+        // the CloudEvents type system says RFC 3339, so hold to its grammar.
+        if text.as_bytes().get(10) == Some(&b' ') {
+            return Err(ValueError::new(
+                AttributeType::Timestamp,
+                format!(
+                    "`{text}` is not an RFC 3339 date-time: date and time must be separated by `T`"
+                ),
+            ));
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(Timestamp)
+            .map_err(|e| {
+                ValueError::new(
+                    AttributeType::Timestamp,
+                    format!("`{text}` is not an RFC 3339 date-time ({e})"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_alphanumerics_and_not_data() {
+        assert!(check_name("comexampleextension1").is_ok());
+        assert_eq!(check_name(""), Err(NameError::Empty));
+        assert!(matches!(
+            check_name("Bad-Name"),
+            Err(NameError::Characters(_))
+        ));
+        assert!(matches!(check_name("a_b"), Err(NameError::Characters(_))));
+        assert!(matches!(check_name("ÿ"), Err(NameError::Characters(_))));
+        assert_eq!(check_name("data"), Err(NameError::Reserved));
+    }
+
+    #[test]
+    fn integers_are_32_bit_decimal() {
+        assert_eq!(parse_integer("-2147483648"), Ok(i32::MIN));
+        assert_eq!(parse_integer("2147483647"), Ok(i32::MAX));
+        assert!(parse_integer("2147483648").is_err());
+        assert!(parse_integer("+1").is_err());
+        assert!(parse_integer(" 1").is_err());
+        assert!(parse_integer("1.0").is_err());
+        assert!(parse_integer("-").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_and_canonical() {
+        let t: Timestamp = "2018-04-05T17:31:00Z".parse().unwrap();
+        assert_eq!(t.to_string(), "2018-04-05T17:31:00Z");
+        let t: Timestamp = "2018-04-05t17:31:00.123456+02:00".parse().unwrap();
+        assert_eq!(t.to_string(), "2018-04-05T17:31:00.123456+02:00");
+        let t: Timestamp = "2018-04-05T17:31:00+00:00".parse().unwrap();
+        assert_eq!(t.to_string(), "2018-04-05T17:31:00Z");
+        assert!("2018-04-05 17:31:00Z".parse::<Timestamp>().is_err());
+        assert!("2018-04-05T17:31:00".parse::<Timestamp>().is_err());
+        assert!("2018-13-05T17:31:00Z".parse::<Timestamp>().is_err());
+        assert!("yesterday".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn uris_follow_rfc3986() {
+        assert!(check_uri("https://example.com/a?b#c").is_ok());
+        assert!(check_uri("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66").is_ok());
+        assert!(check_uri("/relative").is_err());
+        assert!(check_uri("").is_err());
+        assert!(check_uri_ref("/mycontext/subcontext").is_ok());
+        assert!(check_uri_ref("https://github.com/cloudevents").is_ok());
+        assert!(check_uri_ref("not a uri").is_err());
+        assert!(check_uri_ref("bad%zz").is_err());
+    }
+
+    #[test]
+    fn strings_reject_control_characters() {
+        assert!(check_string("Euro € 😀").is_ok());
+        assert!(check_string("a\u{0}b").is_err());
+        assert!(check_string("a\u{85}b").is_err());
+        assert!(check_string("a\u{FFFE}").is_err());
+    }
+
+    #[test]
+    fn canonical_forms_round_trip() {
+        for (ty, text) in [
+            (AttributeType::Boolean, "true"),
+            (AttributeType::Integer, "-42"),
+            (AttributeType::String, "hello world"),
+            (AttributeType::Binary, "AQID"),
+            (AttributeType::Uri, "https://example.com"),
+            (AttributeType::UriRef, "/a/b"),
+            (AttributeType::Timestamp, "2020-01-01T00:00:00.500Z"),
+        ] {
+            let v = AttributeValue::parse(ty, text).unwrap();
+            assert_eq!(v.attribute_type(), ty);
+            assert_eq!(v.to_canonical_string(), text);
+        }
+        assert!(AttributeValue::parse(AttributeType::Boolean, "TRUE").is_err());
+        assert!(AttributeValue::parse(AttributeType::Binary, "***").is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! Header-value encoding shared by the bindings that carry attributes in string headers
+//! (HTTP `ce-`, NATS `ce-`): percent-encoding per HTTP binding section 3.1.3.2, and the
+//! decoding that undoes it (quoted-string unescaping, then one round of percent-decoding).
+
+use std::borrow::Cow;
+
+/// Why a header value could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderValueError {
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("invalid percent-escape at byte {0}: `%` must be followed by two hex digits")]
+    BadEscape(usize),
+    /// A quoted-string without its closing quote, or with text after it.
+    #[error("malformed quoted string")]
+    BadQuoting,
+    /// The decoded bytes are not UTF-8 (for example the overlong `%C0%A0`).
+    #[error("percent-decoded bytes are not valid UTF-8 (at byte {0})")]
+    InvalidUtf8(usize),
+}
+
+/// Whether a character must be percent-encoded: space, `"`, `%`, and anything outside the
+/// printable ASCII range U+0021–U+007E.
+#[inline]
+fn needs_encoding(b: u8) -> bool {
+    !(0x21..=0x7E).contains(&b) || b == b'"' || b == b'%'
+}
+
+/// Percent-encodes a canonical attribute string for a header, with upper-case hex.
+/// Returns the input unchanged (borrowed) when nothing needs encoding, the common case.
+pub fn encode(value: &str) -> Cow<'_, str> {
+    if !value.bytes().any(needs_encoding) {
+        return Cow::Borrowed(value);
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len() + 16);
+    for &b in value.as_bytes() {
+        if needs_encoding(b) {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xF)] as char);
+        } else {
+            out.push(b as char);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Decodes a header value into the attribute string: unquotes a quoted-string (RFC 7230
+/// section 3.2.6, backslash escapes included), then performs exactly one round of
+/// percent-decoding (lower-case hex accepted), and rejects bytes that are not UTF-8.
+pub fn decode(raw: &[u8]) -> Result<Cow<'_, str>, HeaderValueError> {
+    let raw = trim_ows(raw);
+    let unquoted: Cow<'_, [u8]> = if raw.first() == Some(&b'"') {
+        Cow::Owned(unquote(raw)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    if !unquoted.contains(&b'%') {
+        return match unquoted {
+            Cow::Borrowed(b) => std::str::from_utf8(b)
+                .map(Cow::Borrowed)
+                .map_err(|e| HeaderValueError::InvalidUtf8(e.valid_up_to())),
+            Cow::Owned(b) => String::from_utf8(b)
+                .map(Cow::Owned)
+                .map_err(|e| HeaderValueError::InvalidUtf8(e.utf8_error().valid_up_to())),
+        };
+    }
+    let mut out = Vec::with_capacity(unquoted.len());
+    let mut i = 0;
+    while i < unquoted.len() {
+        let b = unquoted[i];
+        if b == b'%' {
+            let hi = unquoted.get(i + 1).and_then(|&c| hex(c));
+            let lo = unquoted.get(i + 2).and_then(|&c| hex(c));
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => return Err(HeaderValueError::BadEscape(i)),
+            }
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|e| HeaderValueError::InvalidUtf8(e.utf8_error().valid_up_to()))
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn trim_ows(mut raw: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = raw {
+        raw = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = raw {
+        raw = rest;
+    }
+    raw
+}
+
+fn unquote(raw: &[u8]) -> Result<Vec<u8>, HeaderValueError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut chars = raw[1..].iter();
+    while let Some(&c) = chars.next() {
+        match c {
+            b'\\' => out.push(*chars.next().ok_or(HeaderValueError::BadQuoting)?),
+            b'"' => {
+                return if chars.as_slice().is_empty() {
+                    Ok(out)
+                } else {
+                    Err(HeaderValueError::BadQuoting)
+                };
+            }
+            other => out.push(other),
+        }
+    }
+    Err(HeaderValueError::BadQuoting)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_exactly_the_required_characters() {
+        assert_eq!(encode("Euro € 😀"), "Euro%20%E2%82%AC%20%F0%9F%98%80");
+        assert_eq!(encode(r#"a"b%c"#), "a%22b%25c");
+        assert_eq!(encode("tab\there"), "tab%09here");
+        assert_eq!(encode("\u{7f}"), "%7F");
+        let printable: String = (0x21u8..=0x7E)
+            .filter(|b| *b != b'"' && *b != b'%')
+            .map(char::from)
+            .collect();
+        assert!(matches!(encode(&printable), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn decodes_one_round_with_any_hex_case() {
+        assert_eq!(
+            decode(b"Euro%20%e2%82%ac%20%F0%9F%98%80").unwrap(),
+            "Euro € 😀"
+        );
+        assert_eq!(decode(b"%2541").unwrap(), "%41");
+        assert_eq!(decode(b"%41").unwrap(), "A");
+        assert_eq!(decode(b"plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn unquotes_before_percent_decoding() {
+        assert_eq!(decode(br#""hello world""#).unwrap(), "hello world");
+        assert_eq!(decode(br#""say \"hi\"""#).unwrap(), r#"say "hi""#);
+        assert_eq!(decode(br#""a%20b""#).unwrap(), "a b");
+        assert_eq!(decode(br#"  "x"  "#).unwrap(), "x");
+        assert_eq!(
+            decode(br#""unterminated"#),
+            Err(HeaderValueError::BadQuoting)
+        );
+        assert_eq!(decode(br#""a"b"#), Err(HeaderValueError::BadQuoting));
+    }
+
+    #[test]
+    fn rejects_bad_escapes_and_invalid_utf8() {
+        assert_eq!(decode(b"%C0%A0"), Err(HeaderValueError::InvalidUtf8(0)));
+        assert_eq!(decode(b"ab%FF"), Err(HeaderValueError::InvalidUtf8(2)));
+        assert_eq!(decode(b"%G1"), Err(HeaderValueError::BadEscape(0)));
+        assert_eq!(decode(b"x%4"), Err(HeaderValueError::BadEscape(1)));
+        assert_eq!(decode(b"x%"), Err(HeaderValueError::BadEscape(1)));
+        assert!(decode(&[0xC3, 0x28]).is_err());
+    }
+}

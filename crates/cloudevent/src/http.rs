@@ -1,0 +1,436 @@
+//! The HTTP protocol binding (cloudevents/bindings/http-protocol-binding.md): binary,
+//! structured and batched modes, for requests and responses alike.
+//!
+//! Pure functions over [`http::HeaderMap`] and a body, so the same code serves the HTTP
+//! trigger, HTTP sinks, `spindle send` and the benchmarks, whatever the HTTP stack.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::attribute::check_name;
+use crate::data::Data;
+use crate::error::{Error, Problem};
+use crate::event::{AttributeRef, Event, EventBuilder};
+use crate::header;
+use crate::json;
+use crate::media::{self, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, Envelope};
+
+/// How an event travels in an HTTP message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Attributes in `ce-` headers, `data` as the body.
+    #[default]
+    Binary,
+    /// The whole event in the body, in the JSON format.
+    Structured,
+    /// Several events in the body, in the JSON batch format.
+    Batch,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "binary" => Ok(Mode::Binary),
+            "structured" => Ok(Mode::Structured),
+            "batch" | "batched" => Ok(Mode::Batch),
+            other => Err(format!(
+                "unknown content mode `{other}` (expected binary, structured or batch)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Binary => "binary",
+            Mode::Structured => "structured",
+            Mode::Batch => "batch",
+        })
+    }
+}
+
+/// What an HTTP message carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// One event, in binary or structured mode.
+    Event(Event, Mode),
+    /// A batch (possibly empty).
+    Batch(Vec<Event>),
+}
+
+impl Message {
+    /// The mode the message was in.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Message::Event(_, mode) => *mode,
+            Message::Batch(_) => Mode::Batch,
+        }
+    }
+
+    /// The events, in order.
+    pub fn into_events(self) -> Vec<Event> {
+        match self {
+            Message::Event(event, _) => vec![event],
+            Message::Batch(events) => events,
+        }
+    }
+}
+
+/// An encoded HTTP message: headers to add and the body.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// `Content-Type` and, in binary mode, the `ce-` headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Decodes the event(s) of an HTTP request or response. The mode is chosen by `Content-Type`
+/// (section 3): `application/cloudevents-batch+…` is batched, `application/cloudevents+…`
+/// structured, anything else binary.
+pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Message, Error> {
+    let content_type = match headers.get(CONTENT_TYPE) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            Error::invalid(Problem::attribute(
+                "datacontenttype",
+                "the Content-Type header is not visible ASCII",
+            ))
+        })?),
+        None => None,
+    };
+    match content_type.map_or(Envelope::Binary, media::envelope) {
+        Envelope::Structured(format) if format.eq_ignore_ascii_case("json") => {
+            json::decode_bytes(&body).map(|e| Message::Event(e, Mode::Structured))
+        }
+        Envelope::Batch(format) if format.eq_ignore_ascii_case("json") => {
+            json::decode_batch_bytes(&body).map(Message::Batch)
+        }
+        Envelope::Structured(_) | Envelope::Batch(_) => Err(Error::UnsupportedFormat(
+            media::essence(content_type.unwrap_or_default()).to_owned(),
+        )),
+        Envelope::Binary => {
+            decode_binary(headers, content_type, body).map(|e| Message::Event(e, Mode::Binary))
+        }
+    }
+}
+
+fn decode_binary(
+    headers: &HeaderMap,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<Event, Error> {
+    if !headers.contains_key(SPECVERSION) {
+        return Err(Error::NotCloudEvent(match content_type {
+            Some(ct) => format!(
+                "Content-Type `{ct}` is not a CloudEvents format and there is no ce-specversion header (binary mode)"
+            ),
+            None => "no ce-specversion header (binary mode) and no CloudEvents Content-Type (structured mode)".to_owned(),
+        }));
+    }
+    let mut b = EventBuilder::default();
+    for name in headers.keys() {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
+        let mut values = headers.get_all(name).iter();
+        let Some(value) = values.next() else { continue };
+        if values.next().is_some() {
+            b.problem(Problem::attribute(
+                attribute,
+                format!("the {name} header appears more than once"),
+            ));
+            continue;
+        }
+        if attribute == "datacontenttype" {
+            b.problem(Problem::attribute(
+                attribute,
+                "the ce-datacontenttype header must not be used: binary mode carries the media type in Content-Type",
+            ));
+            continue;
+        }
+        if let Err(e) = check_name(attribute) {
+            b.problem(Problem::attribute(attribute, format!("header {name}: {e}")));
+            continue;
+        }
+        match header::decode(value.as_bytes()) {
+            Ok(text) => b.attribute_str(attribute, &text),
+            Err(e) => b.problem(Problem::attribute(attribute, format!("header {name}: {e}"))),
+        }
+    }
+    if let Some(ct) = content_type {
+        b.set_datacontenttype(ct.to_owned());
+    }
+    if !body.is_empty() {
+        b.set_data(Data::binary(body));
+    }
+    b.build_decoded()
+}
+
+const SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+const CORE_HEADERS: [(&str, HeaderName); 7] = [
+    ("specversion", SPECVERSION),
+    ("id", HeaderName::from_static("ce-id")),
+    ("source", HeaderName::from_static("ce-source")),
+    ("type", HeaderName::from_static("ce-type")),
+    ("dataschema", HeaderName::from_static("ce-dataschema")),
+    ("subject", HeaderName::from_static("ce-subject")),
+    ("time", HeaderName::from_static("ce-time")),
+];
+
+/// Encodes an event in the given mode; [`Mode::Batch`] gives a batch of one.
+pub fn encode(event: &Event, mode: Mode) -> Encoded {
+    match mode {
+        Mode::Binary => encode_binary(event),
+        Mode::Structured => encode_structured(event),
+        Mode::Batch => encode_batch(std::slice::from_ref(event)),
+    }
+}
+
+/// Binary mode: `ce-` headers with percent-encoded canonical values, `Content-Type` from
+/// `datacontenttype` (never a `ce-datacontenttype` header), `data` as the body.
+pub fn encode_binary(event: &Event) -> Encoded {
+    let mut headers = HeaderMap::with_capacity(8 + event.extensions().len());
+    for (name, value) in event.attributes() {
+        let header_value = match value {
+            AttributeRef::Str(s) => header_value(s),
+            AttributeRef::Timestamp(t) => header_value(&t.to_string()),
+            AttributeRef::Value(v) => match v.as_str() {
+                Some(s) => header_value(s),
+                None => header_value(&v.to_canonical_string()),
+            },
+        };
+        if name == "datacontenttype" {
+            headers.insert(CONTENT_TYPE, header_value);
+        } else if let Some((_, header)) = CORE_HEADERS.iter().find(|(n, _)| *n == name) {
+            headers.insert(header.clone(), header_value);
+        } else {
+            // Extension names are [a-z0-9]+, always a valid header name.
+            if let Ok(header) = HeaderName::from_bytes(format!("ce-{name}").as_bytes()) {
+                headers.insert(header, header_value);
+            }
+        }
+    }
+    Encoded {
+        headers,
+        body: event.data().map(Data::to_bytes).unwrap_or_default(),
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // After percent-encoding only U+0021–U+007E remain, which every header value accepts.
+    HeaderValue::from_str(&header::encode(text)).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Structured mode: the JSON format, `Content-Type: application/cloudevents+json`.
+pub fn encode_structured(event: &Event) -> Encoded {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/cloudevents+json; charset=utf-8"),
+    );
+    Encoded {
+        headers,
+        body: Bytes::from(json::encode(event)),
+    }
+}
+
+/// Batched mode: the JSON batch format, `Content-Type: application/cloudevents-batch+json`.
+pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a Event>) -> Encoded {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/cloudevents-batch+json; charset=utf-8"),
+    );
+    Encoded {
+        headers,
+        body: Bytes::from(json::encode_batch(events)),
+    }
+}
+
+/// Whether an `Accept` header admits the JSON batch format (so a handler's several results
+/// can be returned as one batch).
+pub fn accepts_batch(headers: &HeaderMap) -> bool {
+    accepts(headers, CLOUDEVENTS_BATCH_JSON)
+}
+
+/// Whether an `Accept` header admits the given media type explicitly (wildcards do not count:
+/// batched mode must be solicited).
+pub fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| media::essence(item).eq_ignore_ascii_case(media_type) && !q_is_zero(item))
+}
+
+fn q_is_zero(item: &str) -> bool {
+    item.split(';').skip(1).any(|p| {
+        p.trim()
+            .strip_prefix("q=")
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            == Some(0.0)
+    })
+}
+
+/// The structured media type, for callers that build requests by hand.
+pub const STRUCTURED_CONTENT_TYPE: &str = CLOUDEVENTS_JSON;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribute::AttributeValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        map
+    }
+
+    const REQUIRED: [(&str, &str); 4] = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "1"),
+        ("ce-source", "/s"),
+        ("ce-type", "t"),
+    ];
+
+    fn binary(extra: &[(&str, &str)], body: &'static [u8]) -> Result<Event, Error> {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend_from_slice(extra);
+        match decode(&headers(&pairs), Bytes::from_static(body))? {
+            Message::Event(e, Mode::Binary) => Ok(e),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn binary_mode_maps_headers_and_content_type() {
+        let e = binary(
+            &[
+                ("Content-Type", "application/json"),
+                ("CE-Subject", "Euro%20%E2%82%AC"),
+                ("ce-myext", "\"quoted value\""),
+                ("ce-time", "2018-04-05T03:56:24Z"),
+            ],
+            b"{\"a\":1}",
+        )
+        .unwrap();
+        assert_eq!(e.datacontenttype(), Some("application/json"));
+        assert_eq!(e.subject(), Some("Euro €"));
+        assert_eq!(
+            e.extension("myext"),
+            Some(&AttributeValue::String("quoted value".into()))
+        );
+        assert_eq!(e.data().unwrap().as_bytes(), b"{\"a\":1}");
+    }
+
+    #[test]
+    fn binary_mode_rejects_bad_headers() {
+        let err = binary(&[("ce-subject", "%C0%A0")], b"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("subject") && err.contains("UTF-8"), "{err}");
+        let err = binary(&[("ce-bad_name", "x")], b"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad_name"), "{err}");
+        let err = binary(&[("ce-datacontenttype", "text/plain")], b"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not be used"), "{err}");
+        let err = binary(&[("ce-id", "2")], b"").unwrap_err().to_string();
+        assert!(err.contains("more than once"), "{err}");
+        let err = binary(&[("ce-subject", "50%")], b"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("percent-escape"), "{err}");
+    }
+
+    #[test]
+    fn missing_specversion_is_not_a_cloudevent() {
+        let err = decode(&headers(&[("ce-id", "1")]), Bytes::new()).unwrap_err();
+        assert!(matches!(err, Error::NotCloudEvent(_)));
+    }
+
+    #[test]
+    fn mode_follows_content_type() {
+        let body =
+            Bytes::from_static(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#);
+        let structured = headers(&[(
+            "content-type",
+            "application/cloudevents+json; charset=UTF-8",
+        )]);
+        assert_eq!(
+            decode(&structured, body.clone()).unwrap().mode(),
+            Mode::Structured
+        );
+        let batch = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        let in_array = Bytes::from(format!("[{}]", std::str::from_utf8(&body).unwrap()));
+        assert_eq!(decode(&batch, in_array).unwrap().into_events().len(), 1);
+        let avro = headers(&[("content-type", "application/cloudevents+avro")]);
+        assert!(matches!(
+            decode(&avro, body),
+            Err(Error::UnsupportedFormat(_))
+        ));
+    }
+
+    #[test]
+    fn structured_mode_ignores_ce_headers() {
+        let mut pairs = vec![("content-type", "application/cloudevents+json")];
+        pairs.push(("ce-id", "from-header"));
+        let body =
+            Bytes::from_static(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#);
+        let e = decode(&headers(&pairs), body)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert_eq!(e.id(), "1");
+    }
+
+    #[test]
+    fn binary_encoding_percent_encodes_and_never_writes_ce_datacontenttype() {
+        let e = Event::builder()
+            .id("a b")
+            .source("/s")
+            .ty("t")
+            .subject("Euro € 😀")
+            .extension("n", 7)
+            .data_with_type("text/plain", Data::text("hi"))
+            .build()
+            .unwrap();
+        let enc = encode_binary(&e);
+        assert_eq!(enc.headers["ce-id"], "a%20b");
+        assert_eq!(enc.headers["ce-subject"], "Euro%20%E2%82%AC%20%F0%9F%98%80");
+        assert_eq!(enc.headers["ce-n"], "7");
+        assert_eq!(enc.headers["content-type"], "text/plain");
+        assert!(!enc.headers.contains_key("ce-datacontenttype"));
+        assert_eq!(&enc.body[..], b"hi");
+        let back = decode(&enc.headers, enc.body)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert_eq!(back.subject(), e.subject());
+        assert_eq!(back.id(), "a b");
+    }
+
+    #[test]
+    fn accept_negotiates_batches_only_when_asked() {
+        assert!(accepts_batch(&headers(&[(
+            "accept",
+            "application/json, application/cloudevents-batch+json"
+        )])));
+        assert!(!accepts_batch(&headers(&[("accept", "*/*")])));
+        assert!(!accepts_batch(&headers(&[(
+            "accept",
+            "application/cloudevents-batch+json;q=0"
+        )])));
+    }
+}
