@@ -207,6 +207,10 @@ pub fn parse_integer(text: &str) -> Result<i32, ValueError> {
 /// Checks a String value: the type system forbids the control characters U+0000–U+001F and
 /// U+007F–U+009F, and (being Unicode) noncharacters such as U+FFFE.
 pub fn check_string(text: &str) -> Result<&str, ValueError> {
+    // Fast path: printable ASCII, by far the common case.
+    if text.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return Ok(text);
+    }
     match text.chars().find(|&c| c.is_control() || is_noncharacter(c)) {
         None => Ok(text),
         Some(c) => Err(ValueError::new(
@@ -332,7 +336,87 @@ impl FromStr for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        use chrono::{Datelike, Timelike};
+        let local = self.0.naive_local();
+        let year = local.year();
+        if !(0..=9999).contains(&year) {
+            // Outside RFC 3339's four-digit years; chrono knows what to do.
+            return f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        // Hand-rolled: this runs for every event with a `time` on every hop.
+        let mut out = AsciiBuf::new();
+        out.num(year as u32, 4);
+        out.byte(b'-');
+        out.num(local.month(), 2);
+        out.byte(b'-');
+        out.num(local.day(), 2);
+        out.byte(b'T');
+        out.num(local.hour(), 2);
+        out.byte(b':');
+        out.num(local.minute(), 2);
+        out.byte(b':');
+        // A leap second is carried as nanoseconds >= 1e9.
+        let nanos = local.nanosecond();
+        let (second, nanos) = if nanos >= 1_000_000_000 {
+            (local.second() + 1, nanos - 1_000_000_000)
+        } else {
+            (local.second(), nanos)
+        };
+        out.num(second, 2);
+        if nanos != 0 {
+            out.byte(b'.');
+            if nanos % 1_000_000 == 0 {
+                out.num(nanos / 1_000_000, 3);
+            } else if nanos % 1_000 == 0 {
+                out.num(nanos / 1_000, 6);
+            } else {
+                out.num(nanos, 9);
+            }
+        }
+        let offset = self.0.offset().local_minus_utc();
+        if offset == 0 {
+            out.byte(b'Z');
+        } else {
+            out.byte(if offset < 0 { b'-' } else { b'+' });
+            let minutes = offset.unsigned_abs() / 60;
+            out.num(minutes / 60, 2);
+            out.byte(b':');
+            out.num(minutes % 60, 2);
+        }
+        f.write_str(out.as_str())
+    }
+}
+
+/// A small stack buffer for formatting timestamps without allocating.
+struct AsciiBuf {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl AsciiBuf {
+    fn new() -> Self {
+        AsciiBuf {
+            buf: [0; 40],
+            len: 0,
+        }
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn num(&mut self, mut value: u32, digits: usize) {
+        for i in (0..digits).rev() {
+            self.buf[self.len + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        self.len += digits;
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -376,6 +460,12 @@ mod tests {
         assert!("2018-04-05T17:31:00".parse::<Timestamp>().is_err());
         assert!("2018-13-05T17:31:00Z".parse::<Timestamp>().is_err());
         assert!("yesterday".parse::<Timestamp>().is_err());
+        let t: Timestamp = "1985-04-12T23:20:50.52-04:30".parse().unwrap();
+        assert_eq!(t.to_string(), "1985-04-12T23:20:50.520-04:30");
+        let t: Timestamp = "1990-12-31T23:59:60Z".parse().unwrap();
+        assert_eq!(t.to_string(), "1990-12-31T23:59:60Z");
+        let t: Timestamp = "2000-01-01T00:00:00.000000001Z".parse().unwrap();
+        assert_eq!(t.to_string(), "2000-01-01T00:00:00.000000001Z");
     }
 
     #[test]

@@ -53,6 +53,8 @@ impl std::fmt::Display for Mode {
 }
 
 /// What an HTTP message carried.
+// A short-lived return value: boxing the single event would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// One event, in binary or structured mode.
@@ -131,13 +133,15 @@ fn decode_binary(
         }));
     }
     let mut b = EventBuilder::default();
-    for name in headers.keys() {
+    // HeaderMap yields the values of a repeated header one after another.
+    let mut previous: Option<&HeaderName> = None;
+    for (name, value) in headers {
+        let repeated = previous == Some(name);
+        previous = Some(name);
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
             continue;
         };
-        let mut values = headers.get_all(name).iter();
-        let Some(value) = values.next() else { continue };
-        if values.next().is_some() {
+        if repeated {
             b.problem(Problem::attribute(
                 attribute,
                 format!("the {name} header appears more than once"),
@@ -170,15 +174,20 @@ fn decode_binary(
 }
 
 const SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
-const CORE_HEADERS: [(&str, HeaderName); 7] = [
-    ("specversion", SPECVERSION),
-    ("id", HeaderName::from_static("ce-id")),
-    ("source", HeaderName::from_static("ce-source")),
-    ("type", HeaderName::from_static("ce-type")),
-    ("dataschema", HeaderName::from_static("ce-dataschema")),
-    ("subject", HeaderName::from_static("ce-subject")),
-    ("time", HeaderName::from_static("ce-time")),
-];
+
+/// The header of a core attribute (a `match`, so nothing is built at run time).
+fn core_header(attribute: &str) -> Option<HeaderName> {
+    Some(match attribute {
+        "specversion" => SPECVERSION,
+        "id" => HeaderName::from_static("ce-id"),
+        "source" => HeaderName::from_static("ce-source"),
+        "type" => HeaderName::from_static("ce-type"),
+        "dataschema" => HeaderName::from_static("ce-dataschema"),
+        "subject" => HeaderName::from_static("ce-subject"),
+        "time" => HeaderName::from_static("ce-time"),
+        _ => return None,
+    })
+}
 
 /// Encodes an event in the given mode; [`Mode::Batch`] gives a batch of one.
 pub fn encode(event: &Event, mode: Mode) -> Encoded {
@@ -194,6 +203,16 @@ pub fn encode(event: &Event, mode: Mode) -> Encoded {
 pub fn encode_binary(event: &Event) -> Encoded {
     let mut headers = HeaderMap::with_capacity(8 + event.extensions().len());
     for (name, value) in event.attributes() {
+        if name == "datacontenttype" {
+            // Content-Type is an HTTP header with its own syntax: written as is, never
+            // percent-encoded. `datacontenttype` is checked to be a printable-ASCII media type.
+            if let AttributeRef::Str(ct) = value
+                && let Ok(v) = HeaderValue::from_str(ct)
+            {
+                headers.insert(CONTENT_TYPE, v);
+            }
+            continue;
+        }
         let header_value = match value {
             AttributeRef::Str(s) => header_value(s),
             AttributeRef::Timestamp(t) => header_value(&t.to_string()),
@@ -202,10 +221,8 @@ pub fn encode_binary(event: &Event) -> Encoded {
                 None => header_value(&v.to_canonical_string()),
             },
         };
-        if name == "datacontenttype" {
-            headers.insert(CONTENT_TYPE, header_value);
-        } else if let Some((_, header)) = CORE_HEADERS.iter().find(|(n, _)| *n == name) {
-            headers.insert(header.clone(), header_value);
+        if let Some(header) = core_header(name) {
+            headers.insert(header, header_value);
         } else {
             // Extension names are [a-z0-9]+, always a valid header name.
             if let Ok(header) = HeaderName::from_bytes(format!("ce-{name}").as_bytes()) {

@@ -59,6 +59,14 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
 /// Checks the shape of a media type per RFC 2046 / RFC 9110: `type "/" subtype *( ";" parameter )`
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
+    if let Some(c) = content_type
+        .chars()
+        .find(|&c| !(c == '\t' || (' '..='~').contains(&c)))
+    {
+        return Err(format!(
+            "`{content_type}` is not a media type: it contains the character {c:?} (only printable ASCII is allowed)"
+        ));
+    }
     let mut parts = content_type.split(';');
     let essence = parts.next().unwrap_or_default().trim();
     let Some((ty, subtype)) = essence.split_once('/') else {
@@ -135,5 +143,6 @@ mod tests {
         assert!(check_media_type("json").is_err());
         assert!(check_media_type("a b/c").is_err());
         assert!(check_media_type("text/plain; charset").is_err());
+        assert!(check_media_type("text/plain; x=é").is_err());
     }
 }
