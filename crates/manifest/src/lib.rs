@@ -52,6 +52,8 @@
 //!   format; webhook origins; `files` paths.
 //! - A non-loopback admin `listen` address requires a `token`.
 
+#![deny(missing_docs)]
+
 mod error;
 mod locate;
 mod model;
