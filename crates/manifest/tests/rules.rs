@@ -724,3 +724,91 @@ fn file_name_appears_in_messages() {
     let e = Manifest::from_str_named("x = = 1", "/", "apps/spindle.toml").unwrap_err();
     assert!(e.to_string().starts_with("apps/spindle.toml:1: "), "{e}");
 }
+
+#[test]
+fn header_values_without_control_characters() {
+    one(
+        &with(
+            "[component.orders.outputs]\nh = { uri = \"http://h/\", headers = { X = \"a\\nb\" } }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.h.headers.X",
+        9,
+    );
+}
+
+#[test]
+fn jetstream_and_group_names() {
+    one(
+        &with(
+            "[[trigger.nats]]\nsubject = \"a\"\njetstream = { stream = \"\" }\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].jetstream.stream",
+        10,
+    );
+    one(
+        &with(
+            "[[trigger.nats]]\nsubject = \"a\"\njetstream = { stream = \"S\", durable = \"a b\" }\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].jetstream.durable",
+        10,
+    );
+    one(
+        &with("[[trigger.kafka]]\ntopic = \"t\"\ngroup = \"\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.kafka[0].group",
+        10,
+    );
+}
+
+#[test]
+fn mqtt_client_id_length() {
+    one(
+        &with("[[trigger.mqtt]]\ntopic = \"t\"\nclient_id = \"\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.mqtt[0].client_id",
+        10,
+    );
+}
+
+#[test]
+fn build_workdir_not_empty() {
+    one(
+        &with("[component.orders.build]\ncommand = \"make\"\nworkdir = \"\"\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.build.workdir",
+        10,
+    );
+}
+
+#[test]
+fn file_mount_source_not_empty() {
+    one(
+        &with("files = [{ source = \"\", destination = \"/x\" }]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.files[0].source",
+        8,
+    );
+}
+
+#[test]
+fn no_credentials_in_addresses() {
+    let d = one(
+        &with(
+            "[[trigger.amqp]]\naddress = \"amqp://user:pw@h\"\nsource = \"q\"\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidUri,
+        "trigger.amqp[0].address",
+        9,
+    );
+    assert!(d.message.contains("credentials"), "{d}");
+    let d = one(
+        &with("[component.orders.outputs]\nx = \"https://u:p@h/\"\n"),
+        ErrorKind::InvalidUri,
+        "component.orders.outputs.x",
+        9,
+    );
+    assert!(d.message.contains("credentials"), "{d}");
+}
