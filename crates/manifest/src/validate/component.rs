@@ -32,37 +32,7 @@ pub(super) fn component(
     }
     let source = base_dir.join(c.source.get_ref());
 
-    let build = c.build.map(|b| {
-        let bkey = format!("{key}.build.command");
-        let commands = b.command.get_ref().0.clone();
-        if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
-            cx.err(
-                b.command.span(),
-                &bkey,
-                ErrorKind::InvalidValue,
-                "build commands must not be empty",
-            );
-        }
-        let workdir = match &b.workdir {
-            Some(w) => {
-                if w.get_ref().is_empty() {
-                    cx.err(
-                        w.span(),
-                        &format!("{key}.build.workdir"),
-                        ErrorKind::InvalidValue,
-                        "must not be empty (leave it out to build in the manifest directory)",
-                    );
-                }
-                base_dir.join(w.get_ref())
-            }
-            None => base_dir.to_path_buf(),
-        };
-        Build {
-            commands,
-            workdir,
-            watch: b.watch,
-        }
-    });
+    let build = c.build.map(|b| build(cx, key, b, base_dir));
 
     let mut outputs = BTreeMap::new();
     for (name, value) in c.outputs {
@@ -116,63 +86,12 @@ pub(super) fn component(
         allowed_outbound_hosts.push(h.into_inner());
     }
 
-    let mut files = Vec::new();
-    for (i, f) in c.files.into_iter().enumerate() {
-        let fkey = format!("{key}.files[{i}]");
-        let span = f.span();
-        match f.into_inner() {
-            StrOr::Str(path) => {
-                let p = Path::new(&path);
-                let relative_inside = !path.is_empty()
-                    && p.components()
-                        .all(|c| matches!(c, PathComponent::Normal(_) | PathComponent::CurDir));
-                if !relative_inside {
-                    cx.err(
-                        span,
-                        &fkey,
-                        ErrorKind::InvalidValue,
-                        format!(
-                            "invalid file path \"{path}\": a plain path must be relative and stay inside the application directory; use {{ source = \"...\", destination = \"/...\" }} otherwise"
-                        ),
-                    );
-                    continue;
-                }
-                let rel: Vec<String> = p
-                    .components()
-                    .filter_map(|c| match c {
-                        PathComponent::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                        _ => None,
-                    })
-                    .collect();
-                files.push(FileMount {
-                    source: base_dir.join(&path),
-                    destination: format!("/{}", rel.join("/")),
-                });
-            }
-            StrOr::Table(t) => {
-                if t.source.get_ref().is_empty() {
-                    cx.err(
-                        t.source.span(),
-                        &format!("{fkey}.source"),
-                        ErrorKind::InvalidValue,
-                        "must not be empty",
-                    );
-                }
-                if !t.destination.get_ref().starts_with('/') {
-                    cx.err(
-                        t.destination.span(),
-                        &format!("{fkey}.destination"),
-                        ErrorKind::InvalidValue,
-                        format!("invalid destination \"{}\": must be an absolute guest path like \"/data\"", t.destination.get_ref()),
-                    );
-                }
-                files.push(FileMount {
-                    source: base_dir.join(t.source.get_ref()),
-                    destination: t.destination.into_inner(),
-                });
-            }
-        }
-    }
+    let files = c
+        .files
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| file_mount(cx, &format!("{key}.files[{i}]"), f, base_dir))
+        .collect();
 
     Component {
         id,
@@ -185,6 +104,103 @@ pub(super) fn component(
         files,
         allowed_outbound_hosts,
         environment,
+    }
+}
+
+/// `[component.<id>.build]`: commands must be non-empty; `workdir` is
+/// resolved against the manifest directory (default: that directory).
+fn build(cx: &mut Ctx<'_>, key: &str, b: RawBuild, base_dir: &Path) -> Build {
+    let bkey = format!("{key}.build.command");
+    let commands = b.command.get_ref().0.clone();
+    if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
+        cx.err(
+            b.command.span(),
+            &bkey,
+            ErrorKind::InvalidValue,
+            "build commands must not be empty",
+        );
+    }
+    let workdir = match &b.workdir {
+        Some(w) => {
+            if w.get_ref().is_empty() {
+                cx.err(
+                    w.span(),
+                    &format!("{key}.build.workdir"),
+                    ErrorKind::InvalidValue,
+                    "must not be empty (leave it out to build in the manifest directory)",
+                );
+            }
+            base_dir.join(w.get_ref())
+        }
+        None => base_dir.to_path_buf(),
+    };
+    Build {
+        commands,
+        workdir,
+        watch: b.watch,
+    }
+}
+
+/// One `files` entry. A plain path must be relative and stay inside the
+/// application directory (it is mounted at the same path under `/`); the
+/// table form maps any `source` to an absolute guest `destination`.
+fn file_mount(
+    cx: &mut Ctx<'_>,
+    fkey: &str,
+    f: Spanned<StrOr<RawFileMount>>,
+    base_dir: &Path,
+) -> Option<FileMount> {
+    let span = f.span();
+    match f.into_inner() {
+        StrOr::Str(path) => {
+            let p = Path::new(&path);
+            let relative_inside = !path.is_empty()
+                && p.components()
+                    .all(|c| matches!(c, PathComponent::Normal(_) | PathComponent::CurDir));
+            if !relative_inside {
+                let msg = format!(
+                    "invalid file path \"{path}\": a plain path must be relative and stay inside the application directory; use {{ source = \"...\", destination = \"/...\" }} otherwise"
+                );
+                cx.err(span, fkey, ErrorKind::InvalidValue, msg);
+                return None;
+            }
+            let rel: Vec<String> = p
+                .components()
+                .filter_map(|c| match c {
+                    PathComponent::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                    _ => None,
+                })
+                .collect();
+            Some(FileMount {
+                source: base_dir.join(&path),
+                destination: format!("/{}", rel.join("/")),
+            })
+        }
+        StrOr::Table(t) => {
+            if t.source.get_ref().is_empty() {
+                cx.err(
+                    t.source.span(),
+                    &format!("{fkey}.source"),
+                    ErrorKind::InvalidValue,
+                    "must not be empty",
+                );
+            }
+            if !t.destination.get_ref().starts_with('/') {
+                cx.err(
+                    t.destination.span(),
+                    &format!("{fkey}.destination"),
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "invalid destination \"{}\": must be an absolute guest path like \"/data\"",
+                        t.destination.get_ref()
+                    ),
+                );
+            }
+            Some(FileMount {
+                source: base_dir.join(t.source.get_ref()),
+                destination: t.destination.into_inner(),
+            })
+        }
     }
 }
 

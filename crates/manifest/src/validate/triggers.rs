@@ -202,10 +202,8 @@ fn nats_trigger(
             msg,
         );
     }
-    for (name, v) in [("queue_group", t.queue_group.as_ref())] {
-        if let Some(v) = v {
-            check_token(cx, &format!("{key}.{name}"), v);
-        }
+    if let Some(group) = &t.queue_group {
+        check_token(cx, &format!("{key}.queue_group"), group);
     }
     let jetstream = t.jetstream.map(|js| {
         check_token(cx, &format!("{key}.jetstream.stream"), &js.stream);
