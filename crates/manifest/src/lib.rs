@@ -82,6 +82,28 @@ impl Manifest {
     /// workdirs, files) are resolved against: normally the directory the
     /// manifest lives in. Diagnostics name the file `spindle.toml`; use
     /// [`Manifest::from_str_named`] to name it differently.
+    ///
+    /// ```
+    /// use manifest::{Manifest, Route};
+    ///
+    /// let text = r#"
+    /// spindle_manifest_version = 1
+    /// [application]
+    /// name = "hello"
+    /// [[trigger.http]]
+    /// route = "/hello/..."
+    /// component = "hello"
+    /// [component.hello]
+    /// source = "hello.wasm"
+    /// "#;
+    /// let m = Manifest::from_str(text, "/apps/hello").unwrap();
+    /// assert_eq!(m.triggers.http[0].route, Route::Wildcard("/hello".into()));
+    /// assert_eq!(m.components["hello"].source, std::path::Path::new("/apps/hello/hello.wasm"));
+    ///
+    /// let err = Manifest::from_str(&text.replace("component = \"hello\"", "component = \"helo\""), ".")
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with("spindle.toml:7: trigger.http[0].component: no component named \"helo\""));
+    /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, base_dir: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
         Self::from_str_named(text, base_dir, DEFAULT_MANIFEST_FILE)
