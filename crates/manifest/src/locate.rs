@@ -23,14 +23,13 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 
 /// The dotted key path (`component.orders.limits.timeout`,
 /// `trigger.http[1]`) of the innermost entry whose key or value span
-/// contains `span`; empty if none does (e.g. the text is not valid TOML).
-pub(crate) fn key_path_at(text: &str, span: &Range<usize>) -> String {
-    let Ok(root) = DeTable::parse(text) else {
-        return String::new();
-    };
+/// contains `span` (empty if none does), or `None` if the text is not valid
+/// TOML at all.
+pub(crate) fn key_path_at(text: &str, span: &Range<usize>) -> Option<String> {
+    let root = DeTable::parse(text).ok()?;
     let mut best: Option<(usize, String)> = None;
     walk_table(root.get_ref(), "", span, &mut best);
-    best.map(|(_, path)| path).unwrap_or_default()
+    Some(best.map(|(_, path)| path).unwrap_or_default())
 }
 
 fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
@@ -122,13 +121,13 @@ mod tests {
         let t = "[a]\nx = 1\n[[b.c]]\ny = 2\n[[b.c]]\nz = { w = 3 }\n";
         let at = |needle: &str| {
             let start = t.find(needle).unwrap();
-            key_path_at(t, &(start..start + needle.len()))
+            key_path_at(t, &(start..start + needle.len())).unwrap()
         };
         assert_eq!(at("x"), "a.x");
         assert_eq!(at("y"), "b.c[0].y");
         assert_eq!(at("w"), "b.c[1].z.w");
         assert_eq!(at("3"), "b.c[1].z.w");
-        assert_eq!(key_path_at("not toml = = =", &(0..1)), "");
+        assert_eq!(key_path_at("not toml = = =", &(0..1)), None);
     }
 
     #[test]

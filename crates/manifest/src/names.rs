@@ -236,8 +236,49 @@ pub(crate) fn check_outbound_host(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The candidate closest to `name` by edit distance, if it is close enough
+/// to be a plausible typo (at most 2 edits, and fewer than the name's
+/// length). Used for "did you mean" hints.
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, _)| d <= 2 && d < name.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over chars; inputs are short manifest names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn closest_names() {
+        let c = ["orders", "shipping", "audit"];
+        assert_eq!(closest("ordrs", c), Some("orders"));
+        assert_eq!(closest("shiping", c), Some("shipping"));
+        assert_eq!(closest("billing", c), None);
+        assert_eq!(closest("a", ["b"]), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
     use super::*;
 
     #[test]

@@ -512,10 +512,20 @@ fn trigger_component_must_exist() {
         );
         assert!(
             d.message
-                .contains("no component named \"ordrs\" (defined components: orders)"),
+                .contains("no component named \"ordrs\" (defined components: orders); did you mean \"orders\"?"),
             "{d}"
         );
     }
+    let d = one(
+        &with("[[trigger.http]]\nroute = \"/x\"\ncomponent = \"billing\"\n"),
+        ErrorKind::UnknownComponent,
+        "trigger.http[0].component",
+        10,
+    );
+    assert!(
+        d.message.ends_with("add a [component.billing] table"),
+        "{d}"
+    );
 }
 
 #[test]

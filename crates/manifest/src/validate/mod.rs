@@ -73,12 +73,9 @@ pub(crate) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Manifest,
 /// Converts a TOML/serde error into a diagnostic naming the key and line.
 fn serde_diagnostic(text: &str, file: &str, e: &toml::de::Error) -> Diagnostic {
     let span = e.span().unwrap_or(0..0);
-    let syntax = toml::de::DeTable::parse(text).is_err();
-    let key = if syntax {
-        String::new()
-    } else {
-        key_path_at(text, &span)
-    };
+    let key = key_path_at(text, &span);
+    let syntax = key.is_none();
+    let key = key.unwrap_or_default();
     let raw_message = e.message().trim().to_owned();
     let (kind, mut message) = if syntax {
         (ErrorKind::Syntax, format!("invalid TOML: {raw_message}"))

@@ -34,14 +34,17 @@ fn check_component_ref(
                     .join(", ")
             )
         };
+        let hint = match names::closest(name.get_ref(), defined.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean \"{near}\"?"),
+            None => format!("add a [component.{}] table", quote_key(name.get_ref())),
+        };
         cx.err(
             name.span(),
             key,
             ErrorKind::UnknownComponent,
             format!(
-                "no component named \"{}\" ({known}); add a [component.{}] table",
+                "no component named \"{}\" ({known}); {hint}",
                 name.get_ref(),
-                quote_key(name.get_ref())
             ),
         );
     }
