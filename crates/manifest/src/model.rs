@@ -1,0 +1,462 @@
+//! The typed, validated application model that the rest of Spindle uses.
+//!
+//! Everything here has already been checked: ids are valid, routes parsed,
+//! sink URIs parsed per scheme, durations and sizes converted, relative paths
+//! resolved against the manifest directory and defaults filled in. Code that
+//! runs the application never looks at strings from `spindle.toml` again.
+
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::route::Route;
+use crate::sink::{Endpoint, Sink};
+use crate::units::ByteSize;
+
+/// The only manifest format version this crate understands. Written as
+/// `spindle_manifest_version = 1` so that a future incompatible format can be
+/// told apart (Spin uses `spin_manifest_version = 2` the same way).
+pub const MANIFEST_VERSION: i64 = 1;
+
+/// Default for [`HttpIngress::max_body_size`]: 1 MiB, comfortably above the
+/// 64 KiB the CloudEvents webhook spec requires receivers to accept.
+pub const DEFAULT_MAX_BODY_SIZE: ByteSize = ByteSize(ByteSize::MIB);
+
+/// The smallest `max_body_size` allowed: the CloudEvents HTTP webhook spec
+/// requires accepting events of at least 64 KiB.
+pub const MIN_MAX_BODY_SIZE: ByteSize = ByteSize(64 * ByteSize::KIB);
+
+/// Default admin (subscriptions API) listener: loopback only, so nothing is
+/// exposed to the network unless the manifest says so.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3001";
+
+/// Default per-event deadline: long enough for a handler that calls an API,
+/// short enough that a stuck guest does not hold a broker delivery forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default linear-memory cap per instance.
+pub const DEFAULT_MEMORY: ByteSize = ByteSize(64 * ByteSize::MIB);
+
+/// Default cap on concurrently running instances of one component.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
+
+/// Default NATS server for triggers that do not name one.
+pub const DEFAULT_NATS_ADDRESS: &str = "nats://127.0.0.1:4222";
+/// Default MQTT broker for triggers that do not name one.
+pub const DEFAULT_MQTT_ADDRESS: &str = "mqtt://127.0.0.1:1883";
+/// Default AMQP broker for triggers that do not name one.
+pub const DEFAULT_AMQP_ADDRESS: &str = "amqp://127.0.0.1:5672";
+/// Default Kafka bootstrap broker for triggers that do not name any.
+pub const DEFAULT_KAFKA_BROKER: &str = "127.0.0.1:9092";
+
+/// A whole `spindle.toml`, validated.
+///
+/// Built only by [`Manifest::from_str`] or [`Manifest::load`], so holding one
+/// means every rule in the crate docs has been checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// `spindle_manifest_version`; always [`MANIFEST_VERSION`] today.
+    pub manifest_version: i64,
+    /// Directory the manifest was loaded from; every relative path in the
+    /// manifest was resolved against it.
+    pub base_dir: PathBuf,
+    /// `[application]`: name, metadata and application-wide settings.
+    pub application: Application,
+    /// `[[trigger.*]]`: what feeds events to which component.
+    pub triggers: Triggers,
+    /// `[component.<id>]`, keyed (and therefore ordered) by id.
+    pub components: BTreeMap<ComponentId, Component>,
+    /// Where things came from, for diagnostics produced after parsing
+    /// (e.g. [`Manifest::check_sources`]).
+    pub(crate) origin: Origin,
+}
+
+/// File name and line numbers kept for diagnostics that happen after parsing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Origin {
+    pub(crate) file: String,
+    pub(crate) source_lines: BTreeMap<ComponentId, usize>,
+}
+
+/// A component id: kebab-case, like Spin (`orders`, `order-api`).
+///
+/// A newtype so an unchecked string can't be used where an id is expected;
+/// the only way to get one is through validation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId(pub(crate) String);
+
+impl ComponentId {
+    /// Checks and wraps an id, for callers (CLI flags, APIs) that accept a
+    /// component name from a user.
+    pub fn new(id: &str) -> Result<Self, String> {
+        crate::names::check_component_id(id).map(|()| ComponentId(id.to_owned()))
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ComponentId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for ComponentId {
+    /// Lets `manifest.components.get("orders")` work without building an id.
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `[application]`: identity and application-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    /// Application name, used in logs and as the default CloudEvents
+    /// `source` prefix and Kafka consumer group. Required.
+    pub name: String,
+    /// Free-form version string, for humans and `spindle` output.
+    pub version: Option<String>,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Authors, as in Spin.
+    pub authors: Vec<String>,
+    /// `[application.http]`: ingress settings for all HTTP triggers.
+    pub http: HttpIngress,
+    /// `[application.admin]`: the subscriptions/admin API listener.
+    pub admin: Admin,
+}
+
+/// `[application.http]`: how the HTTP ingress protects itself.
+///
+/// These are application-wide because one listener serves every HTTP route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpIngress {
+    /// Largest accepted request body; larger requests get `413`.
+    /// Default [`DEFAULT_MAX_BODY_SIZE`], at least [`MIN_MAX_BODY_SIZE`].
+    pub max_body_size: ByteSize,
+    /// Origins allowed to deliver events, answered in the webhook
+    /// validation handshake as `WebHook-Allowed-Origin`. Empty means "answer
+    /// with the requesting origin" (allow everyone who asks).
+    pub allowed_origins: Vec<String>,
+    /// Requests per minute granted in `WebHook-Allowed-Rate`; `None` means no
+    /// limit is advertised.
+    pub allowed_rate: Option<u32>,
+    /// If set, webhook deliveries must authenticate with
+    /// `Authorization: Bearer <token>` or the `access_token` query parameter
+    /// (CloudEvents webhook spec §3).
+    pub auth_token: Option<Secret>,
+}
+
+/// `[application.admin]`: the listener for the subscriptions API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    /// Socket address to listen on; default [`DEFAULT_ADMIN_LISTEN`].
+    /// A non-loopback address requires a `token`.
+    pub listen: SocketAddr,
+    /// Bearer token required on admin requests.
+    pub token: Option<Secret>,
+}
+
+/// A secret value: written inline, or (better) read from the environment at
+/// startup so it never has to be committed.
+///
+/// In TOML: `token = "s3cr3t"` or `token = { env = "SPINDLE_ADMIN_TOKEN" }`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The secret itself.
+    Literal(String),
+    /// The name of an environment variable holding the secret.
+    Env(String),
+}
+
+impl Secret {
+    /// The secret's value, reading the environment for [`Secret::Env`].
+    pub fn resolve(&self) -> Result<String, std::env::VarError> {
+        match self {
+            Secret::Literal(s) => Ok(s.clone()),
+            Secret::Env(var) => std::env::var(var),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    /// Never prints the literal, so a `{:?}` of the manifest in a log does
+    /// not leak it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Literal(_) => f.write_str("Secret::Literal(<redacted>)"),
+            Secret::Env(var) => write!(f, "Secret::Env({var:?})"),
+        }
+    }
+}
+
+/// All `[[trigger.<type>]]` entries, grouped by transport, in file order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Triggers {
+    /// `[[trigger.http]]`
+    pub http: Vec<HttpTrigger>,
+    /// `[[trigger.nats]]`
+    pub nats: Vec<NatsTrigger>,
+    /// `[[trigger.mqtt]]`
+    pub mqtt: Vec<MqttTrigger>,
+    /// `[[trigger.amqp]]`
+    pub amqp: Vec<AmqpTrigger>,
+    /// `[[trigger.kafka]]`
+    pub kafka: Vec<KafkaTrigger>,
+}
+
+impl Triggers {
+    /// Total number of triggers of all kinds.
+    pub fn len(&self) -> usize {
+        self.http.len() + self.nats.len() + self.mqtt.len() + self.amqp.len() + self.kafka.len()
+    }
+
+    /// True when the application has no triggers at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `[[trigger.http]]`: route HTTP requests to a component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpTrigger {
+    /// Which paths this trigger serves (Spin syntax, `/...` for wildcards).
+    pub route: Route,
+    /// The component that handles the requests.
+    pub component: ComponentId,
+    /// How requests are handed to the component.
+    pub executor: HttpExecutor,
+}
+
+/// How an HTTP trigger invokes its component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+pub enum HttpExecutor {
+    /// Decode the request as a CloudEvent (binary, structured or batch mode)
+    /// and call the component's CloudEvents handler. The default.
+    #[default]
+    #[serde(rename = "cloudevents")]
+    CloudEvents,
+    /// Pass the raw request to a plain `wasi:http/incoming-handler`
+    /// component, so existing Spin/wasi-http components run unchanged.
+    #[serde(rename = "wasi-http")]
+    WasiHttp,
+}
+
+/// `[[trigger.nats]]`: subscribe to a NATS subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsTrigger {
+    /// NATS server; default [`DEFAULT_NATS_ADDRESS`].
+    pub address: Endpoint,
+    /// Subject to subscribe to; `*` and `>` wildcards allowed.
+    pub subject: String,
+    /// Queue group, so several Spindle instances share the work instead of
+    /// each receiving every message.
+    pub queue_group: Option<String>,
+    /// Consume through a JetStream consumer (at-least-once) instead of core
+    /// NATS (at-most-once).
+    pub jetstream: Option<JetStream>,
+    /// The component that handles the events.
+    pub component: ComponentId,
+}
+
+/// `jetstream = { stream = "...", durable = "..." }` on a NATS trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStream {
+    /// Stream to consume from.
+    pub stream: String,
+    /// Durable consumer name, so progress survives restarts; `None` creates
+    /// an ephemeral consumer.
+    pub durable: Option<String>,
+}
+
+/// `[[trigger.mqtt]]`: subscribe to an MQTT topic filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttTrigger {
+    /// MQTT broker; default [`DEFAULT_MQTT_ADDRESS`].
+    pub address: Endpoint,
+    /// Topic filter; `+` and `#` wildcards allowed.
+    pub topic: String,
+    /// Subscription QoS; default 1 (at least once).
+    pub qos: Qos,
+    /// Protocol version; default 5 (needed for binary content mode).
+    pub protocol: MqttVersion,
+    /// Keep the session (and queued QoS 1/2 messages) across reconnects.
+    /// Default false (clean start). Requires an explicit `client_id`.
+    pub persistent_session: bool,
+    /// MQTT client id; when absent the runtime derives one.
+    pub client_id: Option<String>,
+    /// The component that handles the events.
+    pub component: ComponentId,
+}
+
+/// MQTT quality of service level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Qos {
+    /// QoS 0.
+    AtMostOnce = 0,
+    /// QoS 1, the default: handlers are expected to be idempotent.
+    #[default]
+    AtLeastOnce = 1,
+    /// QoS 2.
+    ExactlyOnce = 2,
+}
+
+/// MQTT protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1: no user properties, so only structured content mode.
+    V3_1_1,
+    /// MQTT 5, the default.
+    #[default]
+    V5,
+}
+
+impl MqttVersion {
+    /// The version as written in manifests and URIs: `"3.1.1"` or `"5"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MqttVersion::V3_1_1 => "3.1.1",
+            MqttVersion::V5 => "5",
+        }
+    }
+}
+
+/// `[[trigger.amqp]]`: consume from an AMQP 1.0 source address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmqpTrigger {
+    /// AMQP broker; default [`DEFAULT_AMQP_ADDRESS`].
+    pub address: Endpoint,
+    /// Source address to attach a receiver to, e.g. `/queue/orders`.
+    pub source: String,
+    /// The component that handles the events.
+    pub component: ComponentId,
+}
+
+/// `[[trigger.kafka]]`: consume a Kafka topic as part of a consumer group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaTrigger {
+    /// Bootstrap brokers (`host:port`); default [`DEFAULT_KAFKA_BROKER`].
+    pub brokers: Vec<Endpoint>,
+    /// Topic to consume.
+    pub topic: String,
+    /// Consumer group; default `"<application>-<component>"` so two
+    /// components reading one topic each see every message.
+    pub group: String,
+    /// The component that handles the events.
+    pub component: ComponentId,
+}
+
+/// `[component.<id>]`: one Wasm component and what it is allowed to do.
+///
+/// Grants (`files`, `allowed_outbound_hosts`, `environment`) default to
+/// nothing: a component gets only what the manifest gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// The component's id (the `<id>` in `[component.<id>]`).
+    pub id: ComponentId,
+    /// Path to the `.wasm` file, resolved against the manifest directory.
+    /// It need not exist yet; see [`Manifest::check_sources`].
+    pub source: PathBuf,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// How `spindle build` produces `source`.
+    pub build: Option<Build>,
+    /// Output bindings the guest can emit events to, by name.
+    pub outputs: BTreeMap<String, Output>,
+    /// Resource limits, with defaults filled in.
+    pub limits: Limits,
+    /// Read-only configuration values the guest can look up by name.
+    pub variables: BTreeMap<String, String>,
+    /// Files and directories preopened read-only for the guest.
+    pub files: Vec<FileMount>,
+    /// Hosts the guest may connect to, in Spin's `scheme://host[:port]`
+    /// format.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Environment variables visible to the guest.
+    pub environment: BTreeMap<String, String>,
+}
+
+/// `[component.<id>.build]`: how `spindle build` builds the component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// Shell command(s) to run, in order. A single string in the manifest
+    /// becomes a one-element list.
+    pub commands: Vec<String>,
+    /// Directory to run the commands in, resolved against the manifest
+    /// directory; the manifest directory itself when not given.
+    pub workdir: PathBuf,
+    /// Glob patterns (relative to `workdir`) that `spindle watch` rebuilds on.
+    pub watch: Vec<String>,
+}
+
+/// One output binding: where events emitted under this name go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Destination, parsed per URI scheme.
+    pub sink: Sink,
+    /// CloudEvents content mode used on the wire; default binary.
+    pub mode: ContentMode,
+    /// Extra HTTP headers sent with every delivery (HTTP sinks only), e.g.
+    /// an `Authorization` header for the receiving webhook.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// CloudEvents content mode for outgoing events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentMode {
+    /// Attributes in protocol headers, data as the body. The default: it
+    /// lets non-CloudEvents consumers read the payload as-is.
+    #[default]
+    Binary,
+    /// The whole event as one JSON document in the body. Required for MQTT
+    /// 3.1.1, which has no headers.
+    Structured,
+}
+
+/// `[component.<id>.limits]`: per-component resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deadline for handling one event; default [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// Linear memory cap per instance; default [`DEFAULT_MEMORY`]. At least
+    /// one 64 KiB Wasm page, at most 4 GiB (wasm32).
+    pub memory: ByteSize,
+    /// Maximum instances handling events at once; default
+    /// [`DEFAULT_MAX_CONCURRENCY`]. Excess events wait (or get `429`/are
+    /// not acknowledged, depending on the trigger).
+    pub max_concurrency: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_TIMEOUT,
+            memory: DEFAULT_MEMORY,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+        }
+    }
+}
+
+/// A file or directory preopened read-only for the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMount {
+    /// Path on the host, resolved against the manifest directory.
+    pub source: PathBuf,
+    /// Absolute path the guest sees it at.
+    pub destination: String,
+}

@@ -1,0 +1,399 @@
+//! Syntax checks for the names that appear in a manifest: component ids,
+//! variables, environment variables, messaging subjects and topics, origins
+//! and outbound hosts.
+//!
+//! Every function returns `Err(reason)` with a sentence fragment that the
+//! validator embeds after the offending key, so each rule is stated once.
+
+/// Component ids follow Spin: kebab-case words of lowercase ASCII letters and
+/// digits, starting with a letter (`orders`, `order-api-2`). Ids become part
+/// of log lines, metrics and URLs, so they are kept boring on purpose.
+pub(crate) fn check_component_id(id: &str) -> Result<(), String> {
+    let ok = id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid component name \"{id}\": use kebab-case (lowercase letters, digits and single hyphens, starting with a letter, e.g. \"order-api\")"
+        ))
+    }
+}
+
+/// Variable and output names are looked up by guest code, so they are
+/// restricted to identifiers that are easy to type in any language:
+/// lowercase letters, digits and `_`, starting with a letter (like Spin
+/// variables). Output names additionally allow `-`.
+pub(crate) fn check_variable_name(name: &str, allow_hyphen: bool) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_hyphen && c == '-')
+        });
+    if ok {
+        Ok(())
+    } else if allow_hyphen {
+        Err(format!(
+            "invalid name \"{name}\": use lowercase letters, digits, '_' and '-', starting with a letter"
+        ))
+    } else {
+        Err(format!(
+            "invalid name \"{name}\": use lowercase letters, digits and '_', starting with a letter"
+        ))
+    }
+}
+
+/// Environment variable names as POSIX shells accept them.
+pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid environment variable name \"{name}\": use letters, digits and '_', not starting with a digit"
+        ))
+    }
+}
+
+/// A NATS subject: dot-separated non-empty tokens without whitespace.
+/// Subscriptions may use `*` (one token) and `>` (last token, the rest);
+/// publishing may not, because a message must go to one concrete subject.
+pub(crate) fn check_nats_subject(subject: &str, allow_wildcards: bool) -> Result<(), String> {
+    if subject.is_empty() {
+        return Err("empty NATS subject".into());
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Err(format!("invalid NATS subject \"{subject}\": empty token"));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "invalid NATS subject \"{subject}\": whitespace is not allowed"
+            ));
+        }
+        let wildcard = *token == "*" || *token == ">";
+        if wildcard && !allow_wildcards {
+            return Err(format!(
+                "invalid NATS subject \"{subject}\": wildcards are not allowed when publishing"
+            ));
+        }
+        if *token == ">" && i + 1 != tokens.len() {
+            return Err(format!(
+                "invalid NATS subject \"{subject}\": '>' must be the last token"
+            ));
+        }
+        if !wildcard && (token.contains('*') || token.contains('>')) {
+            return Err(format!(
+                "invalid NATS subject \"{subject}\": '*' and '>' must be whole tokens"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An MQTT topic (publishing) or topic filter (subscribing). `+` must be a
+/// whole level and `#` the whole last level; neither is allowed when
+/// publishing (MQTT 3.1.1 §4.7).
+pub(crate) fn check_mqtt_topic(topic: &str, filter: bool) -> Result<(), String> {
+    if topic.is_empty() {
+        return Err("empty MQTT topic".into());
+    }
+    if topic.contains('\0') {
+        return Err(format!(
+            "invalid MQTT topic \"{topic}\": NUL is not allowed"
+        ));
+    }
+    if topic.len() > 65535 {
+        return Err("MQTT topic is longer than 65535 bytes".into());
+    }
+    let levels: Vec<&str> = topic.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        let has_wild = level.contains('+') || level.contains('#');
+        if has_wild && !filter {
+            return Err(format!(
+                "invalid MQTT topic \"{topic}\": wildcards '+' and '#' are not allowed when publishing"
+            ));
+        }
+        if has_wild && *level != "+" && *level != "#" {
+            return Err(format!(
+                "invalid MQTT topic filter \"{topic}\": '+' and '#' must occupy a whole level"
+            ));
+        }
+        if *level == "#" && i + 1 != levels.len() {
+            return Err(format!(
+                "invalid MQTT topic filter \"{topic}\": '#' must be the last level"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A Kafka topic name as the broker accepts it: 1–249 characters from
+/// `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub(crate) fn check_kafka_topic(topic: &str) -> Result<(), String> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid Kafka topic \"{topic}\": use 1-249 characters from letters, digits, '.', '_' and '-'"
+        ))
+    }
+}
+
+/// A DNS-ish host name label check shared by origins and outbound hosts.
+fn is_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A `WebHook-Allowed-Origin` value (CloudEvents HTTP webhook spec §4.1):
+/// `*`, a host name, or a host name pattern starting with `*.`.
+pub(crate) fn check_origin(origin: &str) -> Result<(), String> {
+    let host = origin.strip_prefix("*.").unwrap_or(origin);
+    if origin == "*" || is_hostname(host) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid allowed origin \"{origin}\": expected \"*\", a host name like \"events.example.com\" or a pattern like \"*.example.com\" (no scheme, port or path)"
+        ))
+    }
+}
+
+/// An outbound host grant in Spin's format: `scheme://host[:port]`, where the
+/// scheme may be `*`, the host may be `*`, `*.domain` or a name/IP, and the
+/// port may be a number, `*` or a range `a..b`. Kept compatible with Spin so
+/// manifests can be moved across.
+pub(crate) fn check_outbound_host(spec: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "invalid outbound host \"{spec}\": {why} (expected e.g. \"https://api.example.com\", \"https://*.example.com:8443\" or \"*://localhost:*\")"
+        ))
+    };
+    let Some((scheme, rest)) = spec.split_once("://") else {
+        return bad("missing scheme");
+    };
+    if !(scheme == "*"
+        || (scheme.starts_with(|c: char| c.is_ascii_lowercase())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '+' || c == '-')))
+    {
+        return bad("invalid scheme");
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains('/') || rest.contains('?') || rest.contains('#') {
+        return bad("a path is not allowed");
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, tail)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => {
+                (addr, tail.strip_prefix(':'))
+            }
+            _ => return bad("invalid IPv6 address"),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    let host_ok = host == "*"
+        || is_hostname(host.strip_prefix("*.").unwrap_or(host))
+        || host.parse::<std::net::IpAddr>().is_ok();
+    if !host_ok {
+        return bad("invalid host");
+    }
+    if let Some(port) = port {
+        let port_ok = port == "*"
+            || port.parse::<u16>().is_ok()
+            || port.split_once("..").is_some_and(
+                |(a, b)| matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= b),
+            );
+        if !port_ok {
+            return bad("invalid port");
+        }
+    }
+    Ok(())
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough
+/// to be a plausible typo (at most 2 edits, and fewer than the name's
+/// length). Used for "did you mean" hints.
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, _)| d <= 2 && d < name.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over chars; inputs are short manifest names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn closest_names() {
+        let c = ["orders", "shipping", "audit"];
+        assert_eq!(closest("ordrs", c), Some("orders"));
+        assert_eq!(closest("shiping", c), Some("shipping"));
+        assert_eq!(closest("billing", c), None);
+        assert_eq!(closest("a", ["b"]), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    use super::*;
+
+    #[test]
+    fn component_ids() {
+        for ok in ["orders", "order-api", "api-2", "a1", "x"] {
+            assert!(check_component_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Orders",
+            "order_api",
+            "-orders",
+            "orders-",
+            "order--api",
+            "2fa",
+            "ord ers",
+            "ördér",
+        ] {
+            assert!(check_component_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn variable_names() {
+        assert!(check_variable_name("api_key", false).is_ok());
+        assert!(check_variable_name("api-key", false).is_err());
+        assert!(check_variable_name("api-key", true).is_ok());
+        assert!(check_variable_name("Key", false).is_err());
+        assert!(check_variable_name("_key", false).is_err());
+        assert!(check_variable_name("", true).is_err());
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(check_env_name("RUST_LOG").is_ok());
+        assert!(check_env_name("_x1").is_ok());
+        assert!(check_env_name("1X").is_err());
+        assert!(check_env_name("A-B").is_err());
+        assert!(check_env_name("").is_err());
+    }
+
+    #[test]
+    fn nats_subjects() {
+        assert!(check_nats_subject("orders.created", false).is_ok());
+        assert!(check_nats_subject("orders.*", true).is_ok());
+        assert!(check_nats_subject("orders.>", true).is_ok());
+        assert!(check_nats_subject("orders.*", false).is_err());
+        assert!(check_nats_subject("orders.>.x", true).is_err());
+        assert!(check_nats_subject("orders..x", true).is_err());
+        assert!(check_nats_subject("orders.a*", true).is_err());
+        assert!(check_nats_subject("ord ers", true).is_err());
+        assert!(check_nats_subject("", true).is_err());
+    }
+
+    #[test]
+    fn mqtt_topics() {
+        assert!(check_mqtt_topic("sensors/+/temp", true).is_ok());
+        assert!(check_mqtt_topic("sensors/#", true).is_ok());
+        assert!(check_mqtt_topic("#", true).is_ok());
+        assert!(check_mqtt_topic("sensors/#/x", true).is_err());
+        assert!(check_mqtt_topic("sensors/a+", true).is_err());
+        assert!(check_mqtt_topic("sensors/+", false).is_err());
+        assert!(check_mqtt_topic("sensors/1/temp", false).is_ok());
+        assert!(check_mqtt_topic("", true).is_err());
+    }
+
+    #[test]
+    fn kafka_topics() {
+        assert!(check_kafka_topic("orders.v1_x-y").is_ok());
+        assert!(check_kafka_topic("orders/x").is_err());
+        assert!(check_kafka_topic("..").is_err());
+        assert!(check_kafka_topic(&"a".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn origins() {
+        for ok in ["*", "example.com", "*.example.com", "localhost"] {
+            assert!(check_origin(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://example.com",
+            "example.com/x",
+            "*example.com",
+            "",
+            "a..b",
+            "ex ample.com",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outbound_hosts() {
+        for ok in [
+            "https://api.example.com",
+            "https://*.example.com:8443",
+            "*://localhost:*",
+            "http://127.0.0.1:3000",
+            "http://[::1]:80",
+            "mqtt://broker:1883",
+            "https://example.com:8000..8010",
+            "https://example.com/",
+        ] {
+            assert!(check_outbound_host(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "api.example.com",
+            "https://api.example.com/path",
+            "https://:80",
+            "https://example.com:http",
+            "https://example.com:90..80",
+            "HTTPS://x",
+            "http://[zz]:1",
+        ] {
+            assert!(check_outbound_host(bad).is_err(), "{bad}");
+        }
+    }
+}

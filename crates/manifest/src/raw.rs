@@ -1,0 +1,271 @@
+//! The serde layer: `spindle.toml` exactly as written, with spans.
+//!
+//! These types only enforce TOML *shape* (known keys, value types). Every
+//! semantic rule lives in `validate`, which turns them into the public model.
+//! Values that need a semantic check keep their [`Spanned`] position so the
+//! validator can report the line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use toml::Spanned;
+
+use crate::model::{ContentMode, HttpExecutor};
+
+pub(crate) type Str = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    pub spindle_manifest_version: Option<Spanned<i64>>,
+    pub application: Option<Spanned<RawApplication>>,
+    #[serde(default)]
+    pub trigger: RawTriggers,
+    #[serde(default)]
+    pub component: BTreeMap<Str, Spanned<RawComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApplication {
+    pub name: Str,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+    pub http: Option<RawHttpIngress>,
+    pub admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpIngress {
+    pub max_body_size: Option<Spanned<StrOrInt>>,
+    #[serde(default)]
+    pub allowed_origins: Vec<Str>,
+    pub allowed_rate: Option<Spanned<i64>>,
+    pub auth_token: Option<Spanned<StrOr<RawSecretTable>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub listen: Option<Str>,
+    pub token: Option<Spanned<StrOr<RawSecretTable>>>,
+}
+
+/// `{ env = "VAR" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecretTable {
+    pub env: Str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTriggers {
+    #[serde(default)]
+    pub http: Vec<Spanned<RawHttpTrigger>>,
+    #[serde(default)]
+    pub nats: Vec<Spanned<RawNatsTrigger>>,
+    #[serde(default)]
+    pub mqtt: Vec<Spanned<RawMqttTrigger>>,
+    #[serde(default)]
+    pub amqp: Vec<Spanned<RawAmqpTrigger>>,
+    #[serde(default)]
+    pub kafka: Vec<Spanned<RawKafkaTrigger>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpTrigger {
+    pub route: Str,
+    pub component: Str,
+    #[serde(default)]
+    pub executor: HttpExecutor,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNatsTrigger {
+    pub address: Option<Str>,
+    pub subject: Str,
+    pub queue_group: Option<Str>,
+    pub jetstream: Option<RawJetStream>,
+    pub component: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJetStream {
+    pub stream: Str,
+    pub durable: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMqttTrigger {
+    pub address: Option<Str>,
+    pub topic: Str,
+    pub qos: Option<Spanned<i64>>,
+    pub protocol: Option<Str>,
+    pub persistent_session: Option<Spanned<bool>>,
+    pub client_id: Option<Str>,
+    pub component: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAmqpTrigger {
+    pub address: Option<Str>,
+    pub source: Str,
+    pub component: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKafkaTrigger {
+    pub brokers: Option<Spanned<Vec<Str>>>,
+    pub topic: Str,
+    pub group: Option<Str>,
+    pub component: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawComponent {
+    pub source: Str,
+    pub description: Option<String>,
+    pub build: Option<RawBuild>,
+    #[serde(default)]
+    pub outputs: BTreeMap<Str, Spanned<StrOr<RawOutputTable>>>,
+    pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub variables: BTreeMap<Str, String>,
+    #[serde(default)]
+    pub files: Vec<Spanned<StrOr<RawFileMount>>>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<Str>,
+    #[serde(default)]
+    pub environment: BTreeMap<Str, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuild {
+    pub command: Spanned<OneOrMany>,
+    pub workdir: Option<Str>,
+    #[serde(default)]
+    pub watch: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutputTable {
+    pub uri: Str,
+    #[serde(default)]
+    pub mode: ContentMode,
+    #[serde(default)]
+    pub headers: BTreeMap<Str, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub timeout: Option<Str>,
+    pub memory: Option<Spanned<StrOrInt>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFileMount {
+    pub source: Str,
+    pub destination: Str,
+}
+
+/// A size written as a string (`"64MiB"`) or an integer number of bytes.
+#[derive(Debug)]
+pub(crate) enum StrOrInt {
+    Str(String),
+    Int(i64),
+}
+
+impl<'de> Deserialize<'de> for StrOrInt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = StrOrInt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"64MiB\" or an integer number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrInt, E> {
+                Ok(StrOrInt::Str(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrOrInt, E> {
+                Ok(StrOrInt::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrOrInt, E> {
+                Ok(StrOrInt::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value written either as a plain string or as a table `T`
+/// (e.g. an output `"nats://..."` or `{ uri = "nats://...", mode = "structured" }`).
+#[derive(Debug)]
+pub(crate) enum StrOr<T> {
+    Str(String),
+    Table(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = StrOr<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a table")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOr<T>, E> {
+                Ok(StrOr::Str(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StrOr<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(StrOr::Table)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A build command: one string or a list of strings.
+#[derive(Debug)]
+pub(crate) struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command string or a list of command strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,185 @@
+//! Semantic validation: turns the raw serde layer into the typed model,
+//! collecting every problem as a located [`Diagnostic`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use crate::error::{Diagnostic, ErrorKind, ManifestError};
+use crate::locate::{key_path_at, line_of, quote_key};
+use crate::model::*;
+use crate::names;
+use crate::raw::*;
+use crate::units::{ByteSize, parse_size};
+
+mod application;
+mod component;
+mod triggers;
+
+use application::{application, placeholder_application};
+use component::component;
+use triggers::triggers;
+
+/// Collects diagnostics while walking the raw manifest.
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Range<usize>, key: &str, kind: ErrorKind, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.to_owned(),
+            line: Some(line_of(self.text, span.start)),
+            key: key.to_owned(),
+            kind,
+            message: message.into(),
+        });
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        line_of(self.text, span.start)
+    }
+}
+
+/// Parses and validates manifest text. `file` is only used in messages.
+pub(crate) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Manifest, ManifestError> {
+    let raw: RawManifest = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(ManifestError::Invalid(vec![serde_diagnostic(
+                text, file, &e,
+            )]));
+        }
+    };
+    let mut cx = Ctx {
+        text,
+        file,
+        diags: Vec::new(),
+    };
+    let manifest = build(&mut cx, raw, base_dir);
+    if cx.diags.is_empty() {
+        Ok(manifest)
+    } else {
+        let mut diags = cx.diags;
+        diags.sort_by_key(|d| d.line);
+        Err(ManifestError::Invalid(diags))
+    }
+}
+
+/// Converts a TOML/serde error into a diagnostic naming the key and line.
+fn serde_diagnostic(text: &str, file: &str, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let key = key_path_at(text, &span);
+    let syntax = key.is_none();
+    let key = key.unwrap_or_default();
+    let raw_message = e.message().trim().to_owned();
+    let (kind, mut message) = if syntax {
+        (ErrorKind::Syntax, format!("invalid TOML: {raw_message}"))
+    } else if raw_message.starts_with("unknown field") {
+        (
+            ErrorKind::UnknownKey,
+            raw_message.replacen("unknown field", "unknown key", 1),
+        )
+    } else if let Some(rest) = raw_message.strip_prefix("missing field") {
+        (ErrorKind::MissingKey, format!("missing required key{rest}"))
+    } else {
+        (ErrorKind::InvalidValue, raw_message)
+    };
+    if key == "spin_manifest_version" {
+        message.push_str(
+            " (this looks like a Spin manifest: Spindle manifests start with `spindle_manifest_version = 1`)",
+        );
+    }
+    Diagnostic {
+        file: file.to_owned(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        key,
+        kind,
+        message,
+    }
+}
+
+fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
+    match &raw.spindle_manifest_version {
+        None => cx.err(
+            0..0,
+            "spindle_manifest_version",
+            ErrorKind::Version,
+            format!("missing; add `spindle_manifest_version = {MANIFEST_VERSION}` at the top of the file"),
+        ),
+        Some(v) if *v.get_ref() != MANIFEST_VERSION => cx.err(
+            v.span(),
+            "spindle_manifest_version",
+            ErrorKind::Version,
+            format!(
+                "unsupported manifest version {} (this Spindle understands version {MANIFEST_VERSION})",
+                v.get_ref()
+            ),
+        ),
+        Some(_) => {}
+    }
+
+    let application = match raw.application {
+        Some(app) => application(cx, app.into_inner()),
+        None => {
+            cx.err(
+                0..0,
+                "application",
+                ErrorKind::MissingKey,
+                "missing [application] table (with at least `name = \"...\"`)",
+            );
+            placeholder_application()
+        }
+    };
+
+    let defined: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
+    let triggers = triggers(cx, raw.trigger, &defined, &application.name);
+
+    let mut components = BTreeMap::new();
+    let mut source_lines = BTreeMap::new();
+    for (name, comp) in raw.component {
+        let key = format!("component.{}", quote_key(name.get_ref()));
+        if let Err(msg) = names::check_component_id(name.get_ref()) {
+            cx.err(name.span(), &key, ErrorKind::InvalidName, msg);
+        }
+        let id = ComponentId(name.into_inner());
+        source_lines.insert(id.clone(), cx.line(&comp.get_ref().source.span()));
+        let c = component(cx, &key, id.clone(), comp.into_inner(), base_dir);
+        components.insert(id, c);
+    }
+
+    Manifest {
+        manifest_version: raw
+            .spindle_manifest_version
+            .map(|v| v.into_inner())
+            .unwrap_or(MANIFEST_VERSION),
+        base_dir: base_dir.to_path_buf(),
+        application,
+        triggers,
+        components,
+        origin: Origin {
+            file: cx.file.to_owned(),
+            source_lines,
+        },
+    }
+}
+
+fn size(cx: &mut Ctx<'_>, key: &str, v: &Spanned<StrOrInt>) -> Option<ByteSize> {
+    let result = match v.get_ref() {
+        StrOrInt::Str(s) => parse_size(s).map_err(|e| e.to_string()),
+        StrOrInt::Int(n) => u64::try_from(*n)
+            .map(ByteSize)
+            .map_err(|_| format!("invalid size {n}: must not be negative")),
+    };
+    match result {
+        Ok(s) => Some(s),
+        Err(msg) => {
+            cx.err(v.span(), key, ErrorKind::InvalidSize, msg);
+            None
+        }
+    }
+}

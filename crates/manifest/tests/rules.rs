@@ -1,0 +1,824 @@
+//! One test (at least) per validation rule: each fails if its rule is removed.
+//! Every diagnostic is checked for its key and line, not just its message.
+
+use manifest::{Diagnostic, ErrorKind, Manifest, ManifestError};
+
+const BASE: &str = r#"spindle_manifest_version = 1
+
+[application]
+name = "app"
+
+[component.orders]
+source = "orders.wasm"
+"#;
+
+/// BASE plus `extra` appended (BASE is 7 lines, so `extra` starts on line 8).
+fn with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+fn errors(text: &str) -> Vec<Diagnostic> {
+    match Manifest::from_str(text, "/app") {
+        Ok(m) => panic!("expected errors, got a manifest: {m:#?}"),
+        Err(ManifestError::Invalid(d)) => {
+            assert!(!d.is_empty());
+            d
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// Exactly one diagnostic, with the given kind, key and line.
+#[track_caller]
+fn one(text: &str, kind: ErrorKind, key: &str, line: usize) -> Diagnostic {
+    let d = errors(text);
+    assert_eq!(d.len(), 1, "expected one diagnostic, got: {d:#?}");
+    let d = d.into_iter().next().unwrap();
+    assert_eq!(d.kind, kind, "{d}");
+    assert_eq!(d.key, key, "{d}");
+    assert_eq!(d.line, Some(line), "{d}");
+    assert_eq!(d.file, "spindle.toml");
+    d
+}
+
+fn ok(text: &str) -> Manifest {
+    Manifest::from_str(text, "/app").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn base_is_valid() {
+    let m = ok(BASE);
+    assert_eq!(m.application.name, "app");
+    assert_eq!(m.manifest_version, 1);
+}
+
+// ------------------------------------------------------------ TOML shape
+
+#[test]
+fn syntax_error_has_line() {
+    let d = one(&with("\n[component.x\n"), ErrorKind::Syntax, "", 9);
+    assert!(
+        d.to_string().starts_with("spindle.toml:9: invalid TOML"),
+        "{d}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let text = BASE.replacen("\n", "\nbogus = 1\n", 1);
+    let d = one(&text, ErrorKind::UnknownKey, "bogus", 2);
+    assert!(d.message.contains("unknown key `bogus`"), "{d}");
+}
+
+#[test]
+fn unknown_key_in_component_names_path_and_line() {
+    let text = with("sorce = \"x.wasm\"\n");
+    let d = one(&text, ErrorKind::UnknownKey, "component.orders.sorce", 8);
+    assert!(
+        d.to_string()
+            .starts_with("spindle.toml:8: component.orders.sorce: unknown key `sorce`"),
+        "{d}"
+    );
+}
+
+#[test]
+fn unknown_key_in_nested_tables() {
+    one(
+        &with("[component.orders.limits]\ncpu = 1\n"),
+        ErrorKind::UnknownKey,
+        "component.orders.limits.cpu",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.http]\nmax_body = \"1MiB\"\n"),
+        ErrorKind::UnknownKey,
+        "application.http.max_body",
+        9,
+    );
+    one(
+        &with("[component.orders.outputs]\na = { uri = \"http://x/\", mod = \"binary\" }\n"),
+        ErrorKind::UnknownKey,
+        "component.orders.outputs.a.mod",
+        9,
+    );
+}
+
+#[test]
+fn unknown_key_in_trigger_array() {
+    let text = with(
+        "[[trigger.http]]\nroute = \"/a\"\ncomponent = \"orders\"\n\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"orders\"\nroutes = 1\n",
+    );
+    one(&text, ErrorKind::UnknownKey, "trigger.http[1].routes", 15);
+}
+
+#[test]
+fn unknown_trigger_type() {
+    let d = one(
+        &with("[[trigger.redis]]\nchannel = \"x\"\n"),
+        ErrorKind::UnknownKey,
+        "trigger.redis",
+        8,
+    );
+    assert!(d.message.contains("`redis`"), "{d}");
+}
+
+#[test]
+fn spin_manifest_gets_a_hint() {
+    let d = one(
+        "spin_manifest_version = 2\n",
+        ErrorKind::UnknownKey,
+        "spin_manifest_version",
+        1,
+    );
+    assert!(d.message.contains("looks like a Spin manifest"), "{d}");
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let d = one(
+        &with("[component.orders.limits]\ntimeout = 5\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.limits.timeout",
+        9,
+    );
+    assert!(d.message.contains("invalid type"), "{d}");
+}
+
+#[test]
+fn bad_enum_value_names_key() {
+    one(
+        &with("[[trigger.http]]\nroute = \"/a\"\ncomponent = \"orders\"\nexecutor = \"wagi\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.http[0].executor",
+        11,
+    );
+    one(
+        &with("[component.orders.outputs]\na = { uri = \"http://x/\", mode = \"batch\" }\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.a.mode",
+        9,
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    let d = one(
+        &with("[component.other]\ndescription = \"no source\"\n"),
+        ErrorKind::MissingKey,
+        "component.other",
+        8,
+    );
+    assert!(d.message.contains("`source`"), "{d}");
+    let d = one(
+        &with("[[trigger.http]]\nroute = \"/a\"\n"),
+        ErrorKind::MissingKey,
+        "trigger.http[0]",
+        8,
+    );
+    assert!(d.message.contains("`component`"), "{d}");
+}
+
+// ------------------------------------------------------- version, application
+
+#[test]
+fn version_is_required() {
+    let text = BASE.replace("spindle_manifest_version = 1\n", "");
+    let d = one(&text, ErrorKind::Version, "spindle_manifest_version", 1);
+    assert!(d.message.contains("spindle_manifest_version = 1"), "{d}");
+}
+
+#[test]
+fn version_must_be_supported() {
+    let text = BASE.replace("= 1", "= 2");
+    let d = one(&text, ErrorKind::Version, "spindle_manifest_version", 1);
+    assert!(d.message.contains("unsupported manifest version 2"), "{d}");
+}
+
+#[test]
+fn application_is_required() {
+    one(
+        "spindle_manifest_version = 1\n",
+        ErrorKind::MissingKey,
+        "application",
+        1,
+    );
+}
+
+#[test]
+fn application_name_not_empty() {
+    one(
+        &BASE.replace("name = \"app\"", "name = \" \""),
+        ErrorKind::InvalidValue,
+        "application.name",
+        4,
+    );
+}
+
+// ------------------------------------------------------------- components
+
+#[test]
+fn component_names_are_kebab_case() {
+    let d = one(
+        &with("[component.Bad_Name]\nsource = \"x.wasm\"\n"),
+        ErrorKind::InvalidName,
+        "component.Bad_Name",
+        8,
+    );
+    assert!(d.message.contains("kebab-case"), "{d}");
+    one(
+        &with("[component.\"my.comp\"]\nsource = \"x.wasm\"\n"),
+        ErrorKind::InvalidName,
+        "component.\"my.comp\"",
+        8,
+    );
+    ok(&with("[component.order-api-2]\nsource = \"x.wasm\"\n"));
+}
+
+#[test]
+fn source_must_not_be_empty() {
+    one(
+        &BASE.replace("\"orders.wasm\"", "\"\""),
+        ErrorKind::InvalidValue,
+        "component.orders.source",
+        7,
+    );
+}
+
+#[test]
+fn build_command_must_not_be_empty() {
+    one(
+        &with("[component.orders.build]\ncommand = []\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.build.command",
+        9,
+    );
+    one(
+        &with("[component.orders.build]\ncommand = [\"make\", \" \"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.build.command",
+        9,
+    );
+    let m = ok(&with(
+        "[component.orders.build]\ncommand = [\"a\", \"b\"]\n",
+    ));
+    assert_eq!(
+        m.components["orders"].build.as_ref().unwrap().commands,
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn variable_names() {
+    one(
+        &with("[component.orders.variables]\nApiKey = \"x\"\n"),
+        ErrorKind::InvalidName,
+        "component.orders.variables.ApiKey",
+        9,
+    );
+}
+
+#[test]
+fn environment_names() {
+    one(
+        &with("environment = { \"1BAD\" = \"x\" }\n"),
+        ErrorKind::InvalidName,
+        "component.orders.environment.1BAD",
+        8,
+    );
+}
+
+#[test]
+fn outbound_hosts() {
+    let d = one(
+        &with("allowed_outbound_hosts = [\"https://ok.example.com\", \"api.example.com\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.allowed_outbound_hosts[1]",
+        8,
+    );
+    assert!(d.message.contains("missing scheme"), "{d}");
+}
+
+#[test]
+fn files() {
+    one(
+        &with("files = [\"../secrets\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.files[0]",
+        8,
+    );
+    one(
+        &with("files = [\"/etc\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.files[0]",
+        8,
+    );
+    one(
+        &with("files = [{ source = \"a\", destination = \"static\" }]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.files[0].destination",
+        8,
+    );
+}
+
+// ---------------------------------------------------------------- outputs
+
+#[test]
+fn bad_sink_uri_message_is_exact() {
+    let text = with("\n[component.orders.outputs]\nok = \"http://x/\"\nshipping = \"htp:/x\"\n");
+    let d = one(
+        &text,
+        ErrorKind::InvalidUri,
+        "component.orders.outputs.shipping",
+        11,
+    );
+    assert_eq!(
+        d.to_string(),
+        "spindle.toml:11: component.orders.outputs.shipping: invalid sink URI \"htp:/x\": unsupported scheme \"htp\" (expected http, https, nats, mqtt, amqp, kafka)"
+    );
+}
+
+#[test]
+fn bad_sink_uri_in_table_form() {
+    let d = one(
+        &with("[component.orders.outputs.audit]\nmode = \"structured\"\nuri = \"nats://h/a.*\"\n"),
+        ErrorKind::InvalidUri,
+        "component.orders.outputs.audit.uri",
+        10,
+    );
+    assert!(d.message.contains("wildcards"), "{d}");
+}
+
+#[test]
+fn output_names() {
+    one(
+        &with("[component.orders.outputs]\nShip = \"http://x/\"\n"),
+        ErrorKind::InvalidName,
+        "component.orders.outputs.Ship",
+        9,
+    );
+}
+
+#[test]
+fn mqtt_311_output_must_be_structured() {
+    let d = one(
+        &with("[component.orders.outputs]\nt = \"mqtt://b/t?version=3.1.1\"\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.t",
+        9,
+    );
+    assert!(d.message.contains("structured"), "{d}");
+    ok(&with(
+        "[component.orders.outputs]\nt = { uri = \"mqtt://b/t?version=3.1.1\", mode = \"structured\" }\n",
+    ));
+}
+
+#[test]
+fn headers_only_on_http_sinks() {
+    one(
+        &with(
+            "[component.orders.outputs]\nk = { uri = \"kafka://k/t\", headers = { X = \"1\" } }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.k.headers.X",
+        9,
+    );
+    one(
+        &with(
+            "[component.orders.outputs]\nh = { uri = \"http://h/\", headers = { \"Bad Header\" = \"1\" } }\n",
+        ),
+        ErrorKind::InvalidName,
+        "component.orders.outputs.h.headers.\"Bad Header\"",
+        9,
+    );
+}
+
+// ----------------------------------------------------------------- limits
+
+#[test]
+fn bad_duration() {
+    let d = one(
+        &with("[component.orders.limits]\ntimeout = \"5 sec\"\n"),
+        ErrorKind::InvalidDuration,
+        "component.orders.limits.timeout",
+        9,
+    );
+    assert!(d.message.contains("unknown unit \"sec\""), "{d}");
+    one(
+        &with("[component.orders.limits]\ntimeout = \"0s\"\n"),
+        ErrorKind::InvalidDuration,
+        "component.orders.limits.timeout",
+        9,
+    );
+}
+
+#[test]
+fn bad_size() {
+    let d = one(
+        &with("[component.orders.limits]\nmemory = \"64\"\n"),
+        ErrorKind::InvalidSize,
+        "component.orders.limits.memory",
+        9,
+    );
+    assert!(d.message.contains("missing unit"), "{d}");
+    one(
+        &with("[component.orders.limits]\nmemory = \"1KiB\"\n"),
+        ErrorKind::InvalidSize,
+        "component.orders.limits.memory",
+        9,
+    );
+    one(
+        &with("[component.orders.limits]\nmemory = \"5GiB\"\n"),
+        ErrorKind::InvalidSize,
+        "component.orders.limits.memory",
+        9,
+    );
+    one(
+        &with("[component.orders.limits]\nmemory = -1\n"),
+        ErrorKind::InvalidSize,
+        "component.orders.limits.memory",
+        9,
+    );
+    let m = ok(&with("[component.orders.limits]\nmemory = 1048576\n"));
+    assert_eq!(m.components["orders"].limits.memory.bytes(), 1 << 20);
+}
+
+#[test]
+fn max_concurrency_positive() {
+    one(
+        &with("[component.orders.limits]\nmax_concurrency = 0\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.limits.max_concurrency",
+        9,
+    );
+}
+
+// --------------------------------------------------------------- triggers
+
+#[test]
+fn duplicate_routes_name_both() {
+    let text = with(
+        "[[trigger.http]]\nroute = \"/orders\"\ncomponent = \"orders\"\n\n[[trigger.http]]\nroute = \"/orders/\"\ncomponent = \"orders\"\n",
+    );
+    let d = one(
+        &text,
+        ErrorKind::DuplicateRoute,
+        "trigger.http[1].route",
+        13,
+    );
+    assert!(
+        d.message
+            .contains("duplicate route \"/orders\": also used by trigger.http[0] (line 9)"),
+        "{d}"
+    );
+    // An exact route and a wildcard on the same path are different routes.
+    ok(&with(
+        "[[trigger.http]]\nroute = \"/orders\"\ncomponent = \"orders\"\n[[trigger.http]]\nroute = \"/orders/...\"\ncomponent = \"orders\"\n",
+    ));
+}
+
+#[test]
+fn route_syntax() {
+    let d = one(
+        &with("[[trigger.http]]\nroute = \"orders\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidRoute,
+        "trigger.http[0].route",
+        9,
+    );
+    assert!(d.message.contains("must start with '/'"), "{d}");
+    one(
+        &with("[[trigger.http]]\nroute = \"/a/.../b\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidRoute,
+        "trigger.http[0].route",
+        9,
+    );
+}
+
+#[test]
+fn trigger_component_must_exist() {
+    for kind in [
+        "http]]\nroute = \"/x\"",
+        "nats]]\nsubject = \"x\"",
+        "mqtt]]\ntopic = \"x\"",
+        "amqp]]\nsource = \"x\"",
+        "kafka]]\ntopic = \"x\"",
+    ] {
+        let text = with(&format!("[[trigger.{kind}\ncomponent = \"ordrs\"\n"));
+        let trigger = kind.split(']').next().unwrap();
+        let d = one(
+            &text,
+            ErrorKind::UnknownComponent,
+            &format!("trigger.{trigger}[0].component"),
+            10,
+        );
+        assert!(
+            d.message
+                .contains("no component named \"ordrs\" (defined components: orders); did you mean \"orders\"?"),
+            "{d}"
+        );
+    }
+    let d = one(
+        &with("[[trigger.http]]\nroute = \"/x\"\ncomponent = \"billing\"\n"),
+        ErrorKind::UnknownComponent,
+        "trigger.http[0].component",
+        10,
+    );
+    assert!(
+        d.message.ends_with("add a [component.billing] table"),
+        "{d}"
+    );
+}
+
+#[test]
+fn broker_addresses() {
+    let d = one(
+        &with(
+            "[[trigger.nats]]\naddress = \"mqtt://h:1\"\nsubject = \"x\"\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidUri,
+        "trigger.nats[0].address",
+        9,
+    );
+    assert!(d.message.contains("expected a nats:// address"), "{d}");
+    one(
+        &with(
+            "[[trigger.mqtt]]\naddress = \"mqtt://h:1/topic\"\ntopic = \"x\"\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidUri,
+        "trigger.mqtt[0].address",
+        9,
+    );
+    one(
+        &with("[[trigger.amqp]]\naddress = \"amqp://\"\nsource = \"x\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidUri,
+        "trigger.amqp[0].address",
+        9,
+    );
+    one(
+        &with(
+            "[[trigger.kafka]]\nbrokers = [\"k:1\", \"kafka://k:2\"]\ntopic = \"x\"\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidUri,
+        "trigger.kafka[0].brokers[1]",
+        9,
+    );
+    one(
+        &with("[[trigger.kafka]]\nbrokers = []\ntopic = \"x\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.kafka[0].brokers",
+        9,
+    );
+}
+
+#[test]
+fn subjects_and_topics() {
+    one(
+        &with("[[trigger.nats]]\nsubject = \"a.>.b\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].subject",
+        9,
+    );
+    one(
+        &with("[[trigger.mqtt]]\ntopic = \"a/#/b\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.mqtt[0].topic",
+        9,
+    );
+    one(
+        &with("[[trigger.kafka]]\ntopic = \"a b\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.kafka[0].topic",
+        9,
+    );
+    one(
+        &with("[[trigger.amqp]]\nsource = \"\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.amqp[0].source",
+        9,
+    );
+    one(
+        &with("[[trigger.nats]]\nsubject = \"a\"\nqueue_group = \"a b\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].queue_group",
+        10,
+    );
+}
+
+#[test]
+fn mqtt_settings() {
+    one(
+        &with("[[trigger.mqtt]]\ntopic = \"t\"\nqos = 3\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.mqtt[0].qos",
+        10,
+    );
+    one(
+        &with("[[trigger.mqtt]]\ntopic = \"t\"\nprotocol = \"4\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.mqtt[0].protocol",
+        10,
+    );
+    let d = one(
+        &with(
+            "[[trigger.mqtt]]\ntopic = \"t\"\npersistent_session = true\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::MissingKey,
+        "trigger.mqtt[0].persistent_session",
+        10,
+    );
+    assert!(d.message.contains("client_id"), "{d}");
+}
+
+#[test]
+fn kafka_group_defaults_per_component() {
+    let m = ok(&with(
+        "[[trigger.kafka]]\ntopic = \"t\"\ncomponent = \"orders\"\n",
+    ));
+    assert_eq!(m.triggers.kafka[0].group, "app-orders");
+    assert_eq!(m.triggers.kafka[0].brokers[0].to_string(), "127.0.0.1:9092");
+}
+
+// ------------------------------------------------------ application.http/admin
+
+#[test]
+fn max_body_size_minimum() {
+    let d = one(
+        &format!("{BASE}[application.http]\nmax_body_size = \"32KiB\"\n"),
+        ErrorKind::InvalidSize,
+        "application.http.max_body_size",
+        9,
+    );
+    assert!(d.message.contains("64KiB"), "{d}");
+    one(
+        &format!("{BASE}[application.http]\nmax_body_size = \"lots\"\n"),
+        ErrorKind::InvalidSize,
+        "application.http.max_body_size",
+        9,
+    );
+}
+
+#[test]
+fn webhook_origins_and_rate() {
+    one(
+        &format!("{BASE}[application.http]\nallowed_origins = [\"https://x.com\"]\n"),
+        ErrorKind::InvalidValue,
+        "application.http.allowed_origins[0]",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.http]\nallowed_rate = 0\n"),
+        ErrorKind::InvalidValue,
+        "application.http.allowed_rate",
+        9,
+    );
+}
+
+#[test]
+fn secrets() {
+    one(
+        &format!("{BASE}[application.http]\nauth_token = \"\"\n"),
+        ErrorKind::InvalidValue,
+        "application.http.auth_token",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.admin]\ntoken = {{ env = \"NOT-VALID\" }}\n"),
+        ErrorKind::InvalidValue,
+        "application.admin.token.env",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.admin]\ntoken = {{ file = \"x\" }}\n"),
+        ErrorKind::UnknownKey,
+        "application.admin.token.file",
+        9,
+    );
+}
+
+#[test]
+fn admin_listen() {
+    let d = one(
+        &format!("{BASE}[application.admin]\nlisten = \"0.0.0.0:3001\"\n"),
+        ErrorKind::InvalidValue,
+        "application.admin.listen",
+        9,
+    );
+    assert!(d.message.contains("token"), "{d}");
+    one(
+        &format!("{BASE}[application.admin]\nlisten = \"localhost\"\n"),
+        ErrorKind::InvalidValue,
+        "application.admin.listen",
+        9,
+    );
+    let m = ok(&format!(
+        "{BASE}[application.admin]\nlisten = \"0.0.0.0:4000\"\ntoken = \"t\"\n"
+    ));
+    assert_eq!(m.application.admin.listen.port(), 4000);
+}
+
+// ---------------------------------------------------------- error reporting
+
+#[test]
+fn all_errors_are_reported_in_line_order() {
+    let text = with(
+        "[component.orders.limits]\ntimeout = \"x\"\nmemory = \"y\"\n\n[[trigger.http]]\nroute = \"nope\"\ncomponent = \"missing\"\n",
+    );
+    let d = errors(&text);
+    let lines: Vec<_> = d.iter().map(|d| d.line.unwrap()).collect();
+    assert_eq!(lines, [9, 10, 13, 14], "{d:#?}");
+    let err = ManifestError::Invalid(d);
+    assert_eq!(err.to_string().lines().count(), 4);
+}
+
+#[test]
+fn file_name_appears_in_messages() {
+    let e = Manifest::from_str_named("x = = 1", "/", "apps/spindle.toml").unwrap_err();
+    assert!(e.to_string().starts_with("apps/spindle.toml:1: "), "{e}");
+}
+
+#[test]
+fn header_values_without_control_characters() {
+    one(
+        &with(
+            "[component.orders.outputs]\nh = { uri = \"http://h/\", headers = { X = \"a\\nb\" } }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.h.headers.X",
+        9,
+    );
+}
+
+#[test]
+fn jetstream_and_group_names() {
+    one(
+        &with(
+            "[[trigger.nats]]\nsubject = \"a\"\njetstream = { stream = \"\" }\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].jetstream.stream",
+        10,
+    );
+    one(
+        &with(
+            "[[trigger.nats]]\nsubject = \"a\"\njetstream = { stream = \"S\", durable = \"a b\" }\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].jetstream.durable",
+        10,
+    );
+    one(
+        &with("[[trigger.kafka]]\ntopic = \"t\"\ngroup = \"\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.kafka[0].group",
+        10,
+    );
+}
+
+#[test]
+fn mqtt_client_id_length() {
+    one(
+        &with("[[trigger.mqtt]]\ntopic = \"t\"\nclient_id = \"\"\ncomponent = \"orders\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.mqtt[0].client_id",
+        10,
+    );
+}
+
+#[test]
+fn build_workdir_not_empty() {
+    one(
+        &with("[component.orders.build]\ncommand = \"make\"\nworkdir = \"\"\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.build.workdir",
+        10,
+    );
+}
+
+#[test]
+fn file_mount_source_not_empty() {
+    one(
+        &with("files = [{ source = \"\", destination = \"/x\" }]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.files[0].source",
+        8,
+    );
+}
+
+#[test]
+fn no_credentials_in_addresses() {
+    let d = one(
+        &with(
+            "[[trigger.amqp]]\naddress = \"amqp://user:pw@h\"\nsource = \"q\"\ncomponent = \"orders\"\n",
+        ),
+        ErrorKind::InvalidUri,
+        "trigger.amqp[0].address",
+        9,
+    );
+    assert!(d.message.contains("credentials"), "{d}");
+    let d = one(
+        &with("[component.orders.outputs]\nx = \"https://u:p@h/\"\n"),
+        ErrorKind::InvalidUri,
+        "component.orders.outputs.x",
+        9,
+    );
+    assert!(d.message.contains("credentials"), "{d}");
+}
