@@ -1,0 +1,402 @@
+//! The HTTP trigger: one listener serving every `[[trigger.http]]` route.
+//!
+//! For a `cloudevents` route the host does all the protocol work — content modes, the webhook
+//! handshake and auth, status codes, replies in the request's mode — and the component only
+//! sees events. A `wasi-http` route passes the raw request to a `wasi:http` component.
+//!
+//! Reply rules for a CloudEvents route (documented for users in the README):
+//! - no result event: `204 No Content`;
+//! - one result: `200 OK` with the event, in the request's mode (a batch request gets a batch);
+//! - several results: a batch when the request was a batch or its `Accept` names
+//!   `application/cloudevents-batch+json`; otherwise the first result is the reply and the rest
+//!   go to the component's outputs.
+//!
+//! Errors: `400` invalid event (problem details naming the attribute and batch index), `401`
+//! missing/wrong token, `405` other methods, `413` body over the cap, `415` unsupported event
+//! format, `422` permanent handler error, `429` + `Retry-After` at the concurrency cap, `500`
+//! handler crash, timeout or memory exhaustion, `503` + `Retry-After` transient handler error.
+
+pub mod problem;
+pub mod webhook;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudevent::Event;
+use cloudevent::http::{self as binding, Mode};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::dispatch::{DispatchError, Dispatcher};
+use crate::handler::{BoxFuture, HandlerError};
+use problem::{HttpResponse, problem, problem_with, with_retry_after};
+pub use webhook::WebhookConfig;
+
+/// Seconds a producer is asked to wait after a transient handler error.
+const TRANSIENT_RETRY_AFTER: u64 = 5;
+/// Seconds a producer is asked to wait when a component is at its concurrency cap.
+const BUSY_RETRY_AFTER: u64 = 1;
+
+/// A raw `wasi:http` handler: the request in, the response out.
+pub trait RawHttpHandler: Send + Sync + 'static {
+    /// Serves one request.
+    fn serve(
+        &self,
+        request: Request<Bytes>,
+    ) -> BoxFuture<'_, Result<Response<Bytes>, HandlerError>>;
+}
+
+/// What a route leads to.
+#[derive(Clone)]
+pub enum RouteTarget {
+    /// Decode CloudEvents and dispatch them to this component.
+    CloudEvents {
+        /// Component id.
+        component: String,
+    },
+    /// Hand the raw request to a `wasi:http` component.
+    WasiHttp {
+        /// Component id (for logs).
+        component: String,
+        /// The handler.
+        handler: Arc<dyn RawHttpHandler>,
+    },
+}
+
+/// One `[[trigger.http]]` entry.
+#[derive(Clone)]
+pub struct HttpRoute {
+    /// Which paths it serves.
+    pub route: manifest::Route,
+    /// What it leads to.
+    pub target: RouteTarget,
+}
+
+/// Settings of the HTTP listener.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted (`413` above).
+    pub max_body_size: usize,
+    /// Webhook handshake and auth settings.
+    pub webhook: WebhookConfig,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_size: 1024 * 1024,
+            webhook: WebhookConfig::default(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP trigger.
+pub struct HttpTrigger {
+    routes: Vec<HttpRoute>,
+    dispatcher: Dispatcher,
+    config: HttpConfig,
+    client: reqwest::Client,
+}
+
+impl HttpTrigger {
+    /// A trigger over `routes`; exact routes win over wildcards, longer prefixes over shorter.
+    pub fn new(
+        mut routes: Vec<HttpRoute>,
+        dispatcher: Dispatcher,
+        config: HttpConfig,
+        client: reqwest::Client,
+    ) -> Self {
+        routes.sort_by_key(|r| match &r.route {
+            manifest::Route::Exact(_) => (0, usize::MAX - r.route.path().len()),
+            _ => (1, usize::MAX - r.route.path().len()),
+        });
+        HttpTrigger {
+            routes,
+            dispatcher,
+            config,
+            client,
+        }
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves, then stops accepting,
+    /// lets in-flight requests finish (up to the grace period) and returns.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(conn) => conn,
+                        Err(error) => {
+                            // Usually EMFILE: back off instead of spinning.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let this = self.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let this = this.clone();
+                        async move { Ok::<_, std::convert::Infallible>(this.handle(req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(error) = conn.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("HTTP trigger: stopped accepting; finishing in-flight requests");
+        if tokio::time::timeout(self.config.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP trigger: grace period over; dropping remaining connections");
+        }
+        Ok(())
+    }
+
+    /// Handles one request (whatever the body type, so tests can call it directly).
+    pub async fn handle<B>(&self, request: Request<B>) -> HttpResponse
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = request.uri().path();
+        let Some(route) = self.routes.iter().find(|r| r.route.matches(path)) else {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "No such route",
+                format!("no trigger serves `{path}`"),
+            );
+        };
+        if let Some(denied) =
+            self.config
+                .webhook
+                .authorize(request.method(), request.uri(), request.headers())
+        {
+            return denied;
+        }
+        match &route.target {
+            RouteTarget::WasiHttp { component, handler } => {
+                self.wasi_http(component, handler.as_ref(), request).await
+            }
+            RouteTarget::CloudEvents { component } => match *request.method() {
+                Method::POST => self.cloudevents(component, request).await,
+                Method::OPTIONS => self.config.webhook.handshake(&request, &self.client),
+                _ => {
+                    let mut r = problem(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "Method not allowed",
+                        "CloudEvents are delivered with POST (and OPTIONS for the webhook handshake)",
+                    );
+                    r.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+                    r
+                }
+            },
+        }
+    }
+
+    async fn read_body<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<(http::request::Parts, Bytes), HttpResponse>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.config.max_body_size;
+        let too_large = || {
+            problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Body too large",
+                format!("the body exceeds this endpoint's limit of {limit} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let (parts, body) = request.into_parts();
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok((parts, collected.to_bytes())),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(error) => Err(problem(
+                StatusCode::BAD_REQUEST,
+                "Unreadable body",
+                format!("cannot read the request body: {error}"),
+            )),
+        }
+    }
+
+    async fn cloudevents<B>(&self, component: &str, request: Request<B>) -> HttpResponse
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = match self.read_body(request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+        let message = match binding::decode(&parts.headers, body) {
+            Ok(message) => message,
+            Err(error) => return decode_error(error),
+        };
+        let mode = message.mode();
+        let batch_ok = mode == Mode::Batch || binding::accepts_batch(&parts.headers);
+        let events = message.into_events();
+        let in_batch = mode == Mode::Batch;
+        let mut results = Vec::new();
+        for (index, event) in events.into_iter().enumerate() {
+            let id = event.id().to_owned();
+            match self.dispatcher.dispatch(component, event).await {
+                Ok(mut out) => results.append(&mut out),
+                Err(error) => {
+                    // Results of the events already handled are not lost: they flow on.
+                    self.dispatcher.forward(component, results);
+                    let location = if in_batch {
+                        format!("event [{index}] (id `{id}`)")
+                    } else {
+                        format!("event `{id}`")
+                    };
+                    return handler_error(&location, error);
+                }
+            }
+        }
+        self.reply(component, mode, batch_ok, results)
+    }
+
+    fn reply(
+        &self,
+        component: &str,
+        mode: Mode,
+        batch_ok: bool,
+        mut results: Vec<Event>,
+    ) -> HttpResponse {
+        if results.is_empty() {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            return r;
+        }
+        let encoded = if mode == Mode::Batch || (results.len() > 1 && batch_ok) {
+            binding::encode_batch(&results)
+        } else {
+            let rest = results.split_off(1);
+            self.dispatcher.forward(component, rest);
+            binding::encode(&results[0], mode)
+        };
+        let mut r = Response::new(Full::new(encoded.body));
+        *r.headers_mut() = encoded.headers;
+        r
+    }
+
+    async fn wasi_http<B>(
+        &self,
+        component: &str,
+        handler: &dyn RawHttpHandler,
+        request: Request<B>,
+    ) -> HttpResponse
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = match self.read_body(request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+        match handler.serve(Request::from_parts(parts, body)).await {
+            Ok(response) => response.map(Full::new),
+            Err(error) => {
+                tracing::warn!(component, %error, "wasi:http handler failed");
+                handler_error("request", DispatchError::Handler(error))
+            }
+        }
+    }
+}
+
+fn decode_error(error: cloudevent::Error) -> HttpResponse {
+    match &error {
+        cloudevent::Error::UnsupportedFormat(_) => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported event format",
+            error.to_string(),
+        ),
+        cloudevent::Error::TooLarge { .. } => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Body too large",
+            error.to_string(),
+        ),
+        _ => problem_with(
+            StatusCode::BAD_REQUEST,
+            "Invalid CloudEvent",
+            error.to_string(),
+            &error.problems(),
+        ),
+    }
+}
+
+fn handler_error(location: &str, error: DispatchError) -> HttpResponse {
+    let DispatchError::Handler(error) = error else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Misconfigured route",
+            error.to_string(),
+        );
+    };
+    let detail = format!("{location}: {error}");
+    match error {
+        HandlerError::Transient(_) => with_retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Handler asked for a retry",
+                detail,
+            ),
+            TRANSIENT_RETRY_AFTER,
+        ),
+        HandlerError::Busy => with_retry_after(
+            problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many concurrent events",
+                detail,
+            ),
+            BUSY_RETRY_AFTER,
+        ),
+        HandlerError::Permanent(_) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Handler rejected the event",
+            detail,
+        ),
+        HandlerError::Trap(_) | HandlerError::Timeout(_) | HandlerError::OutOfMemory(_) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "Handler failed", detail)
+        }
+        HandlerError::Internal(_) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", detail)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, the way CI does (`.ci/run` calls this script).
+# On a fresh Debian 12 machine with rustup it first installs and starts what the tests need:
+# the brokers (scripts/services.sh) and the wasm32-wasip2 guest toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "Checking formatting (cargo fmt --check)"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --all -- --check
+
+say "Starting the brokers the tests talk to (NATS, Mosquitto, RabbitMQ, Kafka) if they are down"
+bash scripts/services.sh
+
+if [ -x scripts/guest-toolchain.sh ]; then
+  say "Making sure wasm32-wasip2 guests can be built"
+  bash scripts/guest-toolchain.sh
+fi
+
+say "Linting (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "Running the tests"
+export CI="${CI:-false}"
+cargo test --workspace --locked
