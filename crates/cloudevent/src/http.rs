@@ -214,6 +214,9 @@ pub fn encode_binary(event: &Event) -> Encoded {
             continue;
         }
         let header_value = match value {
+            AttributeRef::Str(s) if name == "specversion" && s == "1.0" => {
+                HeaderValue::from_static("1.0")
+            }
             AttributeRef::Str(s) => header_value(s),
             AttributeRef::Timestamp(t) => header_value(&t.to_string()),
             AttributeRef::Value(v) => match v.as_str() {
@@ -224,8 +227,17 @@ pub fn encode_binary(event: &Event) -> Encoded {
         if let Some(header) = core_header(name) {
             headers.insert(header, header_value);
         } else {
-            // Extension names are [a-z0-9]+, always a valid header name.
-            if let Ok(header) = HeaderName::from_bytes(format!("ce-{name}").as_bytes()) {
+            // Extension names are [a-z0-9]+, always a valid header name; build it on the stack.
+            let mut buf = [0u8; 64];
+            let len = 3 + name.len();
+            let header = if len <= buf.len() {
+                buf[..3].copy_from_slice(b"ce-");
+                buf[3..len].copy_from_slice(name.as_bytes());
+                HeaderName::from_bytes(&buf[..len])
+            } else {
+                HeaderName::from_bytes(format!("ce-{name}").as_bytes())
+            };
+            if let Ok(header) = header {
                 headers.insert(header, header_value);
             }
         }

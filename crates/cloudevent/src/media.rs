@@ -59,6 +59,13 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
 /// Checks the shape of a media type per RFC 2046 / RFC 9110: `type "/" subtype *( ";" parameter )`
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
+    // Fast path: `type/subtype` made of token characters, no parameters.
+    if let Some((ty, subtype)) = content_type.split_once('/')
+        && is_token(ty)
+        && is_token(subtype)
+    {
+        return Ok(());
+    }
     if let Some(c) = content_type
         .chars()
         .find(|&c| !(c == '\t' || (' '..='~').contains(&c)))
@@ -97,10 +104,37 @@ pub fn check_media_type(content_type: &str) -> Result<(), String> {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| TOKEN[usize::from(b)])
 }
+
+/// RFC 9110 `tchar`, as a lookup table.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
