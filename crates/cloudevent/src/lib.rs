@@ -7,6 +7,7 @@
 //! - [`Event`], [`EventBuilder`], [`AttributeValue`]: the model and the CloudEvents type system.
 //! - [`json`]: the JSON event format, single events and batches.
 //! - [`http`]: the HTTP binding, binary, structured and batched modes.
+//! - [`kafka`]: the Kafka binding, binary and structured modes, with the `partitionkey` key mapper.
 //! - [`nats`]: the NATS binding, binary and structured modes (and the broker-wide [`nats::Mode`]).
 //! - [`header`]: the percent-encoding of header values shared by header-based bindings.
 //!
@@ -33,6 +34,7 @@ mod event;
 pub mod header;
 pub mod http;
 pub mod json;
+pub mod kafka;
 pub mod media;
 pub mod nats;
 
