@@ -8,6 +8,7 @@
 //! - [`json`]: the JSON event format, single events and batches.
 //! - [`http`]: the HTTP binding, binary, structured and batched modes.
 //! - [`kafka`]: the Kafka binding, binary and structured modes, with the `partitionkey` key mapper.
+//! - [`mqtt`]: the MQTT binding: 5.0 binary and structured modes, 3.1.1 structured.
 //! - [`nats`]: the NATS binding, binary and structured modes (and the broker-wide [`nats::Mode`]).
 //! - [`header`]: the percent-encoding of header values shared by header-based bindings.
 //!
@@ -36,6 +37,7 @@ pub mod http;
 pub mod json;
 pub mod kafka;
 pub mod media;
+pub mod mqtt;
 pub mod nats;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
