@@ -308,6 +308,7 @@ mod tests {
             message(Some("text/plain"), &[], b"x"),
             message(None, &[("id", "1")], b"x"),
             message(None, &[], b"not json"),
+            message(None, &[], br#"{"temperature":20}"#),
         ] {
             assert!(
                 matches!(decode(&m, Version::V5), Err(Error::NotCloudEvent(_))),

@@ -239,15 +239,26 @@ pub(crate) fn decode_structured(
 
 /// Decodes a message that carries no CloudEvents metadata at all as structured JSON, the
 /// mode its protocol's older versions imply (NATS before 2.2, MQTT 3.1.1, Kafka before
-/// 0.11). A payload that is not even JSON is [`Error::NotCloudEvent`], not a syntax error:
-/// such a message was simply never meant to be an event.
+/// 0.11). A payload that is not a JSON object, or one without `specversion`, is
+/// [`Error::NotCloudEvent`] rather than a syntax or validation error: such a message (plain
+/// text, a sensor's JSON reading) was never meant to be an event, just as a binary-mode
+/// message without `specversion` is not one.
 pub(crate) fn decode_implied_structured(why: &str, payload: &Bytes) -> Result<Event, Error> {
     json::decode_bytes(payload).map_err(|e| match e {
         Error::MalformedJson { .. } => {
-            Error::NotCloudEvent(format!("{why}, but its payload is not JSON ({e})"))
+            Error::NotCloudEvent(format!("{why}, but its payload is not a JSON object ({e})"))
+        }
+        Error::Invalid(problems) if problems.iter().any(is_missing_specversion) => {
+            Error::NotCloudEvent(format!("{why}, but its JSON payload has no specversion"))
         }
         other => other,
     })
+}
+
+fn is_missing_specversion(problem: &Problem) -> bool {
+    // The exact problem `EventBuilder::build_decoded` reports.
+    problem.attribute.as_deref() == Some("specversion")
+        && problem.message == "required attribute is missing"
 }
 
 /// Sets `datacontenttype` from the two places a binding may carry it, reporting a conflict:
@@ -398,9 +409,16 @@ mod tests {
         assert!(matches!(decode(&partial), Err(Error::NotCloudEvent(_))));
         let headerless = message(&[], b"hello");
         assert!(matches!(decode(&headerless), Err(Error::NotCloudEvent(_))));
-        // Headerless JSON that is not a valid event is reported as such.
+        // Headerless JSON without specversion is someone else's JSON...
+        let reading = message(&[], br#"{"temperature":20}"#);
+        assert!(matches!(decode(&reading), Err(Error::NotCloudEvent(_))));
+        let array = message(&[], br#"[1]"#);
+        assert!(matches!(decode(&array), Err(Error::NotCloudEvent(_))));
+        // ...but with specversion it is an event, and its problems are reported.
         let headerless_json = message(&[], br#"{"specversion":"1.0"}"#);
-        assert!(matches!(decode(&headerless_json), Err(Error::Invalid(_))));
+        let err = decode(&headerless_json).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        assert_eq!(err.problems().len(), 3, "{err}");
     }
 
     #[test]
