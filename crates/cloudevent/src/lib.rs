@@ -6,11 +6,7 @@
 //!
 //! - [`Event`], [`EventBuilder`], [`AttributeValue`]: the model and the CloudEvents type system.
 //! - [`json`]: the JSON event format, single events and batches.
-//! - [`amqp`]: the AMQP 1.0 binding, binary (typed application-properties) and structured modes.
 //! - [`http`]: the HTTP binding, binary, structured and batched modes.
-//! - [`kafka`]: the Kafka binding, binary and structured modes, with the `partitionkey` key mapper.
-//! - [`mqtt`]: the MQTT binding: 5.0 binary and structured modes, 3.1.1 structured.
-//! - [`nats`]: the NATS binding, binary and structured modes (and the broker-wide [`nats::Mode`]).
 //! - [`header`]: the percent-encoding of header values shared by header-based bindings.
 //!
 //! ```
