@@ -150,7 +150,7 @@ pub fn decode(message: &AmqpMessage) -> Result<Event, Error> {
     if let Some(ct) = content_type
         && is_structured(ct)
     {
-        return decode_structured("AMQP", ct, &message.body.clone().unwrap_or_default());
+        return decode_structured("AMQP", ct, message.body.as_ref());
     }
     let specversion = [PREFIX, COLON_PREFIX]
         .iter()
@@ -440,7 +440,10 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(e.id(), "1");
-        let avro = message(Some("application/cloudevents+avro"), &[], None);
+        let bodiless = message(Some("application/cloudevents+json"), &[], None);
+        let err = decode(&bodiless).unwrap_err().to_string();
+        assert!(err.contains("no payload"), "{err}");
+        let avro = message(Some("application/cloudevents+avro"), &[], Some(b""));
         assert!(matches!(decode(&avro), Err(Error::UnsupportedFormat(_))));
     }
 

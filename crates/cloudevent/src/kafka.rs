@@ -86,11 +86,10 @@ pub fn decode(record: &KafkaRecord, keys: KeyMapping) -> Result<Event, Error> {
         })?),
         None => None,
     };
-    let value = record.value.clone().unwrap_or_default();
     let event = if let Some(ct) = content_type
         && is_structured(ct)
     {
-        decode_structured("Kafka", ct, &value)
+        decode_structured("Kafka", ct, record.value.as_ref())
     } else if record.header("ce_specversion").is_some() {
         decode_binary(record, content_type)
     } else {
@@ -98,7 +97,7 @@ pub fn decode(record: &KafkaRecord, keys: KeyMapping) -> Result<Event, Error> {
             None if !record.headers.iter().any(|(n, _)| n.starts_with(PREFIX)) => {
                 decode_implied_structured(
                     "a Kafka record with no ce_specversion and no content-type header is read as structured",
-                    &value,
+                    &record.value.clone().unwrap_or_default(),
                 )
             }
             Some(ct) => Err(Error::NotCloudEvent(format!(
@@ -357,6 +356,9 @@ mod tests {
             decode(&avro, KeyMapping::None),
             Err(Error::UnsupportedFormat(_))
         ));
+        let null = record(&[("content-type", b"application/cloudevents+json")], None);
+        let err = decode(&null, KeyMapping::None).unwrap_err().to_string();
+        assert!(err.contains("no payload"), "{err}");
         let batch = record(
             &[("content-type", b"application/cloudevents-batch+json")],
             Some(b"[]"),

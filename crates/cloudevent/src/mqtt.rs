@@ -43,7 +43,8 @@ pub struct MqttMessage {
 
 /// Decodes the event of an MQTT PUBLISH (section 3).
 ///
-/// MQTT 3.1.1: the payload is always the JSON format. MQTT 5.0:
+/// MQTT 3.1.1: the payload is always the JSON format (a payload that is not a JSON object
+/// with a `specversion` is [`Error::NotCloudEvent`]). MQTT 5.0:
 /// - a Content Type starting with `application/cloudevents` (any case) selects structured
 ///   mode; only the JSON format is read, and User Properties are ignored;
 /// - otherwise a `specversion` User Property selects binary mode: every User Property is an
@@ -57,13 +58,16 @@ pub struct MqttMessage {
 /// - anything else is [`Error::NotCloudEvent`].
 pub fn decode(message: &MqttMessage, version: Version) -> Result<Event, Error> {
     if version == Version::V3_1_1 {
-        return json::decode_bytes(&message.payload);
+        return decode_implied_structured(
+            "an MQTT 3.1.1 message is always structured",
+            &message.payload,
+        );
     }
     let content_type = message.content_type.as_deref();
     if let Some(ct) = content_type
         && is_structured(ct)
     {
-        return decode_structured("MQTT", ct, &message.payload);
+        return decode_structured("MQTT", ct, Some(&message.payload));
     }
     if message
         .user_properties
@@ -239,7 +243,7 @@ mod tests {
         assert_eq!(decode(&m, Version::V3_1_1).unwrap().id(), "1");
         assert!(matches!(
             decode(&message(None, &[], b"x"), Version::V3_1_1),
-            Err(Error::MalformedJson { .. })
+            Err(Error::NotCloudEvent(_))
         ));
     }
 

@@ -102,7 +102,7 @@ pub fn decode(message: &NatsMessage) -> Result<Event, Error> {
     if let Some(ct) = content_type
         && is_structured(ct)
     {
-        return decode_structured("NATS", ct, &message.payload);
+        return decode_structured("NATS", ct, Some(&message.payload));
     }
     let has_prefix = |name: &str| {
         name.len() >= PREFIX.len()
@@ -216,24 +216,28 @@ pub(crate) fn is_structured(content_type: &str) -> bool {
 
 /// Decodes a structured-mode payload whose content type [`is_structured`]: the JSON format is
 /// read; other formats are [`Error::UnsupportedFormat`]; the batch format is refused because
-/// no broker binding defines a batched mode.
+/// no broker binding defines a batched mode. `None` is a message without any payload (a
+/// null Kafka value, an AMQP message without a `data` section), which structured mode cannot
+/// be.
 pub(crate) fn decode_structured(
     binding: &str,
     content_type: &str,
-    payload: &Bytes,
+    payload: Option<&Bytes>,
 ) -> Result<Event, Error> {
+    let essence = media::essence(content_type);
     match media::envelope(content_type) {
-        Envelope::Structured(format) if format.eq_ignore_ascii_case("json") => {
-            json::decode_bytes(payload)
-        }
         Envelope::Batch(_) => Err(Error::invalid(Problem::event(format!(
-            "`{}`: the {binding} binding has no batched mode, send one event per message",
-            media::essence(content_type)
+            "`{essence}`: the {binding} binding has no batched mode, send one event per message"
         )))),
-        Envelope::Structured(_) => Err(Error::UnsupportedFormat(
-            media::essence(content_type).to_owned(),
-        )),
-        Envelope::Binary => json::decode_bytes(payload),
+        Envelope::Structured(format) if !format.eq_ignore_ascii_case("json") => {
+            Err(Error::UnsupportedFormat(essence.to_owned()))
+        }
+        Envelope::Structured(_) | Envelope::Binary => match payload {
+            Some(payload) => json::decode_bytes(payload),
+            None => Err(Error::invalid(Problem::event(format!(
+                "the {binding} message announces structured mode (`{essence}`) but has no payload"
+            )))),
+        },
     }
 }
 
