@@ -25,6 +25,7 @@
 //! # Ok::<(), cloudevent::Error>(())
 //! ```
 
+pub mod amqp;
 pub mod attribute;
 mod data;
 mod error;
@@ -32,7 +33,10 @@ mod event;
 pub mod header;
 pub mod http;
 pub mod json;
+pub mod kafka;
 pub mod media;
+pub mod mqtt;
+pub mod nats;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
 pub use data::{Data, DataKind};
