@@ -7,6 +7,7 @@
 //! - [`Event`], [`EventBuilder`], [`AttributeValue`]: the model and the CloudEvents type system.
 //! - [`json`]: the JSON event format, single events and batches.
 //! - [`http`]: the HTTP binding, binary, structured and batched modes.
+//! - [`nats`], [`mqtt`], [`amqp`], [`kafka`]: the broker bindings, binary and structured modes.
 //! - [`header`]: the percent-encoding of header values shared by header-based bindings.
 //!
 //! ```
