@@ -1,0 +1,96 @@
+//! Compile-once: components cached on disk keyed by a content hash.
+//!
+//! The key covers the component bytes and wasmtime's compatibility fingerprint (version,
+//! target, compiler settings), so a new wasmtime or a different engine configuration misses
+//! instead of loading incompatible code.
+
+use crate::error::LoadError;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+
+/// Bumped when the layout of the cache changes.
+const CACHE_VERSION: &[u8] = b"spindle-engine-cache-v1";
+
+/// Feeds `Hash` output into SHA-256, giving a stable fingerprint (std's hashers are not
+/// guaranteed stable across builds).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only used through write")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// The cache key of `bytes` for `engine`, in hex.
+pub(crate) fn cache_key(engine: &wasmtime::Engine, bytes: &[u8]) -> String {
+    let mut h = ShaHasher(Sha256::new());
+    h.write(CACHE_VERSION);
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.0.update(bytes);
+    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Loads the compiled form of `bytes` from `dir`, or compiles and stores it.
+///
+/// A cached file that fails to deserialize (corrupt, truncated) is recompiled and replaced.
+pub(crate) fn load_or_compile(
+    engine: &wasmtime::Engine,
+    dir: Option<&Path>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Component, LoadError> {
+    let Some(dir) = dir else {
+        return compile(engine, name, bytes);
+    };
+    let path = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
+    if path.is_file() {
+        // SAFETY: files in the cache directory are written only by `store` below, from
+        // `Component::serialize` of this same wasmtime, under a name that includes the
+        // engine's compatibility hash; wasmtime additionally checks the header. The cache
+        // directory must not be writable by untrusted parties (documented on
+        // `EngineConfig::cache_dir`).
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => {
+                tracing::debug!(component = name, path = %path.display(), "loaded cached component");
+                return Ok(c);
+            }
+            Err(e) => {
+                tracing::warn!(component = name, path = %path.display(), error = %e, "ignoring unusable cached component");
+            }
+        }
+    }
+    let component = compile(engine, name, bytes)?;
+    store(&component, dir, &path)?;
+    Ok(component)
+}
+
+fn compile(engine: &wasmtime::Engine, name: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+    Component::new(engine, bytes).map_err(|e| LoadError::Compile {
+        component: name.to_owned(),
+        message: format!("{e:#}"),
+    })
+}
+
+/// Writes atomically (temp file + rename) so a concurrent reader never sees a partial file,
+/// and never in place: loaded entries are memory-mapped, and truncating one would crash
+/// (SIGBUS) every engine that has it loaded.
+fn store(component: &Component, dir: &Path, path: &PathBuf) -> Result<(), LoadError> {
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |source| LoadError::Cache { path: p, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let serialized = component.serialize().map_err(|e| LoadError::Cache {
+        path: path.display().to_string(),
+        source: std::io::Error::other(format!("{e:#}")),
+    })?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serialized).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    Ok(())
+}

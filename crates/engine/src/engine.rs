@@ -1,0 +1,200 @@
+//! The shared wasmtime engine: configuration, epoch ticker, compilation cache and loading.
+
+use crate::bindings;
+use crate::cache;
+use crate::config::{ComponentConfig, EngineConfig, Limits};
+use crate::error::LoadError;
+use crate::handler::Handler;
+use crate::host::{ComponentShared, HostState};
+use crate::http::{HttpHandler, HttpState};
+use crate::ticker::Ticker;
+use crate::wasi::ResolvedGrants;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Where a component's bytes come from.
+#[derive(Debug, Clone)]
+pub enum ComponentSource {
+    /// A `.wasm` component file, as `spindle build` produces.
+    Path(PathBuf),
+    /// Component bytes already in memory (tests, embedded components).
+    Bytes(Vec<u8>),
+}
+
+/// One wasmtime engine shared by all components of an application.
+///
+/// Cheap to clone. Sharing one engine shares the instance pool, the compiled-code cache and
+/// the epoch ticker that enforces deadlines.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) wasmtime: wasmtime::Engine,
+    pub(crate) config: EngineConfig,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Creates the engine: pooling allocator with copy-on-write memory images, async support,
+    /// epoch interruption and its ticker thread.
+    pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
+        if config.pool_size == 0 {
+            return Err(LoadError::Config("pool_size must be at least 1".into()));
+        }
+        if config.epoch_tick.is_zero() {
+            return Err(LoadError::Config("epoch_tick must be positive".into()));
+        }
+        let max_memory = usize::try_from(config.max_memory_bytes)
+            .map_err(|_| LoadError::Config("max_memory_bytes too large".into()))?;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.pool_size)
+            .total_core_instances(config.pool_size.saturating_mul(8))
+            .total_memories(config.pool_size.saturating_mul(2))
+            .total_tables(config.pool_size.saturating_mul(4))
+            .total_stacks(config.pool_size)
+            .max_memory_size(max_memory);
+        let mut wt = Config::new();
+        wt.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .epoch_interruption(true)
+            .parallel_compilation(true);
+        let wasmtime = wasmtime::Engine::new(&wt)
+            .map_err(|e| LoadError::Config(format!("wasmtime: {e:#}")))?;
+        let ticker = Ticker::start(wasmtime.clone(), config.epoch_tick)
+            .map_err(|e| LoadError::Config(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                wasmtime,
+                config,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Loads a `spindle:cloudevents/handler` component: compiles it (or loads it from the
+    /// cache), links the host imports and pre-instantiates it, so each event only pays for a
+    /// fresh instance.
+    pub fn load(
+        &self,
+        name: &str,
+        source: ComponentSource,
+        config: ComponentConfig,
+    ) -> Result<Handler, LoadError> {
+        self.check_limits(name, &config.limits)?;
+        let grants = ResolvedGrants::resolve(&config.grants).map_err(|message| {
+            LoadError::ComponentConfig {
+                component: name.to_owned(),
+                message,
+            }
+        })?;
+        let component = self.compile(name, source)?;
+        let link = |e: wasmtime::Error| LoadError::Link {
+            component: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let mut linker = Linker::<HostState>::new(&self.inner.wasmtime);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        bindings::Handler::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(link)?;
+        let pre = linker.instantiate_pre(&component).map_err(link)?;
+        let pre = bindings::HandlerPre::new(pre).map_err(link)?;
+        let shared = Arc::new(ComponentShared {
+            name: name.into(),
+            outputs: config.outputs,
+            variables: config.variables,
+        });
+        Ok(Handler::new(
+            self.clone(),
+            pre,
+            shared,
+            grants,
+            config.limits,
+        ))
+    }
+
+    /// Loads a plain `wasi:http/incoming-handler` (proxy world) component, served one fresh
+    /// instance per request by [`HttpHandler::handle`] with the same limits and grants.
+    /// `variables` and `outputs` of `config` do not apply to this world.
+    pub fn load_http(
+        &self,
+        name: &str,
+        source: ComponentSource,
+        config: ComponentConfig,
+    ) -> Result<HttpHandler, LoadError> {
+        self.check_limits(name, &config.limits)?;
+        let grants = ResolvedGrants::resolve(&config.grants).map_err(|message| {
+            LoadError::ComponentConfig {
+                component: name.to_owned(),
+                message,
+            }
+        })?;
+        let component = self.compile(name, source)?;
+        let link = |e: wasmtime::Error| LoadError::Link {
+            component: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let mut linker = Linker::<HttpState>::new(&self.inner.wasmtime);
+        // All of WASI p2, not just the proxy world's subset: Rust's std on wasip2 imports
+        // filesystem and environment interfaces too (they stay empty without grants).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        let pre = linker.instantiate_pre(&component).map_err(link)?;
+        let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(link)?;
+        Ok(HttpHandler::new(
+            self.clone(),
+            pre,
+            name.into(),
+            grants,
+            config.limits,
+        ))
+    }
+
+    fn check_limits(&self, name: &str, limits: &Limits) -> Result<(), LoadError> {
+        let bad = |message: String| LoadError::ComponentConfig {
+            component: name.to_owned(),
+            message,
+        };
+        if limits.max_memory_bytes > self.inner.config.max_memory_bytes {
+            return Err(bad(format!(
+                "memory cap {} exceeds the engine's maximum {}",
+                limits.max_memory_bytes, self.inner.config.max_memory_bytes
+            )));
+        }
+        if limits.max_concurrency == 0 {
+            return Err(bad("max_concurrency must be at least 1".into()));
+        }
+        if limits.deadline.is_zero() {
+            return Err(bad("deadline must be positive".into()));
+        }
+        Ok(())
+    }
+
+    fn compile(&self, name: &str, source: ComponentSource) -> Result<Component, LoadError> {
+        let bytes = match source {
+            ComponentSource::Bytes(b) => b,
+            ComponentSource::Path(p) => std::fs::read(&p).map_err(|source| LoadError::Read {
+                component: name.to_owned(),
+                path: p.display().to_string(),
+                source,
+            })?,
+        };
+        cache::load_or_compile(
+            &self.inner.wasmtime,
+            self.inner.config.cache_dir.as_deref(),
+            name,
+            &bytes,
+        )
+    }
+}

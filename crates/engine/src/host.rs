@@ -1,0 +1,114 @@
+//! Per-instance host state and the host side of the `outbound`, `log` and `config` imports.
+
+use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
+use crate::limiter::MemoryLimiter;
+use crate::publisher::{PublishError, Publisher};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What every instance of one component shares: fixed at load.
+#[derive(Debug)]
+pub(crate) struct ComponentShared {
+    /// The component's name, tagging its logs and errors.
+    pub(crate) name: Arc<str>,
+    /// Declared outputs.
+    pub(crate) outputs: BTreeSet<String>,
+    /// `config.get` values.
+    pub(crate) variables: BTreeMap<String, String>,
+}
+
+/// The store data of one handler instance: lives exactly as long as one event.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) shared: Arc<ComponentShared>,
+    pub(crate) publisher: Arc<dyn Publisher>,
+    /// When the event's deadline passes; bounds how long `publish` may wait.
+    pub(crate) deadline: Instant,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl outbound::Host for HostState {
+    async fn publish(
+        &mut self,
+        output: String,
+        event: types::Event,
+    ) -> Result<(), outbound::PublishError> {
+        if !self.shared.outputs.contains(&output) {
+            return Err(outbound::PublishError::UnknownOutput(output));
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let publish = self.publisher.publish(&output, event.into());
+        match tokio::time::timeout(remaining, publish).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(PublishError::UnknownOutput(o))) => {
+                Err(outbound::PublishError::UnknownOutput(o))
+            }
+            Ok(Err(PublishError::InvalidEvent(m))) => Err(outbound::PublishError::InvalidEvent(m)),
+            Ok(Err(PublishError::Failed(m))) => Err(outbound::PublishError::Failed(m)),
+            Err(_) => Err(outbound::PublishError::Failed(
+                "publish did not complete before the event's deadline".into(),
+            )),
+        }
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+        let component = &*self.shared.name;
+        let fields = FieldList(&fields);
+        match level {
+            log::Level::Trace => {
+                tracing::trace!(target: "spindle::guest", component, %fields, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "spindle::guest", component, %fields, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "spindle::guest", component, %fields, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "spindle::guest", component, %fields, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "spindle::guest", component, %fields, "{message}")
+            }
+        }
+    }
+}
+
+impl config::Host for HostState {
+    async fn get(&mut self, name: String) -> Option<String> {
+        self.shared.variables.get(&name).cloned()
+    }
+}
+
+/// Guest key/values rendered as `k=v k2=v2`: `tracing` field names are static, guest keys
+/// are not.
+struct FieldList<'a>(&'a [(String, String)]);
+
+impl std::fmt::Display for FieldList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        Ok(())
+    }
+}

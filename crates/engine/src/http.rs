@@ -1,0 +1,232 @@
+//! The second executor: plain `wasi:http/incoming-handler` (proxy world) components, one fresh
+//! instance per request, under the same limits as event handlers.
+//!
+//! This lets `spindle up` serve ordinary HTTP components (Spin-style) beside CloudEvents
+//! handlers. Outgoing HTTP from the guest is denied: this executor grants no network.
+
+use crate::config::Limits;
+use crate::engine::Engine;
+use crate::error::HandleError;
+use crate::handler::{ErrorContext, arm_deadline};
+use crate::limiter::MemoryLimiter;
+use crate::wasi::ResolvedGrants;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// The body type of responses from [`HttpHandler::handle`]; hyper can serve it directly.
+pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Store data of one HTTP instance.
+pub(crate) struct HttpState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: DenyOutgoing,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for HttpState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HttpState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// Refuses every outgoing request: no network unless granted, and this executor has no
+/// HTTP grants yet.
+struct DenyOutgoing;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
+    }
+}
+
+/// A loaded proxy-world component. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpHandler {
+    inner: Arc<HttpInner>,
+}
+
+struct HttpInner {
+    engine: Engine,
+    pre: ProxyPre<HttpState>,
+    name: Arc<str>,
+    grants: ResolvedGrants,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for HttpHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpHandler")
+            .field("name", &self.inner.name)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpHandler {
+    pub(crate) fn new(
+        engine: Engine,
+        pre: ProxyPre<HttpState>,
+        name: Arc<str>,
+        grants: ResolvedGrants,
+        limits: Limits,
+    ) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrency as usize));
+        Self {
+            inner: Arc::new(HttpInner {
+                engine,
+                pre,
+                name,
+                grants,
+                limits,
+                slots,
+            }),
+        }
+    }
+
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Serves one request in a fresh instance.
+    ///
+    /// Returns as soon as the guest sets the response; the body keeps streaming from the
+    /// instance, which lives (holding its concurrency slot) until it finishes or its deadline
+    /// passes. Errors before a response exists come back as [`HandleError`] so the server can
+    /// answer 429/500/504 itself; a guest that answers with a wasi-http error code yields
+    /// [`HandleError::Handler`].
+    pub async fn handle<B>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> Result<hyper::Response<HttpBody>, HandleError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let inner = &*self.inner;
+        let name = inner.name.clone();
+        let permit = inner
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HandleError::Busy {
+                component: name.to_string(),
+            })?;
+        let setup = |e: wasmtime::Error| HandleError::Instantiate {
+            component: name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let deadline = Instant::now() + inner.limits.deadline;
+        let state = HttpState {
+            wasi: inner.grants.build(&name).map_err(setup)?,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: DenyOutgoing,
+            limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
+        };
+        let mut store = Store::new(&inner.engine.inner.wasmtime, state);
+        store.limiter(|s| &mut s.limiter);
+        arm_deadline(&mut store, deadline);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(setup)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(tx)
+            .map_err(setup)?;
+        let pre = inner.pre.clone();
+        let limits = inner.limits.clone();
+        let task_name = name.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let run = async {
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| (true, e))?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+                    .map_err(|e| (false, e))
+            };
+            let outcome = tokio::time::timeout(limits.deadline, run).await;
+            let ctx = ErrorContext {
+                component: &task_name,
+                limits: &limits,
+                memory_denied: store.data().limiter.denied(),
+            };
+            let result = match outcome {
+                Err(_) => Err(ctx.timeout()),
+                Ok(Err((true, e))) => Err(ctx.classify_instantiate(e)),
+                Ok(Err((false, e))) => Err(ctx.classify(e)),
+                Ok(Ok(())) => Ok(()),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(component = &*task_name, error = %e, "http component failed");
+            }
+            result
+        });
+        match rx.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(HandleError::Handler {
+                component: name.to_string(),
+                kind: crate::ErrorKind::Permanent,
+                message: format!("guest answered with error code {code:?}"),
+            }),
+            Err(_) => match task.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(HandleError::Trap {
+                    component: name.to_string(),
+                    message: "guest returned without setting a response".into(),
+                }),
+                Err(join) => Err(HandleError::Trap {
+                    component: name.to_string(),
+                    message: format!("instance task failed: {join}"),
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The wasmtime host that runs Spindle's CloudEvents handler components.
+//!
+//! A component implements the `spindle:cloudevents/handler` world (see `wit/` at the
+//! repository root): it exports `handle(event) -> result<list<event>, handler-error>` and never
+//! learns which transport brought the event. This crate knows nothing of transports either: the
+//! runtime decodes an event, calls [`Handler::handle`], and routes what comes back.
+//!
+//! Isolation is the point of the design:
+//! - **a fresh instance per event** (pooling allocator, copy-on-write memory images and a
+//!   pre-linked [`wasmtime::component::InstancePre`] keep this cheap), so no state leaks
+//!   between events;
+//! - a **deadline** (epoch interruption), a **linear-memory cap** and a **concurrency cap**
+//!   per component, so a guest that loops, balloons or floods hurts only its own event;
+//! - **WASI without filesystem, network or environment** unless [`Grants`] open them.
+//!
+//! Compiled components are cached on disk keyed by a content hash, so a restart does not
+//! recompile (see [`EngineConfig::cache_dir`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use engine::{ComponentConfig, ComponentSource, Engine, EngineConfig, Event, CollectingPublisher};
+//! use std::sync::Arc;
+//!
+//! let engine = Engine::new(EngineConfig::default().with_cache_dir(".spindle/cache"))?;
+//! let handler = engine.load("echo", ComponentSource::Path("echo.wasm".into()), ComponentConfig::default())?;
+//! let publisher = Arc::new(CollectingPublisher::default());
+//! let replies = handler.handle(Event::new("1", "/demo", "demo.ping"), publisher.clone()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The second executor, [`HttpHandler`], serves plain `wasi:http/incoming-handler` components
+//! with the same limits.
+
+mod bindings;
+mod cache;
+mod config;
+mod engine;
+mod error;
+mod event;
+mod handler;
+mod host;
+mod http;
+mod limiter;
+mod publisher;
+mod stdio;
+mod ticker;
+mod wasi;
+
+pub use config::{ComponentConfig, DirGrant, EngineConfig, Grants, Limits};
+pub use engine::{ComponentSource, Engine};
+pub use error::{ErrorKind, HandleError, LoadError};
+pub use event::{AttributeValue, Event};
+pub use handler::Handler;
+pub use http::{HttpBody, HttpHandler};
+pub use publisher::{CollectingPublisher, PublishError, PublishFuture, Publisher};

@@ -1,0 +1,99 @@
+//! WASI p2 for a handler instance: nothing but clocks and randomness unless granted.
+//!
+//! Deny-by-default keeps a third-party handler from reading host files, secrets in the
+//! environment or the internal network; each capability is opened explicitly in the manifest.
+
+use crate::config::{DirGrant, Grants};
+use crate::stdio::{GuestOutput, Stream};
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+/// [`Grants`] checked and resolved once at load, so each event builds its context quickly.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedGrants {
+    dirs: Vec<DirGrant>,
+    env: Vec<(String, String)>,
+    outbound: Arc<HashSet<SocketAddr>>,
+}
+
+impl ResolvedGrants {
+    /// Checks that granted directories exist and resolves outbound `host:port` names.
+    pub(crate) fn resolve(grants: &Grants) -> Result<Self, String> {
+        for d in &grants.dirs {
+            if !d.host.is_dir() {
+                return Err(format!(
+                    "granted directory {} does not exist",
+                    d.host.display()
+                ));
+            }
+        }
+        let mut outbound = HashSet::new();
+        for host in &grants.outbound_hosts {
+            let addrs = host
+                .to_socket_addrs()
+                .map_err(|e| format!("outbound host `{host}` (expected host:port): {e}"))?;
+            outbound.extend(addrs);
+        }
+        Ok(Self {
+            dirs: grants.dirs.clone(),
+            env: grants.env.clone(),
+            outbound: Arc::new(outbound),
+        })
+    }
+
+    /// A fresh WASI context for one instance of `component`.
+    pub(crate) fn build(&self, component: &Arc<str>) -> wasmtime::Result<WasiCtx> {
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(GuestOutput::new(component.clone(), Stream::Stdout))
+            .stderr(GuestOutput::new(component.clone(), Stream::Stderr))
+            .envs(&self.env);
+        for d in &self.dirs {
+            b.preopened_dir(&d.host, &d.guest, FsPerms::ReadOnly)?;
+        }
+        let net = !self.outbound.is_empty();
+        b.allow_tcp(net).allow_udp(net).allow_ip_name_lookup(net);
+        if net {
+            let allowed = self.outbound.clone();
+            b.socket_addr_check(move |addr, usage| {
+                let ok = match usage {
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
+                        addr.ip().is_unspecified() && addr.port() == 0
+                    }
+                    _ => allowed.contains(&addr),
+                };
+                Box::pin(std::future::ready(ok))
+            });
+        }
+        Ok(b.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_missing_directories_and_bad_hosts() {
+        let g = Grants {
+            dirs: vec![DirGrant {
+                host: "/definitely/not/here".into(),
+                guest: "/d".into(),
+            }],
+            ..Grants::default()
+        };
+        assert!(ResolvedGrants::resolve(&g).is_err());
+        let g = Grants {
+            outbound_hosts: vec!["no-port".into()],
+            ..Grants::default()
+        };
+        assert!(ResolvedGrants::resolve(&g).is_err());
+        let g = Grants {
+            outbound_hosts: vec!["127.0.0.1:80".into()],
+            ..Grants::default()
+        };
+        assert_eq!(ResolvedGrants::resolve(&g).unwrap().outbound.len(), 1);
+    }
+}

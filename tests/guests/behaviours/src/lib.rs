@@ -1,0 +1,94 @@
+//! One guest, many behaviours chosen by the event type, so the engine tests cover good and
+//! bad handlers with a single build. Each event runs in a fresh instance, so a bad behaviour
+//! cannot affect the next event.
+
+use serde::{Deserialize, Serialize};
+use spindle_sdk::{Error, Event, PublishError, Result, cloudevents_component};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Deserialize)]
+struct Order {
+    name: String,
+    qty: u32,
+}
+
+#[derive(Serialize)]
+struct Greeting {
+    greeting: String,
+    double: u32,
+}
+
+#[cloudevents_component]
+fn handle(event: Event) -> Result<Vec<Event>> {
+    match event.ty() {
+        "json.transform" => {
+            let order: Order = event.json()?;
+            let out = Event::new("json.transformed", "/behaviours")
+                .with_subject(event.id().to_owned())
+                .with_json(&Greeting {
+                    greeting: format!("hello {}", order.name),
+                    double: order.qty * 2,
+                })?;
+            Ok(vec![out])
+        }
+        "fanout" => Ok((0..3)
+            .map(|i| {
+                Event::new("fanout.item", "/behaviours")
+                    .with_subject(i.to_string())
+                    .with_extension("index", i)
+            })
+            .collect()),
+        "publish" => {
+            spindle_sdk::publish("audit", event.clone().with_type("audited").with_fresh_id())?;
+            let unknown = matches!(
+                spindle_sdk::publish("undeclared", event.clone()),
+                Err(PublishError::UnknownOutput(_))
+            );
+            Ok(vec![event.with_data(
+                "text/plain",
+                format!("unknown-output refused: {unknown}"),
+            )])
+        }
+        "fail.transient" => Err(Error::transient("the database is down, try later")),
+        "fail.permanent" => Err(Error::permanent("this order can never be processed")),
+        "panic" => panic!("boom: the guest panicked"),
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        "membomb" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(black_box(vec![1u8; 1 << 20]));
+            }
+        }
+        "readfile" => {
+            let path = event.subject().unwrap_or("/data/hello.txt").to_owned();
+            let text = std::fs::read_to_string(&path)?;
+            Ok(vec![event.with_data("text/plain", text)])
+        }
+        "env" => {
+            let value = std::env::var("SPINDLE_GUEST_VAR").unwrap_or_else(|_| "<unset>".into());
+            Ok(vec![event.with_data("text/plain", value)])
+        }
+        "config" => {
+            let value = spindle_sdk::config::get("greeting").unwrap_or_else(|| "<none>".into());
+            Ok(vec![event.with_data("text/plain", value)])
+        }
+        "log" => {
+            println!("printed by the guest");
+            spindle_sdk::log::info("logged by the guest", &[("id", event.id())]);
+            Ok(vec![])
+        }
+        "counter" => {
+            // A global that a reused instance would carry over from the previous event.
+            static CALLS: AtomicU32 = AtomicU32::new(0);
+            let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(vec![event.with_data("text/plain", n.to_string())])
+        }
+        other => Err(Error::permanent(format!("unknown behaviour {other}"))),
+    }
+}
