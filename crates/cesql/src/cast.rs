@@ -86,7 +86,18 @@ mod tests {
         assert_eq!(to_int(&Value::from("+7"), &mut e), 7);
         assert_eq!(to_int(&Value::from("-2147483648"), &mut e), i32::MIN);
         assert!(e.is_empty());
-        for bad in ["", "-", "+", " 1", "1 ", "2147483648", "1.0", "0x1", "abc", "--1"] {
+        for bad in [
+            "",
+            "-",
+            "+",
+            " 1",
+            "1 ",
+            "2147483648",
+            "1.0",
+            "0x1",
+            "abc",
+            "--1",
+        ] {
             let mut e = Vec::new();
             assert_eq!(to_int(&Value::from(bad), &mut e), 0, "{bad:?}");
             assert_eq!(e.len(), 1, "{bad:?}");
@@ -102,7 +113,10 @@ mod tests {
         assert!(to_bool(&Value::Integer(-50), true, &mut e));
         assert!(!to_bool(&Value::Integer(0), true, &mut e));
         assert!(e.is_empty());
-        assert!(!to_bool(&Value::Integer(10), false, &mut e), "implicit int→bool fails");
+        assert!(
+            !to_bool(&Value::Integer(10), false, &mut e),
+            "implicit int→bool fails"
+        );
         assert!(!to_bool(&Value::from("yes"), true, &mut e));
         assert_eq!(e.len(), 2);
         assert!(matches!(
@@ -120,7 +134,13 @@ mod tests {
         assert_eq!(to_string(Value::Integer(-1)), "-1");
         assert_eq!(to_string(Value::Boolean(false)), "false");
         let mut e = Vec::new();
-        assert_eq!(to_type(Value::from("5"), Type::Integer, &mut e), Value::Integer(5));
-        assert_eq!(to_type(Value::Integer(5), Type::String, &mut e), Value::from("5"));
+        assert_eq!(
+            to_type(Value::from("5"), Type::Integer, &mut e),
+            Value::Integer(5)
+        );
+        assert_eq!(
+            to_type(Value::Integer(5), Type::String, &mut e),
+            Value::from("5")
+        );
     }
 }

@@ -146,8 +146,14 @@ mod tests {
 
     #[test]
     fn folds_constants() {
-        assert!(matches!(compiled("1 + 2 * 3").0, Node::Const(Value::Integer(7))));
-        assert!(matches!(compiled("LOWER('AB') = 'ab'").0, Node::Const(Value::Boolean(true))));
+        assert!(matches!(
+            compiled("1 + 2 * 3").0,
+            Node::Const(Value::Integer(7))
+        ));
+        assert!(matches!(
+            compiled("LOWER('AB') = 'ab'").0,
+            Node::Const(Value::Boolean(true))
+        ));
         assert!(matches!(compiled("a = 1 + 1").0, Node::Equal { .. }));
         let (n, d) = compiled("1 / 0");
         assert!(matches!(n, Node::ConstErr(Value::Integer(0), _)));
@@ -172,8 +178,14 @@ mod tests {
 
     #[test]
     fn picks_equality_modes() {
-        assert!(matches!(compiled("a = 'x'").0, Node::AttrEqStr { negate: false, .. }));
-        assert!(matches!(compiled("a <> 'x'").0, Node::AttrEqStr { negate: true, .. }));
+        assert!(matches!(
+            compiled("a = 'x'").0,
+            Node::AttrEqStr { negate: false, .. }
+        ));
+        assert!(matches!(
+            compiled("a <> 'x'").0,
+            Node::AttrEqStr { negate: true, .. }
+        ));
         assert!(matches!(
             compiled("a = 1").0,
             Node::Equal {

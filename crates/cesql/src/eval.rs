@@ -9,7 +9,6 @@
 //! error anywhere makes the enclosing predicate `false`. AND and OR
 //! short-circuit, so errors in skipped operands never happen.
 
-
 use crate::ast::{BinaryOp, LogicOp};
 use crate::cast;
 use crate::error::EvalError;

@@ -230,7 +230,11 @@ impl Filter {
         })?;
         let mut keys = object.iter();
         let (dialect, body) = match (keys.next(), keys.next()) {
-            (None, _) => return Err(FilterError::NoDialect { path: path_or_root(path) }),
+            (None, _) => {
+                return Err(FilterError::NoDialect {
+                    path: path_or_root(path),
+                });
+            }
             (Some(entry), None) => entry,
             (Some(_), Some(_)) => {
                 return Err(FilterError::SeveralDialects {

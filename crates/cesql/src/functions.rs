@@ -96,7 +96,8 @@ impl Builtin {
                 None => v,
             })
             .collect();
-        let int = |args: &[Value<'a>], i: usize| args.get(i).and_then(Value::as_integer).unwrap_or(0);
+        let int =
+            |args: &[Value<'a>], i: usize| args.get(i).and_then(Value::as_integer).unwrap_or(0);
         let mut take_str = |i: usize| match args.get_mut(i) {
             Some(Value::String(s)) => std::mem::take(s),
             _ => Cow::Borrowed(""),
@@ -240,9 +241,22 @@ mod tests {
     #[test]
     fn string_functions() {
         assert_eq!(call("LENGTH", vec![s("héllo")]).0, Value::Integer(5));
-        assert_eq!(call("LENGTH", vec![Value::Boolean(true)]).0, Value::Integer(4));
-        assert_eq!(call("CONCAT", vec![s("a"), Value::Integer(1), Value::Boolean(false)]).0, s("a1false"));
-        assert_eq!(call("CONCAT_WS", vec![s(", "), s("a"), s("b")]).0, s("a, b"));
+        assert_eq!(
+            call("LENGTH", vec![Value::Boolean(true)]).0,
+            Value::Integer(4)
+        );
+        assert_eq!(
+            call(
+                "CONCAT",
+                vec![s("a"), Value::Integer(1), Value::Boolean(false)]
+            )
+            .0,
+            s("a1false")
+        );
+        assert_eq!(
+            call("CONCAT_WS", vec![s(", "), s("a"), s("b")]).0,
+            s("a, b")
+        );
         assert_eq!(call("CONCAT_WS", vec![s(",")]).0, s(""));
         assert_eq!(call("LOWER", vec![s("AbÉ")]).0, s("abé"));
         assert_eq!(call("UPPER", vec![s("abé")]).0, s("ABÉ"));
@@ -252,7 +266,10 @@ mod tests {
     #[test]
     fn left_right() {
         assert_eq!(call("LEFT", vec![s("héllo"), Value::Integer(2)]).0, s("hé"));
-        assert_eq!(call("RIGHT", vec![s("héllo"), Value::Integer(4)]).0, s("éllo"));
+        assert_eq!(
+            call("RIGHT", vec![s("héllo"), Value::Integer(4)]).0,
+            s("éllo")
+        );
         assert_eq!(call("LEFT", vec![s("abc"), Value::Integer(10)]).0, s("abc"));
         assert_eq!(call("RIGHT", vec![s("abc"), Value::Integer(0)]).0, s(""));
         let (v, e) = call("LEFT", vec![s("abc"), Value::Integer(-1)]);
@@ -279,7 +296,13 @@ mod tests {
         assert_eq!(sub("abcdef", 6, Some(100)).0, s("f"));
         assert_eq!(sub("héllo", 2, Some(1)).0, s("é"));
         assert_eq!(sub("abc", 0, Some(1)), (s(""), vec![]));
-        for (p, l) in [(10, None), (-10, None), (7, Some(1)), (1, Some(-1)), (0, Some(-1))] {
+        for (p, l) in [
+            (10, None),
+            (-10, None),
+            (7, Some(1)),
+            (1, Some(-1)),
+            (0, Some(-1)),
+        ] {
             let (v, e) = sub("abcdef", p, l);
             assert_eq!(v, s(""));
             assert_eq!(e.len(), 1, "{p} {l:?}");
@@ -296,10 +319,16 @@ mod tests {
         assert_eq!(e[0].kind(), crate::ErrorKind::Math);
         assert_eq!(call("INT", vec![Value::Boolean(true)]).0, Value::Integer(1));
         assert_eq!(call("INT", vec![s("-12")]).0, Value::Integer(-12));
-        assert_eq!(call("BOOL", vec![Value::Integer(-50)]).0, Value::Boolean(true));
+        assert_eq!(
+            call("BOOL", vec![Value::Integer(-50)]).0,
+            Value::Boolean(true)
+        );
         assert_eq!(call("BOOL", vec![s("False")]).0, Value::Boolean(false));
         assert_eq!(call("STRING", vec![Value::Integer(-1)]).0, s("-1"));
         let (v, e) = call("INT", vec![s("ABC")]);
-        assert_eq!((v, e[0].kind()), (Value::Integer(0), crate::ErrorKind::Cast));
+        assert_eq!(
+            (v, e[0].kind()),
+            (Value::Integer(0), crate::ErrorKind::Cast)
+        );
     }
 }

@@ -139,11 +139,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
             }
         };
         i += len;
-        tokens.push(Token {
-            tok,
-            start,
-            end: i,
-        });
+        tokens.push(Token { tok, start, end: i });
     }
     tokens.push(Token {
         tok: Tok::Eof,
@@ -156,9 +152,9 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
 /// Classifies a run of `[A-Za-z0-9_]`: an integer, a keyword, or a name.
 fn word(text: &str) -> Tok {
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        let value = text
-            .bytes()
-            .try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')));
+        let value = text.bytes().try_fold(0u32, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+        });
         return Tok::Int(value);
     }
     const KEYWORDS: [(&str, Tok); 9] = [

@@ -193,13 +193,34 @@ mod tests {
 
     #[test]
     fn plans() {
-        assert_eq!(LikePattern::new("abc").matcher, Matcher::Exact("abc".into()));
-        assert_eq!(LikePattern::new("/shop/%").matcher, Matcher::Prefix("/shop/".into()));
-        assert_eq!(LikePattern::new("%.x").matcher, Matcher::Suffix(".x".into()));
-        assert_eq!(LikePattern::new("%%a%").matcher, Matcher::Contains("a".into()));
-        assert!(matches!(LikePattern::new("a%b%c").matcher, Matcher::Segments { .. }));
-        assert!(matches!(LikePattern::new("a_").matcher, Matcher::General(_)));
-        assert_eq!(LikePattern::new(r"a\%").matcher, Matcher::Exact("a%".into()));
+        assert_eq!(
+            LikePattern::new("abc").matcher,
+            Matcher::Exact("abc".into())
+        );
+        assert_eq!(
+            LikePattern::new("/shop/%").matcher,
+            Matcher::Prefix("/shop/".into())
+        );
+        assert_eq!(
+            LikePattern::new("%.x").matcher,
+            Matcher::Suffix(".x".into())
+        );
+        assert_eq!(
+            LikePattern::new("%%a%").matcher,
+            Matcher::Contains("a".into())
+        );
+        assert!(matches!(
+            LikePattern::new("a%b%c").matcher,
+            Matcher::Segments { .. }
+        ));
+        assert!(matches!(
+            LikePattern::new("a_").matcher,
+            Matcher::General(_)
+        ));
+        assert_eq!(
+            LikePattern::new(r"a\%").matcher,
+            Matcher::Exact("a%".into())
+        );
     }
 
     #[test]

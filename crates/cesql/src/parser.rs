@@ -62,6 +62,14 @@ pub(crate) fn parse(src: &str) -> Result<Expr, ParseError> {
 /// A parsed node and the depth of the tree under it (a leaf is 1).
 type Parsed = (Expr, usize);
 
+/// What an infix/postfix step did with the left operand.
+enum Step {
+    /// Built a larger node; look for more operators.
+    Continue(Parsed),
+    /// The operator binds too loosely here; return the operand as is.
+    Stop(Parsed),
+}
+
 struct Parser<'s> {
     src: &'s str,
     tokens: Vec<Token>,
@@ -127,78 +135,15 @@ impl Parser<'_> {
         result
     }
 
+    // The functions on the recursive path (`expr`, `expr_inner`, `prefix`
+    // and the one arm taken) are kept small, each arm in its own function,
+    // so that even unoptimized builds use little stack per nesting level.
+
     fn expr_inner(&mut self, min_bp: u8) -> Result<Parsed, ParseError> {
-        let (mut lhs, mut depth) = self.prefix()?;
+        let mut lhs = self.prefix()?;
         loop {
-            let at = self.peek().start;
-            let tok = self.peek().tok.clone();
-            match tok {
-                Tok::Like | Tok::In | Tok::Not => {
-                    let (negated, op) = if tok == Tok::Not {
-                        (true, self.peek_at(1).clone())
-                    } else {
-                        (false, tok.clone())
-                    };
-                    let bp = match op {
-                        Tok::Like => LIKE_BP,
-                        Tok::In => IN_BP,
-                        _ => {
-                            // `x NOT y`: NOT only continues as NOT LIKE / NOT IN.
-                            if min_bp > IN_BP {
-                                break;
-                            }
-                            self.bump();
-                            return Err(self.error_here(format!(
-                                "expected LIKE or IN after NOT, found {}",
-                                self.peek().tok.describe()
-                            )));
-                        }
-                    };
-                    if bp < min_bp {
-                        break;
-                    }
-                    if negated {
-                        self.bump();
-                    }
-                    self.bump();
-                    if op == Tok::Like {
-                        let pattern = match self.bump() {
-                            Token {
-                                tok: Tok::Str(s), ..
-                            } => s,
-                            t => {
-                                return Err(ParseError::at(
-                                    self.src,
-                                    t.start,
-                                    format!(
-                                        "the pattern of LIKE must be a string literal, found {}",
-                                        t.tok.describe()
-                                    ),
-                                ));
-                            }
-                        };
-                        (lhs, depth) = self.node(
-                            Expr::Like {
-                                operand: Box::new(lhs),
-                                pattern,
-                                negated,
-                            },
-                            depth + 1,
-                            at,
-                        )?;
-                    } else {
-                        let (set, set_depth) = self.list(false, "IN")?;
-                        (lhs, depth) = self.node(
-                            Expr::In {
-                                operand: Box::new(lhs),
-                                set,
-                                negated,
-                            },
-                            depth.max(set_depth) + 1,
-                            at,
-                        )?;
-                    }
-                }
+            let step = match self.peek().tok {
+                Tok::Like | Tok::In | Tok::Not => self.postfix(lhs, min_bp)?,
                 Tok::Star
                 | Tok::Slash
                 | Tok::Percent
@@ -210,63 +155,147 @@ impl Parser<'_> {
                 | Tok::Lt
                 | Tok::Le
                 | Tok::Gt
-                | Tok::Ge => {
-                    let (op, bp) = match tok {
-                        Tok::Star => (BinaryOp::Mul, MUL_BP),
-                        Tok::Slash => (BinaryOp::Div, MUL_BP),
-                        Tok::Percent => (BinaryOp::Mod, MUL_BP),
-                        Tok::Plus => (BinaryOp::Add, ADD_BP),
-                        Tok::Minus => (BinaryOp::Sub, ADD_BP),
-                        Tok::Eq => (BinaryOp::Eq, CMP_BP),
-                        Tok::NotEq | Tok::LtGt => (BinaryOp::NotEq, CMP_BP),
-                        Tok::Lt => (BinaryOp::Lt, CMP_BP),
-                        Tok::Le => (BinaryOp::Le, CMP_BP),
-                        Tok::Gt => (BinaryOp::Gt, CMP_BP),
-                        _ => (BinaryOp::Ge, CMP_BP),
-                    };
-                    if bp < min_bp {
-                        break;
-                    }
-                    self.bump();
-                    // Left associative: the right side binds tighter.
-                    let (rhs, rhs_depth) = self.expr(bp + 1)?;
-                    (lhs, depth) = self.node(
-                        Expr::Binary {
-                            op,
-                            left: Box::new(lhs),
-                            right: Box::new(rhs),
-                        },
-                        depth.max(rhs_depth) + 1,
-                        at,
-                    )?;
-                }
-                Tok::And | Tok::Or | Tok::Xor => {
-                    if LOGIC_BP < min_bp {
-                        break;
-                    }
-                    // Collect the whole chain flat; it means
-                    // `a op (b op (c ...))`.
-                    let mut rest = Vec::new();
-                    let mut chain_depth = depth;
-                    while let Some(op) = logic_op(&self.peek().tok) {
-                        self.bump();
-                        let (rhs, rhs_depth) = self.expr(LOGIC_BP + 1)?;
-                        chain_depth = chain_depth.max(rhs_depth);
-                        rest.push((op, rhs));
-                    }
-                    (lhs, depth) = self.node(
-                        Expr::Logic {
-                            first: Box::new(lhs),
-                            rest,
-                        },
-                        chain_depth + 1,
-                        at,
-                    )?;
-                }
-                _ => break,
+                | Tok::Ge => self.binary(lhs, min_bp)?,
+                Tok::And | Tok::Or | Tok::Xor => self.logic(lhs, min_bp)?,
+                _ => return Ok(lhs),
+            };
+            match step {
+                Step::Continue(p) => lhs = p,
+                Step::Stop(p) => return Ok(p),
             }
         }
-        Ok((lhs, depth))
+    }
+
+    /// `[NOT] LIKE 'pattern'` or `[NOT] IN (set)` after `lhs`.
+    fn postfix(&mut self, (lhs, depth): Parsed, min_bp: u8) -> Result<Step, ParseError> {
+        let at = self.peek().start;
+        let negated = self.peek().tok == Tok::Not;
+        let op = if negated {
+            self.peek_at(1).clone()
+        } else {
+            self.peek().tok.clone()
+        };
+        let bp = match op {
+            Tok::Like => LIKE_BP,
+            Tok::In => IN_BP,
+            _ => {
+                // `x NOT y`: NOT only continues as NOT LIKE / NOT IN.
+                if min_bp > IN_BP {
+                    return Ok(Step::Stop((lhs, depth)));
+                }
+                self.bump();
+                return Err(self.not_without_like_or_in());
+            }
+        };
+        if bp < min_bp {
+            return Ok(Step::Stop((lhs, depth)));
+        }
+        if negated {
+            self.bump();
+        }
+        self.bump();
+        let parsed = if op == Tok::Like {
+            let pattern = self.like_pattern()?;
+            let operand = Box::new(lhs);
+            self.node(
+                Expr::Like {
+                    operand,
+                    pattern,
+                    negated,
+                },
+                depth + 1,
+                at,
+            )?
+        } else {
+            let (set, set_depth) = self.list(false, "IN")?;
+            let operand = Box::new(lhs);
+            self.node(
+                Expr::In {
+                    operand,
+                    set,
+                    negated,
+                },
+                depth.max(set_depth) + 1,
+                at,
+            )?
+        };
+        Ok(Step::Continue(parsed))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_without_like_or_in(&self) -> ParseError {
+        self.error_here(format!(
+            "expected LIKE or IN after NOT, found {}",
+            self.peek().tok.describe()
+        ))
+    }
+
+    fn like_pattern(&mut self) -> Result<String, ParseError> {
+        match self.bump() {
+            Token {
+                tok: Tok::Str(s), ..
+            } => Ok(s),
+            t => Err(ParseError::at(
+                self.src,
+                t.start,
+                format!(
+                    "the pattern of LIKE must be a string literal, found {}",
+                    t.tok.describe()
+                ),
+            )),
+        }
+    }
+
+    /// An arithmetic or comparison operator after `lhs`.
+    fn binary(&mut self, (lhs, depth): Parsed, min_bp: u8) -> Result<Step, ParseError> {
+        let at = self.peek().start;
+        let (op, bp) = match self.peek().tok {
+            Tok::Star => (BinaryOp::Mul, MUL_BP),
+            Tok::Slash => (BinaryOp::Div, MUL_BP),
+            Tok::Percent => (BinaryOp::Mod, MUL_BP),
+            Tok::Plus => (BinaryOp::Add, ADD_BP),
+            Tok::Minus => (BinaryOp::Sub, ADD_BP),
+            Tok::Eq => (BinaryOp::Eq, CMP_BP),
+            Tok::NotEq | Tok::LtGt => (BinaryOp::NotEq, CMP_BP),
+            Tok::Lt => (BinaryOp::Lt, CMP_BP),
+            Tok::Le => (BinaryOp::Le, CMP_BP),
+            Tok::Gt => (BinaryOp::Gt, CMP_BP),
+            _ => (BinaryOp::Ge, CMP_BP),
+        };
+        if bp < min_bp {
+            return Ok(Step::Stop((lhs, depth)));
+        }
+        self.bump();
+        // Left associative: the right side binds tighter.
+        let (rhs, rhs_depth) = self.expr(bp + 1)?;
+        let (left, right) = (Box::new(lhs), Box::new(rhs));
+        let parsed = self.node(
+            Expr::Binary { op, left, right },
+            depth.max(rhs_depth) + 1,
+            at,
+        )?;
+        Ok(Step::Continue(parsed))
+    }
+
+    /// A chain of AND/OR/XOR after `lhs`, collected flat; it means
+    /// `a op (b op (c ...))`.
+    fn logic(&mut self, (lhs, depth): Parsed, min_bp: u8) -> Result<Step, ParseError> {
+        if LOGIC_BP < min_bp {
+            return Ok(Step::Stop((lhs, depth)));
+        }
+        let at = self.peek().start;
+        let mut rest = Vec::new();
+        let mut chain_depth = depth;
+        while let Some(op) = logic_op(&self.peek().tok) {
+            self.bump();
+            let (rhs, rhs_depth) = self.expr(LOGIC_BP + 1)?;
+            chain_depth = chain_depth.max(rhs_depth);
+            rest.push((op, rhs));
+        }
+        let first = Box::new(lhs);
+        let parsed = self.node(Expr::Logic { first, rest }, chain_depth + 1, at)?;
+        Ok(Step::Continue(parsed))
     }
 
     /// Parses a prefix operator application or a primary expression.
@@ -274,95 +303,103 @@ impl Parser<'_> {
         let token = self.bump();
         let at = token.start;
         match token.tok {
-            Tok::Not => {
-                let (operand, d) = self.expr(PREFIX_BP)?;
-                self.node(
-                    Expr::Unary {
-                        op: UnaryOp::Not,
-                        operand: Box::new(operand),
-                    },
-                    d + 1,
-                    at,
-                )
-            }
-            Tok::Minus => {
-                if let Tok::Int(value) = *self.peek_at(0) {
-                    // A signed integer literal: `-2147483648` is in range.
-                    let t = self.bump();
-                    let v = value
-                        .map(|v| -i64::from(v))
-                        .filter(|v| *v >= i64::from(i32::MIN));
-                    return match v {
-                        Some(v) => Ok((Expr::Literal(Value::Integer(v as i32)), 1)),
-                        None => Err(out_of_range(self.src, at, t.end)),
-                    };
-                }
-                let (operand, d) = self.expr(PREFIX_BP)?;
-                self.node(
-                    Expr::Unary {
-                        op: UnaryOp::Neg,
-                        operand: Box::new(operand),
-                    },
-                    d + 1,
-                    at,
-                )
-            }
-            Tok::Plus => match *self.peek_at(0) {
-                Tok::Int(value) => {
-                    let t = self.bump();
-                    self.int_literal(value, at, t.end)
-                }
-                ref other => Err(ParseError::at(
-                    self.src,
-                    self.peek().start,
-                    format!(
-                        "expected an integer after the sign '+', found {}",
-                        other.describe()
-                    ),
-                )),
+            Tok::Not => self.unary(UnaryOp::Not, at),
+            Tok::Minus => match *self.peek_at(0) {
+                Tok::Int(value) => self.negative_literal(value, at),
+                _ => self.unary(UnaryOp::Neg, at),
             },
+            Tok::Plus => self.plus(at),
             Tok::Int(value) => self.int_literal(value, at, token.end),
             Tok::Str(s) => Ok((Expr::Literal(Value::from(s)), 1)),
             Tok::True => Ok((Expr::Literal(Value::Boolean(true)), 1)),
             Tok::False => Ok((Expr::Literal(Value::Boolean(false)), 1)),
-            Tok::Exists => {
+            Tok::Exists => self.exists(),
+            Tok::Word(word) => self.word(word, at),
+            Tok::LParen => self.parenthesized(),
+            other => Err(self.expected_expression(&other, at)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected_expression(&self, found: &Tok, at: usize) -> ParseError {
+        ParseError::at(
+            self.src,
+            at,
+            format!("expected an expression, found {}", found.describe()),
+        )
+    }
+
+    fn unary(&mut self, op: UnaryOp, at: usize) -> Result<Parsed, ParseError> {
+        let (operand, d) = self.expr(PREFIX_BP)?;
+        let operand = Box::new(operand);
+        self.node(Expr::Unary { op, operand }, d + 1, at)
+    }
+
+    /// `-` directly followed by digits: a signed literal, so that
+    /// `-2147483648` is in range.
+    fn negative_literal(&mut self, value: Option<u32>, at: usize) -> Result<Parsed, ParseError> {
+        let t = self.bump();
+        let v = value
+            .map(|v| -i64::from(v))
+            .filter(|v| *v >= i64::from(i32::MIN));
+        match v {
+            Some(v) => Ok((Expr::Literal(Value::Integer(v as i32)), 1)),
+            None => Err(out_of_range(self.src, at, t.end)),
+        }
+    }
+
+    fn plus(&mut self, at: usize) -> Result<Parsed, ParseError> {
+        match *self.peek_at(0) {
+            Tok::Int(value) => {
                 let t = self.bump();
-                match t.tok {
-                    Tok::Word(name) => {
-                        let name = self.attribute_name(&name, t.start)?;
-                        Ok((Expr::Exists(name), 1))
-                    }
-                    other => Err(ParseError::at(
-                        self.src,
-                        t.start,
-                        format!(
-                            "expected an attribute name after EXISTS, found {}",
-                            other.describe()
-                        ),
-                    )),
-                }
+                self.int_literal(value, at, t.end)
             }
-            Tok::Word(word) => {
-                if self.peek().tok == Tok::LParen {
-                    let name = self.function_name(&word, at)?;
-                    let (args, d) = self.list(true, &name)?;
-                    self.node(Expr::Call { name, args }, d + 1, at)
-                } else {
-                    let name = self.attribute_name(&word, at)?;
-                    Ok((Expr::Attribute(name), 1))
-                }
-            }
-            Tok::LParen => {
-                let inner = self.expr(0)?;
-                self.expect(Tok::RParen, "')'")?;
-                Ok(inner)
+            ref other => Err(ParseError::at(
+                self.src,
+                self.peek().start,
+                format!(
+                    "expected an integer after the sign '+', found {}",
+                    other.describe()
+                ),
+            )),
+        }
+    }
+
+    fn exists(&mut self) -> Result<Parsed, ParseError> {
+        let t = self.bump();
+        match t.tok {
+            Tok::Word(name) => {
+                let name = self.attribute_name(&name, t.start)?;
+                Ok((Expr::Exists(name), 1))
             }
             other => Err(ParseError::at(
                 self.src,
-                at,
-                format!("expected an expression, found {}", other.describe()),
+                t.start,
+                format!(
+                    "expected an attribute name after EXISTS, found {}",
+                    other.describe()
+                ),
             )),
         }
+    }
+
+    /// An attribute, or a function call when `(` follows.
+    fn word(&mut self, word: String, at: usize) -> Result<Parsed, ParseError> {
+        if self.peek().tok == Tok::LParen {
+            let name = self.function_name(&word, at)?;
+            let (args, d) = self.list(true, &name)?;
+            self.node(Expr::Call { name, args }, d + 1, at)
+        } else {
+            let name = self.attribute_name(&word, at)?;
+            Ok((Expr::Attribute(name), 1))
+        }
+    }
+
+    fn parenthesized(&mut self) -> Result<Parsed, ParseError> {
+        let inner = self.expr(0)?;
+        self.expect(Tok::RParen, "')'")?;
+        Ok(inner)
     }
 
     fn int_literal(&self, value: Option<u32>, at: usize, end: usize) -> Result<Parsed, ParseError> {
@@ -431,9 +468,7 @@ impl Parser<'_> {
             Err(ParseError::at(
                 self.src,
                 at,
-                format!(
-                    "invalid function name '{word}': a letter, then letters and underscores"
-                ),
+                format!("invalid function name '{word}': a letter, then letters and underscores"),
             ))
         }
     }
@@ -483,10 +518,10 @@ mod tests {
         let e = parse("a AND b OR c").unwrap();
         match e {
             Expr::Logic { rest, .. } => {
-                assert_eq!(rest.iter().map(|r| r.0).collect::<Vec<_>>(), [
-                    LogicOp::And,
-                    LogicOp::Or
-                ])
+                assert_eq!(
+                    rest.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    [LogicOp::And, LogicOp::Or]
+                )
             }
             _ => panic!("not a chain"),
         }
@@ -515,7 +550,10 @@ mod tests {
 
     #[test]
     fn signed_integer_literals() {
-        assert_eq!(parse("-2147483648").unwrap(), Expr::Literal(Value::Integer(i32::MIN)));
+        assert_eq!(
+            parse("-2147483648").unwrap(),
+            Expr::Literal(Value::Integer(i32::MIN))
+        );
         assert_eq!(parse("+5").unwrap(), Expr::Literal(Value::Integer(5)));
         assert_eq!(p("--10"), "(- -10)");
         assert_eq!(p("5-3"), "(5 - 3)");
@@ -543,7 +581,11 @@ mod tests {
         assert!(err("ABC(1 2)").message().contains("expected ',' or ')'"));
         assert!(err("ab1(2)").message().contains("invalid function name"));
         assert!(err("a_b").message().contains("invalid attribute name"));
-        assert!(err("EXISTS 1").message().contains("attribute name after EXISTS"));
+        assert!(
+            err("EXISTS 1")
+                .message()
+                .contains("attribute name after EXISTS")
+        );
     }
 
     #[test]
@@ -573,7 +615,11 @@ mod tests {
     fn depth_limits() {
         let ok = format!("{}1{}", "(".repeat(150), ")".repeat(150));
         assert!(parse(&ok).is_ok());
-        let deep = format!("{}1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        let deep = format!(
+            "{}1{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
         assert!(err(&deep).message().contains("nested too deeply"));
         let nots = format!("{}TRUE", "NOT ".repeat(10_000));
         assert!(err(&nots).message().contains("nested too deeply"));

@@ -356,7 +356,10 @@ mod tests {
 
     #[test]
     fn canonical_strings() {
-        assert_eq!(Value::Boolean(true).with_canonical_str(str::to_owned), "true");
+        assert_eq!(
+            Value::Boolean(true).with_canonical_str(str::to_owned),
+            "true"
+        );
         assert_eq!(Value::Integer(-7).with_canonical_str(str::to_owned), "-7");
         assert_eq!(Value::from("x").with_canonical_str(str::to_owned), "x");
     }

@@ -67,7 +67,8 @@ fn run(case: &TckCase) -> Result<(), String> {
             Ok(_) => Err("parsed, a parse error was expected".into()),
         };
     }
-    let expression = Expression::parse(&case.expression).map_err(|e| format!("parse error: {e}"))?;
+    let expression =
+        Expression::parse(&case.expression).map_err(|e| format!("parse error: {e}"))?;
     let mut event = match &case.event {
         Some(e) => MapEvent::from_json_object(e),
         None => default_event(),
@@ -79,10 +80,17 @@ fn run(case: &TckCase) -> Result<(), String> {
     if let Some(expected) = &case.result {
         let expected = expected_value(expected);
         if evaluation.value != expected {
-            return Err(format!("value {:?}, expected {expected:?}", evaluation.value));
+            return Err(format!(
+                "value {:?}, expected {expected:?}",
+                evaluation.value
+            ));
         }
     }
-    let kinds: Vec<&str> = evaluation.errors.iter().map(|e| e.kind().as_str()).collect();
+    let kinds: Vec<&str> = evaluation
+        .errors
+        .iter()
+        .map(|e| e.kind().as_str())
+        .collect();
     match &case.error {
         None if !kinds.is_empty() => Err(format!("unexpected errors {:?}", evaluation.errors)),
         Some(kind) if kinds.is_empty() || kinds.iter().any(|k| k != kind) => {
@@ -105,7 +113,10 @@ fn conformance_kit() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CESQL TCK not found at {}: {err}", dir.display());
             }
-            println!("SKIPPED: CESQL TCK not found at {} ({err}); set SPINDLE_SPEC_DIR", dir.display());
+            println!(
+                "SKIPPED: CESQL TCK not found at {} ({err}); set SPINDLE_SPEC_DIR",
+                dir.display()
+            );
             return;
         }
     };
@@ -115,8 +126,8 @@ fn conformance_kit() {
     let (mut total, mut failures) = (0, Vec::new());
     for path in &files {
         let text = std::fs::read_to_string(path).expect("readable TCK file");
-        let file: TckFile = serde_norway::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file: TckFile =
+            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for case in &file.tests {
             total += 1;
             if let Err(why) = run(case) {
