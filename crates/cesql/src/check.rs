@@ -8,6 +8,7 @@
 //! of the expression is evaluated.
 
 use crate::ast::{BinaryOp, Expr, LogicOp, UnaryOp};
+use crate::cast;
 use crate::error::EvalError;
 use crate::eval::{EqMode, Node};
 use crate::functions;
@@ -49,7 +50,14 @@ pub(crate) fn compile(expr: &Expr, diagnostics: &mut Vec<EvalError>) -> Node {
                 BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                     Node::Order(*op, Box::new((l, r)))
                 }
-                _ => Node::Arith(*op, Box::new((l, r))),
+                _ => {
+                    if matches!(op, BinaryOp::Div | BinaryOp::Mod) && divides_by_zero(&r) {
+                        diagnostics.push(EvalError::Math {
+                            message: "division by zero",
+                        });
+                    }
+                    Node::Arith(*op, Box::new((l, r)))
+                }
             }
         }
         Expr::Logic { first, rest } => {
@@ -101,6 +109,17 @@ pub(crate) fn compile(expr: &Expr, diagnostics: &mut Vec<EvalError>) -> Node {
         },
     };
     fold(node, diagnostics)
+}
+
+/// Whether a divisor is a constant that is zero as an Integer.
+fn divides_by_zero(divisor: &Node) -> bool {
+    match divisor {
+        Node::Const(v) => {
+            let mut scratch = Vec::new();
+            cast::to_int(v, &mut scratch) == 0 && scratch.is_empty()
+        }
+        _ => false,
+    }
 }
 
 /// Replaces a node whose operands are all constant by its value.

@@ -1,0 +1,121 @@
+//! Hostile input: deep nesting, huge expressions and random text are
+//! rejected or evaluated without panics or stack overflows, and evaluation
+//! terminates.
+
+use cesql::{Expression, MAX_DEPTH, MAX_EXPRESSION_LEN, MapEvent, NoAttributes};
+use proptest::prelude::*;
+
+fn event() -> MapEvent {
+    MapEvent::new()
+        .with("a", "true".to_string())
+        .with("b", 5)
+        .with("s", "x".repeat(10_000))
+}
+
+/// Parses and, if accepted, evaluates in every way, on a thread with a
+/// 2 MiB stack (the default for spawned threads, e.g. tokio workers).
+fn exercise(src: String) -> Result<(), String> {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || match Expression::parse(&src) {
+            Ok(e) => {
+                let ev = event();
+                let _ = e.evaluate(&ev);
+                let _ = e.evaluate(&NoAttributes);
+                let _ = e.matches(&ev);
+                let _ = e.ast().to_string();
+                Ok(())
+            }
+            Err(err) => Err(err.message().to_owned()),
+        })
+        .expect("thread")
+        .join()
+        .expect("no panic")
+}
+
+fn too_deep(src: String) {
+    let msg = exercise(src).expect_err("rejected");
+    assert!(msg.contains("nested too deeply"), "{msg}");
+}
+
+#[test]
+fn deep_nesting_is_rejected_not_overflowed() {
+    let n = 5_000;
+    too_deep(format!("{}1{}", "(".repeat(n), ")".repeat(n)));
+    too_deep(format!("{}TRUE", "NOT ".repeat(n)));
+    too_deep(format!("{}1", "- ".repeat(n)));
+    too_deep(format!("{}1{}", "ABS(".repeat(n), ")".repeat(n)));
+    too_deep(format!("1{}", " + 1".repeat(n)));
+    too_deep(format!("a{}", " LIKE 'x'".repeat(n)));
+    too_deep(format!("{}a{}", "(a AND ".repeat(n), ")".repeat(n)));
+    too_deep(format!("{}a{}", "(a IN (".repeat(n), "))".repeat(n)));
+}
+
+#[test]
+fn nesting_up_to_the_limit_works() {
+    let d = MAX_DEPTH - 2;
+    // A parenthesized right operand costs two levels of parser recursion.
+    for src in [
+        format!("{}a{}", "(a AND ".repeat(d / 2), ")".repeat(d / 2)),
+        format!("{}a{}", "a AND (".repeat(d / 2), ")".repeat(d / 2)),
+        format!("{}a{}", "((".repeat(d / 2), "))".repeat(d / 2)),
+        format!("{}a{}", "ABS(".repeat(d), ")".repeat(d)),
+        format!("{}a{}", "CONCAT(a, ".repeat(d), ")".repeat(d)),
+        format!("{}a", "NOT ".repeat(d)),
+        format!("a{}", " = a".repeat(d)),
+        format!("{}a{}", "(a IN (".repeat(d / 2), "))".repeat(d / 2)),
+    ] {
+        exercise(src).expect("accepted");
+    }
+}
+
+#[test]
+fn long_flat_chains_are_fine() {
+    let src = format!("b = 1{}", " OR b = 1".repeat(5_000));
+    assert!(src.len() < MAX_EXPRESSION_LEN);
+    exercise(src).expect("a flat chain is not deep");
+    let src = format!("b IN ({})", vec!["1"; 10_000].join(", "));
+    exercise(src).expect("a long set is not deep");
+}
+
+#[test]
+fn huge_expressions_are_rejected() {
+    let src = format!("a = '{}'", "x".repeat(MAX_EXPRESSION_LEN));
+    let msg = exercise(src).expect_err("rejected");
+    assert!(msg.contains("bytes long"), "{msg}");
+}
+
+#[test]
+fn costly_patterns_terminate() {
+    // A backtracking-heavy LIKE against a 10 kB attribute.
+    let src = format!("s LIKE '{}y'", "%_".repeat(50));
+    let e = Expression::parse(&src).unwrap();
+    assert!(!e.matches(&event()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_text_never_panics(src in "\\PC{0,80}") {
+        let _ = exercise(src);
+    }
+
+    #[test]
+    fn random_cesql_like_text_never_panics(
+        src in "[a-z0-9 ()'\"\\\\%_,=<>!+*/-]{0,60}|(NOT |AND |OR |XOR |LIKE |IN |EXISTS |TRUE |[a-z]{1,3} |[0-9]{1,11} |'[a-z%_\\\\]{0,4}' |[(),=<>+*/%-] |ABS\\(|CONCAT\\(|SUBSTRING\\(){0,25}"
+    ) {
+        let _ = exercise(src);
+    }
+
+    #[test]
+    fn display_reparses_to_the_same_tree(
+        src in "(NOT |AND |OR |XOR |LIKE 'a%' |NOT IN \\(1, a\\) |EXISTS b |TRUE |a |b |-?[0-9]{1,5} |'[a-z\\\\']{0,3}' |[=<>+*/%-] |\\( |\\) |LOWER\\(|, ){1,20}"
+    ) {
+        if let Ok(e) = Expression::parse(&src) {
+            let printed = e.ast().to_string();
+            let again = Expression::parse(&printed).unwrap_or_else(|err| panic!("{printed}: {err}"));
+            prop_assert_eq!(e.ast(), again.ast());
+        }
+    }
+}
