@@ -13,7 +13,7 @@ use crate::error::EvalError;
 use crate::eval::{EqMode, Node};
 use crate::functions;
 use crate::like::LikePattern;
-use crate::value::{NoAttributes, Value};
+use crate::value::{NoAttributes, Type, Value};
 
 /// Compiles `expr`, appending compile-time diagnostics to `diagnostics`.
 pub(crate) fn compile(expr: &Expr, diagnostics: &mut Vec<EvalError>) -> Node {
@@ -66,19 +66,49 @@ pub(crate) fn compile(expr: &Expr, diagnostics: &mut Vec<EvalError>) -> Node {
                 .iter()
                 .map(|(op, e)| (*op, compile(e, diagnostics)))
                 .collect();
-            Node::Logic {
-                first: Box::new(first),
-                rest,
+            let boolean = |n: &Node| n.static_type() == Some(Type::Boolean);
+            let same_op = |op| rest.iter().all(|(o, _)| *o == op);
+            let all_boolean = boolean(&first) && rest.iter().all(|(_, n)| boolean(n));
+            let uniform = if same_op(LogicOp::And) {
+                Some(LogicOp::And)
+            } else if same_op(LogicOp::Or) {
+                Some(LogicOp::Or)
+            } else {
+                None
+            };
+            match uniform.filter(|_| all_boolean) {
+                // Associative and short-circuiting alike: evaluate flat.
+                Some(op) => {
+                    let operands: Vec<Node> = std::iter::once(first)
+                        .chain(rest.into_iter().map(|(_, n)| n))
+                        .collect();
+                    if op == LogicOp::And {
+                        Node::AllOf(operands)
+                    } else {
+                        Node::AnyOf(operands)
+                    }
+                }
+                None => Node::Logic {
+                    first: Box::new(first),
+                    rest,
+                },
             }
         }
         Expr::Like {
             operand,
             pattern,
             negated,
-        } => Node::Like {
-            operand: Box::new(compile(operand, diagnostics)),
-            pattern: LikePattern::new(pattern),
-            negated: *negated,
+        } => match compile(operand, diagnostics) {
+            Node::Attr(name) => Node::AttrLike {
+                name,
+                pattern: LikePattern::new(pattern),
+                negated: *negated,
+            },
+            operand => Node::Like {
+                operand: Box::new(operand),
+                pattern: LikePattern::new(pattern),
+                negated: *negated,
+            },
         },
         Expr::In {
             operand,
@@ -129,6 +159,7 @@ fn fold(node: Node, diagnostics: &mut Vec<EvalError>) -> Node {
         Node::Arith(_, ops) | Node::Order(_, ops) => ops.0.is_const() && ops.1.is_const(),
         Node::Equal { operands, .. } => operands.0.is_const() && operands.1.is_const(),
         Node::Logic { first, rest } => first.is_const() && rest.iter().all(|(_, n)| n.is_const()),
+        Node::AllOf(operands) | Node::AnyOf(operands) => operands.iter().all(Node::is_const),
         Node::Like { operand, .. } => operand.is_const(),
         Node::In { operand, set, .. } => operand.is_const() && set.iter().all(Node::is_const),
         Node::Call(_, args) => args.iter().all(Node::is_const),
@@ -193,6 +224,26 @@ mod tests {
         assert_eq!(d[0].to_string(), "no function NOPE with 1 argument(s)");
         let (_, d) = compiled("a AND CONCAT_WS()");
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn flattens_uniform_boolean_chains() {
+        match compiled("a = 'x' AND b LIKE 'y%' AND EXISTS c").0 {
+            Node::AllOf(ops) => {
+                assert!(matches!(ops[0], Node::AttrEqStr { .. }));
+                assert!(matches!(ops[1], Node::AttrLike { .. }));
+                assert_eq!(ops.len(), 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(compiled("a = 1 OR b = 2").0, Node::AnyOf(_)));
+        // Dynamic operands need the cast to Boolean of the general chain.
+        assert!(matches!(compiled("a OR b").0, Node::Logic { .. }));
+        assert!(matches!(
+            compiled("a = 1 OR b = 2 AND c = 3").0,
+            Node::Logic { .. }
+        ));
+        assert!(matches!(compiled("UPPER(a) LIKE 'X'").0, Node::Like { .. }));
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub(crate) enum Node {
     },
     /// `< <= > >=` on Integers.
     Order(BinaryOp, Box<(Node, Node)>),
+    /// `a AND b AND ...` over Boolean operands: the common filter shape.
+    AllOf(Vec<Node>),
+    /// `a OR b OR ...` over Boolean operands.
+    AnyOf(Vec<Node>),
     /// A right-associative chain of AND/OR/XOR.
     Logic {
         first: Box<Node>,
@@ -60,6 +64,12 @@ pub(crate) enum Node {
     },
     Like {
         operand: Box<Node>,
+        pattern: LikePattern,
+        negated: bool,
+    },
+    /// `attribute [NOT] LIKE 'pattern'`: the other hot path of filters.
+    AttrLike {
+        name: Box<str>,
         pattern: LikePattern,
         negated: bool,
     },
@@ -91,6 +101,9 @@ impl Node {
             | Node::AttrEqStr { .. }
             | Node::Order(..)
             | Node::Logic { .. }
+            | Node::AllOf(_)
+            | Node::AnyOf(_)
+            | Node::AttrLike { .. }
             | Node::Like { .. }
             | Node::In { .. }
             | Node::MissingFunction { .. } => Some(Type::Boolean),
@@ -218,6 +231,39 @@ impl Node {
                     _ => l >= r,
                 }
             }
+            Node::AllOf(operands) => {
+                let mark = errors.len();
+                for operand in operands {
+                    if !operand.eval_bool(event, errors) || errors.len() > mark {
+                        return false;
+                    }
+                }
+                true
+            }
+            Node::AnyOf(operands) => {
+                let mark = errors.len();
+                for operand in operands {
+                    let b = operand.eval_bool(event, errors);
+                    if errors.len() > mark {
+                        return false;
+                    }
+                    if b {
+                        return true;
+                    }
+                }
+                false
+            }
+            Node::AttrLike {
+                name,
+                pattern,
+                negated,
+            } => match event.attribute(name) {
+                Some(v) => v.with_canonical_str(|s| pattern.matches(s)) != *negated,
+                None => {
+                    errors.push(missing(name));
+                    false
+                }
+            },
             Node::Logic { first, rest } => eval_logic(first, rest, event, errors),
             Node::Like {
                 operand,

@@ -82,6 +82,7 @@ impl<'a> Value<'a> {
     }
 
     /// A cheap view of this value that borrows its string (never allocates).
+    #[inline]
     pub fn borrowed(&self) -> Value<'_> {
         match self {
             Value::String(s) => Value::String(Cow::Borrowed(s)),
@@ -119,6 +120,7 @@ impl<'a> Value<'a> {
     ///
     /// Why: the `exact`/`prefix`/`suffix` dialects and string comparisons
     /// compare canonical forms on the hot path.
+    #[inline]
     pub fn with_canonical_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         match self {
             Value::String(s) => f(s),
@@ -321,11 +323,30 @@ impl MapEvent {
     }
 }
 
+/// Compares attribute names; short names byte by byte, which beats a
+/// `memcmp` call for the few bytes attribute names have.
+#[inline]
+fn name_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let mut diff = 0u8;
+    for i in 0..a.len() {
+        diff |= a[i] ^ b[i];
+    }
+    diff == 0
+}
+
 impl EventAttributes for MapEvent {
+    #[inline]
     fn attribute(&self, name: &str) -> Option<Value<'_>> {
         self.attributes
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| name_eq(n, name))
             .map(|(_, v)| v.borrowed())
     }
 }
