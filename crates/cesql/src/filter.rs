@@ -39,6 +39,7 @@ impl MatchKind {
         }
     }
 
+    #[inline]
     fn test(self, attribute: &str, value: &str) -> bool {
         match self {
             MatchKind::Exact => attribute == value,
@@ -378,15 +379,25 @@ impl Filter {
 
     fn eval<E: EventAttributes + ?Sized>(&self, event: &E, errors: &mut Vec<EvalError>) -> bool {
         match self {
-            Filter::Attributes { kind, entries } => entries.iter().all(|(name, value)| {
-                event
-                    .attribute(name)
-                    .is_some_and(|v| v.with_canonical_str(|s| kind.test(s, value)))
-            }),
-            Filter::All(filters) => filters.iter().all(|f| f.eval(event, errors)),
-            Filter::Any(filters) => filters.iter().any(|f| f.eval(event, errors)),
+            Filter::Attributes { kind, entries } => attributes_match(*kind, entries, event),
+            Filter::All(filters) => filters.iter().all(|f| f.eval_child(event, errors)),
+            Filter::Any(filters) => filters.iter().any(|f| f.eval_child(event, errors)),
             Filter::Not(filter) => !filter.eval(event, errors),
             Filter::Sql(expression) => expression.matches_collecting(event, errors),
+        }
+    }
+
+    /// Evaluates a member of `all`/`any`, checking attribute leaves in place
+    /// rather than through a recursive call.
+    #[inline(always)]
+    fn eval_child<E: EventAttributes + ?Sized>(
+        &self,
+        event: &E,
+        errors: &mut Vec<EvalError>,
+    ) -> bool {
+        match self {
+            Filter::Attributes { kind, entries } => attributes_match(*kind, entries, event),
+            other => other.eval(event, errors),
         }
     }
 
@@ -419,6 +430,21 @@ impl Filter {
             other => vec![other.to_json()],
         }
     }
+}
+
+/// Whether every (attribute, value) pair matches; a missing attribute does
+/// not.
+#[inline(always)]
+fn attributes_match<E: EventAttributes + ?Sized>(
+    kind: MatchKind,
+    entries: &[(String, String)],
+    event: &E,
+) -> bool {
+    entries.iter().all(|(name, value)| {
+        event
+            .attribute(name)
+            .is_some_and(|v| v.with_canonical_str(|s| kind.test(s, value)))
+    })
 }
 
 fn path_or_root(path: &str) -> String {
