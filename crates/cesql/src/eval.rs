@@ -373,13 +373,15 @@ fn equal(l: Value<'_>, r: &Value<'_>, to: Type, errors: &mut Vec<EvalError>) -> 
 }
 
 /// Evaluates `first op1 (x1 op2 (x2 ...))` iteratively, left to right, with
-/// short-circuit AND/OR.
+/// short-circuit AND/OR, exactly as the nested form would.
 ///
 /// Node `i` of the chain is `x_i op_i (rest)` (the last node holds the last
 /// two operands). An error raised inside an operand is fatal to every node
-/// enclosing it, hence to the chain: `false`. The cast of an operand's value
-/// to Boolean belongs to its node: the outermost node goes on with `false`
-/// for it, while for an inner node it is an operand error of the node above.
+/// enclosing it, hence to the chain: `false`, at once. The cast of an
+/// operand's value to Boolean belongs to its node, which goes on computing
+/// with `false`: for the outermost node that value stands; for an inner node
+/// the failure is an operand error of the node above, so the chain goes on
+/// (raising what the nested form would raise) but ends `false`.
 fn eval_logic<E: EventAttributes + ?Sized>(
     first: &Node,
     rest: &[(LogicOp, Node)],
@@ -389,6 +391,8 @@ fn eval_logic<E: EventAttributes + ?Sized>(
     let k = rest.len();
     // XOR parity accumulated from the enclosing nodes.
     let mut flip = false;
+    // An inner node raised a cast error: the chain's value is `false`.
+    let mut poisoned = false;
     for i in 0..=k {
         let operand = if i == 0 { first } else { &rest[i - 1].1 };
         let mark = errors.len();
@@ -405,21 +409,28 @@ fn eval_logic<E: EventAttributes + ?Sized>(
             }
             let b = cast::to_bool(&v, false, errors);
             if errors.len() > mark && i.min(k.saturating_sub(1)) > 0 {
-                return false;
+                poisoned = true;
             }
             b
         };
-        if i == k {
-            return b != flip;
-        }
-        match rest[i].0 {
-            LogicOp::And if !b => return flip,
-            LogicOp::Or if b => return !flip,
-            LogicOp::Xor => flip ^= b,
-            _ => {}
+        let result = if i == k {
+            Some(b != flip)
+        } else {
+            match rest[i].0 {
+                LogicOp::And if !b => Some(flip),
+                LogicOp::Or if b => Some(!flip),
+                LogicOp::Xor => {
+                    flip ^= b;
+                    None
+                }
+                _ => None,
+            }
+        };
+        if let Some(r) = result {
+            return r && !poisoned;
         }
     }
-    flip
+    false
 }
 
 #[cfg(test)]

@@ -119,3 +119,48 @@ proptest! {
         }
     }
 }
+
+/// The flat evaluation of a logic chain agrees with the explicitly nested,
+/// right-associative form it stands for (values and errors).
+fn nested(operands: &[&str], ops: &[&str]) -> String {
+    match ops.split_first() {
+        None => operands[0].to_owned(),
+        Some((op, rest)) => format!("({} {op} {})", operands[0], nested(&operands[1..], rest)),
+    }
+}
+
+proptest! {
+    #[test]
+    fn flat_logic_chains_match_nested_ones(
+        chain in prop::collection::vec(
+            (
+                prop::sample::select(vec!["AND", "OR", "XOR"]),
+                prop::sample::select(vec![
+                    "t", "f", "i", "m", "s", "TRUE", "FALSE", "1", "t = t", "NOT f", "m = 1", "i = 1",
+                ]),
+            ),
+            1..7,
+        ),
+        first in prop::sample::select(vec!["t", "f", "i", "m", "s", "TRUE", "t = t", "NOT i"]),
+    ) {
+        let event = MapEvent::new()
+            .with("t", true)
+            .with("f", false)
+            .with("i", 1)
+            .with("s", "true".to_string());
+        let ops: Vec<&str> = chain.iter().map(|(op, _)| *op).collect();
+        let mut operands = vec![first];
+        operands.extend(chain.iter().map(|(_, e)| *e));
+        let mut flat = operands[0].to_owned();
+        for (op, e) in ops.iter().zip(&operands[1..]) {
+            flat = format!("{flat} {op} {e}");
+        }
+        let flat_expr = Expression::parse(&flat).unwrap();
+        let nested_expr = Expression::parse(&nested(&operands, &ops)).unwrap();
+        let a = flat_expr.evaluate(&event);
+        let b = nested_expr.evaluate(&event);
+        prop_assert_eq!(&a.value, &b.value, "{}", flat);
+        let kinds = |e: &cesql::Evaluation<'_>| e.errors.iter().map(|x| x.kind()).collect::<Vec<_>>();
+        prop_assert_eq!(kinds(&a), kinds(&b), "{}", flat);
+    }
+}
