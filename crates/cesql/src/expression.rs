@@ -106,9 +106,10 @@ impl Expression {
     }
 
     /// Whether `event` passes the expression as a filter: the result is the
-    /// Boolean `true` without errors (spec §1.2). A result whose type is only
-    /// known at run time (a bare attribute) is cast to Boolean first, as the
-    /// Subscriptions API's `sql` dialect asks.
+    /// Boolean `true` without errors (spec §1.2); the same as
+    /// `self.evaluate(event).passes()`, but faster. A String such as `"true"`
+    /// does not pass: write `BOOL(flag)` or `flag = TRUE` for attributes that
+    /// carry booleans as text.
     pub fn matches<E: EventAttributes + ?Sized>(&self, event: &E) -> bool {
         let mut errors = Vec::new();
         self.matches_collecting(event, &mut errors)
@@ -123,7 +124,8 @@ impl Expression {
     ) -> bool {
         let mark = errors.len();
         let pass = match self.node.static_type() {
-            Some(Type::Boolean) | None => self.node.eval_bool(event, errors),
+            Some(Type::Boolean) => self.node.eval_bool(event, errors),
+            None => self.node.eval(event, errors) == Value::Boolean(true),
             Some(_) => false,
         };
         pass && errors.len() == mark

@@ -321,7 +321,8 @@ fn matches_requires_a_boolean_true_without_errors() {
     assert!(!m("TRUE XOR 1"), "true with a cast error does not pass");
     assert!(!m("1"), "an Integer is not a Boolean");
     assert!(m("flag"));
-    assert!(m("yes"), "a bare attribute is coerced to Boolean");
+    assert!(!m("yes"), "the String 'TRUE' is not the Boolean true");
+    assert!(m("BOOL(yes)"));
     assert!(!m("word"));
     assert!(!m("missing"));
     assert!(!m("NOT (missing = 1)"));

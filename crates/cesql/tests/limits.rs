@@ -164,3 +164,100 @@ proptest! {
         prop_assert_eq!(kinds(&a), kinds(&b), "{}", flat);
     }
 }
+
+/// Literals and the attribute names bound to the same values, for the
+/// folding/fast-path differential test.
+const LEAVES: [(&str, &str); 9] = [
+    ("1", "one"),
+    ("0", "zero"),
+    ("(-5)", "neg"),
+    ("'abc'", "abc"),
+    ("'5'", "five"),
+    ("'true'", "strue"),
+    ("TRUE", "t"),
+    ("FALSE", "f"),
+    ("''", "empty"),
+];
+
+fn leaf_event() -> MapEvent {
+    MapEvent::new()
+        .with("one", 1)
+        .with("zero", 0)
+        .with("neg", -5)
+        .with("abc", "abc".to_string())
+        .with("five", "5".to_string())
+        .with("strue", "true".to_string())
+        .with("t", true)
+        .with("f", false)
+        .with("empty", String::new())
+}
+
+/// A random expression, twice: with literals (folded at compile time) and
+/// with attributes holding the same values (evaluated at run time).
+fn twin_expr() -> impl Strategy<Value = (String, String)> {
+    let leaf = (0..LEAVES.len()).prop_map(|i| (LEAVES[i].0.to_owned(), LEAVES[i].1.to_owned()));
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        let bin = prop::sample::select(vec![
+            "+", "-", "*", "/", "%", "=", "!=", "<", "<=", ">", ">=", "AND", "OR", "XOR",
+        ]);
+        let un = prop::sample::select(vec![
+            "NOT", "-", "LENGTH", "UPPER", "ABS", "INT", "BOOL", "STRING", "TRIM",
+        ]);
+        let pat = prop::sample::select(vec!["'a%'", "'_'", "'%'", "'5'", "'tr_e'"]);
+        prop_oneof![
+            (inner.clone(), bin, inner.clone()).prop_map(|((l1, l2), op, (r1, r2))| (
+                format!("({l1} {op} {r1})"),
+                format!("({l2} {op} {r2})")
+            )),
+            (un, inner.clone()).prop_map(|(op, (a, b))| match op {
+                "NOT" | "-" => (format!("({op} {a})"), format!("({op} {b})")),
+                f => (format!("{f}({a})"), format!("{f}({b})")),
+            }),
+            (inner.clone(), pat, any::<bool>()).prop_map(|((a, b), p, neg)| {
+                let not = if neg { "NOT " } else { "" };
+                (
+                    format!("({a} {not}LIKE {p})"),
+                    format!("({b} {not}LIKE {p})"),
+                )
+            }),
+            (inner.clone(), inner.clone(), inner.clone()).prop_map(
+                |((a1, a2), (b1, b2), (c1, c2))| {
+                    (
+                        format!("({a1} IN ({b1}, {c1}))"),
+                        format!("({a2} IN ({b2}, {c2}))"),
+                    )
+                }
+            ),
+            (inner.clone(), inner.clone()).prop_map(|((a1, a2), (b1, b2))| {
+                (
+                    format!("SUBSTRING({a1}, {b1})"),
+                    format!("SUBSTRING({a2}, {b2})"),
+                )
+            }),
+            (inner.clone(), inner).prop_map(|((a1, a2), (b1, b2))| {
+                (
+                    format!("CONCAT_WS({a1}, {b1})"),
+                    format!("CONCAT_WS({a2}, {b2})"),
+                )
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn folding_and_fast_paths_agree_with_runtime_evaluation((folded, dynamic) in twin_expr()) {
+        let event = leaf_event();
+        let a = Expression::parse(&folded).unwrap();
+        let b = Expression::parse(&dynamic).unwrap();
+        let ra = a.evaluate(&event);
+        let rb = b.evaluate(&event);
+        prop_assert_eq!(&ra.value, &rb.value, "{} vs {}", folded, dynamic);
+        let kinds = |e: &cesql::Evaluation<'_>| e.errors.iter().map(|x| x.kind()).collect::<Vec<_>>();
+        prop_assert_eq!(kinds(&ra), kinds(&rb), "{} vs {}", folded, dynamic);
+        prop_assert_eq!(a.matches(&event), ra.passes(), "{}", folded);
+        prop_assert_eq!(b.matches(&event), rb.passes(), "{}", dynamic);
+    }
+}
