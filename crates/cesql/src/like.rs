@@ -37,6 +37,9 @@ enum Matcher {
 }
 
 /// A compiled LIKE pattern.
+///
+/// Public so that other components can match with exactly CESQL's LIKE
+/// semantics without building an expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LikePattern {
     matcher: Matcher,

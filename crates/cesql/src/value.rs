@@ -152,6 +152,18 @@ impl<'a> Value<'a> {
     }
 }
 
+impl Value<'_> {
+    /// The value as JSON (string, number or boolean), e.g. for a CLI or API
+    /// reporting an evaluation result.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::String(s) => serde_json::Value::String(s.to_string()),
+            Value::Integer(i) => serde_json::Value::from(*i),
+            Value::Boolean(b) => serde_json::Value::Bool(*b),
+        }
+    }
+}
+
 /// Formats `i` in base 10 into `buf` and returns the text (no allocation).
 pub(crate) fn format_i32(i: i32, buf: &mut [u8; 11]) -> &str {
     let mut n = i.unsigned_abs();
@@ -411,6 +423,9 @@ mod tests {
         assert_eq!(e.attribute("c"), Some(Value::Boolean(true)));
         assert_eq!(e.attribute("d"), Some(Value::from("5000000000")));
         assert_eq!(e.attribute("data"), None);
+        assert_eq!(Value::Integer(5).to_json(), serde_json::json!(5));
+        assert_eq!(Value::from("s").to_json(), serde_json::json!("s"));
+        assert_eq!(Value::Boolean(true).to_json(), serde_json::json!(true));
     }
 
     #[test]

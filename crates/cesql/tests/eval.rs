@@ -360,3 +360,13 @@ fn expression_serde_round_trip() {
     assert!(serde_json::from_str::<Expression>("\"a = \"").is_err());
     assert_eq!("a=1".parse::<Expression>().unwrap(), e);
 }
+
+#[test]
+fn compiled_forms_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expression>();
+    assert_send_sync::<cesql::Filter>();
+    assert_send_sync::<cesql::ParseError>();
+    assert_send_sync::<cesql::FilterError>();
+    assert_send_sync::<EvalError>();
+}
