@@ -6,6 +6,30 @@
 //! canonical string form, case-sensitively, and a missing attribute does not
 //! match. A `sql` filter passes only if its CESQL expression yields `true`
 //! without errors.
+//!
+//! ```
+//! use cesql::{Filter, MapEvent};
+//! use serde_json::json;
+//!
+//! // A subscription's `filters` array: all entries must match.
+//! let filters = [
+//!     json!({"prefix": {"type": "com.example."}}),
+//!     json!({"any": [{"exact": {"source": "/shop/eu"}}, {"sql": "source LIKE '/store/%'"}]}),
+//! ];
+//! let filter = Filter::from_json_list(&filters)?;
+//! let event = MapEvent::new()
+//!     .with("type", "com.example.order.created".to_string())
+//!     .with("source", "/shop/eu".to_string());
+//! assert!(filter.matches(&event));
+//! assert_eq!(filter.to_json_list(), filters); // echo back as received
+//!
+//! let err = Filter::from_json(&json!({"sql": "type = 'x' AND"})).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "/sql: invalid CESQL expression: expected an expression, found end of input (line 1, column 15)"
+//! );
+//! # Ok::<(), cesql::FilterError>(())
+//! ```
 
 use std::fmt;
 
