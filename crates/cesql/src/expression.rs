@@ -110,6 +110,7 @@ impl Expression {
     /// `self.evaluate(event).passes()`, but faster. A String such as `"true"`
     /// does not pass: write `BOOL(flag)` or `flag = TRUE` for attributes that
     /// carry booleans as text.
+    #[inline]
     pub fn matches<E: EventAttributes + ?Sized>(&self, event: &E) -> bool {
         let mut errors = Vec::new();
         self.matches_collecting(event, &mut errors)
@@ -117,6 +118,7 @@ impl Expression {
 
     /// [`Expression::matches`] that also reports the errors that made the
     /// event fail.
+    #[inline]
     pub fn matches_collecting<E: EventAttributes + ?Sized>(
         &self,
         event: &E,

@@ -384,6 +384,7 @@ impl Filter {
     }
 
     /// Whether `event` passes the filter.
+    #[inline]
     pub fn matches<E: EventAttributes + ?Sized>(&self, event: &E) -> bool {
         let mut errors = Vec::new();
         self.eval(event, &mut errors)

@@ -292,18 +292,25 @@ pub struct MapEvent {
 
 /// A one-word digest of a name: its first eight bytes, with the length
 /// mixed into the top byte. Names of up to seven bytes are identified by it
-/// alone.
+/// alone. Short names are read with overlapping loads, without a loop.
 #[inline]
 fn name_tag(name: &str) -> u64 {
     let b = name.as_bytes();
-    let head = match b.first_chunk::<8>() {
-        Some(chunk) => u64::from_le_bytes(*chunk),
-        None => b
-            .iter()
-            .rev()
-            .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte)),
+    let n = b.len();
+    let head = if let Some(chunk) = b.first_chunk::<8>() {
+        u64::from_le_bytes(*chunk)
+    } else if n >= 4 {
+        let lo = b.first_chunk::<4>().map_or(0, |c| u32::from_le_bytes(*c));
+        let hi = b.last_chunk::<4>().map_or(0, |c| u32::from_le_bytes(*c));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n > 0 {
+        u64::from(b[0])
+            | (u64::from(b[n / 2]) << (8 * (n / 2)))
+            | (u64::from(b[n - 1]) << (8 * (n - 1)))
+    } else {
+        0
     };
-    head ^ ((b.len() as u64) << 56)
+    head ^ ((n as u64) << 56)
 }
 
 /// Names this short are identified by their tag alone.
@@ -461,5 +468,12 @@ mod tests {
         let e = MapEvent::new().with("abcdefg\u{f}", "long".to_string());
         assert_eq!(name_tag("abcdefg"), name_tag("abcdefg\u{f}"));
         assert_eq!(e.attribute("abcdefg"), None);
+        // Tags of short names are their bytes.
+        for name in ["a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg"] {
+            let mut bytes = [0u8; 8];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            let expected = u64::from_le_bytes(bytes) ^ ((name.len() as u64) << 56);
+            assert_eq!(name_tag(name), expected, "{name}");
+        }
     }
 }
