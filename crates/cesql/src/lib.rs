@@ -33,6 +33,7 @@
 pub mod ast;
 mod cast;
 mod check;
+mod cloudevent_attributes;
 mod error;
 mod eval;
 mod expression;
