@@ -72,7 +72,7 @@ mod tests {
             max_backoff: Duration::from_secs(2),
             ..DeliveryPolicy::default()
         };
-        for attempts in 0..50 {
+        for attempts in 0u32..50 {
             let cap = Duration::from_millis(100 * (1u64 << attempts.saturating_sub(1).min(20)))
                 .min(Duration::from_secs(2));
             for _ in 0..20 {
