@@ -302,7 +302,7 @@ impl Worker {
                 );
                 self.queue.remove(&seq);
                 let id = self.id.as_str().to_owned();
-                let _ = self.committer.execute(move |b| {
+                self.committer.submit(move |b| {
                     b.outbox.remove((id.as_str(), seq))?;
                     Ok(())
                 });
@@ -329,7 +329,7 @@ impl Worker {
                 p.meta.next_ms = next_ms;
                 let meta = p.meta;
                 let id = self.id.as_str().to_owned();
-                let _ = self.committer.execute(move |b| {
+                self.committer.submit(move |b| {
                     let key = (id.as_str(), seq);
                     let current = b.outbox.get(key)?.map(|v| v.value().to_vec());
                     if let Some(mut value) = current {
@@ -359,7 +359,7 @@ impl Worker {
         deadletter::annotate(&mut event, &reason, p.meta.attempts, status);
         let value = store::encode_dead(store::now_ms(), &cloudevent::json::encode(&event));
         let id = self.id.as_str().to_owned();
-        let _ = self.committer.execute(move |b| {
+        self.committer.submit(move |b| {
             let key = (id.as_str(), seq);
             let was_pending = b.outbox.remove(key)?.is_some();
             // A subscription deleted meanwhile took its queue with it.
