@@ -118,6 +118,8 @@ pub(crate) fn spawn(
         more: true,
         tasks: JoinSet::new(),
         task_seqs: HashMap::new(),
+        acks: Vec::new(),
+        hold_until: None,
     };
     WorkerHandle {
         notify,
@@ -151,6 +153,10 @@ struct Worker {
     bucket: Option<TokenBucket>,
     tasks: JoinSet<(u64, SendOutcome)>,
     task_seqs: HashMap<tokio::task::Id, u64>,
+    /// Delivered entries not yet removed from the outbox.
+    acks: Vec<u64>,
+    /// No send before this: the sink asked us to wait (`Retry-After`) or is unreachable.
+    hold_until: Option<Instant>,
 }
 
 impl Worker {
@@ -172,7 +178,14 @@ impl Worker {
                     .into(),
             );
             tokio::select! {
-                Some(done) = self.tasks.join_next_with_id(), if has_tasks => self.completed(done),
+                Some(done) = self.tasks.join_next_with_id(), if has_tasks => {
+                    self.completed(done);
+                    // Take every other finished send too, so their acknowledgements share a job.
+                    while let Some(done) = self.tasks.try_join_next_with_id() {
+                        self.completed(done);
+                    }
+                    self.flush_acks();
+                }
                 () = self.notify.notified() => self.more = true,
                 () = sleep, if wake.is_some() => {}
             }
@@ -224,6 +237,11 @@ impl Worker {
     fn dispatch(&mut self) -> Option<Instant> {
         let now_ms = store::now_ms();
         let now = Instant::now();
+        match self.hold_until {
+            Some(until) if until > now => return Some(until),
+            Some(_) => self.hold_until = None,
+            None => {}
+        }
         let max = self.policy.max_in_flight as usize;
         let ordered = self.policy.ordered_by_partitionkey;
         let mut heads = HashSet::new();
@@ -301,11 +319,7 @@ impl Worker {
                     attempts = p.meta.attempts + 1, "delivered"
                 );
                 self.queue.remove(&seq);
-                let id = self.id.as_str().to_owned();
-                self.committer.submit(move |b| {
-                    b.outbox.remove((id.as_str(), seq))?;
-                    Ok(())
-                });
+                self.acks.push(seq);
             }
             SendOutcome::Retry {
                 after,
@@ -328,6 +342,13 @@ impl Worker {
                 );
                 p.meta.next_ms = next_ms;
                 let meta = p.meta;
+                // `Retry-After` holds the whole sink (the webhook spec: "refrain from sending
+                // further requests until the indicated time"); so does an unreachable sink,
+                // rather than every queued entry failing on its own.
+                if after.is_some() || status.is_none() {
+                    let until = Instant::now() + delay;
+                    self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+                }
                 let id = self.id.as_str().to_owned();
                 self.committer.submit(move |b| {
                     let key = (id.as_str(), seq);
@@ -344,6 +365,21 @@ impl Worker {
                 self.dead_letter(seq, reason, status);
             }
         }
+    }
+
+    /// Removes delivered entries from the outbox, in one job.
+    fn flush_acks(&mut self) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let acks = std::mem::take(&mut self.acks);
+        let id = self.id.as_str().to_owned();
+        self.committer.submit(move |b| {
+            for seq in acks {
+                b.outbox.remove((id.as_str(), seq))?;
+            }
+            Ok(())
+        });
     }
 
     /// Moves an entry to the dead letters (one transaction: never in both, never in neither).

@@ -110,14 +110,19 @@ async fn retry_after_is_honoured() {
         .put_subscription(subscription("s", &sink.url()))
         .await
         .unwrap();
-    engine
-        .outbox()
-        .enqueue(vec![(SubscriptionId::new("s"), event(1))])
+    let id = SubscriptionId::new("s");
+    let outbox = engine.outbox();
+    outbox.enqueue(vec![(id.clone(), event(1))]).await.unwrap();
+    assert!(wait_until(PATIENCE, || !sink.state.seen().is_empty()).await);
+    // Events arriving meanwhile wait too: the whole sink asked for a pause.
+    outbox
+        .enqueue(vec![(id.clone(), event(2)), (id.clone(), event(3))])
         .await
         .unwrap();
-    assert!(wait_until(PATIENCE, || sink.state.delivered().len() == 1).await);
+    assert!(wait_until(PATIENCE, || sink.state.delivered().len() == 3).await);
     let seen = sink.state.seen();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[0].status, 429);
     let waited = seen[1].at - seen[0].at;
     // The backoff alone would be ~20 ms; Retry-After says 2 s.
     assert!(waited >= Duration::from_millis(1900), "{waited:?}");
