@@ -134,6 +134,8 @@ struct Pending {
     /// Hash of the partition key when ordering is on (a collision only serializes more).
     key: Option<u64>,
     in_flight: bool,
+    /// Status of the last failed attempt in this run, for the dead letter.
+    last_status: Option<u16>,
 }
 
 struct Worker {
@@ -220,6 +222,7 @@ impl Worker {
                             event: Arc::new(event),
                             key,
                             in_flight: false,
+                            last_status: None,
                         },
                     );
                 }
@@ -247,6 +250,7 @@ impl Worker {
         let mut heads = HashSet::new();
         let mut earliest: Option<u64> = None;
         let mut rate_wait = None;
+        let mut expired = Vec::new();
         for (&seq, p) in self.queue.iter_mut() {
             // In ordered mode only the oldest entry of each key may go.
             if ordered
@@ -256,6 +260,13 @@ impl Worker {
                 continue;
             }
             if p.in_flight {
+                continue;
+            }
+            if let Some(age) = self.policy.max_age
+                && now_ms > p.meta.first_ms.saturating_add(age.as_millis() as u64)
+            {
+                // Never attempted in time (sink on hold, engine down): give up unsent.
+                expired.push(seq);
                 continue;
             }
             if p.meta.next_ms > now_ms {
@@ -278,6 +289,17 @@ impl Worker {
                 .tasks
                 .spawn(async move { (seq, sink.send(&event).await) });
             self.task_seqs.insert(handle.id(), seq);
+        }
+        for seq in expired {
+            let Some(p) = self.queue.get(&seq) else {
+                continue;
+            };
+            let (status, attempts) = (p.last_status, p.meta.attempts);
+            let reason = format!(
+                "gave up after {attempts} attempts: maximum age of {:?} reached",
+                self.policy.max_age.unwrap_or_default()
+            );
+            self.dead_letter(seq, reason, status);
         }
         let timed = earliest.map(|ms| now + Duration::from_millis(ms.saturating_sub(now_ms)));
         match (timed, rate_wait) {
@@ -327,6 +349,7 @@ impl Worker {
                 reason,
             } => {
                 p.meta.attempts += 1;
+                p.last_status = status;
                 let now = store::now_ms();
                 let delay = after.unwrap_or_else(|| backoff::delay(&self.policy, p.meta.attempts));
                 let next_ms = now.saturating_add(delay.as_millis() as u64);

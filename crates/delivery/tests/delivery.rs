@@ -471,3 +471,42 @@ async fn rate_limit_paces_deliveries() {
     assert!(span >= Duration::from_millis(400), "{span:?}");
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_dead_letters_what_cannot_be_delivered_in_time() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TestSink::start(|_, _, _| Reply::status(503)).await;
+    let engine = open(dir.path()).await;
+    let mut sub = subscription("s", &sink.url());
+    sub.delivery.max_attempts = None;
+    sub.delivery.max_age = Some(Duration::from_millis(300));
+    engine.put_subscription(sub).await.unwrap();
+    let id = SubscriptionId::new("s");
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(1))])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine
+            .dead_letters(Some(&id), 10)
+            .unwrap()
+            .len()
+            == 1)
+        .await
+    );
+    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    assert!(letter.reason.contains("maximum age"), "{}", letter.reason);
+    assert_eq!(letter.status, Some(503));
+    assert!(letter.attempts >= 1);
+    engine.shutdown().await;
+}
+
+#[test]
+fn engine_handles_are_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<delivery::Delivery>();
+    assert_send_sync::<delivery::Outbox>();
+    assert_send_sync::<delivery::SinkRegistry>();
+}
