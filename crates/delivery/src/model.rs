@@ -290,6 +290,40 @@ impl Subscription {
         ok.then(|| scheme.to_ascii_lowercase())
     }
 
+    /// The delivery policy in force: the `delivery` member, overridden by `config` entries
+    /// named `delivery.<member>` (e.g. `"delivery.maxAttempts": "5"`), since `config` is the
+    /// Subscriptions API's own place for implementation-specific settings.
+    pub fn delivery_policy(&self) -> Result<DeliveryPolicy, String> {
+        let mut policy = self.delivery.clone();
+        let Some(config) = &self.config else {
+            return Ok(policy);
+        };
+        let overrides: serde_json::Map<String, Value> = config
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("delivery.")?.to_owned(), v)))
+            .map(|(k, v)| {
+                // Config values are strings: numbers and booleans are read as such.
+                let value = match v.as_str() {
+                    "null" => Value::Null,
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    text => serde_json::from_str::<serde_json::Number>(text)
+                        .map(Value::Number)
+                        .unwrap_or_else(|_| Value::String(text.to_owned())),
+                };
+                (k, value)
+            })
+            .collect();
+        if !overrides.is_empty() {
+            let mut merged = serde_json::to_value(&policy).map_err(|e| e.to_string())?;
+            if let Value::Object(map) = &mut merged {
+                map.extend(overrides);
+            }
+            policy = serde_json::from_value(merged).map_err(|e| format!("config: {e}"))?;
+        }
+        Ok(policy)
+    }
+
     /// Checks what this crate relies on: a non-empty id, a sink URI with a scheme, `filters`
     /// entries being objects, and a sane delivery policy.
     pub fn validate(&self) -> Result<(), String> {
@@ -304,7 +338,7 @@ impl Subscription {
         {
             return Err(format!("filters[{bad}] must be an object"));
         }
-        self.delivery.validate()
+        self.delivery_policy()?.validate()
     }
 }
 
@@ -376,6 +410,41 @@ mod tests {
         assert_eq!(req.delivery.initial_backoff, Duration::from_millis(200));
         let back = serde_json::to_value(&req).unwrap();
         assert_eq!(back["delivery"]["initialBackoffMs"], 200);
+    }
+
+    #[test]
+    fn config_entries_override_the_policy() {
+        let mut sub = Subscription::new("s", Protocol::Http, "http://h/");
+        sub.config = Some(
+            [
+                ("delivery.maxAttempts", "5"),
+                ("delivery.maxAgeMs", "null"),
+                ("delivery.orderedByPartitionKey", "true"),
+                ("delivery.mode", "structured"),
+                ("delivery.rateLimit", "2.5"),
+                ("other", "kept out"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let policy = sub.delivery_policy().unwrap();
+        assert_eq!(policy.max_attempts, Some(5));
+        assert_eq!(policy.max_age, None);
+        assert!(policy.ordered_by_partitionkey);
+        assert_eq!(policy.mode, ContentMode::Structured);
+        assert_eq!(policy.rate_limit, Some(2.5));
+        assert_eq!(policy.max_in_flight, 16);
+        sub.config
+            .as_mut()
+            .unwrap()
+            .insert("delivery.maxInFlight".into(), "lots".into());
+        assert!(sub.validate().is_err());
+        sub.config
+            .as_mut()
+            .unwrap()
+            .insert("delivery.maxInFlight".into(), "0".into());
+        assert!(sub.validate().is_err());
     }
 
     #[test]

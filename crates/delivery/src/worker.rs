@@ -103,7 +103,10 @@ pub(crate) fn spawn(
     committer: Committer,
 ) -> WorkerHandle {
     let notify = Arc::new(Notify::new());
-    let policy = sub.delivery.clone();
+    // Validated when the subscription was stored.
+    let policy = sub
+        .delivery_policy()
+        .unwrap_or_else(|_| sub.delivery.clone());
     let worker = Worker {
         id: sub.id.clone(),
         window: WINDOW.max(policy.max_in_flight as usize * 2),

@@ -163,7 +163,11 @@ impl SinkFactory for HttpSinkFactory {
             describe: describe.to_string(),
             method,
             headers,
-            mode: sub.delivery.mode.into(),
+            mode: sub
+                .delivery_policy()
+                .map_err(|e| invalid(sub, e))?
+                .mode
+                .into(),
             handshake: origin.map(|o| Handshake {
                 origin: o,
                 granted: Mutex::new(false),
