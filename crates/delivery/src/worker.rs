@@ -293,6 +293,7 @@ impl Worker {
                 .spawn(async move { (seq, sink.send(&event).await) });
             self.task_seqs.insert(handle.id(), seq);
         }
+        let gave_up = !expired.is_empty();
         for seq in expired {
             let Some(p) = self.queue.get(&seq) else {
                 continue;
@@ -303,6 +304,10 @@ impl Worker {
                 self.policy.max_age.unwrap_or_default()
             );
             self.dead_letter(seq, reason, status);
+        }
+        if gave_up {
+            // Entries behind the expired ones (same partition key) may be sendable now.
+            return Some(now);
         }
         let timed = earliest.map(|ms| now + Duration::from_millis(ms.saturating_sub(now_ms)));
         match (timed, rate_wait) {
