@@ -1,0 +1,223 @@
+//! Dead letters: events that could not be delivered, kept with why.
+//!
+//! The reason, attempt count and last status travel as extension attributes of the stored
+//! event (`deadletterreason`, `deadletterattempts`, `deadletterstatus`), so a dead letter is
+//! a self-describing CloudEvent that `spindle dlq` can print or forward as is. Replaying
+//! strips them again.
+
+use std::time::SystemTime;
+
+use cloudevent::{AttributeValue, Event};
+
+use redb::ReadableTable;
+
+use crate::committer::Batch;
+use crate::error::Error;
+use crate::model::SubscriptionId;
+use crate::store::{EntryMeta, StoredDead, decode_dead, encode_entry, from_ms, now_ms};
+
+/// Extension: why the event was given up.
+pub const REASON: &str = "deadletterreason";
+/// Extension: how many attempts were made.
+pub const ATTEMPTS: &str = "deadletterattempts";
+/// Extension: the last protocol status (absent when the sink never answered).
+pub const STATUS: &str = "deadletterstatus";
+
+/// One dead-lettered event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The subscription it was for.
+    pub subscription: SubscriptionId,
+    /// Its position, which with the subscription identifies it for replay and purge.
+    pub seq: u64,
+    /// The event, annotated with the `deadletter*` extensions.
+    pub event: Event,
+    /// Why it was given up.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last protocol status, if any.
+    pub status: Option<u16>,
+    /// When it was given up.
+    pub dead_at: SystemTime,
+}
+
+/// Which dead letters a replay or purge applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterSelector {
+    /// Every dead letter.
+    All,
+    /// Every dead letter of one subscription.
+    Subscription(SubscriptionId),
+    /// One dead letter.
+    One(SubscriptionId, u64),
+}
+
+/// Adds the `deadletter*` extensions to an event. Control characters in the reason (from
+/// error messages) are replaced, as CloudEvents strings may not contain them.
+pub(crate) fn annotate(event: &mut Event, reason: &str, attempts: u32, status: Option<u16>) {
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+    // Names are valid and values well typed, so these cannot fail.
+    let _ = event.set_extension(REASON, AttributeValue::String(reason));
+    let _ = event.set_extension(ATTEMPTS, AttributeValue::Integer(attempts));
+    match status {
+        Some(s) => {
+            let _ = event.set_extension(STATUS, AttributeValue::Integer(i32::from(s)));
+        }
+        None => {
+            event.remove_extension(STATUS);
+        }
+    }
+}
+
+/// Removes the `deadletter*` extensions, giving back the event as it was accepted.
+pub(crate) fn strip(event: &mut Event) {
+    event.remove_extension(REASON);
+    event.remove_extension(ATTEMPTS);
+    event.remove_extension(STATUS);
+}
+
+impl DeadLetter {
+    /// Rebuilds a dead letter from its stored row.
+    pub(crate) fn from_stored(row: StoredDead) -> Result<Self, Error> {
+        let event = cloudevent::json::decode(&row.json)
+            .map_err(|e| Error::Corrupt(format!("dead letter {}/{}: {e}", row.sub, row.seq)))?;
+        let reason = match event.extension(REASON) {
+            Some(AttributeValue::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let int = |name| match event.extension(name) {
+            Some(AttributeValue::Integer(i)) => Some(*i),
+            _ => None,
+        };
+        let attempts = int(ATTEMPTS)
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(0);
+        let status = int(STATUS).and_then(|i| u16::try_from(i).ok());
+        Ok(DeadLetter {
+            subscription: SubscriptionId::new(row.sub),
+            seq: row.seq,
+            reason,
+            attempts,
+            status,
+            dead_at: from_ms(row.dead_ms),
+            event,
+        })
+    }
+}
+
+/// The selected dead-letter rows as (subscription, sequence, value).
+fn selected(
+    b: &Batch<'_>,
+    selector: &DeadLetterSelector,
+) -> Result<Vec<(String, u64, Vec<u8>)>, redb::Error> {
+    let mut out = Vec::new();
+    let mut push = |k: (&str, u64), v: &[u8]| out.push((k.0.to_owned(), k.1, v.to_vec()));
+    match selector {
+        DeadLetterSelector::All => {
+            for row in b.dead.iter()? {
+                let (k, v) = row?;
+                push(k.value(), v.value());
+            }
+        }
+        DeadLetterSelector::Subscription(id) => {
+            let id = id.as_str();
+            for row in b.dead.range((id, 0)..=(id, u64::MAX))? {
+                let (k, v) = row?;
+                push(k.value(), v.value());
+            }
+        }
+        DeadLetterSelector::One(id, seq) => {
+            if let Some(v) = b.dead.get((id.as_str(), *seq))? {
+                push((id.as_str(), *seq), v.value());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Moves the selected dead letters back to the outbox, at the back of their queues, with the
+/// attempt count and age reset. Returns the count and the subscriptions to wake.
+pub(crate) fn replay(
+    b: &mut Batch<'_>,
+    selector: &DeadLetterSelector,
+) -> Result<(usize, Vec<String>), redb::Error> {
+    let now = now_ms();
+    let meta = EntryMeta {
+        attempts: 0,
+        first_ms: now,
+        next_ms: now,
+    };
+    let mut count = 0;
+    let mut touched: Vec<String> = Vec::new();
+    for (sub, seq, value) in selected(b, selector)? {
+        if !b.subscription_exists(&sub)? {
+            continue;
+        }
+        let event = decode_dead(&value)
+            .ok()
+            .and_then(|(_, json)| cloudevent::json::decode(json).ok());
+        let Some(mut event) = event else {
+            tracing::error!(subscription = %sub, seq, "undecodable dead letter not replayed");
+            continue;
+        };
+        strip(&mut event);
+        let entry = encode_entry(meta, &cloudevent::json::encode(&event));
+        let new_seq = b.next_seq();
+        b.outbox.insert((sub.as_str(), new_seq), entry.as_slice())?;
+        b.dead.remove((sub.as_str(), seq))?;
+        tracing::info!(subscription = %sub, event = event.id(), "dead letter replayed");
+        count += 1;
+        if !touched.contains(&sub) {
+            touched.push(sub);
+        }
+    }
+    Ok((count, touched))
+}
+
+/// Deletes the selected dead letters. Returns the count.
+pub(crate) fn purge(
+    b: &mut Batch<'_>,
+    selector: &DeadLetterSelector,
+) -> Result<usize, redb::Error> {
+    let rows = selected(b, selector)?;
+    for (sub, seq, _) in &rows {
+        b.dead.remove((sub.as_str(), *seq))?;
+    }
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_round_trip_through_json() {
+        let mut event = Event::builder()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .build()
+            .unwrap();
+        let original = event.clone();
+        annotate(&mut event, "HTTP 400 Bad Request:\nno", 3, Some(400));
+        let json = cloudevent::json::encode(&event);
+        let letter = DeadLetter::from_stored(StoredDead {
+            sub: "s".into(),
+            seq: 9,
+            dead_ms: 5,
+            json,
+        })
+        .unwrap();
+        assert_eq!(letter.reason, "HTTP 400 Bad Request: no");
+        assert_eq!(letter.attempts, 3);
+        assert_eq!(letter.status, Some(400));
+        let mut event = letter.event;
+        strip(&mut event);
+        assert_eq!(event, original);
+    }
+}

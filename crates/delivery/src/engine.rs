@@ -1,0 +1,254 @@
+//! The delivery engine: owns the store, the committer, the subscriptions and their workers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use redb::{Database, ReadableTable};
+
+use crate::committer::Committer;
+use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
+use crate::error::Error;
+use crate::model::{Subscription, SubscriptionId, SubscriptionRequest};
+use crate::outbox::Outbox;
+use crate::sink::SinkRegistry;
+use crate::store;
+use crate::worker::{self, Workers};
+
+/// How long `open` waits for a previous instance in this process to release the file.
+const OPEN_RETRY: Duration = Duration::from_secs(5);
+
+/// The delivery engine of one state directory. Create it once at start-up
+/// ([`Delivery::open`]), share it (e.g. in an `Arc`), and call [`Delivery::shutdown`] on the
+/// way out. Every pending delivery found at start-up is resumed.
+pub struct Delivery {
+    db: Arc<Database>,
+    committer: Committer,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    workers: Arc<Workers>,
+    sinks: SinkRegistry,
+    subscriptions: RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>,
+    /// Serializes subscription changes so the store, the cache and the workers agree.
+    admin: tokio::sync::Mutex<()>,
+}
+
+impl Delivery {
+    /// Opens (or creates) the store in `state_dir`, loads the subscriptions and starts their
+    /// workers. Must be called within a Tokio runtime. A subscription whose sink cannot be
+    /// built (e.g. its protocol is not compiled in) keeps its queue but gets no worker.
+    pub async fn open(state_dir: impl AsRef<Path>, sinks: SinkRegistry) -> Result<Self, Error> {
+        let dir = state_dir.as_ref().to_owned();
+        let (db, next_seq, subs) = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + OPEN_RETRY;
+            let (db, next_seq) = loop {
+                match store::open(&dir) {
+                    Err(Error::Store(e))
+                        if matches!(*e, redb::Error::DatabaseAlreadyOpen)
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    other => break other?,
+                }
+            };
+            let subs = store::load_subscriptions(&db)?;
+            Ok::<_, Error>((db, next_seq, subs))
+        })
+        .await
+        .map_err(|_| Error::Aborted)??;
+        let db = Arc::new(db);
+        let (committer, thread) = Committer::start(db.clone(), next_seq);
+        let delivery = Delivery {
+            db,
+            committer,
+            thread: Mutex::new(Some(thread)),
+            workers: Arc::new(Workers::default()),
+            sinks,
+            subscriptions: RwLock::new(BTreeMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+        };
+        for sub in subs {
+            delivery.start(Arc::new(sub));
+        }
+        tracing::info!(
+            subscriptions = delivery.subscriptions().len(),
+            "delivery engine started"
+        );
+        Ok(delivery)
+    }
+
+    /// Records a subscription in the cache and (re)starts its worker.
+    fn start(&self, sub: Arc<Subscription>) {
+        match self.sinks.create(&sub) {
+            Ok(sink) => {
+                let handle = worker::spawn(&sub, sink, self.db.clone(), self.committer.clone());
+                self.workers.insert(sub.id.clone(), handle);
+            }
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, sink = %sub.sink, error = %e,
+                    "no sink for subscription: its events wait in the outbox");
+                self.workers.remove(&sub.id);
+            }
+        }
+        self.write_cache().insert(sub.id.clone(), sub);
+    }
+
+    fn write_cache(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<SubscriptionId, Arc<Subscription>>> {
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle through which triggers queue events for delivery.
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            committer: self.committer.clone(),
+            workers: self.workers.clone(),
+        }
+    }
+
+    /// Every subscription (from memory: cheap enough to call per event for matching).
+    pub fn subscriptions(&self) -> Vec<Arc<Subscription>> {
+        let cache = self.subscriptions.read().unwrap_or_else(|e| e.into_inner());
+        cache.values().cloned().collect()
+    }
+
+    /// One subscription.
+    pub fn subscription(&self, id: &SubscriptionId) -> Option<Arc<Subscription>> {
+        let cache = self.subscriptions.read().unwrap_or_else(|e| e.into_inner());
+        cache.get(id).cloned()
+    }
+
+    /// Creates a subscription with a fresh id (`POST /subscriptions`).
+    pub async fn create_subscription(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<Arc<Subscription>, Error> {
+        let sub = request.into_subscription(SubscriptionId::generate());
+        let id = sub.id.clone();
+        self.put_subscription(sub).await?;
+        self.subscription(&id).ok_or(Error::NotFound(id))
+    }
+
+    /// Creates or replaces a subscription (`PUT /subscriptions/{id}`), durably, and (re)starts
+    /// its worker; pending deliveries are kept across a replacement. Returns whether it was
+    /// created. Refused if the subscription is invalid or no sink can be built for it.
+    pub async fn put_subscription(&self, sub: Subscription) -> Result<bool, Error> {
+        sub.validate().map_err(Error::Invalid)?;
+        // Building the sink checks the URI, settings and credentials before anything is stored.
+        self.sinks.create(&sub)?;
+        let json = serde_json::to_vec(&sub).map_err(|e| Error::Invalid(e.to_string()))?;
+        let _admin = self.admin.lock().await;
+        let id = sub.id.as_str().to_owned();
+        let created = self
+            .committer
+            .execute(move |b| {
+                let existed = b.subscriptions.get(id.as_str())?.is_some();
+                b.subscriptions.insert(id.as_str(), json.as_slice())?;
+                b.set_subscription_exists(&id, true);
+                Ok(!existed)
+            })
+            .await?;
+        tracing::info!(subscription = %sub.id, sink = %sub.sink, created, "subscription stored");
+        self.start(Arc::new(sub));
+        Ok(created)
+    }
+
+    /// Deletes a subscription: stops its worker and drops its pending deliveries (its dead
+    /// letters are kept until purged). Returns whether it existed.
+    pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, Error> {
+        let _admin = self.admin.lock().await;
+        if let Some(handle) = self.workers.remove(id)
+            && let Some(task) = handle.stop()
+        {
+            let _ = task.await;
+        }
+        let key = id.as_str().to_owned();
+        let existed = self
+            .committer
+            .execute(move |b| {
+                let existed = b.subscriptions.remove(key.as_str())?.is_some();
+                b.set_subscription_exists(&key, false);
+                b.outbox
+                    .retain_in((key.as_str(), 0)..=(key.as_str(), u64::MAX), |_, _| false)?;
+                Ok(existed)
+            })
+            .await?;
+        self.write_cache().remove(id);
+        tracing::info!(subscription = %id, existed, "subscription deleted");
+        Ok(existed)
+    }
+
+    /// Pending (not yet delivered or dead-lettered) deliveries, of one subscription or all.
+    /// Reads the store: call from a blocking-tolerant context for big queues.
+    pub fn pending(&self, subscription: Option<&SubscriptionId>) -> Result<u64, Error> {
+        store::count_outbox(&self.db, subscription)
+    }
+
+    /// Dead letters, of one subscription or all, at most `limit`, oldest first per
+    /// subscription. Reads the store.
+    pub fn dead_letters(
+        &self,
+        subscription: Option<&SubscriptionId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, Error> {
+        store::read_dead(&self.db, subscription, limit)?
+            .into_iter()
+            .map(DeadLetter::from_stored)
+            .collect()
+    }
+
+    /// Moves dead letters back to their subscription's queue with a fresh attempt count and
+    /// age, stripped of their `deadletter*` extensions. Letters of deleted subscriptions stay.
+    /// Returns how many were replayed.
+    pub async fn replay_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
+        let workers = self.workers.clone();
+        let (count, _) = self
+            .committer
+            .execute_then(
+                move |b| deadletter::replay(b, &selector),
+                move |(_, touched): &(usize, Vec<String>)| {
+                    workers.notify(touched.iter().map(String::as_str))
+                },
+            )
+            .await?;
+        Ok(count)
+    }
+
+    /// Deletes dead letters for good. Returns how many.
+    pub async fn purge_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
+        self.committer
+            .execute(move |b| deadletter::purge(b, &selector))
+            .await
+    }
+
+    /// Stops the workers (in-flight sends are abandoned and will be redone), lets the
+    /// committer finish what was queued, and closes the store.
+    pub async fn shutdown(self) {
+        let tasks: Vec<_> = self
+            .workers
+            .drain()
+            .into_iter()
+            .filter_map(|h| h.stop())
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.committer.shutdown();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        tracing::info!("delivery engine stopped");
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        drop(self.workers.drain());
+        self.committer.shutdown();
+    }
+}

@@ -1,0 +1,53 @@
+//! Errors of the delivery crate.
+
+use std::sync::Arc;
+
+use crate::model::SubscriptionId;
+
+/// Everything that can go wrong when managing subscriptions, accepting events or handling
+/// dead letters. Delivery failures are not errors: they are retried or dead-lettered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The embedded database failed (I/O, corruption, lock held by another process). Shared
+    /// with `Arc` because one failed commit fails every caller of that batch.
+    #[error("state store: {0}")]
+    Store(#[from] Arc<redb::Error>),
+    /// The write batch this request was part of was abandoned after an earlier store failure.
+    #[error("state store: the write batch was aborted (see the logs for the cause)")]
+    Aborted,
+    /// The engine was shut down.
+    #[error("the delivery engine is shut down")]
+    Closed,
+    /// The state directory could not be created.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A subscription was refused (bad sink, policy or fields).
+    #[error("invalid subscription: {0}")]
+    Invalid(String),
+    /// No sink could be built for the subscription.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    /// The subscription does not exist.
+    #[error("no subscription `{0}`")]
+    NotFound(SubscriptionId),
+    /// A stored record could not be decoded (should never happen: we wrote it).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Self {
+        Error::Store(Arc::new(e))
+    }
+}
+
+/// Shorthand for redb's umbrella error, which every store step converts into.
+pub(crate) fn store<E: Into<redb::Error>>(e: E) -> Error {
+    Error::Store(Arc::new(e.into()))
+}

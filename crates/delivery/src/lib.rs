@@ -1,0 +1,50 @@
+//! # spindle-delivery
+//!
+//! Durable, at-least-once delivery of CloudEvents to the sinks of subscriptions (the
+//! CloudEvents Subscriptions API model), with retries, backoff, rate and concurrency limits,
+//! per-key ordering and dead letters. Nothing accepted is lost: an event is acknowledged to
+//! its producer only once its queue entries are fsynced, and leaves the queue only after its
+//! sink took it (or it is moved, atomically, to the dead letters).
+//!
+//! - [`Delivery`]: the engine over one state directory (one redb file): subscriptions,
+//!   workers, dead letters.
+//! - [`Outbox::enqueue`]: durable acceptance with group commit.
+//! - [`Sink`], [`SinkFactory`], [`SinkRegistry`]: pluggable destinations, keyed by the sink
+//!   URI's scheme; [`sink::http`] is the HTTP webhook sink.
+//!
+//! ```no_run
+//! # async fn demo(event: cloudevent::Event) -> Result<(), delivery::Error> {
+//! use delivery::{Delivery, Protocol, SinkRegistry, Subscription};
+//!
+//! let engine = Delivery::open(".spindle", SinkRegistry::with_defaults()).await?;
+//! let sub = Subscription::new("audit", Protocol::Http, "http://127.0.0.1:9000/hook");
+//! engine.put_subscription(sub.clone()).await?;
+//! // Resolves once durable: now answer 202.
+//! engine.outbox().enqueue(vec![(sub.id.clone(), event)]).await?;
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod backoff;
+mod committer;
+pub mod deadletter;
+mod engine;
+mod error;
+pub mod model;
+mod outbox;
+pub mod sink;
+mod store;
+mod worker;
+
+pub use deadletter::{DeadLetter, DeadLetterSelector};
+pub use engine::Delivery;
+pub use error::Error;
+pub use model::{
+    ContentMode, DeliveryPolicy, Protocol, Subscription, SubscriptionId, SubscriptionRequest,
+};
+pub use outbox::Outbox;
+pub use sink::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory, SinkRegistry};
+pub use store::DB_FILE;
+pub use worker::PARTITION_KEY;

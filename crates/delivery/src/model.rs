@@ -1,0 +1,459 @@
+//! The subscription model of the CloudEvents Subscriptions API (the OpenAPI `Subscription`
+//! schema), plus Spindle's own delivery policy.
+//!
+//! Field names follow the OpenAPI JSON exactly (all lower case, `protocolsettings`,
+//! `sinkcredential`), so the API layer can (de)serialize request bodies straight into these
+//! types. Filters are kept as raw JSON: compiling and matching them is the CESQL crate's job.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The identifier of a subscription, unique within this Spindle instance. A newtype so that
+/// it cannot be confused with event ids in signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SubscriptionId(String);
+
+impl SubscriptionId {
+    /// Wraps an id chosen by the caller (e.g. from a `PUT /subscriptions/{id}`).
+    pub fn new(id: impl Into<String>) -> Self {
+        SubscriptionId(id.into())
+    }
+
+    /// A fresh random (UUID v4) id, for `POST /subscriptions`.
+    pub fn generate() -> Self {
+        SubscriptionId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SubscriptionId {
+    fn from(s: &str) -> Self {
+        SubscriptionId(s.to_owned())
+    }
+}
+
+impl From<String> for SubscriptionId {
+    fn from(s: String) -> Self {
+        SubscriptionId(s)
+    }
+}
+
+impl AsRef<str> for SubscriptionId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The delivery protocol of a subscription (OpenAPI `Protocol`). Only the sink registry
+/// decides which ones can actually be delivered to; the model accepts them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// HTTP webhooks.
+    #[serde(rename = "HTTP")]
+    Http,
+    /// MQTT 3.1.1.
+    #[serde(rename = "MQTT3")]
+    Mqtt3,
+    /// MQTT 5 (`MQTT` is accepted as an alias).
+    #[serde(rename = "MQTT5", alias = "MQTT")]
+    Mqtt5,
+    /// AMQP 1.0.
+    #[serde(rename = "AMQP")]
+    Amqp,
+    /// NATS.
+    #[serde(rename = "NATS")]
+    Nats,
+    /// Apache Kafka.
+    #[serde(rename = "KAFKA")]
+    Kafka,
+}
+
+/// How events are laid out in an HTTP (or other binding's) message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentMode {
+    /// Attributes as headers, data as body: the default, because sinks that know nothing of
+    /// CloudEvents still get their plain payload.
+    #[default]
+    Binary,
+    /// The whole event as a JSON document.
+    Structured,
+}
+
+impl From<ContentMode> for cloudevent::http::Mode {
+    fn from(mode: ContentMode) -> Self {
+        match mode {
+            ContentMode::Binary => cloudevent::http::Mode::Binary,
+            ContentMode::Structured => cloudevent::http::Mode::Structured,
+        }
+    }
+}
+
+/// How hard Spindle tries to deliver to one subscription. Not part of the Subscriptions API:
+/// carried in the extra `delivery` member of the subscription JSON, all fields optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryPolicy {
+    /// First retry delay (and the floor of every jittered delay).
+    #[serde(rename = "initialBackoffMs", with = "millis")]
+    pub initial_backoff: Duration,
+    /// Ceiling of the exponential backoff.
+    #[serde(rename = "maxBackoffMs", with = "millis")]
+    pub max_backoff: Duration,
+    /// Give up (dead-letter) after this many attempts; `None` = no attempt limit.
+    #[serde(rename = "maxAttempts")]
+    pub max_attempts: Option<u32>,
+    /// Give up (dead-letter) once an event has been pending this long; `None` = no age limit.
+    #[serde(rename = "maxAgeMs", with = "opt_millis")]
+    pub max_age: Option<Duration>,
+    /// Concurrent requests to the sink, so a slow sink is never flooded.
+    #[serde(rename = "maxInFlight")]
+    pub max_in_flight: u32,
+    /// Deliveries per second (token bucket, burst of one second); `None` = unlimited.
+    #[serde(rename = "rateLimit")]
+    pub rate_limit: Option<f64>,
+    /// Deliver events sharing a `partitionkey` extension strictly in order (one at a time per
+    /// key, keys in parallel). Events without the extension are unordered.
+    #[serde(rename = "orderedByPartitionKey")]
+    pub ordered_by_partitionkey: bool,
+    /// HTTP content mode for the sink.
+    pub mode: ContentMode,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(60),
+            max_attempts: Some(20),
+            max_age: Some(Duration::from_secs(24 * 3600)),
+            max_in_flight: 16,
+            rate_limit: None,
+            ordered_by_partitionkey: false,
+            mode: ContentMode::Binary,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// Whether this is the default policy (then it is left out of the JSON).
+    pub fn is_default(&self) -> bool {
+        *self == DeliveryPolicy::default()
+    }
+
+    /// Checks the values make sense, so a bad policy is refused when the subscription is
+    /// created instead of misbehaving at delivery time.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.initial_backoff.is_zero() {
+            return Err("delivery.initialBackoffMs must be positive".into());
+        }
+        if self.max_backoff < self.initial_backoff {
+            return Err("delivery.maxBackoffMs must be at least initialBackoffMs".into());
+        }
+        if self.max_in_flight == 0 {
+            return Err("delivery.maxInFlight must be at least 1".into());
+        }
+        if self.max_attempts == Some(0) {
+            return Err("delivery.maxAttempts must be at least 1".into());
+        }
+        if let Some(rate) = self.rate_limit
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err("delivery.rateLimit must be a positive number".into());
+        }
+        Ok(())
+    }
+}
+
+/// The body of `POST /subscriptions` (OpenAPI `SubscriptionRequest`): a subscription without
+/// its id, which the manager assigns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRequest {
+    /// Source to which the subscription applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Event types eligible for delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
+    /// Implementation-specific configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+    /// Filter expressions (all must match), opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Value>>,
+    /// Where events are delivered.
+    pub sink: String,
+    /// Credentials for the sink (`credentialtype` PLAIN / ACCESSTOKEN / REFRESHTOKEN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinkcredential: Option<Value>,
+    /// The delivery protocol.
+    pub protocol: Protocol,
+    /// Protocol-specific settings (e.g. HTTP `headers` and `method`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocolsettings: Option<Value>,
+    /// Spindle's delivery policy.
+    #[serde(default, skip_serializing_if = "DeliveryPolicy::is_default")]
+    pub delivery: DeliveryPolicy,
+}
+
+impl SubscriptionRequest {
+    /// Turns the request into a subscription with the given id.
+    pub fn into_subscription(self, id: SubscriptionId) -> Subscription {
+        Subscription {
+            id,
+            source: self.source,
+            types: self.types,
+            config: self.config,
+            filters: self.filters,
+            sink: self.sink,
+            sinkcredential: self.sinkcredential,
+            protocol: self.protocol,
+            protocolsettings: self.protocolsettings,
+            delivery: self.delivery,
+        }
+    }
+}
+
+/// A subscription (OpenAPI `Subscription`): which events go where, and how hard to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Unique identifier.
+    pub id: SubscriptionId,
+    /// Source to which the subscription applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Event types eligible for delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
+    /// Implementation-specific configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+    /// Filter expressions (all must match), opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Value>>,
+    /// Where events are delivered.
+    pub sink: String,
+    /// Credentials for the sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinkcredential: Option<Value>,
+    /// The delivery protocol.
+    pub protocol: Protocol,
+    /// Protocol-specific settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocolsettings: Option<Value>,
+    /// Spindle's delivery policy.
+    #[serde(default, skip_serializing_if = "DeliveryPolicy::is_default")]
+    pub delivery: DeliveryPolicy,
+}
+
+impl Subscription {
+    /// A subscription with just an id, a sink and a protocol, and default everything else:
+    /// handy for tests and for `spindle.toml`-declared subscriptions.
+    pub fn new(id: impl Into<SubscriptionId>, protocol: Protocol, sink: impl Into<String>) -> Self {
+        Subscription {
+            id: id.into(),
+            source: None,
+            types: None,
+            config: None,
+            filters: None,
+            sink: sink.into(),
+            sinkcredential: None,
+            protocol,
+            protocolsettings: None,
+            delivery: DeliveryPolicy::default(),
+        }
+    }
+
+    /// The URI scheme of the sink, lower-cased: the key of the sink registry.
+    pub fn sink_scheme(&self) -> Option<String> {
+        let (scheme, _) = self.sink.split_once(':')?;
+        let ok = !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        ok.then(|| scheme.to_ascii_lowercase())
+    }
+
+    /// The delivery policy in force: the `delivery` member, overridden by `config` entries
+    /// named `delivery.<member>` (e.g. `"delivery.maxAttempts": "5"`), since `config` is the
+    /// Subscriptions API's own place for implementation-specific settings.
+    pub fn delivery_policy(&self) -> Result<DeliveryPolicy, String> {
+        let mut policy = self.delivery.clone();
+        let Some(config) = &self.config else {
+            return Ok(policy);
+        };
+        let overrides: serde_json::Map<String, Value> = config
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("delivery.")?.to_owned(), v)))
+            .map(|(k, v)| {
+                // Config values are strings: numbers and booleans are read as such.
+                let value = match v.as_str() {
+                    "null" => Value::Null,
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    text => serde_json::from_str::<serde_json::Number>(text)
+                        .map(Value::Number)
+                        .unwrap_or_else(|_| Value::String(text.to_owned())),
+                };
+                (k, value)
+            })
+            .collect();
+        if !overrides.is_empty() {
+            let mut merged = serde_json::to_value(&policy).map_err(|e| e.to_string())?;
+            if let Value::Object(map) = &mut merged {
+                map.extend(overrides);
+            }
+            policy = serde_json::from_value(merged).map_err(|e| format!("config: {e}"))?;
+        }
+        Ok(policy)
+    }
+
+    /// Checks what this crate relies on: a non-empty id, a sink URI with a scheme, `filters`
+    /// entries being objects, and a sane delivery policy.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.as_str().is_empty() {
+            return Err("id must not be empty".into());
+        }
+        if self.sink_scheme().is_none() {
+            return Err(format!("sink `{}` is not an absolute URI", self.sink));
+        }
+        if let Some(filters) = &self.filters
+            && let Some(bad) = filters.iter().position(|f| !f.is_object())
+        {
+            return Err(format!("filters[{bad}] must be an object"));
+        }
+        self.delivery_policy()?.validate()
+    }
+}
+
+/// Durations as integer milliseconds in JSON.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().min(u64::MAX as u128) as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Optional durations as integer milliseconds (or `null`) in JSON.
+mod opt_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(d.as_millis().min(u64::MAX as u128) as u64),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_json_round_trips() {
+        let json = serde_json::json!({
+            "id": "sub-1",
+            "source": "/shop",
+            "types": ["com.example.order.created"],
+            "config": {"a": "b"},
+            "filters": [{"prefix": {"type": "com.example."}}, {"sql": "subject = 'x'"}],
+            "sink": "http://127.0.0.1:8080/hook",
+            "protocol": "HTTP",
+            "protocolsettings": {"headers": {"x-k": "v"}, "method": "POST"}
+        });
+        let sub: Subscription = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(sub.protocol, Protocol::Http);
+        assert_eq!(sub.delivery, DeliveryPolicy::default());
+        assert_eq!(serde_json::to_value(&sub).unwrap(), json);
+        sub.validate().unwrap();
+    }
+
+    #[test]
+    fn delivery_policy_is_partial_and_in_millis() {
+        let json = serde_json::json!({
+            "sink": "http://x/", "protocol": "MQTT",
+            "delivery": {"maxAttempts": 3, "maxAgeMs": null, "mode": "structured"}
+        });
+        let req: SubscriptionRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(req.protocol, Protocol::Mqtt5);
+        assert_eq!(req.delivery.max_attempts, Some(3));
+        assert_eq!(req.delivery.max_age, None);
+        assert_eq!(req.delivery.mode, ContentMode::Structured);
+        assert_eq!(req.delivery.initial_backoff, Duration::from_millis(200));
+        let back = serde_json::to_value(&req).unwrap();
+        assert_eq!(back["delivery"]["initialBackoffMs"], 200);
+    }
+
+    #[test]
+    fn config_entries_override_the_policy() {
+        let mut sub = Subscription::new("s", Protocol::Http, "http://h/");
+        sub.config = Some(
+            [
+                ("delivery.maxAttempts", "5"),
+                ("delivery.maxAgeMs", "null"),
+                ("delivery.orderedByPartitionKey", "true"),
+                ("delivery.mode", "structured"),
+                ("delivery.rateLimit", "2.5"),
+                ("other", "kept out"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let policy = sub.delivery_policy().unwrap();
+        assert_eq!(policy.max_attempts, Some(5));
+        assert_eq!(policy.max_age, None);
+        assert!(policy.ordered_by_partitionkey);
+        assert_eq!(policy.mode, ContentMode::Structured);
+        assert_eq!(policy.rate_limit, Some(2.5));
+        assert_eq!(policy.max_in_flight, 16);
+        sub.config
+            .as_mut()
+            .unwrap()
+            .insert("delivery.maxInFlight".into(), "lots".into());
+        assert!(sub.validate().is_err());
+        sub.config
+            .as_mut()
+            .unwrap()
+            .insert("delivery.maxInFlight".into(), "0".into());
+        assert!(sub.validate().is_err());
+    }
+
+    #[test]
+    fn validation_catches_bad_sinks_and_policies() {
+        let mut sub = Subscription::new("s", Protocol::Http, "not a uri");
+        assert!(sub.validate().is_err());
+        sub.sink = "HTTP://h/".into();
+        assert_eq!(sub.sink_scheme().as_deref(), Some("http"));
+        sub.delivery.max_in_flight = 0;
+        assert!(sub.validate().is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! The embedded database: one redb file in the state directory, its tables, and the byte
+//! layout of the records. Writes go through the [`committer`](crate::committer) only; reads
+//! (worker refills, listings) open their own snapshot here.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::error::{Error, store};
+use crate::model::{Subscription, SubscriptionId};
+
+/// The database file name inside the state directory.
+pub const DB_FILE: &str = "delivery.redb";
+
+/// Subscriptions by id, as their JSON.
+pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("subscriptions");
+/// Pending deliveries by (subscription, sequence): the sequence orders each queue.
+pub(crate) const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
+/// Dead letters by (subscription, sequence).
+pub(crate) const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("dead_letters");
+/// Counters (`next_seq`).
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The key of the sequence counter in [`META`].
+pub(crate) const NEXT_SEQ: &str = "next_seq";
+
+/// Record layout version, first byte of every outbox and dead-letter value.
+const VERSION: u8 = 1;
+/// Outbox header: version, attempts (u32), first accepted (u64 ms), next attempt (u64 ms).
+const ENTRY_HEADER: usize = 1 + 4 + 8 + 8;
+/// Dead-letter header: version, dead-lettered at (u64 ms).
+const DEAD_HEADER: usize = 1 + 8;
+
+/// Opens (or creates) the database and its tables, returning it with the next free sequence.
+pub(crate) fn open(dir: &Path) -> Result<(Database, u64), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::StateDir {
+        path: dir.to_owned(),
+        source: e.into(),
+    })?;
+    let db = Database::create(dir.join(DB_FILE)).map_err(store)?;
+    let txn = db.begin_write().map_err(store)?;
+    let next_seq = {
+        txn.open_table(SUBSCRIPTIONS).map_err(store)?;
+        txn.open_table(OUTBOX).map_err(store)?;
+        txn.open_table(DEAD_LETTERS).map_err(store)?;
+        let meta = txn.open_table(META).map_err(store)?;
+        meta.get(NEXT_SEQ)
+            .map_err(store)?
+            .map(|v| v.value())
+            .unwrap_or(1)
+    };
+    txn.commit().map_err(store)?;
+    Ok((db, next_seq))
+}
+
+/// Milliseconds since the Unix epoch: wall-clock, because schedules must survive restarts.
+pub(crate) fn now_ms() -> u64 {
+    to_ms(SystemTime::now())
+}
+
+/// A time as milliseconds since the Unix epoch.
+pub(crate) fn to_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch as a time.
+pub(crate) fn from_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// The bookkeeping of one pending delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryMeta {
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the event was accepted (ms), for the age limit.
+    pub first_ms: u64,
+    /// Not before (ms).
+    pub next_ms: u64,
+}
+
+/// Encodes an outbox value: header then the event in the JSON format.
+pub(crate) fn encode_entry(meta: EntryMeta, json: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(ENTRY_HEADER + json.len());
+    v.push(VERSION);
+    v.extend_from_slice(&meta.attempts.to_le_bytes());
+    v.extend_from_slice(&meta.first_ms.to_le_bytes());
+    v.extend_from_slice(&meta.next_ms.to_le_bytes());
+    v.extend_from_slice(json);
+    v
+}
+
+/// Decodes an outbox value into its header and event JSON.
+pub(crate) fn decode_entry(v: &[u8]) -> Result<(EntryMeta, &[u8]), Error> {
+    if v.len() < ENTRY_HEADER || v[0] != VERSION {
+        return Err(Error::Corrupt("outbox entry header".into()));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(v[i..i + 4].try_into().unwrap_or_default());
+    let u64_at = |i: usize| u64::from_le_bytes(v[i..i + 8].try_into().unwrap_or_default());
+    Ok((
+        EntryMeta {
+            attempts: u32_at(1),
+            first_ms: u64_at(5),
+            next_ms: u64_at(13),
+        },
+        &v[ENTRY_HEADER..],
+    ))
+}
+
+/// Rewrites the header of an outbox value in place, keeping the event.
+pub(crate) fn set_entry_meta(v: &mut [u8], meta: EntryMeta) {
+    v[1..5].copy_from_slice(&meta.attempts.to_le_bytes());
+    v[5..13].copy_from_slice(&meta.first_ms.to_le_bytes());
+    v[13..21].copy_from_slice(&meta.next_ms.to_le_bytes());
+}
+
+/// Encodes a dead-letter value: header then the annotated event in the JSON format.
+pub(crate) fn encode_dead(dead_ms: u64, json: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(DEAD_HEADER + json.len());
+    v.push(VERSION);
+    v.extend_from_slice(&dead_ms.to_le_bytes());
+    v.extend_from_slice(json);
+    v
+}
+
+/// Decodes a dead-letter value into its time (ms) and event JSON.
+pub(crate) fn decode_dead(v: &[u8]) -> Result<(u64, &[u8]), Error> {
+    if v.len() < DEAD_HEADER || v[0] != VERSION {
+        return Err(Error::Corrupt("dead-letter header".into()));
+    }
+    let ms = u64::from_le_bytes(v[1..9].try_into().unwrap_or_default());
+    Ok((ms, &v[DEAD_HEADER..]))
+}
+
+/// Loads every stored subscription.
+pub(crate) fn load_subscriptions(db: &Database) -> Result<Vec<Subscription>, Error> {
+    let txn = db.begin_read().map_err(store)?;
+    let table = txn.open_table(SUBSCRIPTIONS).map_err(store)?;
+    let mut subs = Vec::new();
+    for row in table.iter().map_err(store)? {
+        let (k, v) = row.map_err(store)?;
+        let sub: Subscription = serde_json::from_slice(v.value())
+            .map_err(|e| Error::Corrupt(format!("subscription `{}`: {e}", k.value())))?;
+        subs.push(sub);
+    }
+    Ok(subs)
+}
+
+/// One pending delivery as read back from the outbox.
+pub(crate) struct StoredEntry {
+    /// Its sequence (key within the subscription's queue).
+    pub seq: u64,
+    /// Bookkeeping.
+    pub meta: EntryMeta,
+    /// The event, JSON format.
+    pub json: Vec<u8>,
+}
+
+/// Reads up to `limit` entries of a subscription's queue with sequence `>= from`, in order.
+pub(crate) fn read_outbox(
+    db: &Database,
+    sub: &SubscriptionId,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredEntry>, Error> {
+    let txn = db.begin_read().map_err(store)?;
+    let table = txn.open_table(OUTBOX).map_err(store)?;
+    let mut out = Vec::new();
+    let id = sub.as_str();
+    for row in table.range((id, from)..=(id, u64::MAX)).map_err(store)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = row.map_err(store)?;
+        let (meta, json) = decode_entry(v.value())?;
+        out.push(StoredEntry {
+            seq: k.value().1,
+            meta,
+            json: json.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// Counts pending deliveries, of one subscription or of all.
+pub(crate) fn count_outbox(db: &Database, sub: Option<&SubscriptionId>) -> Result<u64, Error> {
+    let txn = db.begin_read().map_err(store)?;
+    let table = txn.open_table(OUTBOX).map_err(store)?;
+    match sub {
+        None => table.len().map_err(store),
+        Some(sub) => {
+            let id = sub.as_str();
+            let mut n = 0;
+            for row in table.range((id, 0)..=(id, u64::MAX)).map_err(store)? {
+                row.map_err(store)?;
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// A raw dead-letter row.
+pub(crate) struct StoredDead {
+    /// The subscription.
+    pub sub: String,
+    /// Its sequence.
+    pub seq: u64,
+    /// When it was dead-lettered (ms).
+    pub dead_ms: u64,
+    /// The annotated event, JSON format.
+    pub json: Vec<u8>,
+}
+
+/// Reads dead letters, of one subscription or of all, oldest first per subscription.
+pub(crate) fn read_dead(
+    db: &Database,
+    sub: Option<&SubscriptionId>,
+    limit: usize,
+) -> Result<Vec<StoredDead>, Error> {
+    let txn = db.begin_read().map_err(store)?;
+    let table = txn.open_table(DEAD_LETTERS).map_err(store)?;
+    let rows = match sub {
+        Some(sub) => table
+            .range((sub.as_str(), 0)..=(sub.as_str(), u64::MAX))
+            .map_err(store)?,
+        None => table.iter().map_err(store)?,
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = row.map_err(store)?;
+        let (sub, seq) = k.value();
+        let (dead_ms, json) = decode_dead(v.value())?;
+        out.push(StoredDead {
+            sub: sub.to_owned(),
+            seq,
+            dead_ms,
+            json: json.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_header_round_trips() {
+        let meta = EntryMeta {
+            attempts: 7,
+            first_ms: 1_700_000_000_000,
+            next_ms: 1_700_000_000_500,
+        };
+        let mut v = encode_entry(meta, b"{}");
+        assert_eq!(decode_entry(&v).unwrap(), (meta, &b"{}"[..]));
+        let later = EntryMeta {
+            attempts: 8,
+            ..meta
+        };
+        set_entry_meta(&mut v, later);
+        assert_eq!(decode_entry(&v).unwrap().0, later);
+        assert!(decode_entry(&v[..5]).is_err());
+        let d = encode_dead(42, b"{}");
+        assert_eq!(decode_dead(&d).unwrap(), (42, &b"{}"[..]));
+    }
+}

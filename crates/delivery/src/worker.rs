@@ -1,0 +1,458 @@
+//! Per-subscription delivery workers.
+//!
+//! A worker keeps a window of its subscription's queue in memory (read from the outbox in
+//! sequence order, refilled when the committer says new entries landed), sends due entries
+//! through the sink within the subscription's concurrency, rate and ordering limits, and
+//! records each outcome through the committer: removed after `Delivered`, rescheduled after a
+//! retryable failure, moved to the dead letters when it gives up. An entry leaves the outbox
+//! only after its delivery, so a crash at any point means at worst a redelivery.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloudevent::Event;
+use redb::{Database, ReadableTable};
+use tokio::sync::Notify;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+
+use crate::backoff::{self, TokenBucket};
+use crate::committer::Committer;
+use crate::deadletter;
+use crate::error::Error;
+use crate::model::{DeliveryPolicy, Subscription, SubscriptionId};
+use crate::sink::{SendOutcome, Sink};
+use crate::store::{self, EntryMeta};
+
+/// The extension that orders deliveries when `ordered_by_partitionkey` is on.
+pub const PARTITION_KEY: &str = "partitionkey";
+/// Queue entries held in memory per worker (at least twice `max_in_flight`).
+const WINDOW: usize = 1024;
+/// Pause after a failed outbox read before trying again.
+const READ_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// The running workers by subscription, so the committer can wake the ones that got work.
+#[derive(Default)]
+pub(crate) struct Workers {
+    map: Mutex<HashMap<SubscriptionId, WorkerHandle>>,
+}
+
+impl Workers {
+    /// Wakes the workers of these subscriptions (new entries are in the outbox).
+    pub fn notify<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(handle) = map.get(&SubscriptionId::new(id)) {
+                handle.notify.notify_one();
+            }
+        }
+    }
+
+    /// Installs a worker, returning (and thereby stopping) the previous one.
+    pub fn insert(&self, id: SubscriptionId, handle: WorkerHandle) -> Option<WorkerHandle> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(id, handle)
+    }
+
+    /// Removes a worker.
+    pub fn remove(&self, id: &SubscriptionId) -> Option<WorkerHandle> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(id)
+    }
+
+    /// Removes every worker.
+    pub fn drain(&self) -> Vec<WorkerHandle> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.drain().map(|(_, h)| h).collect()
+    }
+}
+
+/// A running worker; dropping it stops the worker and its in-flight sends (whose entries stay
+/// in the outbox and are sent again later).
+pub(crate) struct WorkerHandle {
+    notify: Arc<Notify>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Stops the worker, returning its task to await its end.
+    pub fn stop(mut self) -> Option<JoinHandle<()>> {
+        let task = self.task.take();
+        if let Some(task) = &task {
+            task.abort();
+        }
+        task
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the worker of a subscription.
+pub(crate) fn spawn(
+    sub: &Subscription,
+    sink: Arc<dyn Sink>,
+    db: Arc<Database>,
+    committer: Committer,
+) -> WorkerHandle {
+    let notify = Arc::new(Notify::new());
+    // Validated when the subscription was stored.
+    let policy = sub
+        .delivery_policy()
+        .unwrap_or_else(|_| sub.delivery.clone());
+    let worker = Worker {
+        id: sub.id.clone(),
+        window: WINDOW.max(policy.max_in_flight as usize * 2),
+        bucket: policy.rate_limit.map(TokenBucket::new),
+        policy,
+        sink,
+        db,
+        committer,
+        notify: notify.clone(),
+        queue: BTreeMap::new(),
+        cursor: 0,
+        more: true,
+        tasks: JoinSet::new(),
+        task_seqs: HashMap::new(),
+        acks: Vec::new(),
+        hold_until: None,
+    };
+    WorkerHandle {
+        notify,
+        task: Some(tokio::spawn(worker.run())),
+    }
+}
+
+/// A queue entry in memory.
+struct Pending {
+    meta: EntryMeta,
+    event: Arc<Event>,
+    /// Hash of the partition key when ordering is on (a collision only serializes more).
+    key: Option<u64>,
+    in_flight: bool,
+    /// Status of the last failed attempt in this run, for the dead letter.
+    last_status: Option<u16>,
+}
+
+struct Worker {
+    id: SubscriptionId,
+    policy: DeliveryPolicy,
+    sink: Arc<dyn Sink>,
+    db: Arc<Database>,
+    committer: Committer,
+    notify: Arc<Notify>,
+    /// The loaded part of the queue, by sequence.
+    queue: BTreeMap<u64, Pending>,
+    /// Next sequence to read from the outbox.
+    cursor: u64,
+    /// Whether the outbox may hold entries beyond `cursor`.
+    more: bool,
+    window: usize,
+    bucket: Option<TokenBucket>,
+    tasks: JoinSet<(u64, SendOutcome)>,
+    task_seqs: HashMap<tokio::task::Id, u64>,
+    /// Delivered entries not yet removed from the outbox.
+    acks: Vec<u64>,
+    /// No send before this: the sink asked us to wait (`Retry-After`) or is unreachable.
+    hold_until: Option<Instant>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        tracing::debug!(subscription = %self.id, sink = %self.sink.describe(), "worker started");
+        loop {
+            if self.more
+                && self.queue.len() < self.window
+                && let Err(e) = self.refill().await
+            {
+                tracing::error!(subscription = %self.id, error = %e, "reading the outbox failed");
+                tokio::time::sleep(READ_ERROR_PAUSE).await;
+                continue;
+            }
+            let wake = self.dispatch();
+            let has_tasks = !self.tasks.is_empty();
+            let sleep = tokio::time::sleep_until(
+                wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+                    .into(),
+            );
+            tokio::select! {
+                Some(done) = self.tasks.join_next_with_id(), if has_tasks => {
+                    self.completed(done);
+                    // Take every other finished send too, so their acknowledgements share a job.
+                    while let Some(done) = self.tasks.try_join_next_with_id() {
+                        self.completed(done);
+                    }
+                    self.flush_acks();
+                }
+                () = self.notify.notified() => self.more = true,
+                () = sleep, if wake.is_some() => {}
+            }
+        }
+    }
+
+    /// Loads the next entries of the queue.
+    async fn refill(&mut self) -> Result<(), Error> {
+        let limit = self.window - self.queue.len();
+        let (db, id, from) = (self.db.clone(), self.id.clone(), self.cursor);
+        let rows = tokio::task::spawn_blocking(move || store::read_outbox(&db, &id, from, limit))
+            .await
+            .map_err(|_| Error::Aborted)??;
+        self.more = rows.len() >= limit;
+        for row in rows {
+            self.cursor = row.seq + 1;
+            match cloudevent::json::decode(&row.json) {
+                Ok(event) => {
+                    let key = if self.policy.ordered_by_partitionkey {
+                        event.extension(PARTITION_KEY).map(|v| {
+                            let mut h = DefaultHasher::new();
+                            v.to_canonical_string().hash(&mut h);
+                            h.finish()
+                        })
+                    } else {
+                        None
+                    };
+                    self.queue.insert(
+                        row.seq,
+                        Pending {
+                            meta: row.meta,
+                            event: Arc::new(event),
+                            key,
+                            in_flight: false,
+                            last_status: None,
+                        },
+                    );
+                }
+                // We encoded it, so this is corruption: keep it for inspection, never drop it.
+                Err(e) => tracing::error!(
+                    subscription = %self.id, seq = row.seq, error = %e,
+                    "undecodable outbox entry left in place"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every send allowed now; returns when the next timed one becomes due.
+    fn dispatch(&mut self) -> Option<Instant> {
+        let now_ms = store::now_ms();
+        let now = Instant::now();
+        match self.hold_until {
+            Some(until) if until > now => return Some(until),
+            Some(_) => self.hold_until = None,
+            None => {}
+        }
+        let max = self.policy.max_in_flight as usize;
+        let ordered = self.policy.ordered_by_partitionkey;
+        let mut heads = HashSet::new();
+        let mut earliest: Option<u64> = None;
+        let mut rate_wait = None;
+        let mut expired = Vec::new();
+        for (&seq, p) in self.queue.iter_mut() {
+            // In ordered mode only the oldest entry of each key may go.
+            if ordered
+                && let Some(key) = p.key
+                && !heads.insert(key)
+            {
+                continue;
+            }
+            if p.in_flight {
+                continue;
+            }
+            if let Some(age) = self.policy.max_age
+                && now_ms > p.meta.first_ms.saturating_add(age.as_millis() as u64)
+            {
+                // Never attempted in time (sink on hold, engine down): give up unsent.
+                expired.push(seq);
+                continue;
+            }
+            if p.meta.next_ms > now_ms {
+                earliest = Some(earliest.map_or(p.meta.next_ms, |e| e.min(p.meta.next_ms)));
+                continue;
+            }
+            if self.tasks.len() >= max {
+                break;
+            }
+            if let Some(bucket) = &mut self.bucket
+                && let Err(wait) = bucket.try_take(now)
+            {
+                rate_wait = Some(now + wait);
+                break;
+            }
+            p.in_flight = true;
+            let sink = self.sink.clone();
+            let event = p.event.clone();
+            let handle = self
+                .tasks
+                .spawn(async move { (seq, sink.send(&event).await) });
+            self.task_seqs.insert(handle.id(), seq);
+        }
+        let gave_up = !expired.is_empty();
+        for seq in expired {
+            let Some(p) = self.queue.get(&seq) else {
+                continue;
+            };
+            let (status, attempts) = (p.last_status, p.meta.attempts);
+            let reason = format!(
+                "gave up after {attempts} attempts: maximum age of {:?} reached",
+                self.policy.max_age.unwrap_or_default()
+            );
+            self.dead_letter(seq, reason, status);
+        }
+        if gave_up {
+            // Entries behind the expired ones (same partition key) may be sendable now.
+            return Some(now);
+        }
+        let timed = earliest.map(|ms| now + Duration::from_millis(ms.saturating_sub(now_ms)));
+        match (timed, rate_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Records the outcome of a send.
+    fn completed(&mut self, done: Result<(tokio::task::Id, (u64, SendOutcome)), JoinError>) {
+        let (seq, outcome) = match done {
+            Ok((task, result)) => {
+                self.task_seqs.remove(&task);
+                result
+            }
+            Err(e) => {
+                let Some(seq) = self.task_seqs.remove(&e.id()) else {
+                    return;
+                };
+                let reason = format!("sink task failed: {e}");
+                (
+                    seq,
+                    SendOutcome::Retry {
+                        after: None,
+                        status: None,
+                        reason,
+                    },
+                )
+            }
+        };
+        let Some(p) = self.queue.get_mut(&seq) else {
+            return;
+        };
+        p.in_flight = false;
+        match outcome {
+            SendOutcome::Delivered => {
+                tracing::debug!(
+                    subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+                    attempts = p.meta.attempts + 1, "delivered"
+                );
+                self.queue.remove(&seq);
+                self.acks.push(seq);
+            }
+            SendOutcome::Retry {
+                after,
+                status,
+                reason,
+            } => {
+                p.meta.attempts += 1;
+                p.last_status = status;
+                let now = store::now_ms();
+                let delay = after.unwrap_or_else(|| backoff::delay(&self.policy, p.meta.attempts));
+                let next_ms = now.saturating_add(delay.as_millis() as u64);
+                if let Some(why) = give_up(&self.policy, &p.meta, next_ms) {
+                    let reason = format!("{why}; last error: {reason}");
+                    self.dead_letter(seq, reason, status);
+                    return;
+                }
+                tracing::warn!(
+                    subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+                    attempts = p.meta.attempts, status = ?status, retry_in = ?delay,
+                    "delivery failed, will retry: {reason}"
+                );
+                p.meta.next_ms = next_ms;
+                let meta = p.meta;
+                // `Retry-After` holds the whole sink (the webhook spec: "refrain from sending
+                // further requests until the indicated time"); so does an unreachable sink,
+                // rather than every queued entry failing on its own.
+                if after.is_some() || status.is_none() {
+                    let until = Instant::now() + delay;
+                    self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+                }
+                let id = self.id.as_str().to_owned();
+                self.committer.submit(move |b| {
+                    let key = (id.as_str(), seq);
+                    let current = b.outbox.get(key)?.map(|v| v.value().to_vec());
+                    if let Some(mut value) = current {
+                        store::set_entry_meta(&mut value, meta);
+                        b.outbox.insert(key, value.as_slice())?;
+                    }
+                    Ok(())
+                });
+            }
+            SendOutcome::Permanent { reason, status } => {
+                p.meta.attempts += 1;
+                self.dead_letter(seq, reason, status);
+            }
+        }
+    }
+
+    /// Removes delivered entries from the outbox, in one job.
+    fn flush_acks(&mut self) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let acks = std::mem::take(&mut self.acks);
+        let id = self.id.as_str().to_owned();
+        self.committer.submit(move |b| {
+            for seq in acks {
+                b.outbox.remove((id.as_str(), seq))?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Moves an entry to the dead letters (one transaction: never in both, never in neither).
+    fn dead_letter(&mut self, seq: u64, reason: String, status: Option<u16>) {
+        let Some(p) = self.queue.remove(&seq) else {
+            return;
+        };
+        tracing::error!(
+            subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+            attempts = p.meta.attempts, status = ?status, "delivery abandoned, dead-lettered: {reason}"
+        );
+        let mut event = Event::clone(&p.event);
+        deadletter::annotate(&mut event, &reason, p.meta.attempts, status);
+        let value = store::encode_dead(store::now_ms(), &cloudevent::json::encode(&event));
+        let id = self.id.as_str().to_owned();
+        self.committer.submit(move |b| {
+            let key = (id.as_str(), seq);
+            let was_pending = b.outbox.remove(key)?.is_some();
+            // A subscription deleted meanwhile took its queue with it.
+            if was_pending {
+                b.dead.insert(key, value.as_slice())?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Why to stop retrying, if it is time to: attempts used up, or the next attempt would come
+/// after the event's maximum age.
+fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<String> {
+    if let Some(max) = policy.max_attempts
+        && meta.attempts >= max
+    {
+        return Some(format!("gave up after {} attempts", meta.attempts));
+    }
+    if let Some(age) = policy.max_age
+        && next_ms > meta.first_ms.saturating_add(age.as_millis() as u64)
+    {
+        return Some(format!(
+            "gave up after {} attempts: maximum age of {:?} reached",
+            meta.attempts, age
+        ));
+    }
+    None
+}
