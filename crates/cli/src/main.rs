@@ -27,6 +27,9 @@ enum Command {
     /// Work with CloudEvents: validate them.
     #[command(subcommand)]
     Event(commands::event::EventCommand),
+    /// Evaluate a CESQL expression or a Subscriptions API filter against an event.
+    #[command(subcommand)]
+    Filter(commands::filter::FilterCommand),
     /// Send a CloudEvent to an HTTP endpoint and print the reply.
     Send(Box<commands::send::SendArgs>),
 }
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Event(cmd) => commands::event::run(cmd),
+        Command::Filter(cmd) => commands::filter::run(cmd),
         Command::Send(args) => commands::send::run(*args),
     };
     match result {

@@ -286,3 +286,89 @@ fn send_rejects_bad_flags_clearly() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+fn event_file(json: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spindle-filter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "{:x}.json",
+        json.len() * 31 + json.bytes().map(usize::from).sum::<usize>()
+    ));
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+#[test]
+fn filter_eval_prints_the_outcome_and_errors() {
+    let file = event_file(
+        r#"{"specversion":"1.0","id":"1","source":"/shop/eu","type":"com.example.order.created","priority":5}"#,
+    );
+    let file = file.to_str().unwrap();
+    let o = spindle(
+        &[
+            "filter",
+            "eval",
+            "--sql",
+            "type = 'com.example.order.created' AND source LIKE '/shop/%'",
+            "--event",
+            file,
+        ],
+        None,
+    );
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "true\n"));
+    let o = spindle(
+        &["filter", "eval", "--sql", "nothere = 1", "--event", file],
+        None,
+    );
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "false\n"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing attribute"));
+    let o = spindle(
+        &[
+            "filter",
+            "eval",
+            "--filter",
+            r#"[{"prefix":{"type":"com."}},{"sql":"priority > 3"}]"#,
+            "--event",
+            file,
+        ],
+        None,
+    );
+    assert_eq!(stdout(&o), "true\n");
+    let o = spindle(
+        &[
+            "filter",
+            "eval",
+            "--filter",
+            r#"{"not":{"exact":{"priority":"5"}}}"#,
+            "--event",
+            file,
+        ],
+        None,
+    );
+    assert_eq!(stdout(&o), "false\n");
+}
+
+#[test]
+fn filter_eval_reports_parse_errors_with_position() {
+    let file = event_file(r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#);
+    let file = file.to_str().unwrap();
+    let o = spindle(
+        &["filter", "eval", "--sql", "type = ", "--event", file],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1, column 8"));
+    let o = spindle(
+        &[
+            "filter",
+            "eval",
+            "--filter",
+            r#"{"bogus":{}}"#,
+            "--event",
+            file,
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown filter dialect"));
+}
