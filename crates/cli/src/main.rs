@@ -5,6 +5,7 @@
 
 mod commands;
 mod input;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a project from a template.
+    New(commands::new::NewArgs),
+    /// Build every component of spindle.toml (runs each `[component.<id>.build] command`).
+    Build(commands::build::BuildArgs),
+    /// Run the app described by spindle.toml until Ctrl-C.
+    Up(commands::up::UpArgs),
     /// Work with CloudEvents: validate them.
     #[command(subcommand)]
     Event(commands::event::EventCommand),
@@ -37,6 +44,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::New(args) => commands::new::run(args),
+        Command::Build(args) => commands::build::run(args),
+        Command::Up(args) => commands::up::run(args),
         Command::Event(cmd) => commands::event::run(cmd),
         Command::Filter(cmd) => commands::filter::run(cmd),
         Command::Send(args) => commands::send::run(*args),

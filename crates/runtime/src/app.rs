@@ -1,0 +1,223 @@
+//! An app assembled from its manifest: components compiled and loaded into the engine, output
+//! bindings built, and the HTTP trigger's routes laid out. `spindle up` is `App::load` then
+//! `App::serve`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{ComponentConfig, ComponentSource, DirGrant, Engine, EngineConfig, Grants, Limits};
+use manifest::{Component, HttpExecutor, Manifest};
+use tokio::net::TcpListener;
+
+use crate::dispatch::{ComponentEntry, Dispatcher};
+use crate::http::{HttpConfig, HttpRoute, HttpTrigger, RouteTarget, WebhookConfig};
+use crate::outputs::Outputs;
+use crate::wasm::{WasmHandler, WasmHttp};
+
+/// Where an app keeps its state.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// The state directory (compiled-component cache, delivery store); `.spindle` by default.
+    pub state_dir: PathBuf,
+}
+
+/// Why an app could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A component failed to load (compile, link or configuration).
+    #[error(transparent)]
+    Load(#[from] engine::LoadError),
+    /// A setting could not be resolved (for example a secret's environment variable is unset).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// One route as `spindle up` prints it.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    /// The route, in Spin syntax.
+    pub route: String,
+    /// The component serving it.
+    pub component: String,
+    /// `cloudevents` or `wasi-http`.
+    pub executor: &'static str,
+}
+
+/// A loaded app, ready to serve.
+pub struct App {
+    name: String,
+    routes: Vec<RouteInfo>,
+    http: Arc<HttpTrigger>,
+    dispatcher: Dispatcher,
+}
+
+impl App {
+    /// Compiles (or loads from the cache) every component and builds the triggers.
+    pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<App, AppError> {
+        let engine =
+            Engine::new(EngineConfig::default().with_cache_dir(options.state_dir.join("cache")))?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| AppError::Config(format!("cannot build the HTTP client: {e}")))?;
+
+        let raw_http: BTreeSet<&str> = manifest
+            .triggers
+            .http
+            .iter()
+            .filter(|t| t.executor == HttpExecutor::WasiHttp)
+            .map(|t| t.component.as_str())
+            .collect();
+        let cloudevents: BTreeSet<&str> = manifest
+            .triggers
+            .http
+            .iter()
+            .filter(|t| t.executor != HttpExecutor::WasiHttp)
+            .map(|t| t.component.as_str())
+            .collect();
+
+        let mut components = HashMap::new();
+        let mut http_handlers = HashMap::new();
+        for (id, component) in &manifest.components {
+            let id = id.as_str();
+            let config = component_config(component);
+            // A component behind a wasi-http route only is a plain HTTP component; every other
+            // component (a CloudEvents route, a broker trigger, a subscriber) is a handler.
+            if raw_http.contains(id) {
+                let handler = engine.load_http(
+                    id,
+                    ComponentSource::Path(component.source.clone()),
+                    config.clone(),
+                )?;
+                http_handlers.insert(id.to_owned(), Arc::new(WasmHttp::new(handler)));
+            }
+            if !raw_http.contains(id) || cloudevents.contains(id) {
+                let handler =
+                    engine.load(id, ComponentSource::Path(component.source.clone()), config)?;
+                components.insert(
+                    id.to_owned(),
+                    ComponentEntry {
+                        handler: Arc::new(WasmHandler::new(handler)),
+                        outputs: Outputs::new(id, &component.outputs, client.clone()),
+                    },
+                );
+            }
+            tracing::info!(component = id, source = %component.source.display(), "loaded");
+        }
+        let dispatcher = Dispatcher::new(components);
+
+        let mut routes = Vec::new();
+        let mut infos = Vec::new();
+        for trigger in &manifest.triggers.http {
+            let component = trigger.component.as_str().to_owned();
+            let (target, executor) = match trigger.executor {
+                HttpExecutor::WasiHttp => {
+                    let handler = http_handlers[component.as_str()].clone();
+                    (
+                        RouteTarget::WasiHttp {
+                            component: component.clone(),
+                            handler,
+                        },
+                        "wasi-http",
+                    )
+                }
+                _ => (
+                    RouteTarget::CloudEvents {
+                        component: component.clone(),
+                    },
+                    "cloudevents",
+                ),
+            };
+            infos.push(RouteInfo {
+                route: trigger.route.to_string(),
+                component,
+                executor,
+            });
+            routes.push(HttpRoute {
+                route: trigger.route.clone(),
+                target,
+            });
+        }
+
+        let ingress = &manifest.application.http;
+        let auth_token =
+            match &ingress.auth_token {
+                Some(secret) => Some(secret.resolve().map_err(|e| {
+                    AppError::Config(format!("[application.http] auth_token: {e}"))
+                })?),
+                None => None,
+            };
+        let config = HttpConfig {
+            max_body_size: usize::try_from(ingress.max_body_size.bytes()).unwrap_or(usize::MAX),
+            webhook: WebhookConfig {
+                allowed_origins: ingress.allowed_origins.clone(),
+                allowed_rate: ingress.allowed_rate,
+                auth_token,
+            },
+            ..HttpConfig::default()
+        };
+        let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
+        Ok(App {
+            name: manifest.application.name.clone(),
+            routes: infos,
+            http,
+            dispatcher,
+        })
+    }
+
+    /// The application's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTP routes, in manifest order.
+    pub fn routes(&self) -> &[RouteInfo] {
+        &self.routes
+    }
+
+    /// The dispatcher, for triggers other than HTTP.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight events and returns.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.http.clone().serve(listener, shutdown).await
+    }
+}
+
+/// The engine's view of a component's manifest entry: limits, grants, variables, outputs.
+pub fn component_config(component: &Component) -> ComponentConfig {
+    ComponentConfig {
+        limits: Limits {
+            deadline: component.limits.timeout,
+            max_memory_bytes: component.limits.memory.bytes(),
+            max_concurrency: component.limits.max_concurrency,
+        },
+        grants: Grants {
+            dirs: component
+                .files
+                .iter()
+                .map(|f| DirGrant {
+                    host: f.source.clone(),
+                    guest: f.destination.clone(),
+                })
+                .collect(),
+            env: component
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            outbound_hosts: component.allowed_outbound_hosts.clone(),
+        },
+        variables: component.variables.clone(),
+        outputs: component.outputs.keys().cloned().collect(),
+    }
+}
