@@ -124,13 +124,7 @@ impl From<delivery::Error> for ApiError {
         match e {
             delivery::Error::Invalid(msg) => ApiError::invalid(field_of(&msg), msg),
             delivery::Error::Sink(delivery::SinkError::UnsupportedScheme { scheme, supported }) => {
-                ApiError::invalid(
-                    "/protocol",
-                    format!(
-                        "this Spindle cannot deliver to `{scheme}:` sinks yet \
-                         (sink schemes supported: {supported}); the protocol's transport is not built in"
-                    ),
-                )
+                unsupported_scheme(&scheme, &supported)
             }
             delivery::Error::Sink(delivery::SinkError::Invalid { sink, reason }) => {
                 ApiError::invalid(field_of(&reason), format!("sink `{sink}`: {reason}"))
@@ -141,6 +135,38 @@ impl From<delivery::Error> for ApiError {
     }
 }
 
+/// No sink for the scheme: the protocol's transport is missing (`/protocol`), or the
+/// protocol is served but not with this scheme, e.g. `https:` without TLS (`/sink`).
+fn unsupported_scheme(scheme: &str, supported: &str) -> ApiError {
+    use delivery::Protocol as P;
+    let registered: Vec<&str> = supported.split(", ").collect();
+    let protocol = [P::Http, P::Mqtt5, P::Amqp, P::Nats, P::Kafka]
+        .into_iter()
+        .find(|p| crate::validate::schemes(*p).contains(&scheme));
+    let served = protocol.is_some_and(|p| {
+        crate::validate::schemes(p)
+            .iter()
+            .any(|s| registered.contains(s))
+    });
+    if served {
+        ApiError::invalid(
+            "/sink",
+            format!("`{scheme}:` sinks are not supported by this Spindle (supported: {supported})"),
+        )
+    } else {
+        let name = protocol
+            .map(crate::validate::protocol_name)
+            .unwrap_or_default();
+        ApiError::invalid(
+            "/protocol",
+            format!(
+                "protocol {name} is not supported yet: this Spindle has no transport for \
+                 `{scheme}:` sinks (supported sink schemes: {supported})"
+            ),
+        )
+    }
+}
+
 /// Guesses the body field a delivery-crate message is about from its wording (the crate
 /// reports plain strings).
 fn field_of(message: &str) -> String {
@@ -148,6 +174,7 @@ fn field_of(message: &str) -> String {
     for (prefix, field) in [
         ("protocolsettings", "/protocolsettings"),
         ("sinkcredential", "/sinkcredential"),
+        ("unknown credentialtype", "/sinkcredential/credentialtype"),
         ("bad method", "/protocolsettings/method"),
         ("bad header", "/protocolsettings/headers"),
         ("bad value for header", "/protocolsettings/headers"),

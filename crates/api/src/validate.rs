@@ -153,10 +153,15 @@ pub fn check_filters(filters: &[Value]) -> Result<(), ApiError> {
                 | F::UnusableSql { path, .. }
                 | F::TooDeep { path } => path.clone(),
             };
+            let message = e.to_string();
+            let detail = message
+                .strip_prefix(&format!("{path}: "))
+                .unwrap_or(&message)
+                .to_owned();
             let path = if path == "/" { String::new() } else { path };
             ApiError::Invalid {
                 field: format!("/filters{path}"),
-                detail: e.to_string(),
+                detail,
                 position,
             }
         })
