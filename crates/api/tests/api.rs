@@ -271,7 +271,10 @@ async fn bad_input_is_400_naming_the_field() {
             with("filters", json!([{"regex": {"type": "x"}}])),
             "/filters/0",
         ),
-        (with("filters", json!([{"exact": {"": "x"}}])), "/filters/0/exact/"),
+        (
+            with("filters", json!([{"exact": {"": "x"}}])),
+            "/filters/0/exact/",
+        ),
         (
             with(
                 "filters",
