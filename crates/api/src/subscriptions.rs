@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::problem::{HttpResponse, empty, json_response};
+use crate::problem::{HttpResponse, json_response};
 use crate::validate::{redact, restore_secrets, subscription_request};
 
 /// The JSON of a subscription as the API shows it (secrets redacted).
@@ -79,13 +79,15 @@ pub async fn update(
     Ok(json_response(StatusCode::OK, &to_json(&stored)))
 }
 
-/// `DELETE /subscriptions/{id}`: 200 with an empty body, or 404.
+/// `DELETE /subscriptions/{id}`: 200 with the deleted subscription (the spec's Delete
+/// returns it), or 404.
 pub async fn delete(delivery: &Arc<Delivery>, id: &str) -> Result<HttpResponse, ApiError> {
+    let sub = existing(delivery, id)?;
     if delivery
         .delete_subscription(&SubscriptionId::new(id))
         .await?
     {
-        Ok(empty(StatusCode::OK))
+        Ok(json_response(StatusCode::OK, &to_json(&sub)))
     } else {
         Err(not_found(id))
     }

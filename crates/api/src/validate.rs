@@ -50,6 +50,7 @@ pub fn subscription_request(
     {
         return Err(ApiError::invalid("/delivery", e.to_string()));
     }
+    check_non_empty(&object)?;
     let mut fields = object.clone();
     fields.remove("id");
     let request: SubscriptionRequest = serde_json::from_value(Value::Object(fields))
@@ -59,6 +60,28 @@ pub fn subscription_request(
         check_filters(filters)?;
     }
     Ok((request, object))
+}
+
+/// The spec's constraints serde cannot state: `source` is a non-empty URI-reference, `types`
+/// entries and `config` keys are non-empty strings.
+fn check_non_empty(object: &Map<String, Value>) -> Result<(), ApiError> {
+    if object.get("source").and_then(Value::as_str) == Some("") {
+        return Err(ApiError::invalid("/source", "must not be empty"));
+    }
+    if let Some(Value::Array(types)) = object.get("types")
+        && let Some(i) = types.iter().position(|t| t.as_str() == Some(""))
+    {
+        return Err(ApiError::invalid(
+            format!("/types/{i}"),
+            "must not be empty",
+        ));
+    }
+    if let Some(Value::Object(config)) = object.get("config")
+        && config.contains_key("")
+    {
+        return Err(ApiError::invalid("/config", "keys must not be empty"));
+    }
+    Ok(())
 }
 
 /// Checks the member has the expected JSON shape (absent and `null` are fine: optional).

@@ -215,6 +215,11 @@ async fn subscription_lifecycle() {
         .call(Method::DELETE, &format!("/subscriptions/{id}"), None)
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body["id"],
+        id.as_str(),
+        "the deleted subscription is returned"
+    );
     let r = s
         .call(Method::DELETE, &format!("/subscriptions/{id}"), None)
         .await;
@@ -254,6 +259,9 @@ async fn bad_input_is_400_naming_the_field() {
         (with("sink", json!("nats://127.0.0.1:4222")), "/sink"),
         (with("sink", json!("https://example.com/hook")), "/sink"),
         (with("types", json!("t")), "/types"),
+        (with("types", json!(["a", ""])), "/types/1"),
+        (with("source", json!("")), "/source"),
+        (with("config", json!({"": "v"})), "/config"),
         (with("source", json!(["s"])), "/source"),
         (with("config", json!({"k": 1})), "/config"),
         (
