@@ -57,7 +57,10 @@ pub async fn route(
             bytes_response(StatusCode::OK, "application/json", openapi::json())
         }),
         ["subscriptions"] => match *method {
-            Method::GET => Ok(subscriptions::list(delivery)),
+            Method::GET => Ok(subscriptions::list(
+                delivery,
+                &Query::parse(call.uri.query()),
+            )),
             Method::POST => {
                 json_body(call.headers)?;
                 subscriptions::create(delivery, call.headers, &call.body).await

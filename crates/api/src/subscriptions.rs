@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::problem::{HttpResponse, json_response};
-use crate::validate::{redact, restore_secrets, subscription_request};
+use crate::query::Query;
+use crate::validate::{protocol_name, redact, restore_secrets, subscription_request};
 
 /// The JSON of a subscription as the API shows it (secrets redacted).
 pub fn to_json(sub: &Subscription) -> Value {
@@ -17,11 +18,19 @@ pub fn to_json(sub: &Subscription) -> Value {
     json
 }
 
-/// `GET /subscriptions`: every subscription, by id.
-pub fn list(delivery: &Delivery) -> HttpResponse {
+/// `GET /subscriptions[?protocol=P][&source=S][&type=T]`: every subscription, by id, or
+/// those with that protocol, that `source`, and `type` among their `types` (the spec lets
+/// bindings add such filter constraints to the Query operation).
+pub fn list(delivery: &Delivery, query: &Query) -> HttpResponse {
+    let protocol = query.get("protocol");
+    let source = query.get("source");
+    let ty = query.get("type");
     let subs: Vec<Value> = delivery
         .subscriptions()
         .iter()
+        .filter(|s| protocol.is_none_or(|p| protocol_name(s.protocol) == p))
+        .filter(|s| source.is_none_or(|src| s.source.as_deref() == Some(src)))
+        .filter(|s| ty.is_none_or(|t| s.types.as_ref().is_some_and(|ts| ts.iter().any(|x| x == t))))
         .map(|s| to_json(s))
         .collect();
     json_response(StatusCode::OK, &Value::Array(subs))

@@ -163,6 +163,19 @@ async fn subscription_lifecycle() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["sink"], "http://127.0.0.1:9/hook");
+    for (query, want) in [
+        ("?protocol=HTTP", 1),
+        ("?protocol=NATS", 0),
+        ("?type=com.example.order.created", 1),
+        ("?type=other", 0),
+        ("?source=%2Fshop", 0),
+        ("?protocol=HTTP&type=com.example.order.created", 1),
+    ] {
+        let r = s
+            .call(Method::GET, &format!("/subscriptions{query}"), None)
+            .await;
+        assert_eq!(r.body.as_array().unwrap().len(), want, "{query}");
+    }
 
     // PUT replaces; the body's id may be absent or equal to the path's.
     let mut update = request.clone();
@@ -574,4 +587,32 @@ async fn handle_works_without_a_socket() {
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
     assert_eq!(api.handle(request).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn serve_stops_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        Delivery::open(dir.path(), SinkRegistry::with_defaults())
+            .await
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = api::AdminApi::new(engine, api::AdminConfig::default());
+    let server = tokio::spawn(api.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let r = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("serve returns after shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
