@@ -39,6 +39,12 @@ enum Command {
     Filter(commands::filter::FilterCommand),
     /// Send a CloudEvent to an HTTP endpoint and print the reply.
     Send(Box<commands::send::SendArgs>),
+    /// Manage subscriptions through a running instance's admin API.
+    #[command(subcommand)]
+    Sub(commands::sub::SubCommand),
+    /// List, replay and purge dead letters through a running instance's admin API.
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Event(cmd) => commands::event::run(cmd),
         Command::Filter(cmd) => commands::filter::run(cmd),
         Command::Send(args) => commands::send::run(*args),
+        Command::Sub(cmd) => commands::sub::run(cmd),
+        Command::Dlq(cmd) => commands::dlq::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod build;
+pub mod dlq;
 pub mod event;
 pub mod filter;
 pub mod new;
 pub mod send;
+pub mod sub;
 pub mod up;

@@ -1,0 +1,192 @@
+//! The errors of the admin API, each mapped to one problem response, so handlers just
+//! return `Result<HttpResponse, ApiError>` and the status codes live in one place.
+
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::problem::{HttpResponse, problem};
+
+/// Why a request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request (body or query) is invalid; `field` names the offending input as a JSON
+    /// pointer into the body (`/filters/0/sql`) or a query parameter (`?limit`).
+    #[error("{field}: {detail}")]
+    Invalid {
+        /// Which input.
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+        /// For CESQL errors: the 1-based line and column in the expression.
+        position: Option<(usize, usize)>,
+    },
+    /// No such subscription (or route).
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not served on this path; carries the `Allow` header value.
+    #[error("method not allowed (allowed: {0})")]
+    MethodNotAllowed(&'static str),
+    /// Missing or wrong bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The request body is larger than the API accepts.
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body is not `application/json`.
+    #[error("unsupported media type `{0}`; send application/json")]
+    UnsupportedMediaType(String),
+    /// The delivery engine failed (store error, shutdown).
+    #[error(transparent)]
+    Delivery(delivery::Error),
+}
+
+impl ApiError {
+    /// An invalid-input error without a position.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+            position: None,
+        }
+    }
+
+    /// The problem response for this error.
+    pub fn into_response(self) -> HttpResponse {
+        let detail = self.to_string();
+        match self {
+            ApiError::Invalid {
+                field,
+                detail,
+                position,
+            } => {
+                let mut extra = json!({ "field": field });
+                if let Some((line, column)) = position {
+                    extra["line"] = json!(line);
+                    extra["column"] = json!(column);
+                }
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    &format!("{field}: {detail}"),
+                    Some(extra),
+                )
+            }
+            ApiError::NotFound(_) => problem(StatusCode::NOT_FOUND, "Not found", &detail, None),
+            ApiError::MethodNotAllowed(allow) => {
+                let mut r = problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    &detail,
+                    None,
+                );
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                r
+            }
+            ApiError::Unauthorized => {
+                let mut r = problem(StatusCode::UNAUTHORIZED, "Unauthorized", &detail, None);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"spindle\""),
+                );
+                r
+            }
+            ApiError::TooLarge(_) => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                &detail,
+                None,
+            ),
+            ApiError::UnsupportedMediaType(_) => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                &detail,
+                None,
+            ),
+            ApiError::Delivery(e) => {
+                tracing::error!(error = %e, "admin API: delivery engine failed");
+                let status = match e {
+                    delivery::Error::Closed | delivery::Error::Aborted => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                problem(status, "Delivery engine error", &detail, None)
+            }
+        }
+    }
+}
+
+impl From<delivery::Error> for ApiError {
+    /// Refusals become 400s naming the field the message points at; the rest are server
+    /// errors.
+    fn from(e: delivery::Error) -> Self {
+        match e {
+            delivery::Error::Invalid(msg) => ApiError::invalid(field_of(&msg), msg),
+            delivery::Error::Sink(delivery::SinkError::UnsupportedScheme { scheme, supported }) => {
+                unsupported_scheme(&scheme, &supported)
+            }
+            delivery::Error::Sink(delivery::SinkError::Invalid { sink, reason }) => {
+                ApiError::invalid(field_of(&reason), format!("sink `{sink}`: {reason}"))
+            }
+            delivery::Error::NotFound(id) => ApiError::NotFound(format!("no subscription `{id}`")),
+            other => ApiError::Delivery(other),
+        }
+    }
+}
+
+/// No sink for the scheme: the protocol's transport is missing (`/protocol`), or the
+/// protocol is served but not with this scheme, e.g. `https:` without TLS (`/sink`).
+fn unsupported_scheme(scheme: &str, supported: &str) -> ApiError {
+    use delivery::Protocol as P;
+    let registered: Vec<&str> = supported.split(", ").collect();
+    let protocol = [P::Http, P::Mqtt5, P::Amqp, P::Nats, P::Kafka]
+        .into_iter()
+        .find(|p| crate::validate::schemes(*p).contains(&scheme));
+    let served = protocol.is_some_and(|p| {
+        crate::validate::schemes(p)
+            .iter()
+            .any(|s| registered.contains(s))
+    });
+    if served {
+        ApiError::invalid(
+            "/sink",
+            format!("`{scheme}:` sinks are not supported by this Spindle (supported: {supported})"),
+        )
+    } else {
+        let name = protocol
+            .map(crate::validate::protocol_name)
+            .unwrap_or_default();
+        ApiError::invalid(
+            "/protocol",
+            format!(
+                "protocol {name} is not supported yet: this Spindle has no transport for \
+                 `{scheme}:` sinks (supported sink schemes: {supported})"
+            ),
+        )
+    }
+}
+
+/// Guesses the body field a delivery-crate message is about from its wording (the crate
+/// reports plain strings).
+fn field_of(message: &str) -> String {
+    let m = message.trim_start_matches("invalid subscription: ");
+    for (prefix, field) in [
+        ("protocolsettings", "/protocolsettings"),
+        ("sinkcredential", "/sinkcredential"),
+        ("unknown credentialtype", "/sinkcredential/credentialtype"),
+        ("bad method", "/protocolsettings/method"),
+        ("bad header", "/protocolsettings/headers"),
+        ("bad value for header", "/protocolsettings/headers"),
+        ("webhook origin", "/config"),
+        ("config", "/config"),
+        ("delivery.", "/delivery"),
+        ("filters", "/filters"),
+        ("id ", "/id"),
+    ] {
+        if m.starts_with(prefix) {
+            return field.to_owned();
+        }
+    }
+    "/sink".to_owned()
+}

@@ -1,0 +1,133 @@
+//! Which handler serves which method and path, and the `Allow` sets `OPTIONS` reports.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use delivery::Delivery;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+
+use crate::error::ApiError;
+use crate::problem::{HttpResponse, bytes_response, empty};
+use crate::query::{Query, decode};
+use crate::{auth, deadletters, openapi, subscriptions};
+
+const ALLOW_COLLECTION: &str = "GET, POST, OPTIONS";
+const ALLOW_ITEM: &str = "GET, PUT, DELETE, OPTIONS";
+const ALLOW_DEADLETTERS: &str = "GET, DELETE, OPTIONS";
+const ALLOW_REPLAY: &str = "POST, OPTIONS";
+const ALLOW_READ: &str = "GET, HEAD";
+
+/// One request, its body already read.
+pub struct Call<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The target.
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// The routes that answer without a token: probes and the API description.
+pub fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/openapi.yaml" | "/openapi.json")
+}
+
+/// Dispatches a request to its handler.
+pub async fn route(
+    delivery: &Arc<Delivery>,
+    token: Option<&str>,
+    call: Call<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let path = call.uri.path();
+    if !is_public(path) {
+        auth::check(token, call.headers)?;
+    }
+    let method = call.method;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => read_only(method, || {
+            bytes_response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+        }),
+        ["openapi.yaml"] => read_only(method, || {
+            bytes_response(StatusCode::OK, "application/yaml", openapi::YAML.into())
+        }),
+        ["openapi.json"] => read_only(method, || {
+            bytes_response(StatusCode::OK, "application/json", openapi::json())
+        }),
+        ["subscriptions"] => match *method {
+            Method::GET => Ok(subscriptions::list(
+                delivery,
+                &Query::parse(call.uri.query()),
+            )),
+            Method::POST => {
+                json_body(call.headers)?;
+                subscriptions::create(delivery, call.headers, &call.body).await
+            }
+            Method::OPTIONS => Ok(options(ALLOW_COLLECTION)),
+            _ => Err(ApiError::MethodNotAllowed(ALLOW_COLLECTION)),
+        },
+        ["subscriptions", id] if !id.is_empty() => {
+            let id = decode(id);
+            match *method {
+                Method::GET => subscriptions::get(delivery, &id),
+                Method::PUT => {
+                    json_body(call.headers)?;
+                    subscriptions::update(delivery, &id, &call.body).await
+                }
+                Method::DELETE => subscriptions::delete(delivery, &id).await,
+                Method::OPTIONS => Ok(options(ALLOW_ITEM)),
+                _ => Err(ApiError::MethodNotAllowed(ALLOW_ITEM)),
+            }
+        }
+        ["deadletters"] => {
+            let query = Query::parse(call.uri.query());
+            match *method {
+                Method::GET => deadletters::list(delivery, &query).await,
+                Method::DELETE => deadletters::purge(delivery, &query).await,
+                Method::OPTIONS => Ok(options(ALLOW_DEADLETTERS)),
+                _ => Err(ApiError::MethodNotAllowed(ALLOW_DEADLETTERS)),
+            }
+        }
+        ["deadletters", "replay"] => match *method {
+            Method::POST => deadletters::replay(delivery, &call.body).await,
+            Method::OPTIONS => Ok(options(ALLOW_REPLAY)),
+            _ => Err(ApiError::MethodNotAllowed(ALLOW_REPLAY)),
+        },
+        _ => Err(ApiError::NotFound(format!("no resource at `{path}`"))),
+    }
+}
+
+fn read_only(
+    method: &Method,
+    respond: impl FnOnce() -> HttpResponse,
+) -> Result<HttpResponse, ApiError> {
+    match *method {
+        Method::GET | Method::HEAD => Ok(respond()),
+        _ => Err(ApiError::MethodNotAllowed(ALLOW_READ)),
+    }
+}
+
+/// `200 OK` with the `Allow` header, as the spec's `OPTIONS` operations answer.
+fn options(allow: &'static str) -> HttpResponse {
+    let mut r = empty(StatusCode::OK);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// Refuses bodies declared as something other than JSON (no `Content-Type` is tolerated,
+/// for `curl -d` users).
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(essence.to_owned()))
+    }
+}
