@@ -7,7 +7,7 @@
 use crate::error::LoadError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wasmtime::component::Component;
 
 /// Bumped when the layout of the cache changes.
@@ -79,7 +79,7 @@ fn compile(engine: &wasmtime::Engine, name: &str, bytes: &[u8]) -> Result<Compon
 /// Writes atomically (temp file + rename) so a concurrent reader never sees a partial file,
 /// and never in place: loaded entries are memory-mapped, and truncating one would crash
 /// (SIGBUS) every engine that has it loaded.
-fn store(component: &Component, dir: &Path, path: &PathBuf) -> Result<(), LoadError> {
+fn store(component: &Component, dir: &Path, path: &Path) -> Result<(), LoadError> {
     let io = |p: &Path| {
         let p = p.display().to_string();
         move |source| LoadError::Cache { path: p, source }

@@ -4,8 +4,8 @@
 mod support;
 
 use engine::{
-    AttributeValue, CollectingPublisher, ComponentConfig, DirGrant, ErrorKind, Event, HandleError,
-    Handler, Publisher,
+    AttributeValue, CollectingPublisher, DirGrant, ErrorKind, Event, HandleError, Handler,
+    Publisher,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,7 +182,7 @@ async fn panic_is_a_trap_for_that_event_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_is_stopped_by_the_deadline() {
     let engine = engine();
-    let mut config = ComponentConfig::default();
+    let mut config = relaxed();
     config.limits.deadline = Duration::from_millis(300);
     let h = load(&engine, "guest_behaviours", config);
     let started = Instant::now();
@@ -275,7 +275,7 @@ async fn environment_and_variables_are_explicit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_component_answers_busy_at_once() {
     let engine = engine();
-    let mut config = ComponentConfig::default();
+    let mut config = relaxed();
     config.limits.max_concurrency = 1;
     config.limits.deadline = Duration::from_secs(3);
     let h = load(&engine, "guest_behaviours", config);

@@ -84,14 +84,14 @@ fn limits_and_grants_are_checked_at_load() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let mut too_big = ComponentConfig::default();
+    let mut too_big = relaxed();
     too_big.limits.max_memory_bytes = 64 << 20;
     let err = engine
         .load("echo", ComponentSource::Path(guest("guest_echo")), too_big)
         .unwrap_err();
     assert!(matches!(err, LoadError::ComponentConfig { .. }), "{err}");
 
-    let mut missing_dir = ComponentConfig::default();
+    let mut missing_dir = relaxed();
     missing_dir.limits.max_memory_bytes = 16 << 20;
     missing_dir.grants.dirs.push(DirGrant {
         host: "/no/such/dir".into(),

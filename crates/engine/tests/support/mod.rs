@@ -78,7 +78,10 @@ pub fn guest(name: &str) -> PathBuf {
     let dir = DIR.get_or_init(|| {
         let force = std::env::var("SPINDLE_TOOLCHAIN").ok();
         let env = toolchain_env(force.as_deref());
-        build_guests(&env, &["guest-echo", "guest-behaviours"])
+        build_guests(
+            &env,
+            &["guest-echo", "guest-behaviours", "guest-http-hello"],
+        )
     });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} missing", path.display());
@@ -93,9 +96,13 @@ pub fn engine() -> Engine {
 
 /// Limits generous enough for a loaded 2-core machine, for tests not about limits.
 pub fn relaxed() -> ComponentConfig {
-    let mut c = ComponentConfig::default();
-    c.limits.deadline = std::time::Duration::from_secs(60);
-    c
+    ComponentConfig {
+        limits: engine::Limits {
+            deadline: std::time::Duration::from_secs(60),
+            ..engine::Limits::default()
+        },
+        ..ComponentConfig::default()
+    }
 }
 
 /// Loads the guest `name` with `config`.
