@@ -75,7 +75,8 @@ async fn nak_redelivers_and_offsets_are_committed_only_after_handling() {
     init_logs();
     let topic = unique("spindle-t-");
     let group = unique("g-");
-    let tx = sender(&topic, Mode::Binary, KeyMapping::None).await;
+    // One key, so one partition, so one order.
+    let tx = sender(&topic, Mode::Binary, KeyMapping::PartitionKey).await;
     // A record that is not a CloudEvent, then two events.
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", "127.0.0.1:9092")
@@ -83,7 +84,7 @@ async fn nak_redelivers_and_offsets_are_committed_only_after_handling() {
         .unwrap();
     producer
         .send(
-            FutureRecord::<(), _>::to(&topic).payload("garbage"),
+            FutureRecord::to(&topic).key("key-1").payload("garbage"),
             Duration::from_secs(30),
         )
         .await
