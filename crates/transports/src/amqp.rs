@@ -300,6 +300,7 @@ pub async fn receive(config: AmqpReceiverConfig) -> Result<Receiver, ConnectErro
     Ok(Receiver::new(rx, task))
 }
 
+#[allow(clippy::large_enum_variant)] // built once per message and matched at once: boxing would only add an allocation
 enum Step {
     Settle(SettleRequest),
     Received(Result<fe2o3_amqp::Delivery<Body<Value>>, fe2o3_amqp::link::RecvError>),

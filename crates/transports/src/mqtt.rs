@@ -113,6 +113,7 @@ enum Ev {
     Other,
 }
 
+#[allow(clippy::large_enum_variant)] // one per connection, never moved in a hot path
 enum EventLoop {
     V5(rumqttc::v5::EventLoop),
     V4(rumqttc::EventLoop),

@@ -37,6 +37,7 @@ impl SendOptions {
 /// Publishes events to one broker sink (NATS subject, MQTT topic, AMQP address, Kafka
 /// topic). HTTP sinks are not here: they belong to the HTTP client side of the runtime.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per sink, created at startup: boxing buys nothing
 pub enum Sender {
     /// A NATS subject.
     Nats(NatsSender),
