@@ -73,25 +73,49 @@ async fn main() {
         }
     });
 
-    // The pipeline: receive, echo, send, ack.
-    let mut rx = nats::receive(NatsReceiverConfig {
-        server: server.clone(),
-        subject: inbound.clone(),
-        queue_group: None,
-        jetstream: None,
-    })
-    .await
-    .expect("receiver");
-    let tx = NatsSender::connect(&server, &outbound, Mode::Binary)
+    // The pipeline: receive, echo, send, ack. With BASELINE=1, the same path through bare
+    // async-nats (no decode, no encode) instead: what the machine and server allow.
+    if std::env::var_os("BASELINE").is_some() {
+        let client = async_nats::connect("127.0.0.1:4222")
+            .await
+            .expect("connect");
+        let mut sub = client.subscribe(inbound.clone()).await.expect("subscribe");
+        client.flush().await.expect("flush");
+        let out = async_nats::connect("127.0.0.1:4222")
+            .await
+            .expect("connect");
+        let outbound = outbound.clone();
+        tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                out.publish_with_headers(
+                    outbound.clone(),
+                    m.headers.unwrap_or_default(),
+                    m.payload,
+                )
+                .await
+                .expect("publish");
+            }
+        });
+    } else {
+        let mut rx = nats::receive(NatsReceiverConfig {
+            server: server.clone(),
+            subject: inbound.clone(),
+            queue_group: None,
+            jetstream: None,
+        })
         .await
-        .expect("sender");
-    tokio::spawn(async move {
-        while let Some(d) = rx.recv().await {
-            let out = echo(&d.event);
-            tx.send(&out).await.expect("send");
-            d.ack.ack().await.expect("ack");
-        }
-    });
+        .expect("receiver");
+        let tx = NatsSender::connect(&server, &outbound, Mode::Binary)
+            .await
+            .expect("sender");
+        tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                let out = echo(&d.event);
+                tx.send(&out).await.expect("send");
+                d.ack.ack().await.expect("ack");
+            }
+        });
+    }
 
     let producer = NatsSender::connect(&server, &inbound, Mode::Binary)
         .await
@@ -119,7 +143,12 @@ async fn main() {
     let elapsed = start.elapsed();
     let rate = events as f64 / elapsed.as_secs_f64();
     println!(
-        "nats_echo: {events} events NATS -> receive -> echo -> send -> NATS in {:.2} s = {rate:.0} events/s",
+        "nats_echo{}: {events} events NATS -> receive -> echo -> send -> NATS in {:.2} s = {rate:.0} events/s",
+        if std::env::var_os("BASELINE").is_some() {
+            " (bare async-nats baseline)"
+        } else {
+            ""
+        },
         elapsed.as_secs_f64()
     );
 }

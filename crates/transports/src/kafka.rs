@@ -83,9 +83,8 @@ fn unreachable(brokers: &str, reason: impl ToString) -> ConnectError {
 
 // ---- Offset tracking -----------------------------------------------------------------
 
-/// Per partition: records handed out and not yet done, and the next offset after the
-/// highest one handed out.
-#[derive(Default)]
+/// Per partition: records handed out and not yet done, the next offset after the highest
+/// one handed out, and the position last stored for commit.
 struct Partition {
     outstanding: BTreeSet<i64>,
     next: i64,
@@ -101,7 +100,15 @@ struct Tracker {
 impl Tracker {
     fn received(&self, topic: &str, partition: i32, offset: i64) {
         let mut map = self.partitions.lock().expect("tracker lock");
-        let p = map.entry((topic.to_owned(), partition)).or_default();
+        // The first record seen is where this consumer started: committing below it
+        // would mean nothing, so that is the floor.
+        let p = map
+            .entry((topic.to_owned(), partition))
+            .or_insert_with(|| Partition {
+                outstanding: BTreeSet::new(),
+                next: offset,
+                stored: offset,
+            });
         p.outstanding.insert(offset);
         p.next = p.next.max(offset + 1);
     }
@@ -396,5 +403,27 @@ fn classify(error: KafkaError) -> SendError {
         SendError::permanent(PROTOCOL, error)
     } else {
         SendError::transient(PROTOCOL, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_stop_at_the_first_unsettled_record() {
+        let t = Tracker::default();
+        for offset in 10..14 {
+            t.received("t", 0, offset);
+        }
+        // 11 done first: 10 is still out, so nothing may be committed.
+        assert_eq!(t.done("t", 0, 11), None);
+        assert_eq!(t.done("t", 0, 10), Some(12));
+        assert_eq!(t.done("t", 0, 13), None);
+        assert_eq!(t.done("t", 0, 12), Some(14));
+        // Partitions are independent.
+        t.received("t", 1, 5);
+        assert_eq!(t.done("t", 1, 5), Some(6));
+        assert_eq!(t.done("other", 0, 1), None);
     }
 }

@@ -17,6 +17,8 @@
 //! crates' reconnect where they have one, a capped exponential [`backoff`] otherwise) and
 //! logs what happened with `tracing`.
 
+#![warn(missing_docs)]
+
 pub mod amqp;
 pub mod backoff;
 mod delivery;

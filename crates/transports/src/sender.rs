@@ -34,6 +34,13 @@ impl SendOptions {
     }
 }
 
+impl From<&manifest::Output> for SendOptions {
+    /// The options a manifest output implies: its content mode, defaults for the rest.
+    fn from(output: &manifest::Output) -> Self {
+        SendOptions::with_mode(crate::mode_of(output.mode))
+    }
+}
+
 /// Publishes events to one broker sink (NATS subject, MQTT topic, AMQP address, Kafka
 /// topic). HTTP sinks are not here: they belong to the HTTP client side of the runtime.
 #[derive(Debug)]

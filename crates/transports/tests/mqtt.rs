@@ -211,3 +211,138 @@ async fn bad_messages_are_skipped_and_mosquitto_pub_binary_events_are_received()
     d.ack.reject("testing reject").await.unwrap();
     nothing_for(&mut rx, Duration::from_secs(1)).await;
 }
+
+/// A mosquitto of this test's own (its own port, no persistence), so stopping it disturbs
+/// no one else.
+struct PrivateBroker {
+    port: u16,
+    config: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateBroker {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = std::env::temp_dir().join(unique("spindle-mosquitto-"));
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let mut b = PrivateBroker {
+            port,
+            config,
+            child: None,
+        };
+        b.up();
+        b
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto starts (apt-get install mosquitto)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("private mosquitto did not come up");
+    }
+
+    /// Stops the broker with `kill` (SIGTERM), by its process id.
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[tokio::test]
+async fn receiver_and_sender_survive_a_broker_restart() {
+    require(PORT, "mosquitto");
+    init_logs();
+    let mut broker = PrivateBroker::start();
+    let topic = "restart/events";
+    let mut rx = mqtt::receive(MqttReceiverConfig {
+        broker: endpoint(broker.port),
+        ..receiver_config(topic, MqttVersion::V5)
+    })
+    .await
+    .unwrap();
+    let tx = MqttSender::connect(
+        MqttSinkConfig {
+            broker: endpoint(broker.port),
+            topic: topic.to_owned(),
+            qos: Qos::AtLeastOnce,
+            version: MqttVersion::V5,
+            retain: false,
+            client_id: None,
+        },
+        Mode::Binary,
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        tx.send(&sample(&format!("before-{i}"))).await.unwrap();
+        let d = next(&mut rx).await;
+        assert_eq!(d.event.id(), format!("before-{i}"));
+        d.ack.ack().await.unwrap();
+    }
+
+    broker.down();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    broker.up();
+
+    // Probe until the receiver has resubscribed (a QoS 1 message to a topic nobody is
+    // subscribed to is dropped by the broker), then check a few more in order.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut k = 0;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event after the restart"
+        );
+        k += 1;
+        if tx.send(&sample(&format!("probe-{k}"))).await.is_err() {
+            continue;
+        }
+        if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+            d.ack.ack().await.unwrap();
+            break;
+        }
+    }
+    for i in 0..3 {
+        tx.send(&sample(&format!("after-{i}"))).await.unwrap();
+    }
+    let mut after = Vec::new();
+    while after.len() < 3 {
+        let d = next(&mut rx).await;
+        if d.event.id().starts_with("after-") {
+            after.push(d.event.id().to_owned());
+        }
+        d.ack.ack().await.unwrap();
+    }
+    assert_eq!(after, ["after-0", "after-1", "after-2"]);
+}
