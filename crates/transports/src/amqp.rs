@@ -37,6 +37,12 @@ use crate::{AckError, ConnectError, Mode, SendError};
 
 const PROTOCOL: &str = "amqp";
 
+/// Longest wait for each step of opening a link (connect, begin, attach).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest wait for each step of a shutdown (detach, end, close).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Username and password for SASL PLAIN; without them Spindle uses SASL ANONYMOUS
 /// (RabbitMQ maps it to its `default_user`, `guest`), since manifests carry no secrets.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,9 +102,11 @@ struct Link<L> {
 }
 
 impl<L> Link<L> {
+    /// Ends session and connection, each bounded in time: a broker that does not answer
+    /// must not hang a shutdown.
     async fn end(mut self) {
-        let _ = self.session.end().await;
-        let _ = self.connection.close().await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.end()).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.connection.close()).await;
     }
 }
 
@@ -123,12 +131,13 @@ async fn open_session(
         .container_id(unique_name("container"))
         .sasl_profile(profile)
         .open(url.as_str());
-    let mut connection = tokio::time::timeout(Duration::from_secs(10), open)
+    let mut connection = tokio::time::timeout(OPEN_TIMEOUT, open)
         .await
         .map_err(|_| unreachable("connection timed out".to_owned()))?
         .map_err(|e| unreachable(e.to_string()))?;
-    let session = Session::begin(&mut connection)
+    let session = tokio::time::timeout(OPEN_TIMEOUT, Session::begin(&mut connection))
         .await
+        .map_err(|_| unreachable("session begin timed out".to_owned()))?
         .map_err(|e| unreachable(e.to_string()))?;
     Ok((connection, session))
 }
@@ -144,13 +153,20 @@ async fn open_receiver(
     config: &AmqpReceiverConfig,
 ) -> Result<Link<fe2o3_amqp::Receiver>, ConnectError> {
     let (connection, mut session) = open_session(&config.broker, &config.credentials).await?;
-    let link = fe2o3_amqp::Receiver::attach(
+    let attach = fe2o3_amqp::Receiver::attach(
         &mut session,
         unique_name("receiver"),
         config.source.as_str(),
-    )
-    .await
-    .map_err(|e| setup(format!("attach a receiver to `{}`: {e}", config.source)))?;
+    );
+    let link = tokio::time::timeout(OPEN_TIMEOUT, attach)
+        .await
+        .map_err(|_| {
+            setup(format!(
+                "attach a receiver to `{}`: timed out",
+                config.source
+            ))
+        })?
+        .map_err(|e| setup(format!("attach a receiver to `{}`: {e}", config.source)))?;
     Ok(Link {
         link,
         session,
@@ -398,7 +414,7 @@ async fn detach_receiver(link: Link<fe2o3_amqp::Receiver>) {
         session,
         connection,
     } = link;
-    let _ = link.detach().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, link.detach()).await;
     Link {
         link: (),
         session,
@@ -526,10 +542,12 @@ impl AmqpSender {
 
     async fn open(&self) -> Result<Link<fe2o3_amqp::Sender>, ConnectError> {
         let (connection, mut session) = open_session(&self.broker, &self.credentials).await?;
-        let link =
-            fe2o3_amqp::Sender::attach(&mut session, unique_name("sender"), self.address.as_str())
-                .await
-                .map_err(|e| setup(format!("attach a sender to `{}`: {e}", self.address)))?;
+        let attach =
+            fe2o3_amqp::Sender::attach(&mut session, unique_name("sender"), self.address.as_str());
+        let link = tokio::time::timeout(OPEN_TIMEOUT, attach)
+            .await
+            .map_err(|_| setup(format!("attach a sender to `{}`: timed out", self.address)))?
+            .map_err(|e| setup(format!("attach a sender to `{}`: {e}", self.address)))?;
         Ok(Link {
             link,
             session,
@@ -588,7 +606,7 @@ impl AmqpSender {
                 session,
                 connection,
             } = link;
-            let _ = link.detach().await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, link.detach()).await;
             Link {
                 link: (),
                 session,
