@@ -1,0 +1,196 @@
+//! The receive side shared by every protocol: a [`Delivery`] is one decoded event plus the
+//! [`AckHandle`] that settles it on the broker it came from, and a [`Receiver`] yields them.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use cloudevent::Event;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// A boxed, sendable future: what a protocol's settle step returns.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How the handler's result maps back to the broker.
+///
+/// Three outcomes because brokers distinguish them and the runtime must too: success,
+/// "try again later" (a transient failure) and "never again" (a poison message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled: the broker may forget the message.
+    Ack,
+    /// Transient failure: deliver the message again, after `retry_after` when given.
+    Nak(Option<Duration>),
+    /// Permanent failure: do not deliver it again (terminate, reject, dead-letter), for the
+    /// reason given (logged, and sent to the broker where the protocol carries one).
+    Reject(String),
+}
+
+/// Why settling a delivery failed. The message itself is not lost: the broker will deliver
+/// it again (that is what an unsettled message means), so callers usually just log this.
+#[derive(Debug, thiserror::Error)]
+#[error("{protocol}: could not settle the message ({outcome}): {reason}")]
+pub struct AckError {
+    /// `nats`, `mqtt`, `amqp` or `kafka`.
+    pub protocol: &'static str,
+    /// `ack`, `nak` or `reject`.
+    pub outcome: &'static str,
+    /// What the client library said.
+    pub reason: String,
+}
+
+impl AckError {
+    pub(crate) fn new(protocol: &'static str, outcome: &Outcome, reason: impl ToString) -> Self {
+        AckError {
+            protocol,
+            outcome: match outcome {
+                Outcome::Ack => "ack",
+                Outcome::Nak(_) => "nak",
+                Outcome::Reject(_) => "reject",
+            },
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// One protocol's way of settling one message.
+pub(crate) trait Settle: Send + 'static {
+    fn settle(self: Box<Self>, outcome: Outcome) -> BoxFuture<Result<(), AckError>>;
+}
+
+/// Settles one received message on its broker: ack, nak or reject, exactly once (the
+/// methods take `self`).
+///
+/// A handle dropped without settling leaves the message unsettled: the broker delivers it
+/// again later (JetStream after its ack wait, AMQP and MQTT on the next connection, Kafka
+/// after a restart or rebalance, since its offset is never committed past it).
+pub struct AckHandle {
+    inner: Box<dyn Settle>,
+}
+
+impl AckHandle {
+    pub(crate) fn new(settle: impl Settle) -> Self {
+        AckHandle {
+            inner: Box::new(settle),
+        }
+    }
+
+    /// A handle that settles nothing, for events that did not come from a broker (tests,
+    /// in-process feeds) so they can go through the same code path.
+    pub fn noop() -> Self {
+        struct Noop;
+        impl Settle for Noop {
+            fn settle(self: Box<Self>, _: Outcome) -> BoxFuture<Result<(), AckError>> {
+                Box::pin(async { Ok(()) })
+            }
+        }
+        AckHandle::new(Noop)
+    }
+
+    /// The event was handled: tell the broker it can forget the message.
+    pub async fn ack(self) -> Result<(), AckError> {
+        self.settle(Outcome::Ack).await
+    }
+
+    /// A transient failure: have the message delivered again, not before `retry_after`
+    /// when given. Each protocol module documents how it redelivers.
+    pub async fn nak(self, retry_after: Option<Duration>) -> Result<(), AckError> {
+        self.settle(Outcome::Nak(retry_after)).await
+    }
+
+    /// A permanent failure: the message must not come back (terminated, rejected or
+    /// dead-lettered, depending on the protocol); `reason` is logged.
+    pub async fn reject(self, reason: impl Into<String>) -> Result<(), AckError> {
+        self.settle(Outcome::Reject(reason.into())).await
+    }
+
+    /// Settles with an [`Outcome`] computed elsewhere (the runtime maps handler results
+    /// to outcomes once, for every trigger).
+    pub async fn settle(self, outcome: Outcome) -> Result<(), AckError> {
+        self.inner.settle(outcome).await
+    }
+}
+
+impl fmt::Debug for AckHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AckHandle")
+    }
+}
+
+/// One received event and the handle that settles its message.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The decoded, valid CloudEvent.
+    pub event: Event,
+    /// Settles the message on its broker once the event has been handled.
+    pub ack: AckHandle,
+}
+
+/// The stream of deliveries of one trigger.
+///
+/// Messages that are not valid CloudEvents never show up here: the protocol task rejects
+/// them on the broker (with the reason in the log) and goes on. Dropping the receiver stops
+/// the task that feeds it and closes its broker connection.
+#[derive(Debug)]
+pub struct Receiver {
+    rx: mpsc::Receiver<Delivery>,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub(crate) fn new(rx: mpsc::Receiver<Delivery>, task: JoinHandle<()>) -> Self {
+        Receiver { rx, task }
+    }
+
+    /// The next delivery; `None` once the receive task has stopped for good (it only
+    /// stops when dropped: broker outages are waited out).
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+}
+
+impl futures::Stream for Receiver {
+    type Item = Delivery;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How many decoded deliveries may wait for the handler before the receive task stops
+/// reading from the broker (backpressure).
+pub(crate) const CHANNEL_CAPACITY: usize = 256;
+
+/// Sends a delivery again after `delay`, for protocols whose broker has no negative
+/// acknowledgement (core NATS, MQTT, Kafka): the message stays unacknowledged on the broker
+/// meanwhile, so a crash before then still gets it redelivered by the broker.
+pub(crate) fn redeliver_later(
+    tx: mpsc::Sender<Delivery>,
+    delay: Option<Duration>,
+    delivery: impl FnOnce() -> Option<Delivery> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(d) = delivery() {
+            // A closed channel means the receiver was dropped: the broker keeps the
+            // unacknowledged message for the next consumer.
+            let _ = tx.send(d).await;
+        }
+    });
+}
+
+/// Logs why a message was not a CloudEvent; shared wording across protocols.
+pub(crate) fn log_undecodable(protocol: &'static str, origin: &str, error: &cloudevent::Error) {
+    tracing::warn!(protocol, origin, %error, "rejecting a message that is not a valid CloudEvent");
+}

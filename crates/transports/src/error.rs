@@ -1,0 +1,72 @@
+//! Errors of connecting and sending, shaped for the caller's retry decision.
+
+/// Why a receiver or sender could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The broker could not be reached or refused the connection; worth retrying later.
+    #[error("cannot connect to {protocol} broker at {address}: {reason}")]
+    Unreachable {
+        /// `nats`, `mqtt`, `amqp` or `kafka`.
+        protocol: &'static str,
+        /// The address tried.
+        address: String,
+        /// What the client library said.
+        reason: String,
+    },
+    /// The broker is up but the configuration does not work with it (a missing JetStream
+    /// stream, a refused subscription, an invalid option).
+    #[error("{protocol}: {reason}")]
+    Setup {
+        /// `nats`, `mqtt`, `amqp` or `kafka`.
+        protocol: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The sink's scheme has no broker transport here (HTTP sinks are the runtime's).
+    #[error("sink scheme `{0}` is not a broker transport")]
+    Unsupported(String),
+}
+
+/// Why an event could not be sent. [`SendError::is_retryable`] is what delivery code looks at.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The broker is unreachable or the connection dropped mid-send; the same event may
+    /// succeed later.
+    #[error("{protocol} send failed (retryable): {reason}")]
+    Transient {
+        /// `nats`, `mqtt`, `amqp` or `kafka`.
+        protocol: &'static str,
+        /// What happened.
+        reason: String,
+    },
+    /// The broker refused this event for good (too large, not allowed, invalid target);
+    /// retrying the same event will fail the same way, so dead-letter it.
+    #[error("{protocol} send failed (permanent): {reason}")]
+    Permanent {
+        /// `nats`, `mqtt`, `amqp` or `kafka`.
+        protocol: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl SendError {
+    /// Whether sending the same event again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SendError::Transient { .. })
+    }
+
+    pub(crate) fn transient(protocol: &'static str, reason: impl ToString) -> Self {
+        SendError::Transient {
+            protocol,
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(crate) fn permanent(protocol: &'static str, reason: impl ToString) -> Self {
+        SendError::Permanent {
+            protocol,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! NATS (async-nats): core subscriptions with an optional queue group, JetStream pull
+//! consumers for at-least-once delivery, and publishing in binary (`ce-` headers) or
+//! structured mode.
+//!
+//! Settling:
+//! - **core NATS** is at-most-once, so `ack` is a no-op, `reject` only logs, and `nak`
+//!   redelivers the event from this process after the delay (the server has no redelivery).
+//! - **JetStream**: `ack` acks, `nak(d)` naks with the server-side delay `d`, `reject`
+//!   terminates the message (`+TERM`: never redelivered).
+//!
+//! Reconnecting is async-nats's own: it reconnects forever with its capped backoff and
+//! resubscribes core subscriptions; the JetStream loop also recreates its consumer and
+//! message stream if they stop (consumer deleted, server wiped), with [`Backoff`].
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use async_nats::{Client, HeaderMap};
+use cloudevent::Event;
+use cloudevent::nats::{NatsMessage, decode, encode};
+use futures::StreamExt;
+use manifest::{Endpoint, NatsTrigger};
+use tokio::sync::mpsc;
+
+use crate::backoff::Backoff;
+use crate::delivery::{
+    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, log_undecodable,
+    redeliver_later,
+};
+use crate::{AckError, ConnectError, Mode, SendError};
+
+const PROTOCOL: &str = "nats";
+
+/// What a NATS trigger consumes; built from a manifest trigger with `From`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsReceiverConfig {
+    /// The server, `host:port`.
+    pub server: Endpoint,
+    /// The subject (wildcards allowed); for JetStream, the consumer's filter subject.
+    pub subject: String,
+    /// Core NATS queue group, so several instances share the work.
+    pub queue_group: Option<String>,
+    /// Consume through JetStream instead of core NATS.
+    pub jetstream: Option<JetStreamConfig>,
+}
+
+/// A JetStream pull consumer on an existing stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStreamConfig {
+    /// The stream, which must exist (streams are infrastructure, not something a trigger
+    /// should create with guessed limits).
+    pub stream: String,
+    /// Durable consumer name, so progress survives restarts; `None` for an ephemeral one.
+    pub durable: Option<String>,
+    /// How long the server waits for a settle before redelivering; longer than the
+    /// handler's timeout, or slow handlers would see their events twice.
+    pub ack_wait: Duration,
+}
+
+impl From<&NatsTrigger> for NatsReceiverConfig {
+    fn from(t: &NatsTrigger) -> Self {
+        NatsReceiverConfig {
+            server: t.address.clone(),
+            subject: t.subject.clone(),
+            queue_group: t.queue_group.clone(),
+            jetstream: t.jetstream.as_ref().map(|j| JetStreamConfig {
+                stream: j.stream.clone(),
+                durable: j.durable.clone(),
+                ack_wait: Duration::from_secs(30),
+            }),
+        }
+    }
+}
+
+/// Connects to a NATS server, logging disconnections and reconnections.
+///
+/// Fails if the server is not reachable now (so misconfiguration shows at startup); once
+/// connected, the client reconnects forever on its own.
+pub async fn connect(server: &Endpoint) -> Result<Client, ConnectError> {
+    let address = format!("nats://{server}");
+    let log_address = address.clone();
+    async_nats::ConnectOptions::new()
+        .name("spindle")
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            let address = log_address.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!(protocol = PROTOCOL, %address, "connected")
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(protocol = PROTOCOL, %address, "disconnected; reconnecting")
+                    }
+                    other => tracing::warn!(protocol = PROTOCOL, %address, event = %other, "connection event"),
+                }
+            }
+        })
+        .connect(&address)
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            protocol: PROTOCOL,
+            address,
+            reason: e.to_string(),
+        })
+}
+
+/// Connects and starts receiving; see [`receive_on`].
+pub async fn receive(config: NatsReceiverConfig) -> Result<Receiver, ConnectError> {
+    let client = connect(&config.server).await?;
+    receive_on(client, config).await
+}
+
+/// Starts receiving on an existing client (so one connection can serve many triggers).
+///
+/// The subscription (or JetStream consumer) is in place when this returns, so messages
+/// published afterwards are not missed.
+pub async fn receive_on(
+    client: Client,
+    config: NatsReceiverConfig,
+) -> Result<Receiver, ConnectError> {
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let task = match config.jetstream.clone() {
+        None => {
+            let subscriber = match &config.queue_group {
+                Some(group) => {
+                    client
+                        .queue_subscribe(config.subject.clone(), group.clone())
+                        .await
+                }
+                None => client.subscribe(config.subject.clone()).await,
+            }
+            .map_err(|e| setup(format!("cannot subscribe to `{}`: {e}", config.subject)))?;
+            // The SUB is only queued so far: make sure the server has it before returning.
+            client
+                .flush()
+                .await
+                .map_err(|e| setup(format!("cannot subscribe to `{}`: {e}", config.subject)))?;
+            tokio::spawn(core_loop(subscriber, tx))
+        }
+        Some(js) => {
+            let context = jetstream::new(client);
+            let messages = open_consumer(&context, &config.subject, &js).await?;
+            tokio::spawn(jetstream_loop(context, config.subject, js, messages, tx))
+        }
+    };
+    Ok(Receiver::new(rx, task))
+}
+
+fn setup(reason: String) -> ConnectError {
+    ConnectError::Setup {
+        protocol: PROTOCOL,
+        reason,
+    }
+}
+
+/// The codec's picture of a NATS message (headers flattened, repeats kept).
+fn to_message(headers: Option<&HeaderMap>, payload: bytes::Bytes) -> NatsMessage {
+    let headers = headers
+        .map(|h| {
+            h.iter()
+                .flat_map(|(name, values)| {
+                    let name: &str = name.as_ref();
+                    values
+                        .iter()
+                        .map(move |v| (name.to_owned(), v.as_str().to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    NatsMessage { headers, payload }
+}
+
+async fn core_loop(mut subscriber: async_nats::Subscriber, tx: mpsc::Sender<Delivery>) {
+    while let Some(message) = subscriber.next().await {
+        let subject = message.subject.to_string();
+        let raw = to_message(message.headers.as_ref(), message.payload);
+        let event = match decode(&raw) {
+            Ok(event) => event,
+            Err(error) => {
+                log_undecodable(PROTOCOL, &subject, &error);
+                continue;
+            }
+        };
+        let handle = CoreHandle {
+            tx: tx.clone(),
+            subject,
+            raw,
+        };
+        if tx
+            .send(Delivery {
+                event,
+                ack: AckHandle::new(handle),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    tracing::warn!(
+        protocol = PROTOCOL,
+        "core subscription ended (client closed)"
+    );
+}
+
+/// Core NATS settle: nothing to tell the server; `nak` redelivers locally.
+struct CoreHandle {
+    tx: mpsc::Sender<Delivery>,
+    subject: String,
+    raw: NatsMessage,
+}
+
+impl Settle for CoreHandle {
+    fn settle(self: Box<Self>, outcome: Outcome) -> BoxFuture<Result<(), AckError>> {
+        match outcome {
+            Outcome::Ack => {}
+            Outcome::Nak(delay) => {
+                let tx = self.tx.clone();
+                redeliver_later(tx, delay, move || {
+                    let event = decode(&self.raw).ok()?;
+                    Some(Delivery {
+                        event,
+                        ack: AckHandle::new(*self),
+                    })
+                });
+            }
+            Outcome::Reject(reason) => tracing::warn!(
+                protocol = PROTOCOL,
+                subject = %self.subject,
+                %reason,
+                "event rejected (core NATS: dropped)"
+            ),
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn open_consumer(
+    context: &jetstream::Context,
+    subject: &str,
+    config: &JetStreamConfig,
+) -> Result<pull::Stream, ConnectError> {
+    let stream = context
+        .get_stream(&config.stream)
+        .await
+        .map_err(|e| setup(format!("JetStream stream `{}`: {e}", config.stream)))?;
+    let consumer_config = pull::Config {
+        durable_name: config.durable.clone(),
+        filter_subject: subject.to_owned(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        ..Default::default()
+    };
+    let consumer: jetstream::consumer::PullConsumer = match &config.durable {
+        Some(durable) => {
+            stream
+                .get_or_create_consumer(durable, consumer_config)
+                .await
+        }
+        None => stream.create_consumer(consumer_config).await,
+    }
+    .map_err(|e| setup(format!("JetStream consumer on `{}`: {e}", config.stream)))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| setup(format!("JetStream pull on `{}`: {e}", config.stream)))
+}
+
+/// After this many errors in a row from the pull stream, the consumer is opened anew.
+const MAX_CONSECUTIVE_ERRORS: u32 = 3;
+
+async fn jetstream_loop(
+    context: jetstream::Context,
+    subject: String,
+    config: JetStreamConfig,
+    mut messages: pull::Stream,
+    tx: mpsc::Sender<Delivery>,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let mut errors = 0;
+        while let Some(item) = messages.next().await {
+            let message = match item {
+                Ok(message) => message,
+                Err(error) => {
+                    errors += 1;
+                    tracing::warn!(protocol = PROTOCOL, stream = %config.stream, %error, "JetStream pull error");
+                    let deleted = matches!(error.kind(), pull::MessagesErrorKind::ConsumerDeleted);
+                    if deleted || errors >= MAX_CONSECUTIVE_ERRORS {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            errors = 0;
+            backoff.reset();
+            let raw = to_message(message.headers.as_ref(), message.payload.clone());
+            match decode(&raw) {
+                Ok(event) => {
+                    let delivery = Delivery {
+                        event,
+                        ack: AckHandle::new(JetStreamHandle(message)),
+                    };
+                    if tx.send(delivery).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    log_undecodable(PROTOCOL, &message.subject, &error);
+                    if let Err(e) = message.ack_with(AckKind::Term).await {
+                        tracing::warn!(protocol = PROTOCOL, error = %e, "could not terminate an undecodable message");
+                    }
+                }
+            }
+        }
+        // The stream ended or kept failing: reopen the consumer until it works again.
+        loop {
+            if tx.is_closed() {
+                return;
+            }
+            let delay = backoff.next_delay();
+            tracing::warn!(protocol = PROTOCOL, stream = %config.stream, ?delay, "reopening the JetStream consumer");
+            tokio::time::sleep(delay).await;
+            match open_consumer(&context, &subject, &config).await {
+                Ok(m) => {
+                    tracing::info!(protocol = PROTOCOL, stream = %config.stream, "JetStream consumer reopened");
+                    messages = m;
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(protocol = PROTOCOL, %error, "JetStream consumer not ready yet")
+                }
+            }
+        }
+    }
+}
+
+/// JetStream settle: ack, nak with delay, or terminate.
+struct JetStreamHandle(jetstream::Message);
+
+impl Settle for JetStreamHandle {
+    fn settle(self: Box<Self>, outcome: Outcome) -> BoxFuture<Result<(), AckError>> {
+        Box::pin(async move {
+            let kind = match &outcome {
+                Outcome::Ack => AckKind::Ack,
+                Outcome::Nak(delay) => AckKind::Nak(*delay),
+                Outcome::Reject(reason) => {
+                    tracing::warn!(protocol = PROTOCOL, subject = %self.0.subject, %reason, "event rejected; terminating the message");
+                    AckKind::Term
+                }
+            };
+            self.0
+                .ack_with(kind)
+                .await
+                .map_err(|e| AckError::new(PROTOCOL, &outcome, e))
+        })
+    }
+}
+
+/// Publishes events to one NATS subject.
+///
+/// Core NATS publishing is fire-and-forget: `send` returns once the client has the
+/// message; while disconnected, the client buffers it and sends it after reconnecting.
+#[derive(Debug, Clone)]
+pub struct NatsSender {
+    client: Client,
+    subject: String,
+    mode: Mode,
+}
+
+impl NatsSender {
+    /// Connects to `server` for publishing to `subject` in `mode`.
+    pub async fn connect(
+        server: &Endpoint,
+        subject: &str,
+        mode: Mode,
+    ) -> Result<Self, ConnectError> {
+        Ok(Self::on(connect(server).await?, subject, mode))
+    }
+
+    /// A sender on an existing client.
+    pub fn on(client: Client, subject: &str, mode: Mode) -> Self {
+        NatsSender {
+            client,
+            subject: subject.to_owned(),
+            mode,
+        }
+    }
+
+    /// Encodes and publishes one event.
+    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
+        let message = encode(event, self.mode);
+        let mut headers = HeaderMap::new();
+        for (name, value) in message.headers {
+            headers.append(name, value);
+        }
+        self.client
+            .publish_with_headers(self.subject.clone(), headers, message.payload)
+            .await
+            .map_err(|e| match e.kind() {
+                async_nats::client::PublishErrorKind::Send => SendError::transient(PROTOCOL, e),
+                _ => SendError::permanent(PROTOCOL, e),
+            })
+    }
+
+    /// Waits until everything published so far has reached the server, so a caller can
+    /// turn fire-and-forget into a confirmed batch.
+    pub async fn flush(&self) -> Result<(), SendError> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| SendError::transient(PROTOCOL, e))
+    }
+}

@@ -1,0 +1,114 @@
+//! One [`Sender`] per sink: the protocol-neutral way for delivery code to publish an event.
+
+use cloudevent::Event;
+use cloudevent::kafka::KeyMapping;
+use manifest::Sink;
+
+use crate::amqp::{AmqpSender, Credentials};
+use crate::kafka::KafkaSender;
+use crate::mqtt::{MqttSender, MqttSinkConfig};
+use crate::nats::NatsSender;
+use crate::{ConnectError, Mode, SendError};
+
+/// Settings of a sink that its URI does not carry.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// Binary (the default) or structured content mode. MQTT 3.1.1 is always structured.
+    pub mode: Mode,
+    /// Kafka: key records by their `partitionkey` attribute (off by default, as the
+    /// binding requires).
+    pub kafka_keys: KeyMapping,
+    /// MQTT: the client id; unique per process when `None`.
+    pub mqtt_client_id: Option<String>,
+    /// AMQP: SASL PLAIN credentials; ANONYMOUS when `None`.
+    pub amqp_credentials: Option<Credentials>,
+}
+
+impl SendOptions {
+    /// Options with just a content mode, as a manifest output gives them.
+    pub fn with_mode(mode: Mode) -> Self {
+        SendOptions {
+            mode,
+            ..SendOptions::default()
+        }
+    }
+}
+
+impl From<&manifest::Output> for SendOptions {
+    /// The options a manifest output implies: its content mode, defaults for the rest.
+    fn from(output: &manifest::Output) -> Self {
+        SendOptions::with_mode(crate::mode_of(output.mode))
+    }
+}
+
+/// Publishes events to one broker sink (NATS subject, MQTT topic, AMQP address, Kafka
+/// topic). HTTP sinks are not here: they belong to the HTTP client side of the runtime.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per sink, created at startup: boxing buys nothing
+pub enum Sender {
+    /// A NATS subject.
+    Nats(NatsSender),
+    /// An MQTT topic.
+    Mqtt(MqttSender),
+    /// An AMQP 1.0 target address.
+    Amqp(AmqpSender),
+    /// A Kafka topic.
+    Kafka(KafkaSender),
+}
+
+impl Sender {
+    /// Connects to the sink's broker. Fails when it is unreachable now, so a wrong address
+    /// shows at startup; once connected, each sender reconnects on its own.
+    pub async fn connect(sink: &Sink, options: SendOptions) -> Result<Sender, ConnectError> {
+        Ok(match sink {
+            Sink::Nats { server, subject } => {
+                Sender::Nats(NatsSender::connect(server, subject, options.mode).await?)
+            }
+            Sink::Mqtt {
+                broker,
+                topic,
+                qos,
+                version,
+                retain,
+            } => Sender::Mqtt(
+                MqttSender::connect(
+                    MqttSinkConfig {
+                        broker: broker.clone(),
+                        topic: topic.clone(),
+                        qos: *qos,
+                        version: *version,
+                        retain: *retain,
+                        client_id: options.mqtt_client_id,
+                    },
+                    options.mode,
+                )
+                .await?,
+            ),
+            Sink::Amqp { broker, address } => Sender::Amqp(
+                AmqpSender::connect(broker, address, options.amqp_credentials, options.mode)
+                    .await?,
+            ),
+            Sink::Kafka { broker, topic } => Sender::Kafka(
+                KafkaSender::connect(
+                    std::slice::from_ref(broker),
+                    topic,
+                    options.mode,
+                    options.kafka_keys,
+                )
+                .await?,
+            ),
+            Sink::Http { .. } => return Err(ConnectError::Unsupported(sink.scheme().to_owned())),
+        })
+    }
+
+    /// Encodes and publishes one event. NATS returns once the client has it (core NATS is
+    /// fire-and-forget); MQTT (QoS ≥ 1), AMQP and Kafka once the broker confirmed it.
+    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
+        match self {
+            Sender::Nats(s) => s.send(event).await,
+            Sender::Mqtt(s) => s.send(event).await,
+            Sender::Amqp(s) => s.send(event).await,
+            Sender::Kafka(s) => s.send(event).await,
+        }
+    }
+}
