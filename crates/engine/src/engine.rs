@@ -92,14 +92,7 @@ impl Engine {
         source: ComponentSource,
         config: ComponentConfig,
     ) -> Result<Handler, LoadError> {
-        self.check_limits(name, &config.limits)?;
-        let grants = ResolvedGrants::resolve(&config.grants).map_err(|message| {
-            LoadError::ComponentConfig {
-                component: name.to_owned(),
-                message,
-            }
-        })?;
-        let component = self.compile(name, source)?;
+        let (grants, component) = self.prepare(name, source, &config)?;
         let link = |e: wasmtime::Error| LoadError::Link {
             component: name.to_owned(),
             message: format!("{e:#}"),
@@ -133,14 +126,7 @@ impl Engine {
         source: ComponentSource,
         config: ComponentConfig,
     ) -> Result<HttpHandler, LoadError> {
-        self.check_limits(name, &config.limits)?;
-        let grants = ResolvedGrants::resolve(&config.grants).map_err(|message| {
-            LoadError::ComponentConfig {
-                component: name.to_owned(),
-                message,
-            }
-        })?;
-        let component = self.compile(name, source)?;
+        let (grants, component) = self.prepare(name, source, &config)?;
         let link = |e: wasmtime::Error| LoadError::Link {
             component: name.to_owned(),
             message: format!("{e:#}"),
@@ -159,6 +145,25 @@ impl Engine {
             grants,
             config.limits,
         ))
+    }
+
+    /// What both kinds of component need before linking: limits checked, grants resolved,
+    /// the component compiled (or loaded from the cache).
+    fn prepare(
+        &self,
+        name: &str,
+        source: ComponentSource,
+        config: &ComponentConfig,
+    ) -> Result<(ResolvedGrants, Component), LoadError> {
+        self.check_limits(name, &config.limits)?;
+        let grants = ResolvedGrants::resolve(&config.grants).map_err(|message| {
+            LoadError::ComponentConfig {
+                component: name.to_owned(),
+                message,
+            }
+        })?;
+        let component = self.compile(name, source)?;
+        Ok((grants, component))
     }
 
     fn check_limits(&self, name: &str, limits: &Limits) -> Result<(), LoadError> {
