@@ -28,6 +28,7 @@ pub fn list(delivery: &Delivery, query: &Query) -> HttpResponse {
     let subs: Vec<Value> = delivery
         .subscriptions()
         .iter()
+        .filter(|s| !s.id.is_output())
         .filter(|s| protocol.is_none_or(|p| protocol_name(s.protocol) == p))
         .filter(|s| source.is_none_or(|src| s.source.as_deref() == Some(src)))
         .filter(|s| ty.is_none_or(|t| s.types.as_ref().is_some_and(|ts| ts.iter().any(|x| x == t))))
@@ -102,10 +103,14 @@ pub async fn delete(delivery: &Arc<Delivery>, id: &str) -> Result<HttpResponse, 
     }
 }
 
+/// A subscription the API may show and change: output bindings are `spindle.toml`'s, so
+/// they are not found here (their dead letters are still under `/deadletters`).
 fn existing(delivery: &Delivery, id: &str) -> Result<Arc<Subscription>, ApiError> {
+    let id = SubscriptionId::new(id);
     delivery
-        .subscription(&SubscriptionId::new(id))
-        .ok_or_else(|| not_found(id))
+        .subscription(&id)
+        .filter(|_| !id.is_output())
+        .ok_or_else(|| not_found(id.as_str()))
 }
 
 fn not_found(id: &str) -> ApiError {

@@ -98,6 +98,10 @@ fn member<T: DeserializeOwned>(
     }
 }
 
+/// The scheme of in-process sinks: `component:<name>` delivers to a component of the app
+/// that serves the API, whatever the subscription's protocol.
+pub const COMPONENT_SCHEME: &str = "component";
+
 /// The URI schemes each protocol's sinks are written with.
 pub fn schemes(protocol: Protocol) -> &'static [&'static str] {
     match protocol {
@@ -129,6 +133,10 @@ fn check_sink(request: &SubscriptionRequest) -> Result<(), ApiError> {
         return Err(ApiError::invalid("/sink", "the URI contains whitespace"));
     }
     let scheme = scheme.to_ascii_lowercase();
+    if scheme == COMPONENT_SCHEME {
+        // An in-process subscriber: no wire, so any protocol will do.
+        return Ok(());
+    }
     let fitting = schemes(request.protocol);
     if !fitting.contains(&scheme.as_str()) {
         return Err(ApiError::invalid(

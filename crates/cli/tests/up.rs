@@ -35,6 +35,7 @@ fn start(manifest: &str) -> Up {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
         .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .current_dir(&dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct Delivery {
     workers: Arc<Workers>,
     sinks: SinkRegistry,
     subscriptions: RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>,
+    /// Bumped on every subscription change, so matchers can cache compiled filters.
+    generation: AtomicU64,
     /// Serializes subscription changes so the store, the cache and the workers agree.
     admin: tokio::sync::Mutex<()>,
 }
@@ -66,6 +69,7 @@ impl Delivery {
             workers: Arc::new(Workers::default()),
             sinks,
             subscriptions: RwLock::new(BTreeMap::new()),
+            generation: AtomicU64::new(0),
             admin: tokio::sync::Mutex::new(()),
         };
         for sub in subs {
@@ -92,6 +96,14 @@ impl Delivery {
             }
         }
         self.write_cache().insert(sub.id.clone(), sub);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// A number that changes whenever a subscription is created, replaced or deleted: lets
+    /// callers that derive state from [`Delivery::subscriptions`] (compiled filters) know
+    /// when to rebuild it without comparing the subscriptions themselves.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn write_cache(
@@ -178,6 +190,7 @@ impl Delivery {
             })
             .await?;
         self.write_cache().remove(id);
+        self.generation.fetch_add(1, Ordering::Release);
         tracing::info!(subscription = %id, existed, "subscription deleted");
         Ok(existed)
     }
@@ -225,9 +238,11 @@ impl Delivery {
             .await
     }
 
-    /// Stops the workers (in-flight sends are abandoned and will be redone), lets the
-    /// committer finish what was queued, and closes the store.
-    pub async fn shutdown(self) {
+    /// Stops the workers (in-flight sends are abandoned and will be redone) and lets the
+    /// committer finish what was queued; the store closes when the last handle is dropped.
+    /// Takes `&self` because the engine is shared (triggers, the admin API, in-process
+    /// subscribers); nothing can be queued after this.
+    pub async fn shutdown(&self) {
         let tasks: Vec<_> = self
             .workers
             .drain()

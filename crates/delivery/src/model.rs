@@ -29,11 +29,29 @@ impl SubscriptionId {
         SubscriptionId(uuid::Uuid::new_v4().to_string())
     }
 
+    /// The id of the queue behind a component's output binding declared in `spindle.toml`
+    /// (`output:<component>:<output>`). Output bindings are delivered by the same engine as
+    /// subscriptions (retries, dead letters, replay) but are managed by the manifest: they
+    /// receive only what their component publishes, never matched events, and the
+    /// Subscriptions API does not show them.
+    pub fn output(component: &str, output: &str) -> Self {
+        SubscriptionId(format!("{OUTPUT_PREFIX}{component}:{output}"))
+    }
+
+    /// Whether this is the queue of a manifest output binding (see [`SubscriptionId::output`]).
+    pub fn is_output(&self) -> bool {
+        self.0.starts_with(OUTPUT_PREFIX)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// Prefix of the ids of output-binding queues; reserved, since API ids are UUIDs or
+/// existing ids.
+const OUTPUT_PREFIX: &str = "output:";
 
 impl fmt::Display for SubscriptionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -236,8 +236,9 @@ impl Triggers {
 pub struct HttpTrigger {
     /// Which paths this trigger serves (Spin syntax, `/...` for wildcards).
     pub route: Route,
-    /// The component that handles the requests.
-    pub component: ComponentId,
+    /// The component that handles the requests. Without one, a `cloudevents` route only
+    /// takes events in for the subscriptions (answering `202` once they are stored).
+    pub component: Option<ComponentId>,
     /// How requests are handed to the component.
     pub executor: HttpExecutor,
 }
@@ -413,6 +414,10 @@ pub struct Output {
     /// Extra HTTP headers sent with every delivery (HTTP sinks only), e.g.
     /// an `Authorization` header for the receiving webhook.
     pub headers: BTreeMap<String, String>,
+    /// HTTP sinks only: perform the webhook abuse-protection handshake (an `OPTIONS`
+    /// request announcing this origin as `WebHook-Request-Origin`) before the first
+    /// delivery, as receivers following cloudevents/http-webhook.md require.
+    pub webhook_origin: Option<String>,
 }
 
 /// CloudEvents content mode for outgoing events.

@@ -83,7 +83,7 @@ pub(crate) struct RawTriggers {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHttpTrigger {
     pub route: Str,
-    pub component: Str,
+    pub component: Option<Str>,
     #[serde(default)]
     pub executor: HttpExecutor,
 }
@@ -170,6 +170,7 @@ pub(crate) struct RawOutputTable {
     pub mode: ContentMode,
     #[serde(default)]
     pub headers: BTreeMap<Str, String>,
+    pub webhook_origin: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

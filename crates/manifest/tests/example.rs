@@ -57,12 +57,12 @@ fn example_round_trips_to_the_typed_model() {
             http: vec![
                 HttpTrigger {
                     route: Route::Wildcard("/orders".into()),
-                    component: id("orders"),
+                    component: Some(id("orders")),
                     executor: HttpExecutor::CloudEvents,
                 },
                 HttpTrigger {
                     route: Route::Exact("/legacy".into()),
-                    component: id("legacy-api"),
+                    component: Some(id("legacy-api")),
                     executor: HttpExecutor::WasiHttp,
                 },
             ],
@@ -161,6 +161,7 @@ fn example_round_trips_to_the_typed_model() {
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect(),
+                webhook_origin: None,
             },
         )
     })

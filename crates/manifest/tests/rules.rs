@@ -170,12 +170,47 @@ fn missing_required_key() {
     );
     assert!(d.message.contains("`source`"), "{d}");
     let d = one(
-        &with("[[trigger.http]]\nroute = \"/a\"\n"),
+        &with("[[trigger.http]]\nroute = \"/a\"\nexecutor = \"wasi-http\"\n"),
         ErrorKind::MissingKey,
-        "trigger.http[0]",
-        8,
+        "trigger.http[0].component",
+        9,
     );
     assert!(d.message.contains("`component`"), "{d}");
+}
+
+#[test]
+fn a_cloudevents_route_without_component_feeds_subscriptions_only() {
+    let m = Manifest::from_str(&with("[[trigger.http]]\nroute = \"/events\"\n"), "/app").unwrap();
+    let route = m
+        .triggers
+        .http
+        .iter()
+        .find(|t| t.route.to_string() == "/events")
+        .unwrap();
+    assert_eq!(route.component, None);
+}
+
+#[test]
+fn webhook_origin_is_for_http_outputs_only() {
+    let d = one(
+        &with(
+            "[component.orders.outputs]\naudit = { uri = \"nats://127.0.0.1:4222/audit\", webhook_origin = \"spindle.example.com\" }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.audit.webhook_origin",
+        9,
+    );
+    assert!(d.message.contains("handshake"), "{d}");
+    let m = Manifest::from_str(
+        &with("[component.orders.outputs]\nhook = { uri = \"http://127.0.0.1:9/h\", webhook_origin = \"spindle.example.com\" }\n"),
+        "/app",
+    )
+    .unwrap();
+    let output = &m.components["orders"].outputs["hook"];
+    assert_eq!(
+        output.webhook_origin.as_deref(),
+        Some("spindle.example.com")
+    );
 }
 
 // ------------------------------------------------------- version, application

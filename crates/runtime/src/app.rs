@@ -1,19 +1,25 @@
-//! An app assembled from its manifest: components compiled and loaded into the engine, output
-//! bindings built, and the HTTP trigger's routes laid out. `spindle up` is `App::load` then
-//! `App::serve`.
+//! An app assembled from its manifest: components compiled and loaded into the engine, the
+//! delivery engine opened on the state directory (subscriptions, output bindings, dead
+//! letters), the HTTP routes laid out and the broker triggers connected. `spindle up` is
+//! [`App::load`], then [`App::serve`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use delivery::{Delivery, SinkRegistry};
 use engine::{ComponentConfig, ComponentSource, DirGrant, Engine, EngineConfig, Grants, Limits};
-use manifest::{Component, HttpExecutor, Manifest};
+use manifest::{Component, ComponentId, HttpExecutor, Manifest};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::brokers::{self, BrokerTrigger};
 use crate::dispatch::{ComponentEntry, Dispatcher};
 use crate::http::{HttpConfig, HttpRoute, HttpTrigger, RouteTarget, WebhookConfig};
-use crate::outputs::Outputs;
+use crate::outputs;
+use crate::routing::Router;
+use crate::subscriber::{self, ComponentSinkFactory};
 use crate::wasm::{WasmHandler, WasmHttp};
 
 /// Where an app keeps its state.
@@ -29,19 +35,23 @@ pub enum AppError {
     /// A component failed to load (compile, link or configuration).
     #[error(transparent)]
     Load(#[from] engine::LoadError),
-    /// A setting could not be resolved (for example a secret's environment variable is unset).
+    /// The delivery store could not be opened, or an output binding could not be set up.
+    #[error(transparent)]
+    Delivery(#[from] delivery::Error),
+    /// A setting could not be resolved (for example a secret's environment variable is unset,
+    /// or a broker is unreachable).
     #[error("{0}")]
     Config(String),
 }
 
-/// One route as `spindle up` prints it.
+/// One trigger as `spindle up` prints it.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
-    /// The route, in Spin syntax.
+    /// The HTTP route in Spin syntax, or the broker and subject/topic/address.
     pub route: String,
-    /// The component serving it.
-    pub component: String,
-    /// `cloudevents` or `wasi-http`.
+    /// The component serving it; `None` for a route that only feeds subscriptions.
+    pub component: Option<String>,
+    /// `cloudevents`, `wasi-http`, or the broker's name.
     pub executor: &'static str,
 }
 
@@ -49,13 +59,17 @@ pub struct RouteInfo {
 pub struct App {
     name: String,
     routes: Vec<RouteInfo>,
+    brokers: Vec<RouteInfo>,
+    broker_triggers: Vec<BrokerTrigger>,
     http: Arc<HttpTrigger>,
     dispatcher: Dispatcher,
+    delivery: Arc<Delivery>,
 }
 
 impl App {
-    /// Compiles (or loads from the cache) every component and builds the triggers.
-    pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<App, AppError> {
+    /// Compiles (or loads from the cache) every component, opens the delivery engine, sets
+    /// up the output bindings, and connects the broker triggers.
+    pub async fn load(manifest: &Manifest, options: &AppOptions) -> Result<App, AppError> {
         let engine =
             Engine::new(EngineConfig::default().with_cache_dir(options.state_dir.join("cache")))?;
         let client = reqwest::Client::builder()
@@ -69,14 +83,14 @@ impl App {
             .http
             .iter()
             .filter(|t| t.executor == HttpExecutor::WasiHttp)
-            .map(|t| t.component.as_str())
+            .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
             .collect();
         let cloudevents: BTreeSet<&str> = manifest
             .triggers
             .http
             .iter()
             .filter(|t| t.executor != HttpExecutor::WasiHttp)
-            .map(|t| t.component.as_str())
+            .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
             .collect();
 
         let mut components = HashMap::new();
@@ -101,20 +115,27 @@ impl App {
                     id.to_owned(),
                     ComponentEntry {
                         handler: Arc::new(WasmHandler::new(handler)),
-                        outputs: Outputs::new(id, &component.outputs, client.clone()),
+                        outputs: component.outputs.keys().cloned().collect(),
                     },
                 );
             }
             tracing::info!(component = id, source = %component.source.display(), "loaded");
         }
-        let dispatcher = Dispatcher::new(components);
+
+        let subscribers = ComponentSinkFactory::new(components.keys().cloned().collect());
+        let mut sinks = SinkRegistry::with_defaults();
+        sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
+        let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
+        outputs::set_up(&delivery, manifest).await?;
+        let dispatcher = Dispatcher::new(components, Router::new(delivery.clone()));
+        subscribers.set_dispatcher(dispatcher.clone());
 
         let mut routes = Vec::new();
         let mut infos = Vec::new();
         for trigger in &manifest.triggers.http {
-            let component = trigger.component.as_str().to_owned();
-            let (target, executor) = match trigger.executor {
-                HttpExecutor::WasiHttp => {
+            let component = trigger.component.as_ref().map(ComponentId::to_string);
+            let (target, executor) = match (trigger.executor, &component) {
+                (HttpExecutor::WasiHttp, Some(component)) => {
                     let handler = http_handlers[component.as_str()].clone();
                     (
                         RouteTarget::WasiHttp {
@@ -160,11 +181,24 @@ impl App {
             ..HttpConfig::default()
         };
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
+
+        let broker_triggers = brokers::connect(manifest).await?;
+        let brokers = broker_triggers
+            .iter()
+            .map(|t| RouteInfo {
+                route: t.label.clone(),
+                component: Some(t.component.clone()),
+                executor: "cloudevents",
+            })
+            .collect();
         Ok(App {
             name: manifest.application.name.clone(),
             routes: infos,
+            brokers,
+            broker_triggers,
             http,
             dispatcher,
+            delivery,
         })
     }
 
@@ -178,18 +212,39 @@ impl App {
         &self.routes
     }
 
-    /// The dispatcher, for triggers other than HTTP.
+    /// The broker triggers, in manifest order (NATS, MQTT, AMQP, Kafka).
+    pub fn broker_triggers(&self) -> &[RouteInfo] {
+        &self.brokers
+    }
+
+    /// The dispatcher, for embedders feeding events from elsewhere.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight events and returns.
+    /// The delivery engine: subscriptions, outbox, dead letters. The admin API serves it.
+    pub fn delivery(&self) -> &Arc<Delivery> {
+        &self.delivery
+    }
+
+    /// Runs the broker triggers and serves HTTP until `shutdown` resolves; then stops
+    /// taking events, finishes those in flight, and stops the delivery workers (whatever
+    /// they had not delivered yet stays queued for the next start).
     pub async fn serve(
-        &self,
+        self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        self.http.clone().serve(listener, shutdown).await
+        let (stop, stopped) = watch::channel(false);
+        let mut brokers = tokio::task::JoinSet::new();
+        for trigger in self.broker_triggers {
+            brokers.spawn(trigger.run(self.dispatcher.clone(), stopped.clone()));
+        }
+        let result = self.http.clone().serve(listener, shutdown).await;
+        let _ = stop.send(true);
+        while brokers.join_next().await.is_some() {}
+        self.delivery.shutdown().await;
+        result
     }
 }
 

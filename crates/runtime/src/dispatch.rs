@@ -1,22 +1,29 @@
-//! The one trigger-agnostic executor: every trigger (HTTP, NATS, MQTT, AMQP, Kafka) hands its
-//! decoded event to [`Dispatcher::dispatch`] and maps the outcome back to its protocol.
-//! Adding a transport never touches this module.
+//! The one trigger-agnostic executor: every trigger (HTTP, NATS, MQTT, AMQP, Kafka, a
+//! component subscribed to events) hands its decoded event to [`Dispatcher::ingress`] and maps
+//! the outcome back to its protocol. Adding a transport never touches this module.
+//!
+//! What a handler produces flows on through the [`Router`]: its results and the events it
+//! publishes are matched against the subscriptions, published events go to the named output,
+//! and results no reply carried go to every output. All of it lands in the trigger's
+//! [`Deliveries`], which the trigger commits before acknowledging. A handler that fails
+//! leaves nothing behind: what it published is discarded with it, since the event will be
+//! retried or rejected as a whole.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use cloudevent::Event;
 
-use crate::handler::{Handler, HandlerError, Publish};
-use crate::outputs::Outputs;
+use crate::handler::{Handler, HandlerError, Publish, PublishError};
+use crate::routing::{Deliveries, Router};
 
-/// A component as dispatch sees it: how to run it and where its events go.
+/// A component as dispatch sees it: how to run it and which outputs it may publish to.
 #[derive(Clone)]
 pub struct ComponentEntry {
     /// Runs the component.
     pub handler: Arc<dyn Handler>,
-    /// Its output bindings.
-    pub outputs: Outputs,
+    /// The names of its output bindings (`[component.<id>.outputs]`).
+    pub outputs: BTreeSet<String>,
 }
 
 /// Why an event could not be dispatched.
@@ -31,35 +38,110 @@ pub enum DispatchError {
     Handler(#[from] HandlerError),
 }
 
+/// Why an event that reached a trigger was not accepted: it was not handled, or what it led
+/// to could not be stored. Either way the producer should get a negative acknowledgement.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Dispatching failed.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// The onward deliveries could not be made durable.
+    #[error("cannot store the onward deliveries: {0}")]
+    Commit(#[from] delivery::Error),
+}
+
+impl ProcessError {
+    /// Whether delivering the same event again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProcessError::Dispatch(DispatchError::Handler(error)) => error.is_retryable(),
+            ProcessError::Dispatch(DispatchError::UnknownComponent(_)) => false,
+            ProcessError::Commit(_) => true,
+        }
+    }
+}
+
 /// Routes events to components and their results onwards.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Dispatcher {
-    components: Arc<HashMap<String, ComponentEntry>>,
+    components: Arc<HashMap<String, Arc<ComponentEntry>>>,
+    router: Router,
 }
 
 impl Dispatcher {
-    /// A dispatcher over the given components, by id.
-    pub fn new(components: HashMap<String, ComponentEntry>) -> Self {
+    /// A dispatcher over the given components, by id, whose events flow on through `router`.
+    pub fn new(components: HashMap<String, ComponentEntry>, router: Router) -> Self {
         Dispatcher {
-            components: Arc::new(components),
+            components: Arc::new(
+                components
+                    .into_iter()
+                    .map(|(id, entry)| (id, Arc::new(entry)))
+                    .collect(),
+            ),
+            router,
         }
     }
 
-    /// Runs `event` through `component` and returns its result events.
+    /// The router results flow on through.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Takes in one event from outside the app: queues it for the subscriptions it matches
+    /// and, when a component handles this trigger, runs it and returns its results (already
+    /// matched against the subscriptions; where they go beyond that is the trigger's call,
+    /// see [`Dispatcher::forward`]). On failure nothing is queued for this event.
+    pub async fn ingress(
+        &self,
+        component: Option<&str>,
+        event: Event,
+        deliveries: &mut Deliveries<'_>,
+    ) -> Result<Vec<Event>, DispatchError> {
+        let mark = deliveries.len();
+        deliveries.matching(&event);
+        let Some(component) = component else {
+            return Ok(Vec::new());
+        };
+        let result = self.dispatch(component, event, deliveries).await;
+        if result.is_err() {
+            deliveries.truncate(mark);
+        }
+        result
+    }
+
+    /// Runs `event` through `component`: the events it published are queued for their
+    /// outputs and the subscriptions; its results are matched against the subscriptions and
+    /// returned.
     pub async fn dispatch(
         &self,
         component: &str,
         event: Event,
+        deliveries: &mut Deliveries<'_>,
     ) -> Result<Vec<Event>, DispatchError> {
         let entry = self
             .components
             .get(component)
             .ok_or_else(|| DispatchError::UnknownComponent(component.to_owned()))?;
         let id = event.id().to_owned();
-        let outputs: Arc<dyn Publish> = Arc::new(entry.outputs.clone());
+        let published = Arc::new(Published {
+            component: entry.clone(),
+            events: Mutex::new(Vec::new()),
+        });
+        let outputs: Arc<dyn Publish> = published.clone();
         match entry.handler.handle(event, outputs).await {
             Ok(results) => {
-                tracing::debug!(component, event_id = %id, results = results.len(), "handled");
+                let published = std::mem::take(
+                    &mut *published.events.lock().unwrap_or_else(|e| e.into_inner()),
+                );
+                tracing::debug!(component, event_id = %id, results = results.len(),
+                    published = published.len(), "handled");
+                for (output, event) in published {
+                    deliveries.matching(&event);
+                    deliveries.output(component, &output, event);
+                }
+                for result in &results {
+                    deliveries.matching(result);
+                }
                 Ok(results)
             }
             Err(error) => {
@@ -69,9 +151,10 @@ impl Dispatcher {
         }
     }
 
-    /// Sends result events that no reply carried to every output of `component`. With no
-    /// outputs declared they have nowhere to go: that is logged, never silent.
-    pub fn forward(&self, component: &str, events: Vec<Event>) {
+    /// Queues result events that no reply carried for every output of `component`. With no
+    /// outputs declared they have nowhere else to go (subscriptions already got them): that
+    /// is logged, never silent.
+    pub fn forward(&self, component: &str, events: Vec<Event>, deliveries: &mut Deliveries<'_>) {
         if events.is_empty() {
             return;
         }
@@ -80,16 +163,60 @@ impl Dispatcher {
         };
         if entry.outputs.is_empty() {
             let ids: Vec<&str> = events.iter().map(Event::id).collect();
-            tracing::warn!(
+            tracing::info!(
                 component,
-                dropped = ?ids,
-                "result events were not part of the reply and the component declares no outputs; \
-                 declare an output in spindle.toml or send `Accept: application/cloudevents-batch+json`"
+                events = ?ids,
+                "result events had no reply to go in and the component declares no outputs; \
+                 only matching subscriptions get them"
             );
             return;
         }
-        for event in &events {
-            entry.outputs.broadcast(event);
+        for event in events {
+            let mut outputs = entry.outputs.iter().peekable();
+            while let Some(output) = outputs.next() {
+                if outputs.peek().is_some() {
+                    deliveries.output(component, output, event.clone());
+                } else {
+                    deliveries.output(component, output, event);
+                    break;
+                }
+            }
         }
+    }
+
+    /// The whole path for a trigger with no reply to give (a broker message, a subscription
+    /// delivering to a component): takes the event in, forwards every result to the
+    /// component's outputs, and commits. Returns how many deliveries were stored; once it
+    /// returns `Ok` the event may be acknowledged.
+    pub async fn process(
+        &self,
+        component: Option<&str>,
+        event: Event,
+    ) -> Result<usize, ProcessError> {
+        let mut deliveries = self.router.deliveries();
+        let results = self.ingress(component, event, &mut deliveries).await?;
+        if let Some(component) = component {
+            self.forward(component, results, &mut deliveries);
+        }
+        Ok(deliveries.commit().await?)
+    }
+}
+
+/// Collects what a handler publishes while it runs; it is queued only if the handler succeeds.
+struct Published {
+    component: Arc<ComponentEntry>,
+    events: Mutex<Vec<(String, Event)>>,
+}
+
+impl Publish for Published {
+    fn publish(&self, output: &str, event: Event) -> Result<(), PublishError> {
+        if !self.component.outputs.contains(output) {
+            return Err(PublishError::UnknownOutput(output.to_owned()));
+        }
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((output.to_owned(), event));
+        Ok(())
     }
 }

@@ -4,18 +4,25 @@
 //!
 //! - [`handler`]: the [`Handler`] trait every way of running a component implements.
 //! - [`dispatch`]: the one `dispatch(component, event)` every trigger calls.
-//! - [`outputs`]: output bindings, where published and forwarded events go.
+//! - [`outputs`]: output bindings, as queues of the delivery engine.
+//! - [`routing`]: where events go on — matched subscriptions and output bindings, through
+//!   the durable outbox.
+//! - [`brokers`]: the NATS, MQTT, AMQP and Kafka trigger loops.
+//! - [`subscriber`]: components as subscribers (`component:<id>` sinks).
 //! - [`http`]: the HTTP trigger — CloudEvents webhook receiver (all three content modes, the
 //!   abuse-protection handshake, bearer auth) and the raw `wasi:http` path.
 
 pub mod app;
+pub mod brokers;
 pub mod dispatch;
 pub mod handler;
 pub mod http;
 pub mod outputs;
+pub mod routing;
+pub mod subscriber;
 pub mod wasm;
 
 pub use app::{App, AppError, AppOptions, RouteInfo};
-pub use dispatch::{ComponentEntry, DispatchError, Dispatcher};
+pub use dispatch::{ComponentEntry, DispatchError, Dispatcher, ProcessError};
 pub use handler::{BoxFuture, Handler, HandlerError, Publish, PublishError};
-pub use outputs::Outputs;
+pub use routing::{Deliveries, Router};

@@ -1,216 +1,82 @@
-//! Output bindings: the named sinks a component's events flow on to.
-//!
-//! Until the durable delivery engine takes over, an HTTP output sends each event on a
-//! background task with bounded in-memory retries (webhook sender rules: POST, binary mode by
-//! default, never follow redirects, honour `429`/`503` + `Retry-After`); every failure is
-//! logged with the event id and the sink.
+//! Output bindings (`[component.<id>.outputs]`): named sinks a component's events flow on
+//! to. Each one is a queue of the delivery engine, like a subscription without filters, so
+//! outputs get the same durability, retries with backoff, `Retry-After`, webhook handshake
+//! and dead letters (`spindle dlq list` shows them under `output:<component>:<name>`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
-use cloudevent::Event;
-use cloudevent::http::{self as binding, Mode};
-use http::StatusCode;
-use manifest::{ContentMode, Output, Sink};
+use delivery::{Delivery, DeliveryPolicy, Protocol, Subscription, SubscriptionId};
+use manifest::{ContentMode, Manifest, MqttVersion, Output, Sink};
 
-use crate::handler::{Publish, PublishError};
+use crate::app::AppError;
 
-/// How many times an output tries one event before giving up (in-memory delivery).
-const MAX_ATTEMPTS: u32 = 5;
-/// The longest `Retry-After` the in-memory sender will wait for.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-
-/// The outputs of one component.
-#[derive(Clone)]
-pub struct Outputs {
-    component: Arc<str>,
-    sinks: Arc<BTreeMap<String, OutputSink>>,
-    client: reqwest::Client,
-}
-
-#[derive(Clone)]
-struct OutputSink {
-    target: Target,
-    mode: Mode,
-    headers: http::HeaderMap,
-}
-
-#[derive(Clone)]
-enum Target {
-    Http(reqwest::Url),
-    /// A sink whose transport is not built into this runtime yet.
-    Unsupported(String),
-}
-
-impl Outputs {
-    /// Builds the outputs declared for a component; `client` is shared by every HTTP output.
-    pub fn new(
-        component: &str,
-        declared: &BTreeMap<String, Output>,
-        client: reqwest::Client,
-    ) -> Self {
-        let sinks = declared
-            .iter()
-            .map(|(name, output)| {
-                let target = match &output.sink {
-                    Sink::Http { url } => match reqwest::Url::parse(url.as_str()) {
-                        Ok(url) => Target::Http(url),
-                        Err(e) => Target::Unsupported(format!("{url}: {e}")),
-                    },
-                    other => Target::Unsupported(other.to_string()),
-                };
-                let mut headers = http::HeaderMap::new();
-                for (k, v) in &output.headers {
-                    if let (Ok(k), Ok(v)) = (
-                        http::HeaderName::from_bytes(k.as_bytes()),
-                        http::HeaderValue::from_str(v),
-                    ) {
-                        headers.insert(k, v);
-                    }
-                }
-                let mode = match output.mode {
-                    ContentMode::Structured => Mode::Structured,
-                    _ => Mode::Binary,
-                };
-                (
-                    name.clone(),
-                    OutputSink {
-                        target,
-                        mode,
-                        headers,
-                    },
-                )
-            })
-            .collect();
-        Outputs {
-            component: Arc::from(component),
-            sinks: Arc::new(sinks),
-            client,
+/// Makes the queue of every output binding in the manifest match it: each output is a
+/// subscription-like queue (`output:<component>:<name>`) with the engine's retries and dead
+/// letters. Queues of outputs no longer in the manifest are removed, with a warning when
+/// they still held events.
+pub async fn set_up(delivery: &Delivery, manifest: &Manifest) -> Result<(), AppError> {
+    let mut wanted = BTreeMap::new();
+    for (component, c) in &manifest.components {
+        for (name, output) in &c.outputs {
+            let sub = subscription(component.as_str(), name, output);
+            wanted.insert(sub.id.clone(), sub);
         }
     }
-
-    /// Whether the component declared any output at all.
-    pub fn is_empty(&self) -> bool {
-        self.sinks.is_empty()
-    }
-
-    /// Names of the declared outputs.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.sinks.keys().map(String::as_str)
-    }
-
-    /// Sends `event` to every declared output: where results go that the reply did not carry.
-    pub fn broadcast(&self, event: &Event) {
-        for name in self.sinks.keys() {
-            let _ = self.publish(name, event.clone());
-        }
-    }
-}
-
-impl Publish for Outputs {
-    fn publish(&self, output: &str, event: Event) -> Result<(), PublishError> {
-        let Some(sink) = self.sinks.get(output) else {
-            return Err(PublishError::UnknownOutput(output.to_owned()));
-        };
-        match &sink.target {
-            Target::Http(url) => {
-                let job = HttpDelivery {
-                    client: self.client.clone(),
-                    url: url.clone(),
-                    mode: sink.mode,
-                    headers: sink.headers.clone(),
-                    component: self.component.clone(),
-                    output: output.to_owned(),
-                };
-                tokio::spawn(job.run(event));
-                Ok(())
+    for existing in delivery.subscriptions() {
+        if existing.id.is_output() && !wanted.contains_key(&existing.id) {
+            let pending = delivery.pending(Some(&existing.id)).unwrap_or(0);
+            if pending > 0 {
+                tracing::warn!(output = %existing.id, pending, sink = %existing.sink,
+                    "output removed from spindle.toml; dropping its undelivered events");
             }
-            Target::Unsupported(uri) => {
-                tracing::error!(
-                    component = %self.component, output, sink = %uri, event_id = event.id(),
-                    "this sink's transport is not available in this build; event not delivered"
-                );
-                Err(PublishError::Unavailable {
-                    output: output.to_owned(),
-                    reason: format!("no transport for {uri}"),
-                })
-            }
+            delivery.delete_subscription(&existing.id).await?;
         }
     }
-}
-
-struct HttpDelivery {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    mode: Mode,
-    headers: http::HeaderMap,
-    component: Arc<str>,
-    output: String,
-}
-
-impl HttpDelivery {
-    async fn run(self, event: Event) {
-        let encoded = binding::encode(&event, self.mode);
-        let mut backoff = Duration::from_millis(100);
-        for attempt in 1..=MAX_ATTEMPTS {
-            let mut headers = encoded.headers.clone();
-            headers.extend(self.headers.clone());
-            let result = self
-                .client
-                .post(self.url.clone())
-                .headers(headers)
-                .body(encoded.body.clone())
-                .send()
-                .await;
-            let wait = match result {
-                Ok(response) if response.status().is_success() => {
-                    tracing::debug!(component = %self.component, output = %self.output, event_id = event.id(), "delivered");
-                    return;
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    let retryable = status == StatusCode::REQUEST_TIMEOUT
-                        || status == StatusCode::TOO_MANY_REQUESTS
-                        || status.is_server_error();
-                    if !retryable {
-                        tracing::error!(
-                            component = %self.component, output = %self.output, sink = %self.url,
-                            event_id = event.id(), %status,
-                            "sink rejected the event permanently; not retrying"
-                        );
-                        return;
-                    }
-                    tracing::warn!(
-                        component = %self.component, output = %self.output, sink = %self.url,
-                        event_id = event.id(), %status, attempt, "sink failed; will retry"
-                    );
-                    retry_after.unwrap_or(backoff).min(MAX_RETRY_AFTER)
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        component = %self.component, output = %self.output, sink = %self.url,
-                        event_id = event.id(), %error, attempt, "cannot reach sink; will retry"
-                    );
-                    backoff
-                }
-            };
-            if attempt == MAX_ATTEMPTS {
-                break;
-            }
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+    for (id, sub) in wanted {
+        let unchanged = delivery.subscription(&id).is_some_and(|s| *s == sub);
+        if !unchanged {
+            let sink = sub.sink.clone();
+            delivery
+                .put_subscription(sub)
+                .await
+                .map_err(|e| AppError::Config(format!("output `{id}` to {sink}: {e}")))?;
         }
-        tracing::error!(
-            component = %self.component, output = %self.output, sink = %self.url,
-            event_id = event.id(), attempts = MAX_ATTEMPTS, "giving up on delivery"
-        );
     }
+    Ok(())
 }
 
-/// Parses `Retry-After` in its delay-seconds form (the HTTP-date form is treated as absent).
-pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// The delivery queue behind one output binding: a subscription with the reserved id
+/// [`SubscriptionId::output`], no filters (it only gets what the component publishes), the
+/// output's content mode, its HTTP headers as `protocolsettings`, and its handshake origin.
+pub fn subscription(component: &str, name: &str, output: &Output) -> Subscription {
+    let id = SubscriptionId::output(component, name);
+    let protocol = match &output.sink {
+        Sink::Http { .. } => Protocol::Http,
+        Sink::Nats { .. } => Protocol::Nats,
+        Sink::Mqtt {
+            version: MqttVersion::V3_1_1,
+            ..
+        } => Protocol::Mqtt3,
+        Sink::Mqtt { .. } => Protocol::Mqtt5,
+        Sink::Amqp { .. } => Protocol::Amqp,
+        Sink::Kafka { .. } => Protocol::Kafka,
+    };
+    let mut sub = Subscription::new(id, protocol, output.sink.to_string());
+    sub.delivery = DeliveryPolicy {
+        mode: match output.mode {
+            ContentMode::Binary => delivery::ContentMode::Binary,
+            ContentMode::Structured => delivery::ContentMode::Structured,
+        },
+        ..DeliveryPolicy::default()
+    };
+    if !output.headers.is_empty() {
+        sub.protocolsettings = Some(serde_json::json!({ "headers": output.headers }));
+    }
+    if let Some(origin) = &output.webhook_origin {
+        sub.config = Some(BTreeMap::from([(
+            delivery::sink::http::CONFIG_WEBHOOK_ORIGIN.to_owned(),
+            origin.clone(),
+        )]));
+    }
+    sub
 }

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cloudevent::{Data, Event, http as binding};
+use delivery::{Delivery, SinkRegistry};
 use runtime::http::{HttpConfig, HttpRoute, HttpTrigger, RouteTarget, WebhookConfig};
-use runtime::{BoxFuture, ComponentEntry, Dispatcher, Handler, HandlerError, Outputs, Publish};
+use runtime::{BoxFuture, ComponentEntry, Dispatcher, Handler, HandlerError, Publish, Router};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -56,6 +57,8 @@ impl Handler for Scripted {
 struct App {
     url: String,
     calls: Arc<Scripted>,
+    delivery: Arc<Delivery>,
+    _state: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -68,23 +71,39 @@ async fn start(outputs: BTreeMap<String, manifest::Output>, config: HttpConfig) 
     let handler = Arc::new(Scripted {
         calls: AtomicUsize::new(0),
     });
+    let state = tempfile::tempdir().unwrap();
+    let delivery = Arc::new(
+        Delivery::open(state.path(), SinkRegistry::with_defaults())
+            .await
+            .unwrap(),
+    );
+    for (name, output) in &outputs {
+        let sub = runtime::outputs::subscription("orders", name, output);
+        delivery.put_subscription(sub).await.unwrap();
+    }
     let mut components = HashMap::new();
     components.insert(
         "orders".to_owned(),
         ComponentEntry {
             handler: handler.clone(),
-            outputs: Outputs::new("orders", &outputs, client.clone()),
+            outputs: outputs.keys().cloned().collect(),
         },
     );
-    let routes = vec![HttpRoute {
-        route: manifest::Route::parse("/orders/...").unwrap(),
-        target: RouteTarget::CloudEvents {
-            component: "orders".into(),
+    let routes = vec![
+        HttpRoute {
+            route: manifest::Route::parse("/orders/...").unwrap(),
+            target: RouteTarget::CloudEvents {
+                component: Some("orders".into()),
+            },
         },
-    }];
+        HttpRoute {
+            route: manifest::Route::parse("/ingress").unwrap(),
+            target: RouteTarget::CloudEvents { component: None },
+        },
+    ];
     let trigger = Arc::new(HttpTrigger::new(
         routes,
-        Dispatcher::new(components),
+        Dispatcher::new(components, Router::new(delivery.clone())),
         config,
         client,
     ));
@@ -102,6 +121,8 @@ async fn start(outputs: BTreeMap<String, manifest::Output>, config: HttpConfig) 
     App {
         url,
         calls: handler,
+        delivery,
+        _state: state,
         stop: Some(stop),
         done,
     }
@@ -359,11 +380,16 @@ async fn two_app_pipeline_through_an_output() {
             sink: format!("{}/from-a", b.url).parse().unwrap(),
             mode: manifest::ContentMode::Binary,
             headers: BTreeMap::new(),
+            webhook_origin: None,
         },
     );
     let a = start(outputs, HttpConfig::default()).await;
     let r = post(&a.url, binding::encode_binary(&event("publish")), &[]).await;
-    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.status(),
+        202,
+        "accepted: the published event is queued for the output"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while b.calls.calls.load(Ordering::SeqCst) == 0 {
         assert!(
@@ -396,4 +422,96 @@ async fn graceful_shutdown_finishes_in_flight_events() {
         reqwest::Client::new().post(&app.url).send().await.is_err(),
         "no longer accepting"
     );
+}
+
+/// Waits until `app` has handled `n` events, then a little longer to catch extras.
+async fn expect_calls(app: &App, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.calls.calls.load(Ordering::SeqCst) < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sink got {} events, expected {n}",
+            app.calls.calls.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.calls.calls.load(Ordering::SeqCst),
+        n,
+        "no extra deliveries"
+    );
+}
+
+fn subscription(sink: &str, filters: serde_json::Value) -> delivery::Subscription {
+    let mut sub = delivery::Subscription::new(
+        uuid::Uuid::new_v4().to_string(),
+        delivery::Protocol::Http,
+        sink,
+    );
+    sub.filters = Some(filters.as_array().unwrap().clone());
+    sub
+}
+
+#[tokio::test]
+async fn ingress_events_reach_matching_subscriptions_and_get_202_once_stored() {
+    let sink = start(BTreeMap::new(), HttpConfig::default()).await;
+    let app = start(BTreeMap::new(), HttpConfig::default()).await;
+    let sub = subscription(
+        &format!("{}/hook", sink.url),
+        serde_json::json!([{"prefix": {"type": "com.example."}}]),
+    );
+    app.delivery.put_subscription(sub).await.unwrap();
+    let ingress = app.url.replace("/orders", "/ingress");
+
+    let r = post(
+        &ingress,
+        binding::encode_binary(&event("com.example.created")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 202, "stored for the matching subscription");
+    let r = post(&ingress, binding::encode_structured(&event("other")), &[]).await;
+    assert_eq!(r.status(), 204, "nothing matched, nothing stored");
+    assert_eq!(
+        app.calls.calls.load(Ordering::SeqCst),
+        0,
+        "no component behind /ingress"
+    );
+    expect_calls(&sink, 1).await;
+}
+
+#[tokio::test]
+async fn handler_results_are_matched_against_subscriptions_too() {
+    let sink = start(BTreeMap::new(), HttpConfig::default()).await;
+    let app = start(BTreeMap::new(), HttpConfig::default()).await;
+    let sub = subscription(
+        &format!("{}/hook", sink.url),
+        serde_json::json!([{"sql": "id LIKE '%-reply-%'"}]),
+    );
+    app.delivery.put_subscription(sub).await.unwrap();
+    // The ingress event (id e1) does not match; its reply (id e1-reply-0) does.
+    let r = post(&app.url, binding::encode_binary(&event("echo")), &[]).await;
+    assert_eq!(r.status(), 200);
+    let (_, replies) = reply_events(r).await;
+    assert_eq!(replies[0].id(), "e1-reply-0");
+    expect_calls(&sink, 1).await;
+}
+
+#[tokio::test]
+async fn a_failed_handler_queues_nothing() {
+    let sink = start(BTreeMap::new(), HttpConfig::default()).await;
+    let app = start(BTreeMap::new(), HttpConfig::default()).await;
+    let sub = subscription(&format!("{}/hook", sink.url), serde_json::json!([]));
+    app.delivery.put_subscription(sub).await.unwrap();
+    let r = post(&app.url, binding::encode_binary(&event("transient")), &[]).await;
+    assert_eq!(
+        r.status(),
+        503,
+        "the producer will retry, so nothing is kept"
+    );
+    assert_eq!(app.delivery.pending(None).unwrap(), 0);
+    let r = post(&app.url, binding::encode_binary(&event("none")), &[]).await;
+    assert_eq!(r.status(), 202, "an empty filter list matches every event");
+    expect_calls(&sink, 1).await;
 }

@@ -1,4 +1,6 @@
-//! `spindle up`: load the app described by `spindle.toml` and serve it until Ctrl-C/SIGTERM.
+//! `spindle up`: load the app described by `spindle.toml` and serve it — the HTTP trigger,
+//! the broker triggers, the delivery workers and the admin (Subscriptions) API — until
+//! Ctrl-C/SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +15,11 @@ use runtime::{App, AppOptions};
 #[command(
     after_help = "Nothing is built implicitly: run `spindle build` first when a component's \
 Wasm file is missing. Stop with Ctrl-C (or SIGTERM): Spindle stops accepting, finishes the \
-events in flight, and exits."
+events in flight, and exits. Events that still await delivery to subscriptions or outputs \
+stay in the state directory and go out on the next start.
+
+The admin API (Subscriptions API, dead letters, /openapi.yaml, /healthz) listens on \
+[application.admin] listen, 127.0.0.1:3001 by default."
 )]
 pub struct UpArgs {
     /// The app manifest.
@@ -22,6 +28,9 @@ pub struct UpArgs {
     /// Address of the HTTP trigger's listener.
     #[arg(long, default_value = "127.0.0.1:3000", env = "SPINDLE_LISTEN")]
     listen: SocketAddr,
+    /// Address of the admin API's listener (overrides `[application.admin] listen`).
+    #[arg(long, env = "SPINDLE_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
     /// Directory for Spindle's state (compiled-component cache, delivery store); relative
     /// paths are resolved against the manifest's directory.
     #[arg(long, default_value = ".spindle", env = "SPINDLE_STATE_DIR")]
@@ -49,23 +58,75 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let admin_token = match &manifest.application.admin.token {
+        Some(secret) => Some(
+            secret
+                .resolve()
+                .map_err(|e| anyhow::anyhow!("[application.admin] token: {e}"))?,
+        ),
+        None => None,
+    };
+    let admin_listen = args
+        .admin_listen
+        .unwrap_or(manifest.application.admin.listen);
+    if admin_token.is_none() && !admin_listen.ip().is_loopback() {
+        eprintln!(
+            "the admin API would listen on {admin_listen}, which is not loopback, without a token; \
+             set [application.admin] token"
+        );
+        return Ok(ExitCode::from(1));
+    }
     runtime.block_on(async move {
-        let app = App::load(&manifest, &AppOptions { state_dir })?;
+        let app = App::load(&manifest, &AppOptions { state_dir }).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let admin_listener = tokio::net::TcpListener::bind(admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {admin_listen} for the admin API"))?;
         let address = listener.local_addr()?;
         println!("Serving {} on http://{address}", app.name());
         for route in app.routes() {
             println!(
                 "  http://{address}{}  ->  {} ({})",
-                route.route, route.component, route.executor
+                route.route,
+                route.component.as_deref().unwrap_or("(subscriptions only)"),
+                route.executor
             );
         }
-        if app.routes().is_empty() {
-            println!("  (no [[trigger.http]] routes)");
+        for trigger in app.broker_triggers() {
+            println!(
+                "  {}  ->  {}",
+                trigger.route,
+                trigger
+                    .component
+                    .as_deref()
+                    .unwrap_or("(subscriptions only)")
+            );
         }
-        app.serve(listener, shutdown_signal()).await?;
+        if app.routes().is_empty() && app.broker_triggers().is_empty() {
+            println!("  (no triggers)");
+        }
+        println!(
+            "Admin API (subscriptions, dead letters) on http://{}",
+            admin_listener.local_addr()?
+        );
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let admin = api::AdminApi::new(
+            app.delivery().clone(),
+            api::AdminConfig { token: admin_token },
+        );
+        let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        app.serve(listener, on_stop(stopped)).await?;
+        let _ = admin.await;
         println!("Stopped.");
         Ok(ExitCode::SUCCESS)
     })

@@ -206,13 +206,14 @@ fn file_mount(
 
 fn output(cx: &mut Ctx<'_>, key: &str, value: Spanned<StrOr<RawOutputTable>>) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_headers) = match value.into_inner() {
+    let (uri, mode, raw_headers, webhook_origin) = match value.into_inner() {
         StrOr::Str(s) => (
             Spanned::new(span.clone(), s),
             ContentMode::Binary,
             BTreeMap::new(),
+            None,
         ),
-        StrOr::Table(t) => (t.uri, t.mode, t.headers),
+        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin),
     };
     let ukey = if uri.span() == span {
         key.to_owned()
@@ -274,10 +275,37 @@ fn output(cx: &mut Ctx<'_>, key: &str, value: Spanned<StrOr<RawOutputTable>>) ->
         }
         headers.insert(name.into_inner(), value);
     }
+    if let Some(origin) = &webhook_origin {
+        let okey = format!("{key}.webhook_origin");
+        if !matches!(sink, Sink::Http { .. }) {
+            cx.err(
+                origin.span(),
+                &okey,
+                ErrorKind::InvalidValue,
+                format!(
+                    "the webhook handshake is only for http and https sinks, not {}",
+                    sink.scheme()
+                ),
+            );
+        } else if origin.get_ref().is_empty()
+            || origin
+                .get_ref()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            cx.err(
+                origin.span(),
+                &okey,
+                ErrorKind::InvalidValue,
+                "expected a host name such as \"events.example.com\"",
+            );
+        }
+    }
     Some(Output {
         sink,
         mode,
         headers,
+        webhook_origin: webhook_origin.map(Spanned::into_inner),
     })
 }
 

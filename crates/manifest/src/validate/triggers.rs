@@ -144,7 +144,24 @@ fn http_triggers(
     for (i, t) in raw.into_iter().enumerate() {
         let t = t.into_inner();
         let key = format!("trigger.http[{i}]");
-        let component = check_component_ref(cx, &format!("{key}.component"), &t.component, defined);
+        let component = match &t.component {
+            Some(c) => Some(check_component_ref(
+                cx,
+                &format!("{key}.component"),
+                c,
+                defined,
+            )),
+            None if t.executor == HttpExecutor::WasiHttp => {
+                cx.err(
+                    t.route.span(),
+                    &format!("{key}.component"),
+                    ErrorKind::MissingKey,
+                    "a wasi-http route needs a `component` to pass requests to",
+                );
+                None
+            }
+            None => None,
+        };
         let route = match Route::parse(t.route.get_ref()) {
             Ok(route) => {
                 let line = cx.line(&t.route.span());

@@ -4,8 +4,12 @@
 //! handshake and auth, status codes, replies in the request's mode — and the component only
 //! sees events. A `wasi-http` route passes the raw request to a `wasi:http` component.
 //!
+//! Every event taken in is matched against the subscriptions, and what its handler produced
+//! flows on (see [`crate::dispatch`]); the reply is sent only once all of that is stored.
+//!
 //! Reply rules for a CloudEvents route (documented for users in the README):
-//! - no result event: `204 No Content`;
+//! - no result event: `202 Accepted` when the event (or what it led to) was stored for
+//!   delivery to subscriptions or outputs, `204 No Content` when nothing followed from it;
 //! - one result: `200 OK` with the event, in the request's mode (a batch request gets a batch);
 //! - several results: a batch when the request was a batch or its `Accept` names
 //!   `application/cloudevents-batch+json`; otherwise the first result is the reply and the rest
@@ -55,10 +59,11 @@ pub trait RawHttpHandler: Send + Sync + 'static {
 /// What a route leads to.
 #[derive(Clone)]
 pub enum RouteTarget {
-    /// Decode CloudEvents and dispatch them to this component.
+    /// Decode CloudEvents, match them against the subscriptions, and dispatch them to this
+    /// component if there is one (a route without a component only feeds subscriptions).
     CloudEvents {
         /// Component id.
-        component: String,
+        component: Option<String>,
     },
     /// Hand the raw request to a `wasi:http` component.
     WasiHttp {
@@ -203,7 +208,7 @@ impl HttpTrigger {
                 self.wasi_http(component, handler.as_ref(), request).await
             }
             RouteTarget::CloudEvents { component } => match *request.method() {
-                Method::POST => self.cloudevents(component, request).await,
+                Method::POST => self.cloudevents(component.as_deref(), request).await,
                 Method::OPTIONS => self.config.webhook.handshake(&request, &self.client),
                 _ => {
                     let mut r = problem(
@@ -255,7 +260,7 @@ impl HttpTrigger {
         }
     }
 
-    async fn cloudevents<B>(&self, component: &str, request: Request<B>) -> HttpResponse
+    async fn cloudevents<B>(&self, component: Option<&str>, request: Request<B>) -> HttpResponse
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -270,50 +275,60 @@ impl HttpTrigger {
         };
         let mode = message.mode();
         let batch_ok = mode == Mode::Batch || binding::accepts_batch(&parts.headers);
-        let events = message.into_events();
         let in_batch = mode == Mode::Batch;
+        let mut deliveries = self.dispatcher.router().deliveries();
         let mut results = Vec::new();
-        for (index, event) in events.into_iter().enumerate() {
+        let mut failure = None;
+        for (index, event) in message.into_events().into_iter().enumerate() {
             let id = event.id().to_owned();
-            match self.dispatcher.dispatch(component, event).await {
+            match self
+                .dispatcher
+                .ingress(component, event, &mut deliveries)
+                .await
+            {
                 Ok(mut out) => results.append(&mut out),
                 Err(error) => {
-                    // Results of the events already handled are not lost: they flow on.
-                    self.dispatcher.forward(component, results);
                     let location = if in_batch {
                         format!("event [{index}] (id `{id}`)")
                     } else {
                         format!("event `{id}`")
                     };
-                    return handler_error(&location, error);
+                    failure = Some(handler_error(&location, error));
+                    break;
                 }
             }
         }
-        self.reply(component, mode, batch_ok, results)
-    }
-
-    fn reply(
-        &self,
-        component: &str,
-        mode: Mode,
-        batch_ok: bool,
-        mut results: Vec<Event>,
-    ) -> HttpResponse {
-        if results.is_empty() {
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            return r;
-        }
-        let encoded = if mode == Mode::Batch || (results.len() > 1 && batch_ok) {
-            binding::encode_batch(&results)
-        } else {
+        // Results that will not be in the reply flow on to the outputs. After a failure in a
+        // batch, the results of the events already handled are not lost either.
+        let reply = if failure.is_none() && (in_batch || (results.len() > 1 && batch_ok)) {
+            std::mem::take(&mut results)
+        } else if failure.is_none() && !results.is_empty() {
             let rest = results.split_off(1);
-            self.dispatcher.forward(component, rest);
-            binding::encode(&results[0], mode)
+            std::mem::replace(&mut results, rest)
+        } else {
+            Vec::new()
         };
-        let mut r = Response::new(Full::new(encoded.body));
-        *r.headers_mut() = encoded.headers;
-        r
+        if let Some(component) = component {
+            self.dispatcher.forward(component, results, &mut deliveries);
+        }
+        let queued = match deliveries.commit().await {
+            Ok(queued) => queued,
+            Err(error) => {
+                tracing::error!(%error, "cannot store onward deliveries; asking the producer to retry");
+                return with_retry_after(
+                    problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Cannot store the event",
+                        format!("the event was not accepted: {error}"),
+                    ),
+                    TRANSIENT_RETRY_AFTER,
+                );
+            }
+        };
+        if let Some(failure) = failure {
+            return failure;
+        }
+        reply_with(mode, reply, queued)
     }
 
     async fn wasi_http<B>(
@@ -338,6 +353,29 @@ impl HttpTrigger {
             }
         }
     }
+}
+
+/// The success reply: the result events in the request's mode (a batch when there are
+/// several), else `202 Accepted` when the event was stored for onward delivery, or
+/// `204 No Content` when nothing followed from it.
+fn reply_with(mode: Mode, reply: Vec<Event>, queued: usize) -> HttpResponse {
+    if reply.is_empty() {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = if queued > 0 {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::NO_CONTENT
+        };
+        return r;
+    }
+    let encoded = if mode == Mode::Batch || reply.len() > 1 {
+        binding::encode_batch(&reply)
+    } else {
+        binding::encode(&reply[0], mode)
+    };
+    let mut r = Response::new(Full::new(encoded.body));
+    *r.headers_mut() = encoded.headers;
+    r
 }
 
 fn decode_error(error: cloudevent::Error) -> HttpResponse {

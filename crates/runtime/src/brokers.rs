@@ -1,0 +1,178 @@
+//! The broker triggers (`[[trigger.nats]]`, `[[trigger.mqtt]]`, `[[trigger.amqp]]`,
+//! `[[trigger.kafka]]`): one loop per trigger that takes deliveries from its
+//! [`transports::Receiver`], runs them through the same [`Dispatcher::process`] as every
+//! other trigger, and settles each message by the outcome — ack once the handler succeeded
+//! and everything it led to is durably queued, nak (redeliver later) on a transient failure,
+//! reject on a permanent one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use manifest::Manifest;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use transports::{Outcome, Receiver};
+
+use crate::app::AppError;
+use crate::dispatch::{DispatchError, Dispatcher, ProcessError};
+use crate::handler::HandlerError;
+
+/// How long a redelivery waits after a transient handler error.
+const TRANSIENT_REDELIVERY: Duration = Duration::from_secs(5);
+/// How long a redelivery waits when the component is at its concurrency cap.
+const BUSY_REDELIVERY: Duration = Duration::from_secs(1);
+/// The shortest JetStream ack wait: the server redelivers an unsettled message after it.
+const MIN_ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// One connected broker trigger, not yet running.
+pub struct BrokerTrigger {
+    /// How it appears in logs and in `spindle up`'s listing, e.g. `nats://127.0.0.1:4222 orders.>`.
+    pub label: String,
+    /// The component it feeds.
+    pub component: String,
+    /// How many of its events may be in the handler at once.
+    pub max_in_flight: usize,
+    receiver: Receiver,
+}
+
+/// Connects every broker trigger of the manifest. Fails, naming the trigger, when a broker
+/// cannot be reached now, so a wrong address shows at start-up; once connected, receivers
+/// ride out broker restarts on their own.
+pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError> {
+    let mut triggers = Vec::new();
+    let limits = |component: &str| {
+        manifest
+            .components
+            .get(component)
+            .map(|c| (c.limits.max_concurrency, c.limits.timeout))
+            .unwrap_or((100, Duration::from_secs(5)))
+    };
+    let failed = |label: &str, error: transports::ConnectError| {
+        AppError::Config(format!("[[trigger.{label}]]: {error}"))
+    };
+    for t in &manifest.triggers.nats {
+        let (max, timeout) = limits(t.component.as_str());
+        let mut config = transports::nats::NatsReceiverConfig::from(t);
+        if let Some(js) = &mut config.jetstream {
+            js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
+        }
+        let label = format!("nats://{} {}", t.address, t.subject);
+        let receiver = transports::nats::receive(config)
+            .await
+            .map_err(|e| failed("nats", e))?;
+        triggers.push(BrokerTrigger::new(
+            label,
+            t.component.as_str(),
+            max,
+            receiver,
+        ));
+    }
+    for t in &manifest.triggers.mqtt {
+        let (max, _) = limits(t.component.as_str());
+        let label = format!("mqtt://{} {}", t.address, t.topic);
+        let receiver = transports::mqtt::receive(t.into())
+            .await
+            .map_err(|e| failed("mqtt", e))?;
+        triggers.push(BrokerTrigger::new(
+            label,
+            t.component.as_str(),
+            max,
+            receiver,
+        ));
+    }
+    for t in &manifest.triggers.amqp {
+        let (max, _) = limits(t.component.as_str());
+        let label = format!("amqp://{} {}", t.address, t.source);
+        let receiver = transports::amqp::receive(t.into())
+            .await
+            .map_err(|e| failed("amqp", e))?;
+        triggers.push(BrokerTrigger::new(
+            label,
+            t.component.as_str(),
+            max,
+            receiver,
+        ));
+    }
+    for t in &manifest.triggers.kafka {
+        let (max, _) = limits(t.component.as_str());
+        let brokers: Vec<String> = t.brokers.iter().map(ToString::to_string).collect();
+        let label = format!("kafka://{} {}", brokers.join(","), t.topic);
+        let receiver = transports::kafka::receive(t.into())
+            .await
+            .map_err(|e| failed("kafka", e))?;
+        triggers.push(BrokerTrigger::new(
+            label,
+            t.component.as_str(),
+            max,
+            receiver,
+        ));
+    }
+    Ok(triggers)
+}
+
+impl BrokerTrigger {
+    fn new(label: String, component: &str, max_in_flight: u32, receiver: Receiver) -> Self {
+        BrokerTrigger {
+            label,
+            component: component.to_owned(),
+            max_in_flight: usize::try_from(max_in_flight.max(1)).unwrap_or(1),
+            receiver,
+        }
+    }
+
+    /// Takes deliveries until `stop` turns true, then waits for the events in flight to be
+    /// handled and settled, and closes the broker connection.
+    pub async fn run(mut self, dispatcher: Dispatcher, mut stop: watch::Receiver<bool>) {
+        tracing::info!(trigger = %self.label, component = %self.component, "broker trigger running");
+        let permits = Arc::new(Semaphore::new(self.max_in_flight));
+        let mut in_flight = JoinSet::new();
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit,
+                _ = stop.wait_for(|stop| *stop) => break,
+            };
+            let Ok(permit) = permit else { break };
+            let delivery = tokio::select! {
+                delivery = self.receiver.recv() => delivery,
+                _ = stop.wait_for(|stop| *stop) => break,
+            };
+            let Some(delivery) = delivery else {
+                tracing::error!(trigger = %self.label, "receiver stopped");
+                break;
+            };
+            // Reap finished tasks so the set does not grow without bound.
+            while in_flight.try_join_next().is_some() {}
+            let dispatcher = dispatcher.clone();
+            let component = self.component.clone();
+            let label = self.label.clone();
+            in_flight.spawn(async move {
+                let _permit = permit;
+                let event_id = delivery.event.id().to_owned();
+                let result = dispatcher.process(Some(&component), delivery.event).await;
+                let outcome = outcome_of(&result);
+                if let Err(error) = delivery.ack.settle(outcome).await {
+                    // The broker will deliver it again: at least once still holds.
+                    tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");
+                }
+            });
+        }
+        let pending = in_flight.len();
+        if pending > 0 {
+            tracing::info!(trigger = %self.label, pending, "finishing events in flight");
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::info!(trigger = %self.label, "broker trigger stopped");
+    }
+}
+
+/// How a broker message is settled after processing.
+fn outcome_of(result: &Result<usize, ProcessError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ack,
+        Err(ProcessError::Dispatch(DispatchError::Handler(HandlerError::Busy))) => {
+            Outcome::Nak(Some(BUSY_REDELIVERY))
+        }
+        Err(error) if error.is_retryable() => Outcome::Nak(Some(TRANSIENT_REDELIVERY)),
+        Err(error) => Outcome::Reject(error.to_string()),
+    }
+}

@@ -1,0 +1,179 @@
+//! Where events go once they are in the app: to every subscription whose filters they pass,
+//! and to the output bindings their component named. Everything goes through the durable
+//! outbox, so an event is acknowledged upstream only once all its onward deliveries are on
+//! disk (at-least-once, nothing lost on a crash).
+//!
+//! A trigger collects what one request or message led to in a [`Deliveries`] and commits it
+//! with one [`Deliveries::commit`] before acknowledging: concurrent commits share one fsync
+//! (the outbox's group commit).
+
+use std::sync::{Arc, RwLock};
+
+use cesql::Filter;
+use cloudevent::Event;
+use delivery::{Delivery, Subscription, SubscriptionId};
+
+/// Matches events against the subscriptions and queues deliveries. Cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    delivery: Arc<Delivery>,
+    matchers: Arc<RwLock<Arc<Matchers>>>,
+}
+
+/// The compiled form of every subscription, for one generation of the subscription set.
+struct Matchers {
+    generation: u64,
+    subscriptions: Vec<Matcher>,
+}
+
+/// One subscription's conditions: `source` (exact), `types` (any of), `filters` (all).
+struct Matcher {
+    id: SubscriptionId,
+    source: Option<String>,
+    types: Option<Vec<String>>,
+    filter: Option<Filter>,
+}
+
+impl Matcher {
+    fn compile(sub: &Subscription) -> Option<Matcher> {
+        let filter = match sub.filters.as_deref() {
+            None | Some([]) => None,
+            Some(filters) => match Filter::from_json_list(filters) {
+                Ok(filter) => Some(filter),
+                Err(error) => {
+                    // The API refuses such filters; a stored one can only come from an older
+                    // version. It matches nothing rather than everything.
+                    tracing::error!(subscription = %sub.id, %error,
+                        "subscription filters do not compile; it receives no events");
+                    return None;
+                }
+            },
+        };
+        Some(Matcher {
+            id: sub.id.clone(),
+            source: sub.source.clone(),
+            types: sub.types.clone().filter(|t| !t.is_empty()),
+            filter,
+        })
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        self.source.as_deref().is_none_or(|s| s == event.source())
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|types| types.iter().any(|t| t == event.ty()))
+            && self.filter.as_ref().is_none_or(|f| f.matches(event))
+    }
+}
+
+impl Router {
+    /// A router over the subscriptions and outbox of `delivery`.
+    pub fn new(delivery: Arc<Delivery>) -> Self {
+        Router {
+            delivery,
+            matchers: Arc::new(RwLock::new(Arc::new(Matchers {
+                generation: u64::MAX,
+                subscriptions: Vec::new(),
+            }))),
+        }
+    }
+
+    /// The delivery engine behind this router.
+    pub fn delivery(&self) -> &Arc<Delivery> {
+        &self.delivery
+    }
+
+    /// An empty set of deliveries to fill for one request or message.
+    pub fn deliveries(&self) -> Deliveries<'_> {
+        Deliveries {
+            router: self,
+            matchers: None,
+            queued: Vec::new(),
+        }
+    }
+
+    /// The compiled subscriptions, rebuilt when the subscription set changed.
+    fn matchers(&self) -> Arc<Matchers> {
+        let generation = self.delivery.generation();
+        {
+            let current = self.matchers.read().unwrap_or_else(|e| e.into_inner());
+            if current.generation == generation {
+                return current.clone();
+            }
+        }
+        let subscriptions = self
+            .delivery
+            .subscriptions()
+            .iter()
+            .filter(|s| !s.id.is_output())
+            .filter_map(|s| Matcher::compile(s))
+            .collect();
+        let fresh = Arc::new(Matchers {
+            generation,
+            subscriptions,
+        });
+        *self.matchers.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        fresh
+    }
+}
+
+/// The onward deliveries one request or message led to, committed together.
+pub struct Deliveries<'r> {
+    router: &'r Router,
+    matchers: Option<Arc<Matchers>>,
+    queued: Vec<(SubscriptionId, Event)>,
+}
+
+impl Deliveries<'_> {
+    /// Queues `event` for every subscription it matches.
+    pub fn matching(&mut self, event: &Event) {
+        let router = self.router;
+        let matchers = self.matchers.get_or_insert_with(|| router.matchers());
+        for matcher in &matchers.subscriptions {
+            if matcher.matches(event) {
+                self.queued.push((matcher.id.clone(), event.clone()));
+            }
+        }
+    }
+
+    /// Queues `event` for one output binding of `component`.
+    pub fn output(&mut self, component: &str, output: &str, event: Event) {
+        self.queued
+            .push((SubscriptionId::output(component, output), event));
+    }
+
+    /// How many deliveries are queued so far.
+    pub fn len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Drops what was queued after the first `len` deliveries (what a failed event led to).
+    pub fn truncate(&mut self, len: usize) {
+        self.queued.truncate(len);
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+
+    /// Writes every queued delivery durably (one group commit) and wakes the workers.
+    /// Returns once they are on disk: only then may the caller acknowledge upstream.
+    pub async fn commit(self) -> Result<usize, delivery::Error> {
+        if self.queued.is_empty() {
+            return Ok(0);
+        }
+        let count = self.queued.len();
+        let accepted = self.router.delivery.outbox().enqueue(self.queued).await?;
+        if accepted < count {
+            // A subscription was deleted between matching and the commit.
+            tracing::debug!(
+                queued = count,
+                accepted,
+                "some deliveries had no subscription any more"
+            );
+        }
+        Ok(accepted)
+    }
+}
