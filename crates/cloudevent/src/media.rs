@@ -10,7 +10,10 @@ pub const APPLICATION_JSON: &str = "application/json";
 /// The media type without parameters, trimmed (`Application/JSON; charset=utf-8` →
 /// `Application/JSON`). Comparisons on it must ignore ASCII case.
 pub fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or_default().trim()
+    match content_type.bytes().position(|b| b == b';') {
+        Some(end) => content_type[..end].trim(),
+        None => content_type.trim(),
+    }
 }
 
 /// Whether a media type declares JSON content: `*/json` or `*/*+json`, parameters ignored,
@@ -39,8 +42,12 @@ pub enum Envelope<'a> {
 
 /// Classifies a `Content-Type` value into the mode it selects.
 pub fn envelope(content_type: &str) -> Envelope<'_> {
-    let essence = essence(content_type);
     const STRUCTURED: &str = "application/cloudevents";
+    if content_type.len() < STRUCTURED.len() {
+        // Too short to name either envelope (`application/json`, `text/plain`).
+        return Envelope::Binary;
+    }
+    let essence = essence(content_type);
     const BATCH: &str = "application/cloudevents-batch";
     let lower_starts = |prefix: &str| {
         essence.len() >= prefix.len()
@@ -60,9 +67,10 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
     // Fast path: `type/subtype` made of token characters, no parameters.
-    if let Some((ty, subtype)) = content_type.split_once('/')
-        && is_token(ty)
-        && is_token(subtype)
+    let bytes = content_type.as_bytes();
+    if let Some(slash) = bytes.iter().position(|&b| b == b'/')
+        && is_token_bytes(&bytes[..slash])
+        && is_token_bytes(&bytes[slash + 1..])
     {
         return Ok(());
     }
@@ -104,7 +112,12 @@ pub fn check_media_type(content_type: &str) -> Result<(), String> {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| TOKEN[usize::from(b)])
+    is_token_bytes(s.as_bytes())
+}
+
+fn is_token_bytes(s: &[u8]) -> bool {
+    // No early exit: a branch-free fold over a short value is cheaper than a branch a byte.
+    !s.is_empty() && s.iter().fold(true, |ok, &b| ok & TOKEN[usize::from(b)])
 }
 
 /// RFC 9110 `tchar`, as a lookup table.
