@@ -229,16 +229,24 @@ pub(crate) fn all_bytes_in(bytes: &[u8], lo: u8, hi: u8) -> bool {
 /// Whether `ok` holds for every byte. Written to vectorise: a check of a whole 16-byte block
 /// at a time, without a branch inside it (a fold over a slice of unknown length is compiled a
 /// byte at a time), the last block overlapping the one before it rather than being handled
-/// byte by byte.
+/// byte by byte; shorter values are checked as two overlapping 8- or 4-byte blocks.
 #[inline(always)]
 pub(crate) fn all_bytes(bytes: &[u8], ok: impl Fn(u8) -> bool + Copy) -> bool {
-    let block_ok = |block: &[u8; 16]| block.iter().fold(true, |all, &b| all & ok(b));
-    let Some(last) = bytes.last_chunk::<16>() else {
-        return bytes.iter().fold(true, |all, &b| all & ok(b));
-    };
-    let (blocks, _) = bytes.as_chunks::<16>();
-    // The early exit keeps the compiler from vectorising across blocks instead of within one.
-    blocks.iter().all(block_ok) && block_ok(last)
+    fn block_ok<const N: usize>(block: &[u8; N], ok: impl Fn(u8) -> bool) -> bool {
+        block.iter().fold(true, |all, &b| all & ok(b))
+    }
+    if let Some(last) = bytes.last_chunk::<16>() {
+        let (blocks, _) = bytes.as_chunks::<16>();
+        // The early exit keeps the compiler from vectorising across blocks instead of within.
+        return blocks.iter().all(|block| block_ok(block, ok)) && block_ok(last, ok);
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        return block_ok(first, ok) & block_ok(last, ok);
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        return block_ok(first, ok) & block_ok(last, ok);
+    }
+    bytes.iter().fold(true, |all, &b| all & ok(b))
 }
 
 fn is_noncharacter(c: char) -> bool {
