@@ -338,10 +338,9 @@ pub enum NameError {
 pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         Err(NameError::Empty)
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
+    } else if !all_bytes(name.as_bytes(), |b| {
+        b.is_ascii_lowercase() | b.is_ascii_digit()
+    }) {
         Err(NameError::Characters(name.to_owned()))
     } else if name == "data" {
         Err(NameError::Reserved)

@@ -66,12 +66,16 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
 /// Checks the shape of a media type per RFC 2046 / RFC 9110: `type "/" subtype *( ";" parameter )`
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
-    // Fast path: `type/subtype` made of token characters, no parameters.
+    // Fast path: `type/subtype` made of token characters, no parameters, in one pass.
     let bytes = content_type.as_bytes();
-    if let Some(slash) = bytes.iter().position(|&b| b == b'/')
-        && is_token_bytes(&bytes[..slash])
-        && is_token_bytes(&bytes[slash + 1..])
-    {
+    let (slashes, non_token) = bytes.iter().fold((0usize, false), |(slashes, bad), &b| {
+        let slash = b == b'/';
+        (
+            slashes + usize::from(slash),
+            bad | (!slash & !TOKEN[usize::from(b)]),
+        )
+    });
+    if slashes == 1 && !non_token && bytes.first() != Some(&b'/') && bytes.last() != Some(&b'/') {
         return Ok(());
     }
     if let Some(c) = content_type
@@ -112,12 +116,7 @@ pub fn check_media_type(content_type: &str) -> Result<(), String> {
 }
 
 fn is_token(s: &str) -> bool {
-    is_token_bytes(s.as_bytes())
-}
-
-fn is_token_bytes(s: &[u8]) -> bool {
-    // No early exit: a branch-free fold over a short value is cheaper than a branch a byte.
-    !s.is_empty() && s.iter().fold(true, |ok, &b| ok & TOKEN[usize::from(b)])
+    !s.is_empty() && s.bytes().all(|b| TOKEN[usize::from(b)])
 }
 
 /// RFC 9110 `tchar`, as a lookup table.
@@ -188,6 +187,12 @@ mod tests {
         assert!(check_media_type("application/json").is_ok());
         assert!(check_media_type("text/plain; charset=utf-8").is_ok());
         assert!(check_media_type("json").is_err());
+        assert!(check_media_type("/json").is_err());
+        assert!(check_media_type("application/").is_err());
+        assert!(check_media_type("a/b/c").is_err());
+        assert!(check_media_type("a/b c").is_err());
+        assert!(check_media_type("").is_err());
+        assert!(check_media_type("a/b").is_ok());
         assert!(check_media_type("a b/c").is_err());
         assert!(check_media_type("text/plain; charset").is_err());
         assert!(check_media_type("text/plain; x=é").is_err());
