@@ -126,10 +126,12 @@ fn decode_binary(
 ) -> Result<Event, Error> {
     let mut b = EventBuilder::default();
     let mut specversion = false;
-    // HeaderMap yields the values of a repeated header one after another.
+    // HeaderMap yields the values of a repeated header one after another; when no header has
+    // more than one value (as many values as names), there is nothing to compare.
+    let any_repeated = headers.len() != headers.keys_len();
     let mut previous: Option<&HeaderName> = None;
     for (name, value) in headers {
-        let repeated = previous == Some(name);
+        let repeated = any_repeated && previous == Some(name);
         previous = Some(name);
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
             continue;
