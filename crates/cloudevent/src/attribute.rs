@@ -407,19 +407,9 @@ impl FromStr for Timestamp {
 }
 
 impl Timestamp {
-    /// Calls `f` with the canonical form, formatted on the stack (no allocation) for the
-    /// four-digit years RFC 3339 covers: what encoders use to write a `time` straight into
-    /// their output.
-    pub(crate) fn with_canonical<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        match self.canonical_ascii() {
-            Some(buf) => f(buf.as_str()),
-            // Outside RFC 3339's four-digit years; chrono knows what to do.
-            None => f(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        }
-    }
-
-    /// The canonical form for years 0–9999, hand-rolled: this runs for every event with a
-    /// `time` on every hop.
+    /// The canonical form for years 0–9999, formatted on the stack (hand-rolled: this runs for
+    /// every event with a `time` on every hop), for encoders to copy straight into their
+    /// output; `None` outside RFC 3339's four-digit years.
     pub(crate) fn canonical_ascii(&self) -> Option<AsciiBuf> {
         use chrono::{Datelike, Timelike};
         let local = self.0.naive_local();
@@ -472,7 +462,11 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_canonical(|s| f.write_str(s))
+        match self.canonical_ascii() {
+            Some(ascii) => f.write_str(ascii.as_str()),
+            // Outside RFC 3339's four-digit years; chrono knows what to do.
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
     }
 }
 
@@ -580,6 +574,7 @@ mod tests {
 
     #[test]
     fn block_scans_see_every_byte() {
+        assert!(all_bytes_in(b"", b'a', b'z'));
         for len in 0..70 {
             for bad in 0..len {
                 let mut bytes = vec![b'a'; len];

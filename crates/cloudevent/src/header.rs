@@ -26,8 +26,7 @@ pub enum HeaderValueError {
 /// printable ASCII range U+0021–U+007E.
 #[inline]
 fn needs_encoding(b: u8) -> bool {
-    // Non-short-circuiting `|`, so that scans over many bytes vectorise.
-    !(0x21..=0x7E).contains(&b) | (b == b'"') | (b == b'%')
+    !(0x21..=0x7E).contains(&b) || b == b'"' || b == b'%'
 }
 
 /// Whether any byte must be percent-encoded.
@@ -76,8 +75,8 @@ fn escape(value: &str, mut push: impl FnMut(&[u8])) {
 }
 
 /// [`decode`] for a value already known to be a string (as `HeaderValue::to_str` gives it):
-/// a value that is neither quoted nor holds a `%`, the common case, is its own decoding and is
-/// returned borrowed without another pass over its bytes.
+/// a value that is neither quoted nor holds a `%`, the common case, is its own decoding, and
+/// is returned borrowed without being validated as UTF-8 again.
 pub(crate) fn decode_str(raw: &str) -> Result<Cow<'_, str>, HeaderValueError> {
     let (start, end) = ows_bounds(raw.as_bytes());
     let value = &raw.as_bytes()[start..end];
