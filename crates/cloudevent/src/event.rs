@@ -298,7 +298,7 @@ fn check_datacontenttype(value: &str) -> Result<(), Problem> {
 }
 
 fn check_extension(name: &str, value: &AttributeValue) -> Result<(), Problem> {
-    if CORE_ATTRIBUTES.contains(&name) {
+    if core_attribute_type(name).is_some() {
         return Err(Problem::attribute(
             name,
             "is a core attribute, not an extension",

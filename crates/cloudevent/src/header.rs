@@ -4,6 +4,10 @@
 
 use std::borrow::Cow;
 
+use bytes::BytesMut;
+
+use crate::attribute::all_bytes;
+
 /// Why a header value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderValueError {
@@ -25,25 +29,66 @@ fn needs_encoding(b: u8) -> bool {
     !(0x21..=0x7E).contains(&b) || b == b'"' || b == b'%'
 }
 
+/// Whether any byte must be percent-encoded.
+#[inline]
+fn any_needs_encoding(value: &str) -> bool {
+    !all_bytes(value.as_bytes(), |b| !needs_encoding(b))
+}
+
 /// Percent-encodes a canonical attribute string for a header, with upper-case hex.
 /// Returns the input unchanged (borrowed) when nothing needs encoding, the common case.
 pub fn encode(value: &str) -> Cow<'_, str> {
-    // No early exit: a branch-free fold over the bytes vectorises, and values are short.
-    if !value.bytes().fold(false, |acc, b| acc | needs_encoding(b)) {
+    if !any_needs_encoding(value) {
         return Cow::Borrowed(value);
     }
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len() + 16);
-    for &b in value.as_bytes() {
+    escape(value, |ascii| {
+        out.extend(ascii.iter().map(|&b| char::from(b)))
+    });
+    Cow::Owned(out)
+}
+
+/// Appends the percent-encoded form of `value` to `out`: what [`encode`] returns, without an
+/// intermediate string. The bytes written are always printable ASCII (U+0021–U+007E).
+pub(crate) fn encode_into(value: &str, out: &mut BytesMut) {
+    if !any_needs_encoding(value) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    out.reserve(value.len() + 16);
+    escape(value, |ascii| out.extend_from_slice(ascii));
+}
+
+/// Percent-encodes `value`, handing the result to `push` piece by piece (only printable ASCII).
+fn escape(value: &str, mut push: impl FnMut(&[u8])) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = value.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if needs_encoding(b) {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xF)] as char);
-        } else {
-            out.push(b as char);
+            push(&bytes[plain..i]);
+            push(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
+            plain = i + 1;
         }
     }
-    Cow::Owned(out)
+    push(&bytes[plain..]);
+}
+
+/// [`decode`] for a value already known to be a string (as `HeaderValue::to_str` gives it):
+/// a value that is neither quoted nor holds a `%`, the common case, is its own decoding, and
+/// is returned borrowed without being validated as UTF-8 again.
+pub(crate) fn decode_str(raw: &str) -> Result<Cow<'_, str>, HeaderValueError> {
+    let (start, end) = ows_bounds(raw.as_bytes());
+    let value = &raw.as_bytes()[start..end];
+    if value.first() != Some(&b'"') && all_bytes(value, |b| b != b'%') {
+        return Ok(Cow::Borrowed(if start == 0 && end == raw.len() {
+            raw
+        } else {
+            // Only ASCII bytes were trimmed, so the bounds are character boundaries.
+            &raw[start..end]
+        }));
+    }
+    decode(raw.as_bytes())
 }
 
 /// Decodes a header value into the attribute string: unquotes a quoted-string (RFC 7230
@@ -97,14 +142,20 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-fn trim_ows(mut raw: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = raw {
-        raw = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = raw {
-        raw = rest;
-    }
-    raw
+fn trim_ows(raw: &[u8]) -> &[u8] {
+    let (start, end) = ows_bounds(raw);
+    &raw[start..end]
+}
+
+/// Where the value starts and ends once optional whitespace (spaces and tabs) is trimmed.
+fn ows_bounds(raw: &[u8]) -> (usize, usize) {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = raw.iter().position(|b| !is_ows(b)).unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    (start, end)
 }
 
 fn unquote(raw: &[u8]) -> Result<Vec<u8>, HeaderValueError> {
@@ -128,7 +179,26 @@ fn unquote(raw: &[u8]) -> Result<Vec<u8>, HeaderValueError> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn the_string_fast_path_agrees_with_decode(
+            s in "[ \t]{0,2}\"?([a-zA-Z0-9 %\"\\\\\t]|é|€|%2[05]|%[eE]2%82%[aA][cC]|%C0%A0){0,24}\"?[ \t]{0,2}",
+        ) {
+            prop_assert_eq!(decode_str(&s), decode(s.as_bytes()));
+        }
+
+        #[test]
+        fn encode_into_writes_what_encode_returns(s in any::<String>()) {
+            let mut out = BytesMut::from(&b"x"[..]);
+            encode_into(&s, &mut out);
+            let expected = encode(&s);
+            prop_assert_eq!(&out[1..], expected.as_bytes());
+        }
+    }
 
     #[test]
     fn encodes_exactly_the_required_characters() {

@@ -4,13 +4,13 @@
 //! Pure functions over [`http::HeaderMap`] and a body, so the same code serves the HTTP
 //! trigger, HTTP sinks, `spindle send` and the benchmarks, whatever the HTTP stack.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use crate::attribute::check_name;
+use crate::attribute::{AttributeValue, Timestamp, check_name};
 use crate::data::Data;
 use crate::error::{Error, Problem};
-use crate::event::{AttributeRef, Event, EventBuilder};
+use crate::event::{Event, EventBuilder};
 use crate::header;
 use crate::json;
 use crate::media::{self, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, Envelope};
@@ -124,19 +124,14 @@ fn decode_binary(
     content_type: Option<&str>,
     body: Bytes,
 ) -> Result<Event, Error> {
-    if !headers.contains_key(SPECVERSION) {
-        return Err(Error::NotCloudEvent(match content_type {
-            Some(ct) => format!(
-                "Content-Type `{ct}` is not a CloudEvents format and there is no ce-specversion header (binary mode)"
-            ),
-            None => "no ce-specversion header (binary mode) and no CloudEvents Content-Type (structured mode)".to_owned(),
-        }));
-    }
     let mut b = EventBuilder::default();
-    // HeaderMap yields the values of a repeated header one after another.
+    let mut specversion = false;
+    // HeaderMap yields the values of a repeated header one after another; when no header has
+    // more than one value (as many values as names), there is nothing to compare.
+    let any_repeated = headers.len() != headers.keys_len();
     let mut previous: Option<&HeaderName> = None;
     for (name, value) in headers {
-        let repeated = previous == Some(name);
+        let repeated = any_repeated && previous == Some(name);
         previous = Some(name);
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
             continue;
@@ -148,21 +143,40 @@ fn decode_binary(
             ));
             continue;
         }
-        if attribute == "datacontenttype" {
-            b.problem(Problem::attribute(
-                attribute,
-                "the ce-datacontenttype header must not be used: binary mode carries the media type in Content-Type",
-            ));
-            continue;
+        match attribute {
+            "specversion" => specversion = true,
+            "id" | "source" | "type" | "dataschema" | "subject" | "time" => {}
+            "datacontenttype" => {
+                b.problem(Problem::attribute(
+                    attribute,
+                    "the ce-datacontenttype header must not be used: binary mode carries the media type in Content-Type",
+                ));
+                continue;
+            }
+            extension => {
+                if let Err(e) = check_name(extension) {
+                    b.problem(Problem::attribute(attribute, format!("header {name}: {e}")));
+                    continue;
+                }
+            }
         }
-        if let Err(e) = check_name(attribute) {
-            b.problem(Problem::attribute(attribute, format!("header {name}: {e}")));
-            continue;
-        }
-        match header::decode(value.as_bytes()) {
+        // A visible-ASCII value (the vectorised check of `to_str`) needs no UTF-8 validation.
+        let text = match value.to_str() {
+            Ok(text) => header::decode_str(text),
+            Err(_) => header::decode(value.as_bytes()),
+        };
+        match text {
             Ok(text) => b.attribute_str(attribute, &text),
             Err(e) => b.problem(Problem::attribute(attribute, format!("header {name}: {e}"))),
         }
+    }
+    if !specversion {
+        return Err(Error::NotCloudEvent(match content_type {
+            Some(ct) => format!(
+                "Content-Type `{ct}` is not a CloudEvents format and there is no ce-specversion header (binary mode)"
+            ),
+            None => "no ce-specversion header (binary mode) and no CloudEvents Content-Type (structured mode)".to_owned(),
+        }));
     }
     if let Some(ct) = content_type {
         b.set_datacontenttype(ct.to_owned());
@@ -173,20 +187,47 @@ fn decode_binary(
     b.build_decoded()
 }
 
+// Header names and values built at compile time (`from_static` is a `const fn`).
 const SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+const ID: HeaderName = HeaderName::from_static("ce-id");
+const SOURCE: HeaderName = HeaderName::from_static("ce-source");
+const TYPE: HeaderName = HeaderName::from_static("ce-type");
+const DATASCHEMA: HeaderName = HeaderName::from_static("ce-dataschema");
+const SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
+const TIME: HeaderName = HeaderName::from_static("ce-time");
+const SPECVERSION_1_0: HeaderValue = HeaderValue::from_static("1.0");
 
-/// The header of a core attribute (a `match`, so nothing is built at run time).
-fn core_header(attribute: &str) -> Option<HeaderName> {
-    Some(match attribute {
-        "specversion" => SPECVERSION,
-        "id" => HeaderName::from_static("ce-id"),
-        "source" => HeaderName::from_static("ce-source"),
-        "type" => HeaderName::from_static("ce-type"),
-        "dataschema" => HeaderName::from_static("ce-dataschema"),
-        "subject" => HeaderName::from_static("ce-subject"),
-        "time" => HeaderName::from_static("ce-time"),
+/// The header of a widely used extension (the CloudEvents documented extensions), built at
+/// compile time; other extensions get theirs built at run time.
+fn known_extension_header(name: &str) -> Option<HeaderName> {
+    Some(match name {
+        "traceparent" => const { HeaderName::from_static("ce-traceparent") },
+        "tracestate" => const { HeaderName::from_static("ce-tracestate") },
+        "partitionkey" => const { HeaderName::from_static("ce-partitionkey") },
+        "sequence" => const { HeaderName::from_static("ce-sequence") },
+        "dataref" => const { HeaderName::from_static("ce-dataref") },
+        "recordedtime" => const { HeaderName::from_static("ce-recordedtime") },
+        "authtype" => const { HeaderName::from_static("ce-authtype") },
+        "authid" => const { HeaderName::from_static("ce-authid") },
         _ => return None,
     })
+}
+
+fn extension_header(name: &str) -> Option<HeaderName> {
+    if let Some(header) = known_extension_header(name) {
+        return Some(header);
+    }
+    // Extension names are [a-z0-9]+, always a valid header name; build it on the stack.
+    let mut buf = [0u8; 64];
+    let len = 3 + name.len();
+    let header = if len <= buf.len() {
+        buf[..3].copy_from_slice(b"ce-");
+        buf[3..len].copy_from_slice(name.as_bytes());
+        HeaderName::from_bytes(&buf[..len])
+    } else {
+        HeaderName::from_bytes(format!("ce-{name}").as_bytes())
+    };
+    header.ok()
 }
 
 /// Encodes an event in the given mode; [`Mode::Batch`] gives a batch of one.
@@ -200,46 +241,41 @@ pub fn encode(event: &Event, mode: Mode) -> Encoded {
 
 /// Binary mode: `ce-` headers with percent-encoded canonical values, `Content-Type` from
 /// `datacontenttype` (never a `ce-datacontenttype` header), `data` as the body.
+///
+/// Headers are written core attributes first in specification order, then extensions by name
+/// (the order of [`Event::attributes`]).
 pub fn encode_binary(event: &Event) -> Encoded {
-    let mut headers = HeaderMap::with_capacity(8 + event.extensions().len());
-    for (name, value) in event.attributes() {
-        if name == "datacontenttype" {
-            // Content-Type is an HTTP header with its own syntax: written as is, never
-            // percent-encoded. `datacontenttype` is checked to be a printable-ASCII media type.
-            if let AttributeRef::Str(ct) = value
-                && let Ok(v) = HeaderValue::from_str(ct)
-            {
-                headers.insert(CONTENT_TYPE, v);
+    let extensions = event.extensions();
+    let mut headers = HeaderMap::with_capacity(8 + extensions.len());
+    let mut values = Values::for_event(event);
+    headers.insert(SPECVERSION, SPECVERSION_1_0);
+    headers.insert(ID, values.encoded(event.id()));
+    headers.insert(SOURCE, values.encoded(event.source()));
+    headers.insert(TYPE, values.encoded(event.ty()));
+    if let Some(ct) = event.datacontenttype()
+        && let Some(value) = values.verbatim(ct)
+    {
+        headers.insert(CONTENT_TYPE, value);
+    }
+    if let Some(dataschema) = event.dataschema() {
+        headers.insert(DATASCHEMA, values.encoded(dataschema));
+    }
+    if let Some(subject) = event.subject() {
+        headers.insert(SUBJECT, values.encoded(subject));
+    }
+    if let Some(time) = event.time() {
+        headers.insert(TIME, values.timestamp(time));
+    }
+    for (name, value) in extensions {
+        let value = match value {
+            AttributeValue::String(s) | AttributeValue::Uri(s) | AttributeValue::UriRef(s) => {
+                values.encoded(s)
             }
-            continue;
-        }
-        let header_value = match value {
-            AttributeRef::Str(s) if name == "specversion" && s == "1.0" => {
-                HeaderValue::from_static("1.0")
-            }
-            AttributeRef::Str(s) => header_value(s),
-            AttributeRef::Timestamp(t) => header_value(&t.to_string()),
-            AttributeRef::Value(v) => match v.as_str() {
-                Some(s) => header_value(s),
-                None => header_value(&v.to_canonical_string()),
-            },
+            AttributeValue::Timestamp(t) => values.timestamp(t),
+            other => values.encoded(&other.to_canonical_string()),
         };
-        if let Some(header) = core_header(name) {
-            headers.insert(header, header_value);
-        } else {
-            // Extension names are [a-z0-9]+, always a valid header name; build it on the stack.
-            let mut buf = [0u8; 64];
-            let len = 3 + name.len();
-            let header = if len <= buf.len() {
-                buf[..3].copy_from_slice(b"ce-");
-                buf[3..len].copy_from_slice(name.as_bytes());
-                HeaderName::from_bytes(&buf[..len])
-            } else {
-                HeaderName::from_bytes(format!("ce-{name}").as_bytes())
-            };
-            if let Ok(header) = header {
-                headers.insert(header, header_value);
-            }
+        if let Some(header) = extension_header(name) {
+            headers.insert(header, value);
         }
     }
     Encoded {
@@ -248,9 +284,54 @@ pub fn encode_binary(event: &Event) -> Encoded {
     }
 }
 
-fn header_value(text: &str) -> HeaderValue {
-    // After percent-encoding only U+0021–U+007E remain, which every header value accepts.
-    HeaderValue::from_str(&header::encode(text)).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// The header values of one message, written one after another into a single buffer and
+/// handed out as shared slices of it: one allocation for all of them instead of one each.
+struct Values(BytesMut);
+
+impl Values {
+    fn for_event(event: &Event) -> Self {
+        // Room for every value as is; one needing percent-escapes makes the buffer grow.
+        let optional = |s: Option<&str>| s.map_or(0, str::len);
+        let extensions: usize = event
+            .extensions()
+            .values()
+            .map(|v| v.as_str().map_or(32, str::len))
+            .sum();
+        let capacity = event.id().len()
+            + event.source().len()
+            + event.ty().len()
+            + optional(event.datacontenttype())
+            + optional(event.dataschema())
+            + optional(event.subject())
+            + event.time().map_or(0, |_| 40)
+            + extensions;
+        Values(BytesMut::with_capacity(capacity))
+    }
+
+    /// A header value holding the percent-encoded `text`.
+    fn encoded(&mut self, text: &str) -> HeaderValue {
+        header::encode_into(text, &mut self.0);
+        // After percent-encoding only U+0021–U+007E remain, which every header value accepts.
+        HeaderValue::from_maybe_shared(self.0.split().freeze())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// A header value holding a timestamp's canonical form.
+    fn timestamp(&mut self, time: &Timestamp) -> HeaderValue {
+        match time.canonical_ascii() {
+            // Digits and `-:.+TZ`: nothing to percent-encode.
+            Some(ascii) => self.0.extend_from_slice(ascii.as_bytes()),
+            None => header::encode_into(&time.to_string(), &mut self.0),
+        }
+        HeaderValue::from_maybe_shared(self.0.split().freeze())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// A header value holding `text` as is, if it is a valid header value.
+    fn verbatim(&mut self, text: &str) -> Option<HeaderValue> {
+        self.0.extend_from_slice(text.as_bytes());
+        HeaderValue::from_maybe_shared(self.0.split().freeze()).ok()
+    }
 }
 
 /// Structured mode: the JSON format, `Content-Type: application/cloudevents+json`.
@@ -311,7 +392,6 @@ pub const STRUCTURED_CONTENT_TYPE: &str = CLOUDEVENTS_JSON;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribute::AttributeValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -387,6 +467,82 @@ mod tests {
     fn missing_specversion_is_not_a_cloudevent() {
         let err = decode(&headers(&[("ce-id", "1")]), Bytes::new()).unwrap_err();
         assert!(matches!(err, Error::NotCloudEvent(_)));
+        // Whatever else is wrong with the headers.
+        let bad = headers(&[
+            ("ce-bad_name", "x"),
+            ("ce-datacontenttype", "text/plain"),
+            ("ce-id", "1"),
+            ("ce-id", "2"),
+            ("ce-subject", "%zz"),
+        ]);
+        let err = decode(&bad, Bytes::new()).unwrap_err();
+        assert!(matches!(err, Error::NotCloudEvent(_)), "{err}");
+    }
+
+    #[test]
+    fn binary_encoding_writes_every_kind_of_value() {
+        let t: crate::Timestamp = "2026-11-27T20:42:15.123+01:00".parse().unwrap();
+        let e = Event::builder()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .time(t)
+            .dataschema("https://example.com/s.json")
+            .extension(
+                "traceparent",
+                AttributeValue::String(
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                ),
+            )
+            .extension("seq", -42)
+            .extension("flag", true)
+            .extension("when", t)
+            .extension("bin", AttributeValue::Binary(vec![0xFB, 0xFF]))
+            .extension("link", AttributeValue::UriRef("/a?b=%C3%A9".into()))
+            .build()
+            .unwrap();
+        let enc = encode_binary(&e);
+        let names: Vec<&str> = enc.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "ce-specversion",
+                "ce-id",
+                "ce-source",
+                "ce-type",
+                "ce-dataschema",
+                "ce-time",
+                "ce-bin",
+                "ce-flag",
+                "ce-link",
+                "ce-seq",
+                "ce-traceparent",
+                "ce-when",
+            ]
+        );
+        assert_eq!(enc.headers["ce-specversion"], "1.0");
+        assert_eq!(enc.headers["ce-time"], "2026-11-27T20:42:15.123+01:00");
+        assert_eq!(enc.headers["ce-when"], "2026-11-27T20:42:15.123+01:00");
+        assert_eq!(enc.headers["ce-dataschema"], "https://example.com/s.json");
+        assert_eq!(
+            enc.headers["ce-traceparent"],
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(enc.headers["ce-seq"], "-42");
+        assert_eq!(enc.headers["ce-flag"], "true");
+        assert_eq!(enc.headers["ce-bin"], "+/8=");
+        assert_eq!(enc.headers["ce-link"], "/a?b=%25C3%25A9");
+        assert!(!enc.headers.contains_key(CONTENT_TYPE));
+        assert!(enc.body.is_empty());
+        let back = decode(&enc.headers, enc.body)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert_eq!(back.time(), Some(&t));
+        assert_eq!(
+            back.extension("link"),
+            Some(&AttributeValue::String("/a?b=%C3%A9".into()))
+        );
     }
 
     #[test]

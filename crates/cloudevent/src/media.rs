@@ -10,7 +10,10 @@ pub const APPLICATION_JSON: &str = "application/json";
 /// The media type without parameters, trimmed (`Application/JSON; charset=utf-8` →
 /// `Application/JSON`). Comparisons on it must ignore ASCII case.
 pub fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or_default().trim()
+    match content_type.bytes().position(|b| b == b';') {
+        Some(end) => content_type[..end].trim(),
+        None => content_type.trim(),
+    }
 }
 
 /// Whether a media type declares JSON content: `*/json` or `*/*+json`, parameters ignored,
@@ -39,8 +42,12 @@ pub enum Envelope<'a> {
 
 /// Classifies a `Content-Type` value into the mode it selects.
 pub fn envelope(content_type: &str) -> Envelope<'_> {
-    let essence = essence(content_type);
     const STRUCTURED: &str = "application/cloudevents";
+    if content_type.len() < STRUCTURED.len() {
+        // Too short to name either envelope (`application/json`, `text/plain`).
+        return Envelope::Binary;
+    }
+    let essence = essence(content_type);
     const BATCH: &str = "application/cloudevents-batch";
     let lower_starts = |prefix: &str| {
         essence.len() >= prefix.len()
@@ -59,11 +66,16 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
 /// Checks the shape of a media type per RFC 2046 / RFC 9110: `type "/" subtype *( ";" parameter )`
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
-    // Fast path: `type/subtype` made of token characters, no parameters.
-    if let Some((ty, subtype)) = content_type.split_once('/')
-        && is_token(ty)
-        && is_token(subtype)
-    {
+    // Fast path: `type/subtype` made of token characters, no parameters, in one pass.
+    let bytes = content_type.as_bytes();
+    let (slashes, non_token) = bytes.iter().fold((0usize, false), |(slashes, bad), &b| {
+        let slash = b == b'/';
+        (
+            slashes + usize::from(slash),
+            bad | (!slash & !TOKEN[usize::from(b)]),
+        )
+    });
+    if slashes == 1 && !non_token && bytes.first() != Some(&b'/') && bytes.last() != Some(&b'/') {
         return Ok(());
     }
     if let Some(c) = content_type
@@ -175,6 +187,12 @@ mod tests {
         assert!(check_media_type("application/json").is_ok());
         assert!(check_media_type("text/plain; charset=utf-8").is_ok());
         assert!(check_media_type("json").is_err());
+        assert!(check_media_type("/json").is_err());
+        assert!(check_media_type("application/").is_err());
+        assert!(check_media_type("a/b/c").is_err());
+        assert!(check_media_type("a/b c").is_err());
+        assert!(check_media_type("").is_err());
+        assert!(check_media_type("a/b").is_ok());
         assert!(check_media_type("a b/c").is_err());
         assert!(check_media_type("text/plain; charset").is_err());
         assert!(check_media_type("text/plain; x=é").is_err());
