@@ -171,6 +171,16 @@ fn unsupported_scheme(scheme: &str, supported: &str) -> ApiError {
 /// reports plain strings).
 fn field_of(message: &str) -> String {
     let m = message.trim_start_matches("invalid subscription: ");
+    // Broker sinks name the setting: `protocolsettings.qos 3 is not 0, 1 or 2`.
+    if let Some(rest) = m.strip_prefix("protocolsettings.") {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            return format!("/protocolsettings/{name}");
+        }
+    }
     for (prefix, field) in [
         ("protocolsettings", "/protocolsettings"),
         ("sinkcredential", "/sinkcredential"),

@@ -19,12 +19,12 @@ struct Server {
 }
 
 async fn start(token: Option<&str>) -> Server {
+    start_with(token, SinkRegistry::with_defaults()).await
+}
+
+async fn start_with(token: Option<&str>, sinks: SinkRegistry) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Arc::new(
-        Delivery::open(dir.path(), SinkRegistry::with_defaults())
-            .await
-            .unwrap(),
-    );
+    let engine = Arc::new(Delivery::open(dir.path(), sinks).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -317,8 +317,13 @@ async fn bad_input_is_400_naming_the_field() {
         assert_problem(&r, StatusCode::BAD_REQUEST, field);
         eprintln!("{body} -> {}", r.body["detail"]);
     }
-    // Unsupported protocol: the scheme fits, but no transport is built in.
-    let r = s
+    // Unsupported protocol: the scheme fits, but this engine has no sink for it.
+    let http_only = {
+        let mut sinks = SinkRegistry::new();
+        sinks.register("http", Arc::new(delivery::sink::HttpSinkFactory::new()));
+        start_with(None, sinks).await
+    };
+    let r = http_only
         .create(json!({"sink": "mqtt://127.0.0.1:1883", "protocol": "MQTT5",
             "protocolsettings": {"topicname": "t"}}))
         .await;
@@ -572,6 +577,108 @@ async fn dead_letter_admin() {
     let r = s.call(Method::DELETE, "/deadletters", None).await;
     assert_eq!(r.body, json!({"purged": 1}));
     dead_letters(&s, "", 0).await;
+}
+
+#[tokio::test]
+async fn broker_sinks_are_accepted_and_their_settings_checked() {
+    let s = start(None).await;
+    // Nothing needs to listen: broker sinks connect on their first delivery.
+    let accepted = [
+        json!({"sink": "nats://127.0.0.1:9/orders.created", "protocol": "NATS"}),
+        json!({"sink": "nats://127.0.0.1:9", "protocol": "NATS",
+            "protocolsettings": {"subject": "orders.created"}}),
+        json!({"sink": "mqtt://127.0.0.1:9", "protocol": "MQTT5",
+            "protocolsettings": {"topicname": "orders/created", "qos": 2, "retain": false}}),
+        json!({"sink": "mqtt://127.0.0.1:9/orders", "protocol": "MQTT3",
+            "delivery": {"mode": "structured"}}),
+        json!({"sink": "amqp://127.0.0.1:9/queue/orders", "protocol": "AMQP",
+            "sinkcredential": {"credentialtype": "PLAIN", "identifier": "u", "secret": "p"}}),
+        json!({"sink": "amqp://127.0.0.1:9", "protocol": "AMQP",
+            "protocolsettings": {"address": "/exchange/events/orders.created"}}),
+        json!({"sink": "kafka://127.0.0.1:9", "protocol": "KAFKA",
+            "protocolsettings": {"topicname": "orders", "partitionkeyextractor": "partitionkey"}}),
+    ];
+    for body in accepted {
+        let r = s.create(body.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{body}: {}", r.text);
+        assert_eq!(r.body["sink"], body["sink"], "{}", r.text);
+        let id = r.body["id"].as_str().unwrap();
+        let r = s
+            .call(Method::GET, &format!("/subscriptions/{id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["protocol"], body["protocol"]);
+    }
+    let refused = [
+        // No destination anywhere.
+        (
+            json!({"sink": "kafka://127.0.0.1:9", "protocol": "KAFKA"}),
+            "/sink",
+        ),
+        // A destination the broker cannot take.
+        (
+            json!({"sink": "nats://127.0.0.1:9/orders.*", "protocol": "NATS"}),
+            "/sink",
+        ),
+        (
+            json!({"sink": "amqp://127.0.0.1:9/orders", "protocol": "AMQP"}),
+            "/sink",
+        ),
+        // The scheme must fit the protocol; TLS schemes have no sink yet.
+        (
+            json!({"sink": "kafka://127.0.0.1:9/t", "protocol": "NATS"}),
+            "/sink",
+        ),
+        (
+            json!({"sink": "mqtts://127.0.0.1:9/t", "protocol": "MQTT5"}),
+            "/sink",
+        ),
+        (
+            json!({"sink": "gopher://127.0.0.1:9/t", "protocol": "NATS"}),
+            "/sink",
+        ),
+        // Settings that contradict the URI, or that the sink cannot honour.
+        (
+            json!({"sink": "nats://127.0.0.1:9/a", "protocol": "NATS",
+                "protocolsettings": {"subject": "b"}}),
+            "/protocolsettings/subject",
+        ),
+        (
+            json!({"sink": "mqtt://127.0.0.1:9/t", "protocol": "MQTT5",
+                "protocolsettings": {"topicname": "t", "qos": 3}}),
+            "/protocolsettings/qos",
+        ),
+        (
+            json!({"sink": "mqtt://127.0.0.1:9/t", "protocol": "MQTT5",
+                "protocolsettings": {"topicname": "t", "expiry": 60}}),
+            "/protocolsettings/expiry",
+        ),
+        (
+            json!({"sink": "amqp://127.0.0.1:9/queue/q", "protocol": "AMQP",
+                "protocolsettings": {"sendersettlementmode": "settled"}}),
+            "/protocolsettings/sendersettlementmode",
+        ),
+        (
+            json!({"sink": "kafka://127.0.0.1:9/t", "protocol": "KAFKA",
+                "protocolsettings": {"clientid": "me"}}),
+            "/protocolsettings/clientid",
+        ),
+        (
+            json!({"sink": "nats://127.0.0.1:9/a", "protocol": "NATS",
+                "protocolsettings": {"headers": {}}}),
+            "/protocolsettings",
+        ),
+        (
+            json!({"sink": "nats://127.0.0.1:9/a", "protocol": "NATS",
+                "sinkcredential": {"credentialtype": "PLAIN", "identifier": "u"}}),
+            "/sinkcredential",
+        ),
+    ];
+    for (body, field) in refused {
+        let r = s.create(body.clone()).await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, field);
+        eprintln!("{body} -> {}", r.body["detail"]);
+    }
 }
 
 #[tokio::test]

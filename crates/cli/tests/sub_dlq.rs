@@ -168,8 +168,9 @@ fn sub_errors_are_readable() {
         "--protocol",
         "mqtt5",
     ]));
+    // Broker sinks are built in; this one names no topic.
     assert!(
-        err.contains("field: /protocol") && err.contains("not supported"),
+        err.contains("field: /sink") && err.contains("missing topic"),
         "{err}"
     );
     let err =

@@ -10,7 +10,8 @@
 //!   workers, dead letters.
 //! - [`Outbox::enqueue`]: durable acceptance with group commit.
 //! - [`Sink`], [`SinkFactory`], [`SinkRegistry`]: pluggable destinations, keyed by the sink
-//!   URI's scheme; [`sink::http`] is the HTTP webhook sink.
+//!   URI's scheme; [`sink::http`] is the HTTP webhook sink, [`sink::broker`] the NATS,
+//!   MQTT, AMQP 1.0 and Kafka sinks (through `spindle-transports`).
 //!
 //! ```no_run
 //! # async fn demo(event: cloudevent::Event) -> Result<(), delivery::Error> {

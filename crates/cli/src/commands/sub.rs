@@ -67,7 +67,8 @@ pub struct CreateArgs {
     /// Where events are delivered (e.g. http://host:port/path).
     #[arg(long)]
     sink: String,
-    /// Delivery protocol: HTTP (others once their transports are built in).
+    /// Delivery protocol: HTTP, NATS, MQTT5, MQTT3, AMQP or KAFKA (it must fit the sink's
+    /// scheme, e.g. NATS for nats://host:4222/subject).
     #[arg(long, default_value = "HTTP")]
     protocol: String,
     /// A filter in the Subscriptions API JSON form, e.g. '{"exact":{"type":"t"}}'

@@ -2,6 +2,7 @@
 //! trait and what a send's [`SendOutcome`] means for retrying; each protocol brings its own
 //! implementation, built by a [`SinkFactory`] registered for the sink URI's scheme.
 
+pub mod broker;
 pub mod http;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use cloudevent::Event;
 
 use crate::model::Subscription;
 
+pub use self::broker::BrokerSinkFactory;
 pub use self::http::HttpSinkFactory;
 
 /// What one delivery attempt came to: the engine's only input for retry decisions.
@@ -81,8 +83,8 @@ pub trait SinkFactory: Send + Sync + 'static {
     fn create(&self, subscription: &Subscription) -> Result<Arc<dyn Sink>, SinkError>;
 }
 
-/// Sink factories by URI scheme: how other protocols (NATS, MQTT, AMQP, Kafka) plug in
-/// without the engine knowing them.
+/// Sink factories by URI scheme: how protocols (HTTP here, NATS, MQTT, AMQP and Kafka in
+/// [`broker`], or an embedder's own) plug in without the engine knowing them.
 #[derive(Clone, Default)]
 pub struct SinkRegistry {
     factories: HashMap<String, Arc<dyn SinkFactory>>,
@@ -94,11 +96,17 @@ impl SinkRegistry {
         SinkRegistry::default()
     }
 
-    /// A registry with the built-in sinks: `http` webhooks (`https` needs a TLS-enabled
-    /// HTTP client, which the project does not build yet).
+    /// A registry with the built-in sinks, so every protocol Spindle can deliver to works
+    /// without setup: `http` webhooks, and the brokers `nats`, `mqtt`, `amqp` and `kafka`
+    /// ([`BrokerSinkFactory`]). `https` needs a TLS-enabled HTTP client, which the project
+    /// does not build yet.
     pub fn with_defaults() -> Self {
         let mut registry = SinkRegistry::new();
         registry.register("http", Arc::new(HttpSinkFactory::new()));
+        let brokers = Arc::new(BrokerSinkFactory::new());
+        for scheme in broker::SCHEMES {
+            registry.register(scheme, brokers.clone());
+        }
         registry
     }
 

@@ -1,0 +1,1068 @@
+//! Broker sinks: subscriptions that deliver to a NATS subject, an MQTT topic, an AMQP 1.0
+//! address or a Kafka topic, through the publishers of `spindle-transports`.
+//!
+//! The sink URI says where (`nats://host:port/subject`, `mqtt://host:port/topic?qos=1`,
+//! `amqp://host:port/queue/NAME`, `kafka://host:port/topic`; see [`manifest::sink`]), the
+//! subscription's `protocolsettings` (the Subscriptions API's `NATSSettings`, `MQTTSettings`,
+//! `AMQPSettings`, `ApacheKafkaSettings`) may add what the URI cannot carry, and
+//! `delivery.mode` picks binary (the default) or structured content mode.
+//!
+//! Everything is checked when the subscription is created, so a subscription that cannot be
+//! honoured is refused with a reason instead of failing every delivery later: a setting this
+//! sink cannot honour (an MQTT message expiry, an AMQP link name, a Kafka client id, ...) is
+//! an error, never silently ignored. A destination may be given in the URI's path or in the
+//! settings (`subject`, `topicname`, `address`); given in both, the two must agree.
+//!
+//! Connecting is lazy: creating the sink never touches the network (the engine creates a sink
+//! to validate every subscription it stores, and a broker that is down must not block or
+//! refuse that). The first send connects, later sends share the connection, and a send that
+//! fails in a way worth retrying drops it, so the next attempt starts from a fresh one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloudevent::Event;
+use cloudevent::kafka::KeyMapping;
+use manifest::{MqttVersion, Qos};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+use transports::amqp::Credentials;
+use transports::{ConnectError, Mode, SendError, SendOptions, Sender};
+use url::Url;
+
+use super::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory};
+use crate::model::{ContentMode, Protocol, Subscription};
+
+/// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
+/// [`super::SinkRegistry::with_defaults`].
+pub const SCHEMES: &[&str] = &["nats", "mqtt", "amqp", "kafka"];
+
+/// Longest wait for connecting to the broker (each transport also bounds its own steps);
+/// past it the attempt is a retry.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for one publish and its confirmation. The transports bound their waits
+/// (30 s for MQTT, AMQP and Kafka), so this only catches a publisher that hangs regardless:
+/// the worker itself waits for sends without a limit.
+const SEND_TIMEOUT: Duration = Duration::from_secs(75);
+/// Longest wait for a NATS flush, i.e. for a publish to be written to the server.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Characters percent-encoded when a destination from `protocolsettings` is put into the
+/// path of the sink URI for parsing: what would otherwise end the path or be read as an
+/// escape. `/` stays, since MQTT topics are made of levels.
+const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'#')
+    .add(b'?')
+    .add(b'%')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\');
+
+/// Builds [`BrokerSink`]s for `nats:`, `mqtt:`, `amqp:` and `kafka:` sinks. Stateless: each
+/// sink owns its connection, so one slow or unreachable broker never holds up another
+/// subscription's deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerSinkFactory {
+    _private: (),
+}
+
+impl BrokerSinkFactory {
+    /// The factory. There is nothing to configure: what a sink needs comes from its
+    /// subscription.
+    pub fn new() -> Self {
+        BrokerSinkFactory::default()
+    }
+
+    /// Works out, without connecting, where and how a subscription's events would be
+    /// published: the parsed destination and the publisher options. This is all the
+    /// validation [`SinkFactory::create`] does, exposed so callers can check a subscription
+    /// (or show what it resolves to) without building a sink.
+    pub fn resolve(subscription: &Subscription) -> Result<BrokerTarget, SinkError> {
+        resolve(subscription)
+    }
+}
+
+impl SinkFactory for BrokerSinkFactory {
+    fn create(&self, subscription: &Subscription) -> Result<Arc<dyn Sink>, SinkError> {
+        let target = resolve(subscription)?;
+        Ok(Arc::new(BrokerSink::new(target)))
+    }
+}
+
+/// Where and how a broker sink publishes: what [`BrokerSinkFactory::resolve`] makes of a
+/// subscription, and what [`BrokerSink`] connects with.
+#[derive(Debug, Clone)]
+pub struct BrokerTarget {
+    /// The destination: broker address and subject, topic or address, plus MQTT's QoS,
+    /// version and retain flag.
+    pub sink: manifest::Sink,
+    /// Content mode, Kafka key mapping, AMQP credentials.
+    pub options: SendOptions,
+}
+
+// ---- Resolving a subscription ---------------------------------------------------------------
+
+fn invalid(sub: &Subscription, reason: impl Into<String>) -> SinkError {
+    SinkError::Invalid {
+        sink: sub.sink.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// The API name of a protocol, for messages.
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Http => "HTTP",
+        Protocol::Mqtt3 => "MQTT3",
+        Protocol::Mqtt5 => "MQTT5",
+        Protocol::Amqp => "AMQP",
+        Protocol::Nats => "NATS",
+        Protocol::Kafka => "KAFKA",
+    }
+}
+
+/// The sink URI scheme a protocol is delivered with here.
+fn scheme_of(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Http => "http",
+        Protocol::Mqtt3 | Protocol::Mqtt5 => "mqtt",
+        Protocol::Amqp => "amqp",
+        Protocol::Nats => "nats",
+        Protocol::Kafka => "kafka",
+    }
+}
+
+/// `protocolsettings` as the settings type of the protocol (absent or `null` = defaults).
+fn settings<T: DeserializeOwned + Default>(sub: &Subscription) -> Result<T, SinkError> {
+    match &sub.protocolsettings {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            invalid(
+                sub,
+                format!(
+                    "protocolsettings: {e} (for protocol {})",
+                    protocol_name(sub.protocol)
+                ),
+            )
+        }),
+    }
+}
+
+/// The Subscriptions API's `NATSSettings`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NatsSettings {
+    subject: Option<String>,
+}
+
+/// The Subscriptions API's `MQTTSettings`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MqttSettings {
+    #[serde(alias = "topicName")]
+    topicname: Option<String>,
+    qos: Option<i64>,
+    retain: Option<bool>,
+    expiry: Option<Value>,
+    #[serde(alias = "userProperties")]
+    userproperties: Option<Map<String, Value>>,
+}
+
+/// The Subscriptions API's `AMQPSettings`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AmqpSettings {
+    address: Option<String>,
+    #[serde(rename = "linkName", alias = "linkname")]
+    link_name: Option<String>,
+    #[serde(alias = "senderSettlementMode")]
+    sendersettlementmode: Option<String>,
+    #[serde(rename = "linkProperties", alias = "linkproperties")]
+    link_properties: Option<Map<String, Value>>,
+}
+
+/// The Subscriptions API's `ApacheKafkaSettings`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KafkaSettings {
+    #[serde(alias = "topicName")]
+    topicname: Option<String>,
+    #[serde(alias = "partitionKeyExtractor")]
+    partitionkeyextractor: Option<String>,
+    #[serde(alias = "clientId")]
+    clientid: Option<String>,
+    #[serde(alias = "ackMode")]
+    ackmode: Option<i64>,
+}
+
+/// The sink credential members a broker sink may use.
+#[derive(Deserialize)]
+struct RawCredential {
+    credentialtype: String,
+    identifier: Option<String>,
+    secret: Option<String>,
+}
+
+fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
+    let url = Url::parse(&sub.sink).map_err(|e| invalid(sub, format!("not a valid URI ({e})")))?;
+    let scheme = url.scheme().to_owned();
+    if !SCHEMES.contains(&scheme.as_str()) {
+        return Err(invalid(
+            sub,
+            format!(
+                "`{scheme}:` is not a broker sink (expected {})",
+                SCHEMES.join(", ")
+            ),
+        ));
+    }
+    let expected = scheme_of(sub.protocol);
+    if scheme != expected {
+        return Err(invalid(
+            sub,
+            format!(
+                "a `{scheme}:` sink does not fit protocol {} (expected a `{expected}:` sink)",
+                protocol_name(sub.protocol)
+            ),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        let hint = if scheme == "amqp" {
+            "give them as a PLAIN sinkcredential"
+        } else {
+            "they would be stored and shown in clear"
+        };
+        return Err(invalid(
+            sub,
+            format!("credentials in the sink URI are not supported ({hint})"),
+        ));
+    }
+    let policy = sub.delivery_policy().map_err(|e| invalid(sub, e))?;
+    let mut options = SendOptions::with_mode(match policy.mode {
+        ContentMode::Binary => Mode::Binary,
+        ContentMode::Structured => Mode::Structured,
+    });
+    let credential = credential(sub)?;
+    if credential.is_some() && scheme != "amqp" {
+        return Err(invalid(
+            sub,
+            format!(
+                "sinkcredential: {} sinks take no credentials here (only AMQP takes PLAIN ones)",
+                protocol_name(sub.protocol)
+            ),
+        ));
+    }
+    options.amqp_credentials = credential;
+
+    let sink = match sub.protocol {
+        Protocol::Nats => {
+            let s: NatsSettings = settings(sub)?;
+            destination(sub, &url, s.subject.map(|d| ("subject", d)))?
+        }
+        Protocol::Mqtt3 | Protocol::Mqtt5 => mqtt(sub, &url, settings(sub)?, &mut options)?,
+        Protocol::Amqp => {
+            let s: AmqpSettings = settings(sub)?;
+            if s.link_name.is_some() {
+                return Err(invalid(
+                    sub,
+                    "protocolsettings.linkName is not supported: Spindle names its links \
+                     itself (one per connection)",
+                ));
+            }
+            if s.link_properties.as_ref().is_some_and(|p| !p.is_empty()) {
+                return Err(invalid(
+                    sub,
+                    "protocolsettings.linkProperties is not supported by Spindle's AMQP sink",
+                ));
+            }
+            match s.sendersettlementmode.as_deref() {
+                None | Some("unsettled") => {}
+                Some("settled") => {
+                    return Err(invalid(
+                        sub,
+                        "protocolsettings.sendersettlementmode \"settled\" is not supported: \
+                         delivery is at-least-once, so every message waits for the broker's \
+                         outcome (\"unsettled\")",
+                    ));
+                }
+                Some(other) => {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.sendersettlementmode \"{other}\" is not \
+                             \"settled\" or \"unsettled\""
+                        ),
+                    ));
+                }
+            }
+            destination(sub, &url, s.address.map(|d| ("address", d)))?
+        }
+        Protocol::Kafka => {
+            let s: KafkaSettings = settings(sub)?;
+            if s.clientid.is_some() {
+                return Err(invalid(
+                    sub,
+                    "protocolsettings.clientid is not supported by Spindle's Kafka sink",
+                ));
+            }
+            match s.ackmode {
+                None | Some(-1) => {}
+                Some(other) => {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.ackmode {other} is not supported: records are \
+                             always acknowledged by all in-sync replicas (acks=all, -1), as \
+                             at-least-once delivery needs"
+                        ),
+                    ));
+                }
+            }
+            options.kafka_keys = match s.partitionkeyextractor.as_deref() {
+                None | Some("") | Some("none") => KeyMapping::None,
+                Some("partitionkey") => KeyMapping::PartitionKey,
+                Some(other) => {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.partitionkeyextractor \"{other}\" is not \
+                             supported (\"partitionkey\" keys records by the event's \
+                             `partitionkey` extension, \"none\" leaves them unkeyed)"
+                        ),
+                    ));
+                }
+            };
+            destination(sub, &url, s.topicname.map(|d| ("topicname", d)))?
+        }
+        // Refused above (`http:` is not a broker scheme); kept as an error, not a panic.
+        Protocol::Http => return Err(invalid(sub, "HTTP is not a broker protocol")),
+    };
+    Ok(BrokerTarget { sink, options })
+}
+
+/// The sink credential, if any: PLAIN only (the broker transports have no token auth).
+fn credential(sub: &Subscription) -> Result<Option<Credentials>, SinkError> {
+    let Some(value) = &sub.sinkcredential else {
+        return Ok(None);
+    };
+    if value.is_null() {
+        return Ok(None);
+    }
+    let cred: RawCredential = serde_json::from_value(value.clone())
+        .map_err(|e| invalid(sub, format!("sinkcredential: {e}")))?;
+    match cred.credentialtype.as_str() {
+        "PLAIN" => Ok(Some(Credentials {
+            username: cred.identifier.unwrap_or_default(),
+            password: cred.secret.unwrap_or_default(),
+        })),
+        "ACCESSTOKEN" | "REFRESHTOKEN" => Err(invalid(
+            sub,
+            format!(
+                "sinkcredential: {} is not supported for {} sinks (only PLAIN, for AMQP)",
+                cred.credentialtype,
+                protocol_name(sub.protocol)
+            ),
+        )),
+        other => Err(invalid(sub, format!("unknown credentialtype `{other}`"))),
+    }
+}
+
+/// The destination as the sink URI's path names it, decoded as the manifest parser does.
+fn path_destination(sink: &manifest::Sink) -> &str {
+    match sink {
+        manifest::Sink::Nats { subject, .. } => subject,
+        manifest::Sink::Mqtt { topic, .. } => topic,
+        manifest::Sink::Amqp { address, .. } => address,
+        manifest::Sink::Kafka { topic, .. } => topic,
+        manifest::Sink::Http { url } => url.as_str(),
+    }
+}
+
+/// Parses the sink URI into a destination, taking the subject / topic / address from the
+/// URI's path or from the setting `from_settings` (name and value): one of them must give
+/// it, and if both do they must agree.
+fn destination(
+    sub: &Subscription,
+    url: &Url,
+    from_settings: Option<(&'static str, String)>,
+) -> Result<manifest::Sink, SinkError> {
+    let has_path = !matches!(url.path(), "" | "/");
+    let parse = |uri: &str| {
+        uri.parse::<manifest::Sink>()
+            .map_err(|e| invalid(sub, e.to_string()))
+    };
+    match from_settings {
+        None => {
+            if !has_path {
+                let what = match url.scheme() {
+                    "nats" => "subject",
+                    "amqp" => "address",
+                    _ => "topic",
+                };
+                let setting = match url.scheme() {
+                    "nats" => "subject",
+                    "amqp" => "address",
+                    _ => "topicname",
+                };
+                return Err(invalid(
+                    sub,
+                    format!(
+                        "missing {what}: put it in the sink URI's path or in \
+                         protocolsettings.{setting}"
+                    ),
+                ));
+            }
+            parse(url.as_str())
+        }
+        Some((name, wanted)) if has_path => {
+            let sink = parse(url.as_str())?;
+            let in_uri = path_destination(&sink);
+            if in_uri != wanted {
+                return Err(invalid(
+                    sub,
+                    format!(
+                        "protocolsettings.{name} \"{wanted}\" contradicts \"{in_uri}\" in the \
+                         sink URI: give it in one place"
+                    ),
+                ));
+            }
+            Ok(sink)
+        }
+        Some((name, wanted)) => {
+            if wanted.is_empty() {
+                return Err(invalid(sub, format!("protocolsettings.{name} is empty")));
+            }
+            let path = if url.scheme() == "amqp" {
+                if !wanted.starts_with('/') {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.address \"{wanted}\" is not an address Spindle \
+                             can send to (expected /queue/NAME, /exchange/NAME or \
+                             /exchange/NAME/ROUTING_KEY)"
+                        ),
+                    ));
+                }
+                percent_encoding::utf8_percent_encode(&wanted, PATH_ESCAPES).to_string()
+            } else {
+                format!(
+                    "/{}",
+                    percent_encoding::utf8_percent_encode(&wanted, PATH_ESCAPES)
+                )
+            };
+            let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+            let uri = format!("{}{path}{query}", &url[..url::Position::BeforePath]);
+            let sink = parse(&uri).map_err(|e| match e {
+                SinkError::Invalid { reason, .. } => {
+                    invalid(sub, format!("protocolsettings.{name}: {reason}"))
+                }
+                other => other,
+            })?;
+            // The URI parser normalizes paths (`a/../b`); a destination must be taken as is.
+            if path_destination(&sink) != wanted {
+                return Err(invalid(
+                    sub,
+                    format!("protocolsettings.{name} \"{wanted}\" is not a valid {name}"),
+                ));
+            }
+            Ok(sink)
+        }
+    }
+}
+
+/// MQTT: the destination, then QoS and retain from the settings (agreeing with the URI's
+/// query when it has them), the protocol version from the protocol, and the settings MQTT
+/// has but this sink cannot honour refused.
+fn mqtt(
+    sub: &Subscription,
+    url: &Url,
+    settings: MqttSettings,
+    options: &mut SendOptions,
+) -> Result<manifest::Sink, SinkError> {
+    if settings.expiry.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(invalid(
+            sub,
+            "protocolsettings.expiry is not supported: Spindle's MQTT sink sets no message \
+             expiry interval",
+        ));
+    }
+    if settings
+        .userproperties
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(invalid(
+            sub,
+            "protocolsettings.userproperties is not supported: in binary mode the user \
+             properties carry the event's attributes",
+        ));
+    }
+    let in_query = |key: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let mut sink = destination(sub, url, settings.topicname.map(|d| ("topicname", d)))?;
+    let manifest::Sink::Mqtt {
+        qos,
+        version,
+        retain,
+        ..
+    } = &mut sink
+    else {
+        return Err(invalid(sub, "not an MQTT sink"));
+    };
+    if let Some(wanted) = settings.qos {
+        let wanted = match wanted {
+            0 => Qos::AtMostOnce,
+            1 => Qos::AtLeastOnce,
+            2 => Qos::ExactlyOnce,
+            other => {
+                return Err(invalid(
+                    sub,
+                    format!("protocolsettings.qos {other} is not 0, 1 or 2"),
+                ));
+            }
+        };
+        if in_query("qos").is_some() && *qos != wanted {
+            return Err(invalid(
+                sub,
+                format!(
+                    "protocolsettings.qos {} contradicts qos={} in the sink URI: give it in \
+                     one place",
+                    wanted as u8, *qos as u8
+                ),
+            ));
+        }
+        *qos = wanted;
+    }
+    if let Some(wanted) = settings.retain {
+        if in_query("retain").is_some() && *retain != wanted {
+            return Err(invalid(
+                sub,
+                format!(
+                    "protocolsettings.retain {wanted} contradicts retain={retain} in the sink \
+                     URI: give it in one place"
+                ),
+            ));
+        }
+        *retain = wanted;
+    }
+    let (wanted, other) = match sub.protocol {
+        Protocol::Mqtt3 => (MqttVersion::V3_1_1, "MQTT5"),
+        _ => (MqttVersion::V5, "MQTT3"),
+    };
+    if let Some(v) = in_query("version")
+        && *version != wanted
+    {
+        return Err(invalid(
+            sub,
+            format!(
+                "protocol {} contradicts version={v} in the sink URI (use protocol {other}, \
+                 or leave the version out of the URI)",
+                protocol_name(sub.protocol)
+            ),
+        ));
+    }
+    *version = wanted;
+    if wanted == MqttVersion::V3_1_1 {
+        // MQTT 3.1.1 has no properties to carry attributes in: the event travels whole.
+        options.mode = Mode::Structured;
+    }
+    Ok(sink)
+}
+
+// ---- The sink --------------------------------------------------------------------------------
+
+/// Delivers one subscription's events to one broker destination.
+///
+/// Holds at most one connection (a [`transports::Sender`]), opened by the first send and
+/// shared by concurrent sends. When a send fails in a retryable way, the connection it used
+/// is dropped and the next send opens a new one. Concurrent sends that queued behind a failed
+/// connection attempt share its failure instead of each waiting for a timeout of their own.
+pub struct BrokerSink {
+    target: manifest::Sink,
+    options: SendOptions,
+    describe: String,
+    slot: Mutex<Slot>,
+}
+
+/// The connection, and the last failure to open one.
+#[derive(Default)]
+struct Slot {
+    sender: Option<Arc<Sender>>,
+    failed: Option<(Instant, String)>,
+}
+
+impl std::fmt::Debug for BrokerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSink")
+            .field("sink", &self.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrokerSink {
+    /// A sink that will connect to `target` on its first send.
+    pub fn new(target: BrokerTarget) -> Self {
+        BrokerSink {
+            // The canonical URI: default port and parameters spelled out, never credentials.
+            describe: target.sink.to_string(),
+            target: target.sink,
+            options: target.options,
+            slot: Mutex::new(Slot::default()),
+        }
+    }
+
+    /// Whether a connection is open (for tests and diagnostics: a freshly created sink has
+    /// none).
+    pub async fn is_connected(&self) -> bool {
+        self.slot.lock().await.sender.is_some()
+    }
+
+    async fn deliver(&self, event: &Event) -> SendOutcome {
+        let started = Instant::now();
+        let sender = match self.connection(started).await {
+            Ok(sender) => sender,
+            Err(outcome) => return outcome,
+        };
+        let result = match tokio::time::timeout(SEND_TIMEOUT, publish(&sender, event)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::Transient {
+                protocol: protocol_of(&self.target),
+                reason: format!("no confirmation within {} s", SEND_TIMEOUT.as_secs()),
+            }),
+        };
+        match result {
+            Ok(()) => SendOutcome::Delivered,
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(sink = %self.describe, error = %e,
+                    "send failed; reconnecting on the next attempt");
+                self.discard(&sender).await;
+                SendOutcome::Retry {
+                    after: None,
+                    status: None,
+                    reason: e.to_string(),
+                }
+            }
+            Err(e) => SendOutcome::Permanent {
+                reason: e.to_string(),
+                status: None,
+            },
+        }
+    }
+
+    /// The open connection, or a new one. Returns the outcome to report when none can be had.
+    async fn connection(&self, started: Instant) -> Result<Arc<Sender>, SendOutcome> {
+        let mut slot = self.slot.lock().await;
+        if let Some(sender) = &slot.sender {
+            return Ok(sender.clone());
+        }
+        // Someone tried (and failed) while this send waited for the lock: same answer.
+        if let Some((at, reason)) = &slot.failed
+            && *at >= started
+        {
+            return Err(retry(reason.clone()));
+        }
+        let connect = Sender::connect(&self.target, self.options.clone());
+        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(sender)) => {
+                tracing::info!(sink = %self.describe, "connected");
+                let sender = Arc::new(sender);
+                slot.sender = Some(sender.clone());
+                slot.failed = None;
+                return Ok(sender);
+            }
+            Ok(Err(ConnectError::Unsupported(scheme))) => {
+                return Err(SendOutcome::Permanent {
+                    reason: format!("sink scheme `{scheme}` has no broker transport"),
+                    status: None,
+                });
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "cannot connect to {}: no answer within {} s",
+                self.describe,
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        };
+        tracing::debug!(sink = %self.describe, %reason, "cannot connect; will retry");
+        slot.failed = Some((Instant::now(), reason.clone()));
+        Err(retry(reason))
+    }
+
+    /// Drops the connection a failed send used, unless it was already replaced.
+    async fn discard(&self, used: &Arc<Sender>) {
+        let taken = {
+            let mut slot = self.slot.lock().await;
+            match &slot.sender {
+                Some(current) if Arc::ptr_eq(current, used) => slot.sender.take(),
+                _ => None,
+            }
+        };
+        if let Some(sender) = taken
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            retire(&runtime, sender);
+        }
+    }
+}
+
+impl Drop for BrokerSink {
+    fn drop(&mut self) {
+        if let Some(sender) = self.slot.get_mut().sender.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            retire(&runtime, sender);
+        }
+    }
+}
+
+impl Sink for BrokerSink {
+    fn send<'a>(&'a self, event: &'a Event) -> SendFuture<'a> {
+        Box::pin(self.deliver(event))
+    }
+
+    fn describe(&self) -> &str {
+        &self.describe
+    }
+}
+
+fn retry(reason: String) -> SendOutcome {
+    SendOutcome::Retry {
+        after: None,
+        status: None,
+        reason,
+    }
+}
+
+/// Publishes, and for NATS (whose publish only hands the message to the client) flushes, so
+/// `Ok` means the message reached the broker and not just a buffer that a dropped
+/// connection would lose.
+async fn publish(sender: &Sender, event: &Event) -> Result<(), SendError> {
+    sender.send(event).await?;
+    if let Sender::Nats(nats) = sender {
+        match tokio::time::timeout(FLUSH_TIMEOUT, nats.flush()).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(SendError::Transient {
+                    protocol: "nats",
+                    reason: format!(
+                        "not written to the server within {} s",
+                        FLUSH_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Closes a connection that is no longer used, off the caller's path: AMQP detaches its link
+/// politely, and Kafka's producer (whose drop waits for librdkafka) is dropped on a blocking
+/// thread. Sends still using the connection keep it alive until they finish.
+fn retire(runtime: &tokio::runtime::Handle, sender: Arc<Sender>) {
+    match Arc::try_unwrap(sender) {
+        Ok(Sender::Amqp(amqp)) => {
+            runtime.spawn(amqp.close());
+        }
+        Ok(kafka @ Sender::Kafka(_)) => {
+            runtime.spawn_blocking(move || drop(kafka));
+        }
+        Ok(other) => drop(other),
+        Err(shared) => drop(shared),
+    }
+}
+
+/// The protocol of a destination, for [`SendError`]s made here (they want a `'static` name).
+fn protocol_of(sink: &manifest::Sink) -> &'static str {
+    match sink {
+        manifest::Sink::Nats { .. } => "nats",
+        manifest::Sink::Mqtt { .. } => "mqtt",
+        manifest::Sink::Amqp { .. } => "amqp",
+        manifest::Sink::Kafka { .. } => "kafka",
+        manifest::Sink::Http { .. } => "http",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sub(protocol: Protocol, sink: &str) -> Subscription {
+        Subscription::new("s", protocol, sink)
+    }
+
+    fn with(mut s: Subscription, settings: Value) -> Subscription {
+        s.protocolsettings = Some(settings);
+        s
+    }
+
+    fn ok(s: &Subscription) -> BrokerTarget {
+        match BrokerSinkFactory::resolve(s) {
+            Ok(t) => t,
+            Err(e) => panic!("{} refused: {e}", s.sink),
+        }
+    }
+
+    fn reason(s: &Subscription) -> String {
+        match BrokerSinkFactory::resolve(s) {
+            Ok(t) => panic!("{} accepted as {}", s.sink, t.sink),
+            Err(SinkError::Invalid { reason, .. }) => reason,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn uris_resolve_with_defaults() {
+        let t = ok(&sub(Protocol::Nats, "nats://127.0.0.1:4222/orders.created"));
+        assert_eq!(t.sink.to_string(), "nats://127.0.0.1:4222/orders.created");
+        assert_eq!(t.options.mode, Mode::Binary);
+        let t = ok(&sub(Protocol::Mqtt5, "mqtt://b/a/b"));
+        assert_eq!(
+            t.sink.to_string(),
+            "mqtt://b:1883/a/b?qos=1&version=5&retain=false"
+        );
+        let t = ok(&sub(Protocol::Amqp, "amqp://h/exchange/e/k"));
+        assert_eq!(t.sink.to_string(), "amqp://h:5672/exchange/e/k");
+        assert!(t.options.amqp_credentials.is_none());
+        let t = ok(&sub(Protocol::Kafka, "kafka://k/orders"));
+        assert_eq!(t.sink.to_string(), "kafka://k:9092/orders");
+        assert_eq!(t.options.kafka_keys, KeyMapping::None);
+    }
+
+    #[test]
+    fn protocol_must_fit_the_scheme() {
+        for (protocol, sink) in [
+            (Protocol::Nats, "mqtt://b/t"),
+            (Protocol::Mqtt5, "nats://b/t"),
+            (Protocol::Mqtt3, "kafka://b/t"),
+            (Protocol::Amqp, "nats://b/t"),
+            (Protocol::Kafka, "amqp://b/queue/q"),
+            (Protocol::Http, "nats://b/t"),
+        ] {
+            let r = reason(&sub(protocol, sink));
+            assert!(r.contains("does not fit protocol"), "{sink}: {r}");
+        }
+        assert!(reason(&sub(Protocol::Http, "http://h/")).contains("not a broker sink"));
+    }
+
+    #[test]
+    fn structured_mode_comes_from_the_delivery_policy() {
+        let mut s = sub(Protocol::Nats, "nats://b/x");
+        s.delivery.mode = ContentMode::Structured;
+        assert_eq!(ok(&s).options.mode, Mode::Structured);
+        let mut s = sub(Protocol::Kafka, "kafka://b/x");
+        s.config = Some([("delivery.mode".into(), "structured".into())].into());
+        assert_eq!(ok(&s).options.mode, Mode::Structured);
+    }
+
+    #[test]
+    fn destinations_come_from_the_uri_or_the_settings_but_must_agree() {
+        let t = ok(&with(
+            sub(Protocol::Nats, "nats://b:4223"),
+            json!({"subject": "a.b"}),
+        ));
+        assert_eq!(t.sink.to_string(), "nats://b:4223/a.b");
+        let t = ok(&with(
+            sub(Protocol::Nats, "nats://b/a.b"),
+            json!({"subject": "a.b"}),
+        ));
+        assert_eq!(t.sink.to_string(), "nats://b:4222/a.b");
+        let r = reason(&with(
+            sub(Protocol::Nats, "nats://b/a.b"),
+            json!({"subject": "c"}),
+        ));
+        assert!(r.contains("contradicts"), "{r}");
+        let r = reason(&sub(Protocol::Nats, "nats://b"));
+        assert!(r.contains("protocolsettings.subject"), "{r}");
+        let r = reason(&with(
+            sub(Protocol::Nats, "nats://b"),
+            json!({"subject": "a.*"}),
+        ));
+        assert!(r.starts_with("protocolsettings.subject"), "{r}");
+
+        let t = ok(&with(
+            sub(Protocol::Mqtt5, "mqtt://b?qos=2"),
+            json!({"topicname": "x y/z"}),
+        ));
+        assert_eq!(
+            t.sink,
+            manifest::Sink::Mqtt {
+                broker: manifest::Endpoint {
+                    host: "b".into(),
+                    port: 1883
+                },
+                topic: "x y/z".into(),
+                qos: Qos::ExactlyOnce,
+                version: MqttVersion::V5,
+                retain: false,
+            }
+        );
+        for bad in ["a/#", "a/+/b", "a/../b", ""] {
+            let r = reason(&with(
+                sub(Protocol::Mqtt5, "mqtt://b"),
+                json!({ "topicname": bad }),
+            ));
+            assert!(r.starts_with("protocolsettings.topicname"), "{bad}: {r}");
+        }
+
+        let t = ok(&with(
+            sub(Protocol::Kafka, "kafka://k:9093/"),
+            json!({"topicName": "orders"}),
+        ));
+        assert_eq!(t.sink.to_string(), "kafka://k:9093/orders");
+
+        let t = ok(&with(
+            sub(Protocol::Amqp, "amqp://h"),
+            json!({"address": "/queue/orders"}),
+        ));
+        assert_eq!(t.sink.to_string(), "amqp://h:5672/queue/orders");
+        for bad in ["orders", "/queue/a b", "/queues/x", "/queue/a/../b"] {
+            let r = reason(&with(
+                sub(Protocol::Amqp, "amqp://h"),
+                json!({ "address": bad }),
+            ));
+            assert!(r.starts_with("protocolsettings.address"), "{bad}: {r}");
+        }
+    }
+
+    #[test]
+    fn mqtt_settings_and_versions() {
+        let t = ok(&with(
+            sub(Protocol::Mqtt5, "mqtt://b/t"),
+            json!({"topicname": "t", "qos": 0, "retain": true, "userproperties": {}}),
+        ));
+        let manifest::Sink::Mqtt { qos, retain, .. } = t.sink else {
+            panic!()
+        };
+        assert_eq!((qos, retain), (Qos::AtMostOnce, true));
+        // The same in the URI and the settings is fine; different is refused.
+        ok(&with(
+            sub(Protocol::Mqtt5, "mqtt://b/t?qos=2"),
+            json!({"qos": 2}),
+        ));
+        assert!(
+            reason(&with(
+                sub(Protocol::Mqtt5, "mqtt://b/t?qos=2"),
+                json!({"qos": 1})
+            ))
+            .contains("contradicts")
+        );
+        assert!(
+            reason(&with(
+                sub(Protocol::Mqtt5, "mqtt://b/t?retain=false"),
+                json!({"retain": true})
+            ))
+            .contains("contradicts")
+        );
+        assert!(
+            reason(&with(sub(Protocol::Mqtt5, "mqtt://b/t"), json!({"qos": 3}))).contains("qos 3")
+        );
+        for unsupported in [json!({"expiry": 60}), json!({"userproperties": {"a": "b"}})] {
+            let r = reason(&with(sub(Protocol::Mqtt5, "mqtt://b/t"), unsupported));
+            assert!(r.contains("not supported"), "{r}");
+        }
+        let r = reason(&with(
+            sub(Protocol::Mqtt5, "mqtt://b/t"),
+            json!({"headers": {}}),
+        ));
+        assert!(
+            r.starts_with("protocolsettings: unknown field `headers`"),
+            "{r}"
+        );
+
+        // MQTT3 forces 3.1.1 and structured mode.
+        let t = ok(&sub(Protocol::Mqtt3, "mqtt://b/t"));
+        assert!(matches!(
+            t.sink,
+            manifest::Sink::Mqtt {
+                version: MqttVersion::V3_1_1,
+                ..
+            }
+        ));
+        assert_eq!(t.options.mode, Mode::Structured);
+        ok(&sub(Protocol::Mqtt3, "mqtt://b/t?version=3.1.1"));
+        assert!(reason(&sub(Protocol::Mqtt3, "mqtt://b/t?version=5")).contains("MQTT5"));
+        assert!(reason(&sub(Protocol::Mqtt5, "mqtt://b/t?version=3.1.1")).contains("MQTT3"));
+    }
+
+    #[test]
+    fn amqp_settings_and_credentials() {
+        let mut s = with(
+            sub(Protocol::Amqp, "amqp://h/queue/q"),
+            json!({"sendersettlementmode": "unsettled", "linkProperties": {}}),
+        );
+        s.sinkcredential =
+            Some(json!({"credentialtype": "PLAIN", "identifier": "u", "secret": "p"}));
+        let t = ok(&s);
+        assert_eq!(
+            t.options.amqp_credentials,
+            Some(Credentials {
+                username: "u".into(),
+                password: "p".into()
+            })
+        );
+        for unsupported in [
+            json!({"sendersettlementmode": "settled"}),
+            json!({"linkName": "mine"}),
+            json!({"linkProperties": {"a": "b"}}),
+        ] {
+            let r = reason(&with(sub(Protocol::Amqp, "amqp://h/queue/q"), unsupported));
+            assert!(r.contains("not supported"), "{r}");
+        }
+        s.sinkcredential = Some(json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t"}));
+        assert!(reason(&s).starts_with("sinkcredential"));
+        let r = reason(&sub(Protocol::Amqp, "amqp://u:p@h/queue/q"));
+        assert!(r.contains("sinkcredential"), "{r}");
+        let mut s = sub(Protocol::Nats, "nats://h/x");
+        s.sinkcredential = Some(json!({"credentialtype": "PLAIN", "identifier": "u"}));
+        assert!(reason(&s).starts_with("sinkcredential"));
+    }
+
+    #[test]
+    fn kafka_settings() {
+        let t = ok(&with(
+            sub(Protocol::Kafka, "kafka://k/t"),
+            json!({"topicname": "t", "partitionkeyextractor": "partitionkey", "ackmode": -1}),
+        ));
+        assert_eq!(t.options.kafka_keys, KeyMapping::PartitionKey);
+        for unsupported in [
+            json!({"clientid": "me"}),
+            json!({"ackmode": 0}),
+            json!({"partitionkeyextractor": "$.data.id"}),
+        ] {
+            let r = reason(&with(sub(Protocol::Kafka, "kafka://k/t"), unsupported));
+            assert!(r.contains("not supported"), "{r}");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_does_not_connect_and_a_dead_broker_is_a_retry() {
+        // Port 9 (discard) on loopback: nothing listens there.
+        let s = sub(Protocol::Nats, "nats://127.0.0.1:9/x");
+        let sink = BrokerSink::new(ok(&s));
+        assert!(!sink.is_connected().await);
+        let event = Event::builder()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .build()
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(40), sink.send(&event))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, SendOutcome::Retry { after: None, status: None, reason } if reason.contains("127.0.0.1:9")),
+            "{outcome:?}"
+        );
+        assert!(!sink.is_connected().await);
+    }
+}
