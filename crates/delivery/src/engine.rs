@@ -238,11 +238,16 @@ impl Delivery {
             .await
     }
 
-    /// Stops the workers (in-flight sends are abandoned and will be redone) and lets the
-    /// committer finish what was queued; the store closes when the last handle is dropped.
-    /// Takes `&self` because the engine is shared (triggers, the admin API, in-process
-    /// subscribers); nothing can be queued after this.
-    pub async fn shutdown(&self) {
+    /// Stops the workers (in-flight sends are abandoned and will be redone), lets the
+    /// committer finish what was queued, and closes the store.
+    pub async fn shutdown(self) {
+        self.stop().await;
+    }
+
+    /// What [`Delivery::shutdown`] does, for an engine that is shared (an `Arc` held by the
+    /// triggers, the admin API and in-process subscribers): the store closes when the last
+    /// handle is dropped. Nothing can be queued after this.
+    pub async fn stop(&self) {
         let tasks: Vec<_> = self
             .workers
             .drain()

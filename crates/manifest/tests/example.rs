@@ -61,6 +61,11 @@ fn example_round_trips_to_the_typed_model() {
                     executor: HttpExecutor::CloudEvents,
                 },
                 HttpTrigger {
+                    route: Route::Exact("/events".into()),
+                    component: None,
+                    executor: HttpExecutor::CloudEvents,
+                },
+                HttpTrigger {
                     route: Route::Exact("/legacy".into()),
                     component: Some(id("legacy-api")),
                     executor: HttpExecutor::WasiHttp,
@@ -98,7 +103,7 @@ fn example_round_trips_to_the_typed_model() {
             }],
         }
     );
-    assert_eq!(m.triggers.len(), 6);
+    assert_eq!(m.triggers.len(), 7);
 
     let outputs: BTreeMap<String, Output> = [
         (

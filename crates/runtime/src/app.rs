@@ -243,7 +243,7 @@ impl App {
         let result = self.http.clone().serve(listener, shutdown).await;
         let _ = stop.send(true);
         while brokers.join_next().await.is_some() {}
-        self.delivery.shutdown().await;
+        self.delivery.stop().await;
         result
     }
 }

@@ -64,13 +64,15 @@ pub enum SubCommand {
 /// Flags of `spindle sub create`.
 #[derive(Args)]
 pub struct CreateArgs {
-    /// Where events are delivered (e.g. http://host:port/path).
+    /// Where events are delivered: http://host:port/path, nats://host:port/subject,
+    /// mqtt://host:port/topic, amqp://host:port/queue/NAME, kafka://host:port/topic, or
+    /// component:<id> (a component of the app, in process).
     #[arg(long)]
     sink: String,
-    /// Delivery protocol: HTTP, NATS, MQTT5, MQTT3, AMQP or KAFKA (it must fit the sink's
-    /// scheme, e.g. NATS for nats://host:4222/subject).
-    #[arg(long, default_value = "HTTP")]
-    protocol: String,
+    /// Delivery protocol: HTTP, NATS, MQTT5, MQTT3, AMQP or KAFKA; by default the one the
+    /// sink's scheme names (MQTT5 for mqtt://, HTTP for component:).
+    #[arg(long)]
+    protocol: Option<String>,
     /// A filter in the Subscriptions API JSON form, e.g. '{"exact":{"type":"t"}}'
     /// (repeatable; all must match).
     #[arg(long = "filter", value_name = "JSON")]
@@ -128,11 +130,28 @@ pub(crate) fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> 
         .block_on(future)
 }
 
+/// The protocol a sink URI's scheme implies; HTTP when it names none (the API then says
+/// what is wrong with the sink).
+fn protocol_of(sink: &str) -> &'static str {
+    let scheme = sink.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("nats") => "NATS",
+        Some("mqtt") => "MQTT5",
+        Some("amqp") => "AMQP",
+        Some("kafka") => "KAFKA",
+        _ => "HTTP",
+    }
+}
+
 /// The JSON body of `sub create` from its flags.
 fn request_body(args: &CreateArgs) -> Result<Value> {
     let mut body = Map::new();
     body.insert("sink".into(), json!(args.sink));
-    body.insert("protocol".into(), json!(args.protocol.to_ascii_uppercase()));
+    let protocol = match &args.protocol {
+        Some(protocol) => protocol.to_ascii_uppercase(),
+        None => protocol_of(&args.sink).to_owned(),
+    };
+    body.insert("protocol".into(), json!(protocol));
     if let Some(source) = &args.source {
         body.insert("source".into(), json!(source));
     }

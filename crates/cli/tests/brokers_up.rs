@@ -1,0 +1,222 @@
+//! `spindle up` with broker triggers and broker outputs, as a user runs it: the real binary,
+//! a real Wasm component, and the real brokers on 127.0.0.1 (NATS, Mosquitto, RabbitMQ with
+//! AMQP 1.0, the Kafka-protocol broker). Events enter through every broker trigger, run through
+//! an echo component, and leave through a NATS output; a subscription delivers to a component
+//! in process; a message that is not a CloudEvent is rejected without stopping the trigger.
+
+#[path = "../../engine/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cloudevent::{Data, Event, http as binding};
+use transports::{SendOptions, Sender};
+
+struct Up {
+    child: Child,
+    http: String,
+    admin: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(manifest: &str) -> Up {
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("spindle.toml"), manifest).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut http, mut admin, mut listing) = (None, None, Vec::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some((_, addr)) = line.split_once(" on http://")
+            && line.starts_with("Serving")
+        {
+            http = Some(format!("http://{addr}"));
+        } else if let Some((_, addr)) = line.split_once("dead letters) on ") {
+            admin = Some(addr.to_owned());
+            break;
+        } else {
+            listing.push(line);
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    for broker in ["nats://", "mqtt://", "amqp://", "kafka://"] {
+        assert!(
+            listing.iter().any(|l| l.trim_start().starts_with(broker)),
+            "spindle up lists its {broker} trigger: {listing:?}"
+        );
+    }
+    Up {
+        child,
+        http: http.expect("spindle up prints its address"),
+        admin: admin.expect("spindle up prints the admin address"),
+    }
+}
+
+fn event(id: &str, ty: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/brokers-up")
+        .ty(ty)
+        .extension("hop", 1)
+        .data_with_type(
+            "application/json",
+            Data::json(&serde_json::json!({"id": id})),
+        )
+        .build()
+        .unwrap()
+}
+
+fn sink(uri: &str) -> manifest::Sink {
+    uri.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_triggers_and_outputs_carry_whole_events_through_a_component() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let echo = support::guest("guest_echo");
+    let (nats_in, mqtt_in, amqp_in, kafka_in) = (
+        format!("spindle.in.{run}"),
+        format!("spindle/in/{run}"),
+        format!("/queue/spindle-in-{run}"),
+        format!("spindle-in-{run}"),
+    );
+    let out = format!("spindle.out.{run}");
+    let manifest = format!(
+        r#"spindle_manifest_version = 1
+[application]
+name = "brokers"
+
+[[trigger.http]]
+route = "/events"
+
+[[trigger.nats]]
+subject = "{nats_in}"
+component = "echo"
+
+[[trigger.mqtt]]
+topic = "{mqtt_in}"
+client_id = "spindle-test-{run}"
+component = "echo"
+
+[[trigger.amqp]]
+source = "{amqp_in}"
+component = "echo"
+
+[[trigger.kafka]]
+topic = "{kafka_in}"
+component = "echo"
+
+[component.echo]
+source = "{}"
+[component.echo.outputs]
+out = {{ uri = "nats://127.0.0.1:4222/{out}", mode = "structured" }}
+"#,
+        echo.display()
+    );
+
+    // What comes out of the app, read off the NATS output subject.
+    let mut results = transports::nats::receive(transports::nats::NatsReceiverConfig {
+        server: manifest::Endpoint {
+            host: "127.0.0.1".into(),
+            port: 4222,
+        },
+        subject: out.clone(),
+        queue_group: None,
+        jetstream: None,
+    })
+    .await
+    .unwrap();
+
+    let app = up(&manifest);
+
+    // A NATS message that is not a CloudEvent is rejected (and logged); the trigger goes on.
+    let raw = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    raw.publish(nats_in.clone(), "not an event".into())
+        .await
+        .unwrap();
+    raw.flush().await.unwrap();
+
+    let mut sent = BTreeSet::new();
+    let mut senders = Vec::new(); // kept open: core NATS publishes are flushed in the background
+    for (uri, id) in [
+        (format!("nats://127.0.0.1:4222/{nats_in}"), "via-nats"),
+        (format!("mqtt://127.0.0.1:1883/{mqtt_in}?qos=1"), "via-mqtt"),
+        (format!("amqp://127.0.0.1:5672{amqp_in}"), "via-amqp"),
+        (format!("kafka://127.0.0.1:9092/{kafka_in}"), "via-kafka"),
+    ] {
+        let sender = Sender::connect(&sink(&uri), SendOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{uri}: {e}"));
+        sender.send(&event(id, "com.example.ping")).await.unwrap();
+        senders.push(sender);
+        sent.insert(id.to_owned());
+    }
+
+    // A component as subscriber: an event posted to the subscriptions-only route reaches
+    // `echo` through a `component:echo` subscription, and echo's result leaves on the output.
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/subscriptions", app.admin))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": "component:echo",
+                "types": ["com.example.subscribed"]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let encoded = binding::encode_binary(&event("via-subscription", "com.example.subscribed"));
+    let r = client
+        .post(format!("{}/events", app.http))
+        .headers(encoded.headers)
+        .body(encoded.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    sent.insert("via-subscription".to_owned());
+
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got != sent {
+        let delivery = tokio::time::timeout_at(deadline, results.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {got:?} of {sent:?} came out"))
+            .unwrap();
+        let e = delivery.event;
+        assert_eq!(e.source(), "/brokers-up");
+        assert_eq!(e.extension("hop").map(|v| v.to_string()), Some("1".into()));
+        assert_eq!(
+            e.data().unwrap().as_bytes(),
+            Data::json(&serde_json::json!({"id": e.id()})).as_bytes()
+        );
+        got.insert(e.id().to_owned());
+        delivery.ack.ack().await.unwrap();
+    }
+}
