@@ -515,3 +515,66 @@ async fn a_failed_handler_queues_nothing() {
     assert_eq!(r.status(), 202, "an empty filter list matches every event");
     expect_calls(&sink, 1).await;
 }
+
+#[tokio::test]
+async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_delivery() {
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+    // A webhook receiver that records what it is sent and grants the handshake.
+    let seen: Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                    let origin = req
+                        .headers()
+                        .get("webhook-request-origin")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((req.method().to_string(), origin.clone()));
+                    let mut response = http::Response::new(Full::new(bytes::Bytes::new()));
+                    if let Some(origin) = origin {
+                        response
+                            .headers_mut()
+                            .insert("webhook-allowed-origin", origin.parse().unwrap());
+                    }
+                    async { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let mut outputs = BTreeMap::new();
+    outputs.insert(
+        "next".to_owned(),
+        manifest::Output {
+            sink: sink_url.parse().unwrap(),
+            mode: manifest::ContentMode::Binary,
+            headers: BTreeMap::new(),
+            webhook_origin: Some("spindle.test".into()),
+        },
+    );
+    let app = start(outputs, HttpConfig::default()).await;
+    let r = post(&app.url, binding::encode_binary(&event("publish")), &[]).await;
+    assert_eq!(r.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.lock().unwrap().iter().any(|(m, _)| m == "POST") {
+        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[0],
+        ("OPTIONS".to_owned(), Some("spindle.test".to_owned())),
+        "{seen:?}"
+    );
+}
