@@ -1,50 +1,90 @@
 //! Throughput and latency of `Handler::handle` with the echo guest: a fresh instance per event
-//! (instantiate + call + drop), on one core (a current-thread tokio runtime).
+//! (instantiate + call + drop).
 //!
-//! `cargo bench -p spindle-engine --bench handle` prints events/s and p50/p99/max latency.
+//! `cargo bench -p spindle-engine --bench handle` prints:
+//! - **one core**: events handled sequentially on a current-thread tokio runtime, as events/s
+//!   of wall time and of this thread's CPU time (the latter is what a loaded machine distorts
+//!   least), and the p50/p99/max latency of one `handle` call (instantiate + call + drop);
+//! - **concurrent**: the same events from `SPINDLE_BENCH_TASKS` tasks (default 16) on a
+//!   multi-thread runtime with one worker per available core, as events/s of wall time.
+//!
+//! `SPINDLE_BENCH_EVENTS` (default 100 000) sets the number of measured events per figure;
+//! `SPINDLE_BENCH_CONCURRENT=0` skips the concurrent figure (e.g. under a profiler).
 //! Under `cargo test` (no `--bench` argument) it runs a short smoke pass only.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use engine::{CollectingPublisher, Event, Publisher};
+use engine::{CollectingPublisher, Event, Handler, Publisher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let (warmup, events) = if full { (5_000, 100_000) } else { (10, 100) };
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU time this thread has spent running, from `/proc/thread-self/schedstat` (Linux);
+/// `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+fn bench_event() -> Event {
+    let mut event = Event::new("bench-1", "/bench", "com.example.bench");
+    event.datacontenttype = Some("application/json".into());
+    event.data = Some(br#"{"order":"1234","qty":3,"note":"a small payload"}"#.to_vec());
+    event
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn one_core(echo: &Handler, publisher: &Arc<dyn Publisher>, warmup: usize, events: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let engine = support::engine();
-        let echo = support::load(&engine, "guest_echo", support::relaxed());
-        let publisher: Arc<dyn Publisher> = Arc::new(CollectingPublisher::default());
-        let mut event = Event::new("bench-1", "/bench", "com.example.bench");
-        event.datacontenttype = Some("application/json".into());
-        event.data = Some(br#"{"order":"1234","qty":3,"note":"a small payload"}"#.to_vec());
-
+        let event = bench_event();
         for _ in 0..warmup {
             echo.handle(event.clone(), publisher.clone()).await.unwrap();
         }
         let mut latencies = Vec::with_capacity(events);
+        let cpu_before = thread_cpu_time();
         let started = Instant::now();
         for _ in 0..events {
+            let event = event.clone();
             let t = Instant::now();
-            let out = echo.handle(event.clone(), publisher.clone()).await.unwrap();
+            let out = echo.handle(event, publisher.clone()).await.unwrap();
             latencies.push(t.elapsed());
             assert_eq!(out.len(), 1);
         }
         let total = started.elapsed();
+        let cpu = thread_cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         latencies.sort();
         let pct =
             |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let cpu = match cpu {
+            Some(cpu) => format!(
+                "{:.0} events/s of CPU time ({:.1} us CPU per event, {:.0}% of a core)",
+                events as f64 / cpu.as_secs_f64(),
+                us(cpu) / events as f64,
+                100.0 * cpu.as_secs_f64() / total.as_secs_f64(),
+            ),
+            None => "CPU time unavailable".to_owned(),
+        };
         println!(
-            "echo, fresh instance per event, 1 core: {events} events in {:.2} s = {:.0} events/s; \
-             instantiate+call latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+            "echo, fresh instance per event, 1 core, sequential: {events} events in {:.2} s = \
+             {:.0} events/s; {cpu}; instantiate+call latency p50 {:.1} us, p99 {:.1} us, \
+             max {:.1} us",
             total.as_secs_f64(),
             events as f64 / total.as_secs_f64(),
             us(pct(0.50)),
@@ -52,4 +92,67 @@ fn main() {
             us(*latencies.last().unwrap()),
         );
     });
+}
+
+fn concurrent(echo: &Handler, publisher: &Arc<dyn Publisher>, tasks: usize, events: usize) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let per_task = events.div_ceil(tasks);
+        let run = |n: usize| {
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let echo = echo.clone();
+                    let publisher = publisher.clone();
+                    tokio::spawn(async move {
+                        let event = bench_event();
+                        for _ in 0..n {
+                            let out = echo.handle(event.clone(), publisher.clone()).await.unwrap();
+                            assert_eq!(out.len(), 1);
+                        }
+                    })
+                })
+                .collect();
+            async move {
+                for h in handles {
+                    h.await.unwrap();
+                }
+            }
+        };
+        run(per_task / 20 + 1).await;
+        let started = Instant::now();
+        run(per_task).await;
+        let total = started.elapsed();
+        let done = per_task * tasks;
+        println!(
+            "echo, fresh instance per event, {tasks} concurrent tasks on {workers} worker \
+             threads: {done} events in {:.2} s = {:.0} events/s",
+            total.as_secs_f64(),
+            done as f64 / total.as_secs_f64(),
+        );
+    });
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let events = if full {
+        env_usize("SPINDLE_BENCH_EVENTS", 100_000)
+    } else {
+        100
+    };
+    let warmup = (events / 20).max(10);
+    let tasks = env_usize("SPINDLE_BENCH_TASKS", 16).max(1);
+
+    let engine = support::engine();
+    let echo = support::load(&engine, "guest_echo", support::relaxed());
+    let publisher: Arc<dyn Publisher> = Arc::new(CollectingPublisher::default());
+
+    one_core(&echo, &publisher, warmup, events);
+    if env_usize("SPINDLE_BENCH_CONCURRENT", 1) != 0 {
+        concurrent(&echo, &publisher, tasks, events);
+    }
 }

@@ -320,3 +320,22 @@ async fn every_event_gets_a_fresh_instance() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_written_by_one_event_is_pristine_for_the_next() {
+    // The guest dirties 2 MiB of memory per event: more than a pool slot resets in place, so
+    // both the in-place reset and the decommit of the rest must leave nothing behind.
+    let engine = engine();
+    let h = load(&engine, "guest_behaviours", relaxed());
+    for _ in 0..4 {
+        let out = h.handle(ev("scribble"), no_outputs()).await.unwrap();
+        assert_eq!(
+            out[0].data.as_deref(),
+            Some(&b"0"[..]),
+            "pages written by an earlier event leaked"
+        );
+        // An event that touches little in between, reusing the same slot.
+        let out = h.handle(ev("counter"), no_outputs()).await.unwrap();
+        assert_eq!(out[0].data.as_deref(), Some(&b"1"[..]));
+    }
+}

@@ -89,6 +89,22 @@ fn handle(event: Event) -> Result<Vec<Event>> {
             let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
             Ok(vec![event.with_data("text/plain", n.to_string())])
         }
+        "scribble" => {
+            // Writes to every page of 2 MiB of zero-initialised memory, more than the host
+            // keeps resident and resets in place per memory slot, and counts the pages it
+            // found already written: a dirty page carried over from a previous instance.
+            const PAGE_WORDS: usize = 4096 / 4;
+            static AREA: [AtomicU32; (2 << 20) / 4] = [const { AtomicU32::new(0) }; (2 << 20) / 4];
+            let mut dirty = 0;
+            for page in AREA.chunks(PAGE_WORDS) {
+                for word in [&page[0], &page[PAGE_WORDS - 1]] {
+                    if word.swap(0x5ca1_ab1e, Ordering::Relaxed) != 0 {
+                        dirty += 1;
+                    }
+                }
+            }
+            Ok(vec![event.with_data("text/plain", dirty.to_string())])
+        }
         other => Err(Error::permanent(format!("unknown behaviour {other}"))),
     }
 }
