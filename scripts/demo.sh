@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: builds `spindle` and the example order app
-# (examples/orders: two Wasm components chained through an output binding), starts it with
-# `spindle up` (one process, no broker), sends it events with `spindle send`, and stops it.
-# Set KEEP_RUNNING=1 to leave the app serving on http://127.0.0.1:3000 until Ctrl-C.
+# (examples/orders: Wasm components chained through an output binding, plus an audit component
+# fed by a subscription), starts it with `spindle up` (one process, no broker: the embedded
+# store in examples/orders/.spindle), subscribes with `spindle sub create`, sends it events
+# with `spindle send`, and stops it. Set KEEP_RUNNING=1 to leave the app serving on
+# http://127.0.0.1:3000 (admin API on 127.0.0.1:3001) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,6 +30,11 @@ for _ in $(seq 1 300); do
 done
 cat .spindle/up.log
 
+say "Subscribing the audit component to every order event (a CESQL filter, delivered in process)"
+sub_id=$("$spindle" sub create --sink component:audit --sql "type LIKE 'com.example.order.%'" \
+  | sed -n 's/^ *"id": *"\([^"]*\)".*/\1/p' | head -n 1)
+"$spindle" sub list
+
 say "spindle send --event order.json  (binary mode; the reply is the accepted order)"
 "$spindle" send http://127.0.0.1:3000/orders --event order.json
 
@@ -43,8 +50,12 @@ curl -s -X POST http://127.0.0.1:3000/orders -d 'hello' || true
 echo
 
 sleep 1
-say "What the app logged (the shipping component got the shipment request through the output)"
+say "What the app logged (shipping got the shipment request through the output; audit got the order events through the subscription)"
 cat .spindle/up.log
+
+say "Dead letters (none expected), then removing the demo's subscription"
+"$spindle" dlq list
+[ -n "$sub_id" ] && "$spindle" sub delete "$sub_id"
 
 if [ "${KEEP_RUNNING:-0}" = 1 ]; then
   say "Serving on http://127.0.0.1:3000 until Ctrl-C"

@@ -29,7 +29,7 @@ enum Command {
     New(commands::new::NewArgs),
     /// Build every component of spindle.toml (runs each `[component.<id>.build] command`).
     Build(commands::build::BuildArgs),
-    /// Run the app described by spindle.toml until Ctrl-C.
+    /// Run the app described by spindle.toml (its triggers, deliveries and the admin API) until Ctrl-C.
     Up(commands::up::UpArgs),
     /// Work with CloudEvents: validate them.
     #[command(subcommand)]

@@ -216,7 +216,12 @@ out = {{ uri = "nats://127.0.0.1:4222/{out}", mode = "structured" }}
             e.data().unwrap().as_bytes(),
             Data::json(&serde_json::json!({"id": e.id()})).as_bytes()
         );
-        got.insert(e.id().to_owned());
+        assert!(got.insert(e.id().to_owned()), "{} came out twice", e.id());
         delivery.ack.ack().await.unwrap();
+    }
+    // Nothing more: the subscriber's result (which matches its own subscription) is not fed
+    // back to it, and the delivered event is not taken in again.
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_secs(2), results.recv()).await {
+        panic!("an extra event came out: {}", extra.event.id());
     }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use cloudevent::Event;
+use delivery::SubscriptionId;
 
 use crate::handler::{Handler, HandlerError, Publish, PublishError};
 use crate::routing::{Deliveries, Router};
@@ -184,10 +185,25 @@ impl Dispatcher {
         }
     }
 
-    /// The whole path for a trigger with no reply to give (a broker message, a subscription
-    /// delivering to a component): takes the event in, forwards every result to the
-    /// component's outputs, and commits. Returns how many deliveries were stored; once it
-    /// returns `Ok` the event may be acknowledged.
+    /// Delivers an event of subscription `from` to `component` (a `component:<id>` sink). The
+    /// event was already matched when it entered the app, so only what the component produces
+    /// is routed: matched against the subscriptions (except `from`, which would loop) and
+    /// forwarded to its outputs, then committed.
+    pub async fn deliver(
+        &self,
+        component: &str,
+        event: Event,
+        from: &SubscriptionId,
+    ) -> Result<usize, ProcessError> {
+        let mut deliveries = self.router.deliveries().excluding(from.clone());
+        let results = self.dispatch(component, event, &mut deliveries).await?;
+        self.forward(component, results, &mut deliveries);
+        Ok(deliveries.commit().await?)
+    }
+
+    /// The whole path for a trigger with no reply to give (a broker message): takes the
+    /// event in, forwards every result to the component's outputs, and commits. Returns how
+    /// many deliveries were stored; once it returns `Ok` the event may be acknowledged.
     pub async fn process(
         &self,
         component: Option<&str>,

@@ -89,6 +89,7 @@ impl Router {
         Deliveries {
             router: self,
             matchers: None,
+            excluded: None,
             queued: Vec::new(),
         }
     }
@@ -122,16 +123,24 @@ impl Router {
 pub struct Deliveries<'r> {
     router: &'r Router,
     matchers: Option<Arc<Matchers>>,
+    excluded: Option<SubscriptionId>,
     queued: Vec<(SubscriptionId, Event)>,
 }
 
 impl Deliveries<'_> {
+    /// Never matches events to `subscription`: what a subscriber produces does not go back
+    /// to the subscription that fed it, which would loop forever.
+    pub fn excluding(mut self, subscription: SubscriptionId) -> Self {
+        self.excluded = Some(subscription);
+        self
+    }
+
     /// Queues `event` for every subscription it matches.
     pub fn matching(&mut self, event: &Event) {
         let router = self.router;
         let matchers = self.matchers.get_or_insert_with(|| router.matchers());
         for matcher in &matchers.subscriptions {
-            if matcher.matches(event) {
+            if matcher.matches(event) && self.excluded.as_ref() != Some(&matcher.id) {
                 self.queued.push((matcher.id.clone(), event.clone()));
             }
         }

@@ -1,13 +1,16 @@
 //! A component as a subscriber: a subscription whose sink is `component:<id>` delivers its
 //! events to that component of the app, in process, with the delivery engine's retries and
-//! dead letters; what the component produces flows on like any handler's results.
+//! dead letters; what the component produces flows on like any handler's results (except back
+//! to the subscription that delivered it, which would loop).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cloudevent::Event;
-use delivery::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory, Subscription};
+use delivery::{
+    SendFuture, SendOutcome, Sink, SinkError, SinkFactory, Subscription, SubscriptionId,
+};
 
 use crate::dispatch::{DispatchError, Dispatcher, ProcessError};
 use crate::handler::HandlerError;
@@ -65,6 +68,7 @@ impl SinkFactory for ComponentSinkFactory {
             )));
         }
         Ok(Arc::new(ComponentSink {
+            subscription: subscription.id.clone(),
             component: name.to_owned(),
             uri: subscription.sink.clone(),
             dispatcher: self.dispatcher.clone(),
@@ -74,6 +78,7 @@ impl SinkFactory for ComponentSinkFactory {
 
 /// Delivers to one component of the app.
 struct ComponentSink {
+    subscription: SubscriptionId,
     component: String,
     uri: String,
     dispatcher: Arc<OnceLock<Dispatcher>>,
@@ -90,7 +95,7 @@ impl Sink for ComponentSink {
                 };
             };
             match dispatcher
-                .process(Some(&self.component), event.clone())
+                .deliver(&self.component, event.clone(), &self.subscription)
                 .await
             {
                 Ok(_) => SendOutcome::Delivered,
