@@ -521,7 +521,9 @@ async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_del
     use http_body_util::Full;
     use hyper_util::rt::TokioIo;
     // A webhook receiver that records what it is sent and grants the handshake.
-    let seen: Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    /// (method, `WebHook-Request-Origin`) of each request, in order.
+    type Seen = Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+    let seen: Seen = Arc::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
     let record = seen.clone();
