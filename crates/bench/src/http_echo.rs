@@ -1,0 +1,155 @@
+//! `spindle-bench http-echo`: the same binary-mode event POSTed to a native hyper server
+//! (CloudEvents decode + encode, no Wasm) and to a Spindle app whose `/echo` route runs the echo
+//! component (a fresh instance per event), one after the other in the same process, by the
+//! same load generator. Target: the app reaches at least 60% of the native server's peak.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use http::StatusCode;
+
+use crate::load::{self, Outcome, Pace, Run, Target};
+use crate::setup::{self, RunningApp};
+use crate::{Common, servers, us};
+
+/// The share of the native server's peak the app should reach.
+const TARGET_RATIO: f64 = 0.60;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// Keep-alive connections of the load generator (the component's default concurrency
+    /// cap is 100: more connections get 429s).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The open-loop rate of the latency figures, as a fraction of each server's peak.
+    #[arg(long, default_value_t = 0.5)]
+    latency_at: f64,
+    /// The echo component (default: tests/guests/echo, built from source).
+    #[arg(long)]
+    wasm: Option<PathBuf>,
+}
+
+/// What one server did: its peak (closed loop) and its latency at a fraction of it.
+struct Figures {
+    peak: Outcome,
+    peak_load: String,
+    at_rate: f64,
+    latency: Outcome,
+    latency_load: String,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let wasm = setup::echo_guest(args.wasm.as_deref());
+    let server = setup::server_runtime(args.common.server_threads);
+    println!(
+        "http-echo: binary-mode POST of one event ({} bytes of JSON data) -> 200 with the same \
+         event; {} keep-alive connections; server runtime {} worker thread(s), load generator \
+         1 thread, {} CPUs shared (nothing pinned); {:.1} s per phase after {:.1} s warm-up",
+        args.common.body_size,
+        args.connections,
+        args.common.server_threads,
+        setup::cpus(),
+        args.common.duration,
+        args.common.warmup,
+    );
+
+    let native = server.block_on(servers::native_echo())?;
+    let native_figures = measure(args, native.addr, "/")?;
+    report("native hyper + codec", &native_figures);
+    drop(native);
+
+    let manifest = format!(
+        "spindle_manifest_version = 1\n[application]\nname = \"bench-http-echo\"\n\
+         [[trigger.http]]\nroute = \"/echo\"\ncomponent = \"echo\"\n\
+         [component.echo]\nsource = {:?}\n",
+        wasm.display().to_string()
+    );
+    let app = server.block_on(RunningApp::start(&manifest))?;
+    let wasm_figures = measure(args, app.addr, "/echo")?;
+    report("spindle app, echo.wasm", &wasm_figures);
+    server.block_on(app.stop())?;
+
+    let ratio = wasm_figures.peak.rate() / native_figures.peak.rate();
+    println!(
+        "  wasm / native peak: {:.1}% (target >= {:.0}%: {})",
+        ratio * 100.0,
+        TARGET_RATIO * 100.0,
+        if ratio >= TARGET_RATIO {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    Ok(())
+}
+
+fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures> {
+    let (headers, body) = load::binary_event(addr, args.common.body_size);
+    let target = Target {
+        addr,
+        path: path.parse()?,
+        headers,
+        body,
+        expect: StatusCode::OK,
+        unique_ids: false,
+    };
+    let mut run = Run {
+        connections: args.connections,
+        warmup: args.common.warmup(),
+        duration: args.common.duration(),
+        pace: Pace::Closed,
+    };
+    let peak = {
+        let target = target.clone();
+        setup::on_thread("load", move || async move { load::run(&target, run).await })?
+    };
+    let peak_load = setup::load_average();
+    anyhow::ensure!(
+        peak.ok > 0,
+        "no request succeeded: {}",
+        peak.first_error.as_deref().unwrap_or("?")
+    );
+    let at_rate = peak.rate() * args.latency_at;
+    run.pace = Pace::Rate(at_rate);
+    let latency = setup::on_thread("load", move || async move { load::run(&target, run).await })?;
+    Ok(Figures {
+        peak,
+        peak_load,
+        at_rate,
+        latency,
+        latency_load: setup::load_average(),
+    })
+}
+
+fn report(name: &str, f: &Figures) {
+    println!(
+        "  {name:<24} peak {:>7.0} events/s (p50 {}, p99 {} at peak) [{}]",
+        f.peak.rate(),
+        us(f.peak.latency(0.50)),
+        us(f.peak.latency(0.99)),
+        f.peak_load,
+    );
+    println!(
+        "  {:<24} at {:>7.0} events/s (achieved {:.0}): p50 {}, p99 {}; from the scheduled send: p50 {}, p99 {} [{}]",
+        "",
+        f.at_rate,
+        f.latency.rate(),
+        us(f.latency.latency(0.50)),
+        us(f.latency.latency(0.99)),
+        us(f.latency.scheduled_latency(0.50)),
+        us(f.latency.scheduled_latency(0.99)),
+        f.latency_load,
+    );
+    for outcome in [&f.peak, &f.latency] {
+        if outcome.errors > 0 {
+            println!(
+                "  {:<24} {} failed requests, the first: {}",
+                "",
+                outcome.errors,
+                outcome.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The HTTP load generator: keep-alive HTTP/1.1 connections (hyper's client connection, one
+//! request in flight per connection), either as fast as the server answers (closed loop: the
+//! peak rate) or at a fixed rate (open loop: latency at a given load).
+//!
+//! It runs on whatever runtime polls it; the subcommands give it a current-thread runtime on a
+//! thread of its own, so it uses at most one core.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+/// How early the pacer may release a request rather than sleep again.
+const PACER_SLACK: Duration = Duration::from_micros(20);
+
+/// What every request is: the same method, path, headers and body.
+#[derive(Clone)]
+pub struct Target {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// The request path.
+    pub path: Uri,
+    /// Request headers (`Host` and the `ce-` attributes); hyper adds `Content-Length`.
+    pub headers: HeaderMap,
+    /// The request body.
+    pub body: Bytes,
+    /// The status a successful request gets.
+    pub expect: StatusCode,
+    /// Whether each request carries a fresh `ce-id` (`<connection>-<n>`) instead of the
+    /// template's.
+    pub unique_ids: bool,
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// Each connection sends its next request as soon as the previous one is answered.
+    Closed,
+    /// Requests are scheduled at this many per second, spread over the connections.
+    Rate(f64),
+}
+
+/// One run of the generator.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Keep-alive connections.
+    pub connections: usize,
+    /// Load before the measured window (not counted in the figures).
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+    /// Closed or open loop.
+    pub pace: Pace,
+}
+
+/// What a run measured.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// When the first request was sent (the start of the warm-up).
+    pub started: Option<Instant>,
+    /// Successful requests scheduled or started in the measured window.
+    pub ok: u64,
+    /// Successful requests over the whole run, warm-up included.
+    pub ok_total: u64,
+    /// Requests that failed: wrong status, connection error.
+    pub errors: u64,
+    /// The first failure, for the summary.
+    pub first_error: Option<String>,
+    /// The measured window.
+    pub window: Duration,
+    /// Latency of each measured request from the moment it was sent, sorted.
+    pub latencies: Vec<Duration>,
+    /// Open loop only: latency from the moment each measured request was due (so a server
+    /// that falls behind shows it, instead of silently slowing the generator down), sorted.
+    /// It includes the pacer's slack (a thread sleep: typically under 0.1 ms).
+    pub scheduled: Vec<Duration>,
+}
+
+impl Outcome {
+    /// Successful requests per second in the measured window.
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+
+    /// The `p`-quantile (0..=1) of the latencies from send.
+    pub fn latency(&self, p: f64) -> Duration {
+        quantile(&self.latencies, p)
+    }
+
+    /// The `p`-quantile (0..=1) of the latencies from the scheduled send time.
+    pub fn scheduled_latency(&self, p: f64) -> Duration {
+        quantile(&self.scheduled, p)
+    }
+}
+
+/// The `p`-quantile of sorted durations (zero when there are none).
+pub fn quantile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
+    sorted[index]
+}
+
+/// Shared between the connection tasks of one run.
+struct Shared {
+    target: Target,
+    run: Run,
+    measure_from: Instant,
+    end: Instant,
+    /// Open loop: when each request is due, released by the pacer thread as the time comes.
+    due: Option<tokio::sync::Mutex<UnboundedReceiver<Instant>>>,
+    ok_total: AtomicU64,
+}
+
+#[derive(Default)]
+struct TaskOutcome {
+    latencies: Vec<Duration>,
+    scheduled: Vec<Duration>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Runs the generator against `target` and returns what it measured. Fails only if no
+/// connection can be opened at all.
+pub async fn run(target: &Target, run: Run) -> anyhow::Result<Outcome> {
+    // Connect everything first, so connection set-up is not part of the figures.
+    let mut senders = Vec::with_capacity(run.connections);
+    for _ in 0..run.connections {
+        senders.push(connect(target.addr).await?);
+    }
+    let start = Instant::now();
+    let end = start + run.warmup + run.duration;
+    let (pacer, due) = match run.pace {
+        Pace::Closed => (None, None),
+        Pace::Rate(rate) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let pacer = std::thread::Builder::new()
+                .name("pacer".into())
+                .spawn(move || pace(rate, start, end, &tx))?;
+            (Some(pacer), Some(tokio::sync::Mutex::new(rx)))
+        }
+    };
+    let shared = Arc::new(Shared {
+        target: target.clone(),
+        run,
+        measure_from: start + run.warmup,
+        end,
+        due,
+        ok_total: AtomicU64::new(0),
+    });
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(index, sender)| tokio::spawn(connection(shared.clone(), index, sender)))
+        .collect();
+    let mut outcome = Outcome {
+        started: Some(start),
+        window: run.duration,
+        ..Outcome::default()
+    };
+    for task in tasks {
+        let task = task.await?;
+        outcome.latencies.extend(task.latencies);
+        outcome.scheduled.extend(task.scheduled);
+        outcome.errors += task.errors;
+        if outcome.first_error.is_none() {
+            outcome.first_error = task.first_error;
+        }
+    }
+    if let Some(pacer) = pacer {
+        let _ = pacer.join();
+    }
+    outcome.ok = outcome.latencies.len() as u64;
+    outcome.ok_total = shared.ok_total.load(Ordering::Relaxed);
+    outcome.latencies.sort_unstable();
+    outcome.scheduled.sort_unstable();
+    Ok(outcome)
+}
+
+/// Releases the requests of an open-loop run at `rate` per second from `start` until `end`:
+/// each one as it falls due, to whichever connection is free. A thread of its own with
+/// `std::thread::sleep`, because tokio's timer only has millisecond resolution, which would
+/// add up to a millisecond of slack to every latency measured from the schedule.
+fn pace(rate: f64, start: Instant, end: Instant, due: &UnboundedSender<Instant>) {
+    let mut slot = 0u64;
+    loop {
+        let next = start + Duration::from_secs_f64(slot as f64 / rate);
+        if next >= end {
+            return;
+        }
+        let now = Instant::now();
+        if next > now + PACER_SLACK {
+            std::thread::sleep(next - now);
+            continue;
+        }
+        if due.send(next).is_err() {
+            return;
+        }
+        slot += 1;
+    }
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// One connection's loop: claims requests (closed loop: the next one at once; open loop: the
+/// next free slot of the schedule), sends them and records their latency.
+async fn connection(
+    shared: Arc<Shared>,
+    index: usize,
+    mut sender: SendRequest<Full<Bytes>>,
+) -> TaskOutcome {
+    let ce_id = HeaderName::from_static("ce-id");
+    let mut out = TaskOutcome::default();
+    let mut n = 0u64;
+    loop {
+        let due = match shared.run.pace {
+            Pace::Closed => {
+                let now = Instant::now();
+                if now >= shared.end {
+                    break;
+                }
+                now
+            }
+            Pace::Rate(_) => {
+                let Some(due) = &shared.due else { break };
+                let Some(due) = due.lock().await.recv().await else {
+                    break;
+                };
+                due
+            }
+        };
+        let mut request = Request::new(Full::new(shared.target.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = shared.target.path.clone();
+        *request.headers_mut() = shared.target.headers.clone();
+        if shared.target.unique_ids {
+            let id = HeaderValue::try_from(format!("{index}-{n}")).expect("an ASCII id");
+            request.headers_mut().insert(ce_id.clone(), id);
+        }
+        n += 1;
+        let sent = Instant::now();
+        match send(&mut sender, request, shared.target.expect).await {
+            Ok(()) => {
+                let done = Instant::now();
+                shared.ok_total.fetch_add(1, Ordering::Relaxed);
+                if due >= shared.measure_from {
+                    out.latencies.push(done - sent);
+                    if matches!(shared.run.pace, Pace::Rate(_)) {
+                        out.scheduled.push(done - due);
+                    }
+                }
+            }
+            Err(error) => {
+                out.errors += 1;
+                if out.first_error.is_none() {
+                    out.first_error = Some(error.to_string());
+                }
+                if sender.is_closed() {
+                    // The server closed the connection (or it broke): open another one, after
+                    // a pause so a server that is down does not make this spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    match connect(shared.target.addr).await {
+                        Ok(fresh) => sender = fresh,
+                        Err(_) if Instant::now() < shared.end => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+    expect: StatusCode,
+) -> anyhow::Result<()> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let content_type = response.headers().get(CONTENT_TYPE).cloned();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status != expect {
+        anyhow::bail!(
+            "status {status} (expected {expect}), content-type {content_type:?}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
+    }
+    Ok(())
+}
+
+/// The benchmark event in binary mode: the `ce-` attributes of an order event (with a
+/// `traceparent` extension) and a JSON body of exactly `body_size` bytes (the same request the
+/// codec's own benchmark decodes).
+pub fn binary_event(addr: SocketAddr, body_size: usize) -> (HeaderMap, Bytes) {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "6a1c2f9e-1b7e-4f7d-9b0a-3f1c2d4e5f60"),
+        ("ce-source", "/shop/orders"),
+        ("ce-type", "com.example.order.created"),
+        ("ce-subject", "order-1234"),
+        ("ce-time", "2026-11-27T20:42:15.123Z"),
+        (
+            "ce-traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("content-type", "application/json"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    headers.insert(
+        HOST,
+        HeaderValue::try_from(addr.to_string()).expect("an address is a valid Host"),
+    );
+    (headers, json_body(body_size))
+}
+
+/// A JSON object of exactly `size` bytes (at least 32): a list of order items and a padding
+/// string.
+pub fn json_body(size: usize) -> Bytes {
+    let size = size.max(32);
+    let mut body = String::from("{\"items\":[");
+    while body.len() + 24 < size.saturating_sub(16) {
+        body.push_str("{\"sku\":\"A-1\",\"qty\":2},");
+    }
+    if body.ends_with(',') {
+        body.pop();
+    }
+    body.push_str("],\"pad\":\"");
+    while body.len() + 2 < size {
+        body.push('x');
+    }
+    body.push_str("\"}");
+    debug_assert_eq!(body.len(), size);
+    Bytes::from(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_have_the_asked_size_and_parse() {
+        for size in [32, 100, 1024, 4096] {
+            let body = json_body(size);
+            assert_eq!(body.len(), size);
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+        }
+    }
+
+    #[test]
+    fn quantiles_of_sorted_durations() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&d, 0.5), Duration::from_millis(51));
+        assert_eq!(quantile(&d, 0.99), Duration::from_millis(100));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+}

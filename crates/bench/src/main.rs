@@ -1,0 +1,91 @@
+//! `spindle-bench`: whole-app benchmarks that print figures.
+//!
+//! - `http-echo`: binary-mode POST → echo component (a fresh instance per event) → `200` with
+//!   the reply event, next to a native hyper server doing the same CloudEvents decode and
+//!   encode without Wasm, in the same run: peak events/s of both, the ratio, and p50/p99
+//!   latency at half of each one's peak.
+//! - `accept`: events/s answered `202` (stored with group commit) by a route that only feeds
+//!   subscriptions, and delivered events/s end to end to a local HTTP sink; then the same
+//!   with the sink down (pure acceptance).
+//! - `nats-echo`: NATS → echo component → NATS output (a durable delivery queue), events/s end
+//!   to end.
+//!
+//! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
+
+mod accept;
+mod http_echo;
+mod load;
+mod nats_echo;
+mod servers;
+mod setup;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "spindle-bench",
+    about = "Throughput and latency of a whole Spindle app"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP binary mode → echo component → 200 with the reply, next to a native server.
+    HttpEcho(http_echo::Args),
+    /// HTTP → 202 once stored for a subscription, and delivery to a local HTTP sink.
+    Accept(accept::Args),
+    /// NATS → echo component → NATS output, end to end.
+    NatsEcho(nats_echo::Args),
+}
+
+/// Settings every subcommand has.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// Seconds of measured load in each phase.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Seconds of load before each measured phase, not counted.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Worker threads of the server's tokio runtime (the app, or the native server). The load
+    /// generator runs on one thread of its own; nothing is pinned to a core.
+    #[arg(long, default_value_t = 1)]
+    pub server_threads: usize,
+    /// Size in bytes of the event's JSON data.
+    #[arg(long, default_value_t = 1024)]
+    pub body_size: usize,
+}
+
+impl Common {
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration.max(0.1))
+    }
+
+    fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup.max(0.0))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match Cli::parse().command {
+        Command::HttpEcho(args) => http_echo::run(&args),
+        Command::Accept(args) => accept::run(&args),
+        Command::NatsEcho(args) => nats_echo::run(&args),
+    }
+}
+
+/// Microseconds, for the summaries.
+fn us(d: Duration) -> String {
+    format!("{:.0} us", d.as_secs_f64() * 1e6)
+}
