@@ -7,12 +7,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use delivery::{Protocol, Subscription};
-use http::StatusCode;
 
-use crate::load::{self, Outcome, Pace, Run, Target};
+use crate::load::Summary;
 use crate::setup::{self, Background, RunningApp};
 use crate::{Common, servers, us};
 
@@ -53,11 +52,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "accept: binary-mode POST of one event ({} bytes of JSON data, a fresh id each) to a \
          route without a component -> 202 once stored for 1 subscription (filter prefix \
          type com.example.); {} keep-alive connections; server runtime {} worker thread(s) + \
-         the delivery committer thread, load generator 1 thread, sink 1 thread, {} CPUs \
-         shared (nothing pinned); {:.1} s after {:.1} s warm-up",
+         the delivery committer thread, load generator 1 thread in {}, sink 1 thread, {} \
+         CPUs shared (nothing pinned); {:.1} s after {:.1} s warm-up",
         args.common.body_size,
         args.connections,
         args.common.server_threads,
+        args.common.generator(),
         setup::cpus(),
         args.common.duration,
         args.common.warmup,
@@ -84,7 +84,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let drained = Instant::now();
     let delivered = received.load(Ordering::Relaxed);
-    let started = outcome.started.expect("the load started");
+    // The generator may be another process: its start is wall-clock time.
+    let since_start = SystemTime::now()
+        .duration_since(outcome.started)
+        .unwrap_or_default();
+    let started = drained.checked_sub(since_start).unwrap_or(load_end);
     report("sink up", &outcome, &accepted_load);
     let complete = delivered >= outcome.ok_total;
     println!(
@@ -134,23 +138,10 @@ fn subscription(args: &Args, sink: &str) -> Subscription {
     sub
 }
 
-fn load(args: &Args, app: &RunningApp) -> anyhow::Result<Outcome> {
-    let (headers, body) = load::binary_event(app.addr, args.common.body_size);
-    let target = Target {
-        addr: app.addr,
-        path: "/events".parse()?,
-        headers,
-        body,
-        expect: StatusCode::ACCEPTED,
-        unique_ids: true,
-    };
-    let run = Run {
-        connections: args.connections,
-        warmup: args.common.warmup(),
-        duration: args.common.duration(),
-        pace: Pace::Closed,
-    };
-    let outcome = setup::on_thread("load", move || async move { load::run(&target, run).await })?;
+fn load(args: &Args, app: &RunningApp) -> anyhow::Result<Summary> {
+    let mut spec = args.common.load(app.addr, "/events", args.connections, 202);
+    spec.unique_ids = true;
+    let outcome = spec.execute(args.common.in_process)?;
     anyhow::ensure!(
         outcome.ok > 0,
         "no request succeeded: {}",
@@ -159,15 +150,15 @@ fn load(args: &Args, app: &RunningApp) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn report(phase: &str, outcome: &Outcome, load: &str) {
+fn report(phase: &str, outcome: &Summary, load: &str) {
     let rate = outcome.rate();
     println!(
         "  {phase:<10} accepted {:>7.0} events/s (target >= {:.0}: {}); latency p50 {}, p99 {} [{load}]",
         rate,
         TARGET,
         if rate >= TARGET { "met" } else { "NOT met" },
-        us(outcome.latency(0.50)),
-        us(outcome.latency(0.99)),
+        us(outcome.p50),
+        us(outcome.p99),
     );
     if outcome.errors > 0 {
         println!(

@@ -6,9 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use http::StatusCode;
-
-use crate::load::{self, Outcome, Pace, Run, Target};
+use crate::load::Summary;
 use crate::setup::{self, RunningApp};
 use crate::{Common, servers, us};
 
@@ -29,14 +27,23 @@ pub struct Args {
     /// The echo component (default: tests/guests/echo, built from source).
     #[arg(long)]
     wasm: Option<PathBuf>,
+    /// Measures one side only (for profiling).
+    #[arg(long, value_enum)]
+    only: Option<Side>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Native,
+    Wasm,
 }
 
 /// What one server did: its peak (closed loop) and its latency at a fraction of it.
 struct Figures {
-    peak: Outcome,
+    peak: Summary,
     peak_load: String,
     at_rate: f64,
-    latency: Outcome,
+    latency: Summary,
     latency_load: String,
 }
 
@@ -46,19 +53,28 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "http-echo: binary-mode POST of one event ({} bytes of JSON data) -> 200 with the same \
          event; {} keep-alive connections; server runtime {} worker thread(s), load generator \
-         1 thread, {} CPUs shared (nothing pinned); {:.1} s per phase after {:.1} s warm-up",
+         1 thread in {}, {} CPUs shared (nothing pinned); {:.1} s per phase after {:.1} s \
+         warm-up",
         args.common.body_size,
         args.connections,
         args.common.server_threads,
+        args.common.generator(),
         setup::cpus(),
         args.common.duration,
         args.common.warmup,
     );
 
-    let native = server.block_on(servers::native_echo())?;
-    let native_figures = measure(args, native.addr, "/")?;
-    report("native hyper + codec", &native_figures);
-    drop(native);
+    let native_figures = if args.only == Some(Side::Wasm) {
+        None
+    } else {
+        let native = server.block_on(servers::native_echo())?;
+        let figures = measure(args, native.addr, "/")?;
+        report("native hyper + codec", &figures);
+        Some(figures)
+    };
+    if args.only == Some(Side::Native) {
+        return Ok(());
+    }
 
     let manifest = format!(
         "spindle_manifest_version = 1\n[application]\nname = \"bench-http-echo\"\n\
@@ -71,6 +87,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     report("spindle app, echo.wasm", &wasm_figures);
     server.block_on(app.stop())?;
 
+    let Some(native_figures) = native_figures else {
+        return Ok(());
+    };
     let ratio = wasm_figures.peak.rate() / native_figures.peak.rate();
     println!(
         "  wasm / native peak: {:.1}% (target >= {:.0}%: {})",
@@ -86,25 +105,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures> {
-    let (headers, body) = load::binary_event(addr, args.common.body_size);
-    let target = Target {
-        addr,
-        path: path.parse()?,
-        headers,
-        body,
-        expect: StatusCode::OK,
-        unique_ids: false,
-    };
-    let mut run = Run {
-        connections: args.connections,
-        warmup: args.common.warmup(),
-        duration: args.common.duration(),
-        pace: Pace::Closed,
-    };
-    let peak = {
-        let target = target.clone();
-        setup::on_thread("load", move || async move { load::run(&target, run).await })?
-    };
+    let mut spec = args.common.load(addr, path, args.connections, 200);
+    let peak = spec.execute(args.common.in_process)?;
     let peak_load = setup::load_average();
     anyhow::ensure!(
         peak.ok > 0,
@@ -112,8 +114,8 @@ fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures>
         peak.first_error.as_deref().unwrap_or("?")
     );
     let at_rate = peak.rate() * args.latency_at;
-    run.pace = Pace::Rate(at_rate);
-    let latency = setup::on_thread("load", move || async move { load::run(&target, run).await })?;
+    spec.rate = Some(at_rate);
+    let latency = spec.execute(args.common.in_process)?;
     Ok(Figures {
         peak,
         peak_load,
@@ -127,19 +129,20 @@ fn report(name: &str, f: &Figures) {
     println!(
         "  {name:<24} peak {:>7.0} events/s (p50 {}, p99 {} at peak) [{}]",
         f.peak.rate(),
-        us(f.peak.latency(0.50)),
-        us(f.peak.latency(0.99)),
+        us(f.peak.p50),
+        us(f.peak.p99),
         f.peak_load,
     );
+    let (scheduled_p50, scheduled_p99) = f.latency.scheduled.unwrap_or_default();
     println!(
         "  {:<24} at {:>7.0} events/s (achieved {:.0}): p50 {}, p99 {}; from the scheduled send: p50 {}, p99 {} [{}]",
         "",
         f.at_rate,
         f.latency.rate(),
-        us(f.latency.latency(0.50)),
-        us(f.latency.latency(0.99)),
-        us(f.latency.scheduled_latency(0.50)),
-        us(f.latency.scheduled_latency(0.99)),
+        us(f.latency.p50),
+        us(f.latency.p99),
+        us(scheduled_p50),
+        us(scheduled_p99),
         f.latency_load,
     );
     for outcome in [&f.peak, &f.latency] {

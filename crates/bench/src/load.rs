@@ -2,13 +2,17 @@
 //! request in flight per connection), either as fast as the server answers (closed loop: the
 //! peak rate) or at a fixed rate (open loop: latency at a given load).
 //!
-//! It runs on whatever runtime polls it; the subcommands give it a current-thread runtime on a
-//! thread of its own, so it uses at most one core.
+//! It runs on one current-thread runtime, so it uses at most one core (plus a pacer thread that
+//! mostly sleeps, in open loop). By default the subcommands run it in a child process (this
+//! binary's hidden `load` subcommand), as a real client would be: a generator inside the
+//! server's process would share its address space, so every TLB shootdown the server causes
+//! (the Wasm engine's memory resets) would also interrupt the generator's core.
 
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
@@ -21,6 +25,193 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 /// How early the pacer may release a request rather than sleep again.
 const PACER_SLACK: Duration = Duration::from_micros(20);
+
+/// One load run, as the subcommands ask for it and as the hidden `load` subcommand takes it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Spec {
+    /// Where the server listens.
+    #[arg(long)]
+    pub addr: SocketAddr,
+    /// The request path.
+    #[arg(long)]
+    pub path: String,
+    /// Keep-alive connections.
+    #[arg(long)]
+    pub connections: usize,
+    /// Seconds of load before the measured window.
+    #[arg(long)]
+    pub warmup: f64,
+    /// Seconds of the measured window.
+    #[arg(long)]
+    pub duration: f64,
+    /// Requests per second (open loop); as fast as answered (closed loop) when absent.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Size in bytes of the event's JSON data.
+    #[arg(long)]
+    pub body_size: usize,
+    /// The status a successful request gets.
+    #[arg(long)]
+    pub expect: u16,
+    /// Gives every request a fresh `ce-id`.
+    #[arg(long)]
+    pub unique_ids: bool,
+}
+
+impl Spec {
+    fn target(&self) -> anyhow::Result<(Target, Run)> {
+        let (headers, body) = binary_event(self.addr, self.body_size);
+        let target = Target {
+            addr: self.addr,
+            path: self.path.parse()?,
+            headers,
+            body,
+            expect: StatusCode::from_u16(self.expect)?,
+            unique_ids: self.unique_ids,
+        };
+        let run = Run {
+            connections: self.connections.max(1),
+            warmup: Duration::from_secs_f64(self.warmup.max(0.0)),
+            duration: Duration::from_secs_f64(self.duration.max(0.1)),
+            pace: self.rate.map_or(Pace::Closed, Pace::Rate),
+        };
+        Ok((target, run))
+    }
+
+    fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--addr".into(),
+            self.addr.to_string(),
+            "--path".into(),
+            self.path.clone(),
+            "--connections".into(),
+            self.connections.to_string(),
+            "--warmup".into(),
+            self.warmup.to_string(),
+            "--duration".into(),
+            self.duration.to_string(),
+            "--body-size".into(),
+            self.body_size.to_string(),
+            "--expect".into(),
+            self.expect.to_string(),
+        ];
+        if let Some(rate) = self.rate {
+            args.extend(["--rate".into(), rate.to_string()]);
+        }
+        if self.unique_ids {
+            args.push("--unique-ids".into());
+        }
+        args
+    }
+
+    /// Runs the load: in a child process of this binary, or on a thread of this process when
+    /// `in_process`.
+    pub fn execute(&self, in_process: bool) -> anyhow::Result<Summary> {
+        if in_process {
+            let (target, run) = self.target()?;
+            return crate::setup::on_thread("load", move || async move {
+                self::run(&target, run).await.map(|o| o.summary())
+            });
+        }
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .arg("load")
+            .args(self.to_args())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "the load generator failed ({})",
+            output.status
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        Summary::from_json(&serde_json::from_str(line)?)
+    }
+
+    /// The hidden `load` subcommand: runs the load here and prints its summary as one line of
+    /// JSON.
+    pub fn main(&self) -> anyhow::Result<()> {
+        let (target, run) = self.target()?;
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(self::run(&target, run))?;
+        println!("{}", outcome.summary().to_json());
+        Ok(())
+    }
+}
+
+/// What a run measured, in figures.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// When the first request was sent (the start of the warm-up).
+    pub started: SystemTime,
+    /// Successful requests in the measured window.
+    pub ok: u64,
+    /// Successful requests over the whole run, warm-up included.
+    pub ok_total: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// The first failure.
+    pub first_error: Option<String>,
+    /// The measured window.
+    pub window: Duration,
+    /// Latency from send: median and 99th percentile.
+    pub p50: Duration,
+    /// See `p50`.
+    pub p99: Duration,
+    /// Open loop: latency from the scheduled send, median and 99th percentile.
+    pub scheduled: Option<(Duration, Duration)>,
+}
+
+impl Summary {
+    /// Successful requests per second in the measured window.
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let ns = |d: Duration| d.as_nanos() as u64;
+        serde_json::json!({
+            "started_unix_ns": self.started.duration_since(UNIX_EPOCH).map_or(0, ns),
+            "ok": self.ok,
+            "ok_total": self.ok_total,
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "window_ns": ns(self.window),
+            "p50_ns": ns(self.p50),
+            "p99_ns": ns(self.p99),
+            "scheduled_ns": self.scheduled.map(|(a, b)| [ns(a), ns(b)]),
+        })
+    }
+
+    fn from_json(v: &serde_json::Value) -> anyhow::Result<Summary> {
+        let int = |name: &str| {
+            v[name]
+                .as_u64()
+                .ok_or_else(|| anyhow::anyhow!("the load generator's summary lacks {name}"))
+        };
+        let scheduled = match v["scheduled_ns"].as_array() {
+            Some(pair) if pair.len() == 2 => Some((
+                Duration::from_nanos(pair[0].as_u64().unwrap_or(0)),
+                Duration::from_nanos(pair[1].as_u64().unwrap_or(0)),
+            )),
+            _ => None,
+        };
+        Ok(Summary {
+            started: UNIX_EPOCH + Duration::from_nanos(int("started_unix_ns")?),
+            ok: int("ok")?,
+            ok_total: int("ok_total")?,
+            errors: int("errors")?,
+            first_error: v["first_error"].as_str().map(str::to_owned),
+            window: Duration::from_nanos(int("window_ns")?),
+            p50: Duration::from_nanos(int("p50_ns")?),
+            p99: Duration::from_nanos(int("p99_ns")?),
+            scheduled,
+        })
+    }
+}
 
 /// What every request is: the same method, path, headers and body.
 #[derive(Clone)]
@@ -63,10 +254,10 @@ pub struct Run {
 }
 
 /// What a run measured.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outcome {
     /// When the first request was sent (the start of the warm-up).
-    pub started: Option<Instant>,
+    pub started: SystemTime,
     /// Successful requests scheduled or started in the measured window.
     pub ok: u64,
     /// Successful requests over the whole run, warm-up included.
@@ -86,19 +277,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Successful requests per second in the measured window.
-    pub fn rate(&self) -> f64 {
-        self.ok as f64 / self.window.as_secs_f64()
-    }
-
-    /// The `p`-quantile (0..=1) of the latencies from send.
-    pub fn latency(&self, p: f64) -> Duration {
-        quantile(&self.latencies, p)
-    }
-
-    /// The `p`-quantile (0..=1) of the latencies from the scheduled send time.
-    pub fn scheduled_latency(&self, p: f64) -> Duration {
-        quantile(&self.scheduled, p)
+    /// The figures.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            started: self.started,
+            ok: self.ok,
+            ok_total: self.ok_total,
+            errors: self.errors,
+            first_error: self.first_error.clone(),
+            window: self.window,
+            p50: quantile(&self.latencies, 0.50),
+            p99: quantile(&self.latencies, 0.99),
+            scheduled: (!self.scheduled.is_empty()).then(|| {
+                (
+                    quantile(&self.scheduled, 0.50),
+                    quantile(&self.scheduled, 0.99),
+                )
+            }),
+        }
     }
 }
 
@@ -139,6 +335,7 @@ pub async fn run(target: &Target, run: Run) -> anyhow::Result<Outcome> {
         senders.push(connect(target.addr).await?);
     }
     let start = Instant::now();
+    let started = SystemTime::now();
     let end = start + run.warmup + run.duration;
     let (pacer, due) = match run.pace {
         Pace::Closed => (None, None),
@@ -164,9 +361,14 @@ pub async fn run(target: &Target, run: Run) -> anyhow::Result<Outcome> {
         .map(|(index, sender)| tokio::spawn(connection(shared.clone(), index, sender)))
         .collect();
     let mut outcome = Outcome {
-        started: Some(start),
+        started,
+        ok: 0,
+        ok_total: 0,
+        errors: 0,
+        first_error: None,
         window: run.duration,
-        ..Outcome::default()
+        latencies: Vec::new(),
+        scheduled: Vec::new(),
     };
     for task in tasks {
         let task = task.await?;

@@ -41,6 +41,12 @@ enum Command {
     Accept(accept::Args),
     /// NATS → echo component → NATS output, end to end.
     NatsEcho(nats_echo::Args),
+    /// The HTTP load generator alone (what the other subcommands run in a child process).
+    #[command(hide = true)]
+    Load(load::Spec),
+    /// The NATS producer and consumer of `nats-echo` alone.
+    #[command(hide = true)]
+    NatsLoad(nats_echo::Spec),
 }
 
 /// Settings every subcommand has.
@@ -59,15 +65,40 @@ pub struct Common {
     /// Size in bytes of the event's JSON data.
     #[arg(long, default_value_t = 1024)]
     pub body_size: usize,
+    /// Runs the load generator on a thread of this process instead of in a child process.
+    #[arg(long)]
+    pub in_process: bool,
 }
 
 impl Common {
-    fn duration(&self) -> Duration {
-        Duration::from_secs_f64(self.duration.max(0.1))
+    /// A closed-loop load run against `addr` with these settings.
+    fn load(
+        &self,
+        addr: std::net::SocketAddr,
+        path: &str,
+        connections: usize,
+        expect: u16,
+    ) -> load::Spec {
+        load::Spec {
+            addr,
+            path: path.to_owned(),
+            connections,
+            warmup: self.warmup,
+            duration: self.duration,
+            rate: None,
+            body_size: self.body_size,
+            expect,
+            unique_ids: false,
+        }
     }
 
-    fn warmup(&self) -> Duration {
-        Duration::from_secs_f64(self.warmup.max(0.0))
+    /// Where the load generator runs, for the summaries.
+    fn generator(&self) -> &'static str {
+        if self.in_process {
+            "this process"
+        } else {
+            "a child process"
+        }
     }
 }
 
@@ -82,6 +113,8 @@ fn main() -> anyhow::Result<()> {
         Command::HttpEcho(args) => http_echo::run(&args),
         Command::Accept(args) => accept::run(&args),
         Command::NatsEcho(args) => nats_echo::run(&args),
+        Command::Load(spec) => spec.main(),
+        Command::NatsLoad(spec) => spec.main(),
     }
 }
 

@@ -48,6 +48,182 @@ pub struct Args {
     /// The echo component (default: tests/guests/echo, built from source).
     #[arg(long)]
     wasm: Option<PathBuf>,
+    /// Runs the producer and consumer on a thread of this process instead of in a child
+    /// process.
+    #[arg(long)]
+    in_process: bool,
+}
+
+/// The producer and consumer's part, as the hidden `nats-load` subcommand takes it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Spec {
+    /// The NATS server.
+    #[arg(long)]
+    nats: String,
+    /// The subject the app's trigger listens on.
+    #[arg(long)]
+    inbound: String,
+    /// The subject of the app's output.
+    #[arg(long)]
+    outbound: String,
+    /// Events to count.
+    #[arg(long)]
+    events: u64,
+    /// Events sent through first.
+    #[arg(long)]
+    warmup: u64,
+    /// Most events in flight.
+    #[arg(long)]
+    window: usize,
+    /// Size in bytes of the event's JSON data.
+    #[arg(long)]
+    body_size: usize,
+    /// Longest wait in seconds.
+    #[arg(long)]
+    timeout: f64,
+}
+
+impl Spec {
+    /// Runs the producer and consumer (in a child process unless `in_process`) and returns
+    /// how many events came back and how long they took.
+    fn execute(&self, in_process: bool) -> anyhow::Result<(u64, Duration)> {
+        if in_process {
+            let spec = self.clone();
+            return setup::on_thread("nats-load", move || async move { spec.drive().await });
+        }
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .arg("nats-load")
+            .args(["--nats", &self.nats])
+            .args(["--inbound", &self.inbound])
+            .args(["--outbound", &self.outbound])
+            .args(["--events", &self.events.to_string()])
+            .args(["--warmup", &self.warmup.to_string()])
+            .args(["--window", &self.window.to_string()])
+            .args(["--body-size", &self.body_size.to_string()])
+            .args(["--timeout", &self.timeout.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "the NATS producer/consumer failed ({})",
+            output.status
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().last().unwrap_or_default())?;
+        match (line["received"].as_u64(), line["elapsed_ns"].as_u64()) {
+            (Some(received), Some(ns)) => Ok((received, Duration::from_nanos(ns))),
+            _ => anyhow::bail!("unexpected output of the NATS producer/consumer: {text}"),
+        }
+    }
+
+    /// The hidden `nats-load` subcommand: prints what [`Spec::drive`] measured as JSON.
+    pub fn main(&self) -> anyhow::Result<()> {
+        let (received, elapsed) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.drive())?;
+        println!(
+            "{}",
+            serde_json::json!({"received": received, "elapsed_ns": elapsed.as_nanos() as u64})
+        );
+        Ok(())
+    }
+
+    /// Publishes `warmup` events and waits for them, then publishes `events` more and returns
+    /// how many of those came back and how long it took from the first publish to the last
+    /// arrival (or to the timeout).
+    async fn drive(&self) -> anyhow::Result<(u64, Duration)> {
+        let (events, warmup) = (self.events, self.warmup);
+        let timeout = Duration::from_secs_f64(self.timeout);
+        let consumer = async_nats::connect(&self.nats).await?;
+        let mut subscription = consumer.subscribe(self.outbound.clone()).await?;
+        consumer.flush().await?;
+        let received = Arc::new(AtomicU64::new(0));
+        let credit = Arc::new(Semaphore::new(self.window));
+        let counting = {
+            let (received, credit) = (received.clone(), credit.clone());
+            tokio::spawn(async move {
+                while let Some(message) = subscription.next().await {
+                    let message = cloudevent::nats::NatsMessage {
+                        headers: message
+                            .headers
+                            .iter()
+                            .flat_map(|h| h.iter())
+                            .flat_map(|(name, values)| {
+                                let name: &str = name.as_ref();
+                                values
+                                    .iter()
+                                    .map(move |v| (name.to_owned(), v.as_str().to_owned()))
+                            })
+                            .collect(),
+                        payload: message.payload,
+                    };
+                    if cloudevent::nats::decode(&message).is_ok() {
+                        received.fetch_add(1, Ordering::Relaxed);
+                        credit.add_permits(1);
+                    }
+                }
+            })
+        };
+
+        let producer = async_nats::connect(&self.nats).await?;
+        let event = Event::builder()
+            .id("0")
+            .source("/bench/nats")
+            .ty("com.example.order.created")
+            .data_with_type(
+                "application/json",
+                Data::binary(load::json_body(self.body_size)),
+            )
+            .build()?;
+        let template = cloudevent::nats::encode(&event, cloudevent::nats::Mode::Binary);
+        let publish = |n: u64| {
+            let mut headers = async_nats::HeaderMap::new();
+            for (name, value) in &template.headers {
+                if name == "ce-id" {
+                    headers.insert("ce-id", n.to_string().as_str());
+                } else {
+                    headers.insert(name.as_str(), value.as_str());
+                }
+            }
+            let payload: Bytes = template.payload.clone();
+            producer.publish_with_headers(self.inbound.clone(), headers, payload)
+        };
+        let wait_for = |count: u64, deadline: Instant| {
+            let received = received.clone();
+            async move {
+                while received.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+
+        for n in 0..warmup {
+            credit.acquire().await?.forget();
+            publish(n).await?;
+        }
+        producer.flush().await?;
+        wait_for(warmup, Instant::now() + timeout).await;
+        let warmed = received.load(Ordering::Relaxed);
+        anyhow::ensure!(
+            warmed >= warmup,
+            "only {warmed} of {warmup} warm-up events came back within {timeout:?}"
+        );
+
+        let started = Instant::now();
+        for n in warmup..warmup + events {
+            credit.acquire().await?.forget();
+            publish(n).await?;
+        }
+        producer.flush().await?;
+        wait_for(warmup + events, started + timeout).await;
+        let elapsed = started.elapsed();
+        counting.abort();
+        let back = received.load(Ordering::Relaxed).saturating_sub(warmup);
+        Ok((back.min(events), elapsed))
+    }
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -59,10 +235,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let wasm = setup::echo_guest(args.wasm.as_deref());
     let run = setup::unique();
-    let (inbound, outbound) = (
-        format!("spindle.bench.in.{run}"),
-        format!("spindle.bench.out.{run}"),
-    );
+    let spec = Spec {
+        nats: args.nats.clone(),
+        inbound: format!("spindle.bench.in.{run}"),
+        outbound: format!("spindle.bench.out.{run}"),
+        events: args.events,
+        warmup: args.warmup_events,
+        window: args.window,
+        body_size: args.body_size,
+        timeout: args.timeout,
+    };
     let manifest = format!(
         r#"spindle_manifest_version = 1
 [application]
@@ -76,40 +258,50 @@ source = {source:?}
 [component.echo.outputs]
 out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
 "#,
-        nats = args.nats,
+        nats = spec.nats,
+        inbound = spec.inbound,
+        outbound = spec.outbound,
         source = wasm.display().to_string(),
     );
     println!(
         "nats-echo: NATS (binary mode, {} bytes of JSON data) -> [[trigger.nats]] -> echo.wasm \
          -> output queue (group commit) -> NATS; {} events after {} warm-up, at most {} in \
          flight; app runtime {} worker thread(s) + the delivery committer thread, producer and \
-         consumer 1 thread, nats-server beside, {} CPUs shared (nothing pinned)",
+         consumer 1 thread in {}, nats-server beside, {} CPUs shared (nothing pinned)",
         args.body_size,
         args.events,
         args.warmup_events,
         args.window,
         args.server_threads,
+        if args.in_process {
+            "this process"
+        } else {
+            "a child process"
+        },
         setup::cpus(),
     );
     let server = setup::server_runtime(args.server_threads);
     let app = server.block_on(RunningApp::start(&manifest))?;
-    let (nats, events, warmup, window, body_size) = (
-        args.nats.clone(),
-        args.events,
-        args.warmup_events,
-        args.window,
-        args.body_size,
-    );
-    let timeout = Duration::from_secs_f64(args.timeout);
-    let result = setup::on_thread("nats-load", move || async move {
-        drive(
-            &nats, &inbound, &outbound, events, warmup, window, body_size, timeout,
-        )
-        .await
-    });
+    // How far the output queue falls behind: where the events wait, if anywhere.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backlog = {
+        let (delivery, done) = (app.delivery.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(delivery.pending(None).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let result = spec.execute(args.in_process);
+    done.store(true, Ordering::Relaxed);
+    let backlog = backlog.join().unwrap_or(0);
     let load_average = setup::load_average();
     server.block_on(app.stop())?;
     let (received, elapsed) = result?;
+    let events = args.events;
     let rate = received as f64 / elapsed.as_secs_f64();
     println!(
         "  {received} of {events} events back in {:.2} s = {rate:.0} events/s end to end \
@@ -121,111 +313,13 @@ out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
             "NOT met"
         },
     );
+    println!("  output queue backlog: at most {backlog} events (sampled every 100 ms)");
     if received < events {
         println!(
             "  {} events did not come back within {:.0} s",
             events - received,
-            timeout.as_secs_f64()
+            args.timeout
         );
     }
     Ok(())
-}
-
-/// Publishes `warmup` events and waits for them, then publishes `events` more and returns
-/// how many of those came back and how long it took from the first publish to the last
-/// arrival (or to the timeout).
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    nats: &str,
-    inbound: &str,
-    outbound: &str,
-    events: u64,
-    warmup: u64,
-    window: usize,
-    body_size: usize,
-    timeout: Duration,
-) -> anyhow::Result<(u64, Duration)> {
-    let consumer = async_nats::connect(nats).await?;
-    let mut subscription = consumer.subscribe(outbound.to_owned()).await?;
-    consumer.flush().await?;
-    let received = Arc::new(AtomicU64::new(0));
-    let credit = Arc::new(Semaphore::new(window));
-    let counting = {
-        let (received, credit) = (received.clone(), credit.clone());
-        tokio::spawn(async move {
-            while let Some(message) = subscription.next().await {
-                let message = cloudevent::nats::NatsMessage {
-                    headers: message
-                        .headers
-                        .iter()
-                        .flat_map(|h| h.iter())
-                        .flat_map(|(name, values)| {
-                            let name: &str = name.as_ref();
-                            values
-                                .iter()
-                                .map(move |v| (name.to_owned(), v.as_str().to_owned()))
-                        })
-                        .collect(),
-                    payload: message.payload,
-                };
-                if cloudevent::nats::decode(&message).is_ok() {
-                    received.fetch_add(1, Ordering::Relaxed);
-                    credit.add_permits(1);
-                }
-            }
-        })
-    };
-
-    let producer = async_nats::connect(nats).await?;
-    let event = Event::builder()
-        .id("0")
-        .source("/bench/nats")
-        .ty("com.example.order.created")
-        .data_with_type("application/json", Data::binary(load::json_body(body_size)))
-        .build()?;
-    let template = cloudevent::nats::encode(&event, cloudevent::nats::Mode::Binary);
-    let publish = |n: u64| {
-        let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in &template.headers {
-            if name == "ce-id" {
-                headers.insert("ce-id", n.to_string().as_str());
-            } else {
-                headers.insert(name.as_str(), value.as_str());
-            }
-        }
-        let payload: Bytes = template.payload.clone();
-        producer.publish_with_headers(inbound.to_owned(), headers, payload)
-    };
-    let wait_for = |count: u64, deadline: Instant| {
-        let received = received.clone();
-        async move {
-            while received.load(Ordering::Relaxed) < count && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    };
-
-    for n in 0..warmup {
-        credit.acquire().await?.forget();
-        publish(n).await?;
-    }
-    producer.flush().await?;
-    wait_for(warmup, Instant::now() + timeout).await;
-    let warmed = received.load(Ordering::Relaxed);
-    anyhow::ensure!(
-        warmed >= warmup,
-        "only {warmed} of {warmup} warm-up events came back within {timeout:?}"
-    );
-
-    let started = Instant::now();
-    for n in warmup..warmup + events {
-        credit.acquire().await?.forget();
-        publish(n).await?;
-    }
-    producer.flush().await?;
-    wait_for(warmup + events, started + timeout).await;
-    let elapsed = started.elapsed();
-    counting.abort();
-    let back = received.load(Ordering::Relaxed).saturating_sub(warmup);
-    Ok((back.min(events), elapsed))
 }
