@@ -74,6 +74,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         app.delivery
             .put_subscription(subscription(args, &format!("http://{}/sink", sink.addr))),
     )?;
+    let cpu = setup::cpu_by_thread();
     let outcome = load(args, &app)?;
     let load_end = Instant::now();
     let during = received.load(Ordering::Relaxed);
@@ -83,6 +84,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(2));
     }
     let drained = Instant::now();
+    let cpu_after = setup::cpu_by_thread();
     let delivered = received.load(Ordering::Relaxed);
     // The generator may be another process: its start is wall-clock time.
     let since_start = SystemTime::now()
@@ -106,6 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         (drained - load_end).as_secs_f64(),
         setup::load_average(),
     );
+    cpu_report(&cpu, &cpu_after, outcome.ok_total, "accepted and delivered");
     server.block_on(app.stop())?;
     drop(sink);
 
@@ -118,8 +121,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             app.delivery
                 .put_subscription(subscription(args, &format!("http://{closed}/sink"))),
         )?;
+        let cpu = setup::cpu_by_thread();
         let outcome = load(args, &app)?;
+        let cpu_after = setup::cpu_by_thread();
         report("sink down", &outcome, &setup::load_average());
+        cpu_report(&cpu, &cpu_after, outcome.ok_total, "accepted");
         let pending = app.delivery.pending(None).unwrap_or(0);
         println!("    {pending} events pending in the outbox afterwards");
         server.block_on(app.stop())?;
@@ -148,6 +154,20 @@ fn load(args: &Args, app: &RunningApp) -> anyhow::Result<Summary> {
         outcome.first_error.as_deref().unwrap_or("?")
     );
     Ok(outcome)
+}
+
+/// The app's CPU per event, by thread: what the figures cost, whatever else ran on the machine.
+fn cpu_report(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    events: u64,
+    what: &str,
+) {
+    println!(
+        "    CPU per event {what}: server threads {:.1} us, delivery committer {:.1} us",
+        setup::cpu_per_event(before, after, "server", events),
+        setup::cpu_per_event(before, after, "delivery", events),
+    );
 }
 
 fn report(phase: &str, outcome: &Summary, load: &str) {

@@ -41,6 +41,8 @@ enum Side {
 /// What one server did: its peak (closed loop) and its latency at a fraction of it.
 struct Figures {
     peak: Summary,
+    /// Server threads' CPU per event at the peak, in microseconds.
+    cpu_per_event: f64,
     peak_load: String,
     at_rate: f64,
     latency: Summary,
@@ -92,21 +94,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let ratio = wasm_figures.peak.rate() / native_figures.peak.rate();
     println!(
-        "  wasm / native peak: {:.1}% (target >= {:.0}%: {})",
+        "  wasm / native peak: {:.1}% (target >= {:.0}%: {}); native / wasm server CPU per \
+         event: {:.1}%",
         ratio * 100.0,
         TARGET_RATIO * 100.0,
         if ratio >= TARGET_RATIO {
             "met"
         } else {
             "NOT met"
-        }
+        },
+        native_figures.cpu_per_event / wasm_figures.cpu_per_event * 100.0,
     );
     Ok(())
 }
 
 fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures> {
     let mut spec = args.common.load(addr, path, args.connections, 200);
+    let cpu = setup::cpu_by_thread();
     let peak = spec.execute(args.common.in_process)?;
+    let cpu_per_event =
+        setup::cpu_per_event(&cpu, &setup::cpu_by_thread(), "server", peak.ok_total);
     let peak_load = setup::load_average();
     anyhow::ensure!(
         peak.ok > 0,
@@ -118,6 +125,7 @@ fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures>
     let latency = spec.execute(args.common.in_process)?;
     Ok(Figures {
         peak,
+        cpu_per_event,
         peak_load,
         at_rate,
         latency,
@@ -127,10 +135,11 @@ fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures>
 
 fn report(name: &str, f: &Figures) {
     println!(
-        "  {name:<24} peak {:>7.0} events/s (p50 {}, p99 {} at peak) [{}]",
+        "  {name:<24} peak {:>7.0} events/s (p50 {}, p99 {} at peak), server CPU {:.1} us/event [{}]",
         f.peak.rate(),
         us(f.peak.p50),
         us(f.peak.p99),
+        f.cpu_per_event,
         f.peak_load,
     );
     let (scheduled_p50, scheduled_p99) = f.latency.scheduled.unwrap_or_default();

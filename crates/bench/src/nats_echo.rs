@@ -295,7 +295,9 @@ out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
             peak
         })
     };
+    let cpu = setup::cpu_by_thread();
     let result = spec.execute(args.in_process);
+    let cpu_after = setup::cpu_by_thread();
     done.store(true, Ordering::Relaxed);
     let backlog = backlog.join().unwrap_or(0);
     let load_average = setup::load_average();
@@ -313,7 +315,13 @@ out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
             "NOT met"
         },
     );
-    println!("  output queue backlog: at most {backlog} events (sampled every 100 ms)");
+    let all = events + args.warmup_events;
+    println!(
+        "  CPU per event: server threads {:.1} us, delivery committer {:.1} us; output queue \
+         backlog at most {backlog} events (sampled every 100 ms)",
+        setup::cpu_per_event(&cpu, &cpu_after, "server", all),
+        setup::cpu_per_event(&cpu, &cpu_after, "delivery", all),
+    );
     if received < events {
         println!(
             "  {} events did not come back within {:.0} s",

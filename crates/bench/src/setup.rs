@@ -189,3 +189,49 @@ pub fn unique() -> String {
         .map_or(0, |d| d.subsec_nanos());
     format!("{}-{nanos}", std::process::id())
 }
+
+/// CPU time used so far by this process's threads, by thread name, in clock ticks (Linux
+/// `/proc/self/task/*/stat`; empty elsewhere). Threads that have exited are not counted, so
+/// take both snapshots while the threads measured are alive.
+pub fn cpu_by_thread() -> std::collections::BTreeMap<String, u64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: the name may hold spaces, so split at the last parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(user), Some(system)) = (ticks(14), ticks(15)) {
+            *by_name.entry(name).or_insert(0) += user + system;
+        }
+    }
+    by_name
+}
+
+/// Microseconds of CPU per event spent by the threads whose name starts with `prefix`
+/// between two [`cpu_by_thread`] snapshots.
+pub fn cpu_per_event(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    prefix: &str,
+    events: u64,
+) -> f64 {
+    /// `/proc` counts in USER_HZ, which is 100 on Linux.
+    const TICK_US: f64 = 10_000.0;
+    let sum = |m: &std::collections::BTreeMap<String, u64>| -> u64 {
+        m.iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, ticks)| ticks)
+            .sum()
+    };
+    sum(after).saturating_sub(sum(before)) as f64 * TICK_US / events.max(1) as f64
+}
