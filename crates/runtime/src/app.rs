@@ -85,12 +85,18 @@ impl App {
             .filter(|t| t.executor == HttpExecutor::WasiHttp)
             .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
             .collect();
-        let cloudevents: BTreeSet<&str> = manifest
-            .triggers
+        // Components some CloudEvents trigger (a route or a broker) hands events to.
+        let triggers = &manifest.triggers;
+        let cloudevents: BTreeSet<&str> = triggers
             .http
             .iter()
             .filter(|t| t.executor != HttpExecutor::WasiHttp)
-            .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
+            .filter_map(|t| t.component.as_ref())
+            .chain(triggers.nats.iter().map(|t| &t.component))
+            .chain(triggers.mqtt.iter().map(|t| &t.component))
+            .chain(triggers.amqp.iter().map(|t| &t.component))
+            .chain(triggers.kafka.iter().map(|t| &t.component))
+            .map(ComponentId::as_str)
             .collect();
 
         let mut components = HashMap::new();

@@ -77,6 +77,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     runtime.block_on(async move {
+        let signal = shutdown_signal();
         let app = App::load(&manifest, &AppOptions { state_dir }).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -122,7 +123,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             let _ = stop.send(true);
         });
         app.serve(listener, on_stop(stopped)).await?;
@@ -132,25 +133,33 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal sent right after start-up is never missed (and
+/// never kills the process the default way instead of stopping it gracefully).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("Shutting down: finishing events in flight…");
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    eprintln!("Shutting down: finishing events in flight…");
 }
