@@ -4,73 +4,38 @@
 //! an echo component, and leave through a NATS output; a subscription delivers to a component
 //! in process; a message that is not a CloudEvent is rejected without stopping the trigger.
 
+mod running;
 #[path = "../../engine/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+
+use running::Up;
 
 use cloudevent::{Data, Event, http as binding};
 use transports::{SendOptions, Sender};
 
-struct Up {
-    child: Child,
-    http: String,
-    admin: String,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn up(manifest: &str) -> Up {
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(dir.join("spindle.toml"), manifest).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut http, mut admin, mut listing) = (None, None, Vec::new());
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some((_, addr)) = line.split_once(" on http://")
-            && line.starts_with("Serving")
-        {
-            http = Some(format!("http://{addr}"));
-        } else if let Some((_, addr)) = line.split_once("dead letters) on ") {
-            admin = Some(addr.to_owned());
-            break;
-        } else {
-            listing.push(line);
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let up = running::up(&dir, Stdio::inherit());
+    assert!(
+        up.banner.starts_with("Serving brokers on "),
+        "{}",
+        up.banner
+    );
     for broker in ["nats://", "mqtt://", "amqp://", "kafka://"] {
         assert!(
-            listing.iter().any(|l| l.trim_start().starts_with(broker)),
-            "spindle up lists its {broker} trigger: {listing:?}"
+            up.listing
+                .iter()
+                .any(|l| l.trim_start().starts_with(broker)),
+            "spindle up lists its {broker} trigger: {:?}",
+            up.listing
         );
     }
-    Up {
-        child,
-        http: http.expect("spindle up prints its address"),
-        admin: admin.expect("spindle up prints the admin address"),
-    }
+    up
 }
 
 fn event(id: &str, ty: &str) -> Event {

@@ -4,9 +4,8 @@
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,20 +14,9 @@ use cloudevent::{Data, Event, http as binding};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use running::Up;
 
-/// A running `spindle up` and the addresses it printed.
-struct Up {
-    child: Child,
-    ingress: String,
-    admin: String,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod running;
 
 const MANIFEST: &str = r#"spindle_manifest_version = 1
 
@@ -41,38 +29,20 @@ route = "/events"
 "#;
 
 fn up(dir: &Path) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut serving = None;
-    let mut admin = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Serving durable on ") {
-            serving = Some(rest.trim().to_owned());
-        }
-        if let Some((_, addr)) = line.split_once("Admin API (subscriptions, dead letters) on ") {
-            admin = Some(addr.trim().to_owned());
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Up {
-        child,
-        ingress: format!("{}/events", serving.expect("spindle up prints its address")),
-        admin: admin.expect("spindle up prints the admin address"),
-    }
+    let up = running::up(dir, Stdio::null());
+    assert!(
+        up.banner.starts_with("Serving durable on "),
+        "{}",
+        up.banner
+    );
+    assert!(
+        up.listing
+            .iter()
+            .any(|l| l.ends_with("/events  ->  (subscriptions only) (cloudevents)")),
+        "{:?}",
+        up.listing
+    );
+    up
 }
 
 /// An HTTP sink on `port` recording the `ce-id` of every event it takes.
@@ -151,7 +121,7 @@ async fn sigkill_under_load_loses_no_accepted_event() {
     let dead = Arc::new(AtomicBool::new(false));
     let mut producers = Vec::new();
     for p in 0..16 {
-        let (client, url) = (client.clone(), first.ingress.clone());
+        let (client, url) = (client.clone(), format!("{}/events", first.http).clone());
         let (accepted, count, dead) = (accepted.clone(), count.clone(), dead.clone());
         producers.push(tokio::spawn(async move {
             for n in 0..TOTAL / 16 {

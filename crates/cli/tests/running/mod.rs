@@ -1,0 +1,67 @@
+//! `spindle up` started the way a user starts it, on ports the system picks: the real binary in
+//! a directory, with the addresses and trigger listing it prints read back from its stdout.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `spindle up`; killed (SIGKILL) when dropped.
+pub struct Up {
+    pub child: Child,
+    /// The HTTP trigger's base URL, e.g. `http://127.0.0.1:41234`.
+    pub http: String,
+    /// The admin API's base URL.
+    pub admin: String,
+    /// The first line, e.g. `Serving <app> on http://…`.
+    pub banner: String,
+    /// The lines between the `Serving` line and the admin line: one per trigger.
+    pub listing: Vec<String>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `spindle up` in `dir` (which holds `spindle.toml`) and waits until it serves.
+pub fn up(dir: &Path, stderr: Stdio) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut http, mut admin, mut listing, mut banner) = (None, None, Vec::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some((_, addr)) = line.split_once(" on http://")
+            && line.starts_with("Serving")
+        {
+            http = Some(format!("http://{addr}"));
+            banner = line.clone();
+        } else if let Some((_, addr)) = line.split_once("dead letters) on ") {
+            admin = Some(addr.to_owned());
+            break;
+        } else {
+            listing.push(line);
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Up {
+        child,
+        http: http.expect("spindle up prints its address"),
+        admin: admin.expect("spindle up prints the admin address"),
+        banner,
+        listing,
+    }
+}
