@@ -8,6 +8,7 @@ use crate::error::LoadError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::Component;
 
 /// Bumped when the layout of the cache changes.
@@ -78,7 +79,9 @@ fn compile(engine: &wasmtime::Engine, name: &str, bytes: &[u8]) -> Result<Compon
 
 /// Writes atomically (temp file + rename) so a concurrent reader never sees a partial file,
 /// and never in place: loaded entries are memory-mapped, and truncating one would crash
-/// (SIGBUS) every engine that has it loaded.
+/// (SIGBUS) every engine that has it loaded. The temporary name is unique to this write
+/// (process id and a counter): engines of one process filling a cold cache at once must not
+/// write into, or rename away, each other's temporary file.
 fn store(component: &Component, dir: &Path, path: &Path) -> Result<(), LoadError> {
     let io = |p: &Path| {
         let p = p.display().to_string();
@@ -89,8 +92,16 @@ fn store(component: &Component, dir: &Path, path: &Path) -> Result<(), LoadError
         path: path.display().to_string(),
         source: std::io::Error::other(format!("{e:#}")),
     })?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serialized).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{write}", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, serialized) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
     Ok(())
 }

@@ -119,3 +119,41 @@ fn a_handler_component_is_not_an_http_component() {
         .unwrap_err();
     assert!(matches!(err, LoadError::Link { .. }), "{err}");
 }
+
+/// Engines of one process (parallel tests, several apps) filling the same cold cache at once:
+/// every load succeeds and the entry left behind is whole.
+#[test]
+fn concurrent_loads_into_a_cold_cache_all_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = guest("guest_echo");
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        let loads: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let engine =
+                        Engine::new(EngineConfig::default().with_cache_dir(cache.path())).unwrap();
+                    start.wait();
+                    engine
+                        .load("echo", ComponentSource::Path(wasm.clone()), relaxed())
+                        .map(|_| ())
+                })
+            })
+            .collect();
+        for load in loads {
+            load.join().unwrap().unwrap();
+        }
+    });
+    let files = cwasm_files(cache.path());
+    assert_eq!(files.len(), 1, "one cache entry: {files:?}");
+    let engine = Engine::new(EngineConfig::default().with_cache_dir(cache.path())).unwrap();
+    engine
+        .load("echo", ComponentSource::Path(wasm), relaxed())
+        .unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| !n.to_string_lossy().ends_with(".cwasm"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
