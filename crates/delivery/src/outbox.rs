@@ -1,14 +1,32 @@
-//! Durable acceptance: the door through which every event bound for a subscription enters.
+//! Acceptance: the door through which every event bound for a subscription enters.
+//!
+//! An event is accepted once it is either delivered or durably queued; only then may its
+//! producer be told so. When a subscription's worker is idle (nothing queued, no hold) and
+//! its sink takes direct sends, the event goes straight to the sink, within the same
+//! `max_in_flight` as the worker's sends, and reaches the outbox only if that first attempt
+//! fails. A healthy pipeline thus never touches the disk, and a failing one still keeps
+//! everything: the failed attempt counts as attempt 1, its `Retry-After` or unreachability
+//! holds the worker, and a permanent refusal goes to the dead letters, as if the worker had
+//! made it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cloudevent::Event;
 
+use crate::backoff;
 use crate::committer::Committer;
+use crate::deadletter;
 use crate::error::Error;
 use crate::model::SubscriptionId;
+use crate::sink::SendOutcome;
 use crate::store::{self, EntryMeta};
-use crate::worker::Workers;
+use crate::worker::{Lane, Workers, give_up};
+
+/// Longest wait for a direct send. A sink slower than this is treated as failing: the event
+/// is queued for a retry (the abandoned attempt may still arrive: at least once, not at
+/// most once) and the worker holds off the sink for a backoff.
+const DIRECT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A handle to accept events for delivery. Cheap to clone; hand one to every trigger.
 #[derive(Clone)]
@@ -17,32 +35,122 @@ pub struct Outbox {
     pub(crate) workers: Arc<Workers>,
 }
 
+/// A queue entry or dead letter to write.
+struct Row {
+    id: SubscriptionId,
+    value: Vec<u8>,
+}
+
 impl Outbox {
-    /// Durably queues each event for its subscription, resolving once the queue entries are
-    /// fsynced: only then may the caller acknowledge the event upstream (HTTP 202, broker
-    /// ack). Concurrent calls share one transaction and one fsync (group commit).
+    /// Accepts each event for its subscription, resolving once every one is delivered or
+    /// durably queued (fsynced): only then may the caller acknowledge the event upstream
+    /// (HTTP 202, broker ack). Events for an idle subscription are sent first and queued
+    /// only if that attempt fails (see the module docs); the rest are queued, concurrent
+    /// calls sharing one transaction and one fsync (group commit).
     ///
-    /// Returns how many deliveries were queued: entries for subscriptions that do not exist
-    /// (any more) are skipped, as deleting a subscription drops its queue anyway. Cancelling
-    /// the future does not cancel the write.
+    /// Returns how many deliveries were accepted: entries for subscriptions that do not
+    /// exist (any more) are skipped, as deleting a subscription drops its queue anyway.
+    /// Cancelling the future does not cancel the write.
     pub async fn enqueue(&self, deliveries: Vec<(SubscriptionId, Event)>) -> Result<usize, Error> {
         if deliveries.is_empty() {
             return Ok(0);
         }
-        // Encoding happens here, on the callers' tasks, so the committer thread only writes.
+        let lanes = self.workers.lanes(deliveries.iter().map(|(id, _)| id));
+        let mut direct = Vec::new();
+        let mut queued = Vec::new();
+        // Once one event of a subscription is queued, its later ones queue behind it.
+        let mut queued_subs: Vec<&SubscriptionId> = Vec::new();
         let now = store::now_ms();
-        let meta = EntryMeta {
+        let fresh = EntryMeta {
             attempts: 0,
             first_ms: now,
             next_ms: now,
         };
-        let rows: Vec<(SubscriptionId, Vec<u8>)> = deliveries
-            .into_iter()
-            .map(|(id, event)| {
-                let value = store::encode_entry(meta, &cloudevent::json::encode(&event));
-                (id, value)
-            })
-            .collect();
+        for ((id, event), lane) in deliveries.iter().zip(lanes) {
+            match lane {
+                Some(lane) if !queued_subs.contains(&id) && lane.open_for_direct() => {
+                    direct.push((lane, id, event));
+                }
+                _ => {
+                    if !queued_subs.contains(&id) {
+                        queued_subs.push(id);
+                    }
+                    queued.push(entry(id, fresh, event));
+                }
+            }
+        }
+        if direct.is_empty() {
+            return self.write(queued, Vec::new()).await;
+        }
+        // Slots are handed out first come, first served: a call's events go in their order.
+        let deadline = tokio::time::Instant::now() + DIRECT_PATIENCE;
+        let sends = futures::future::join_all(
+            direct
+                .into_iter()
+                .map(|(lane, id, event)| direct_send(lane, id, event, deadline)),
+        );
+        let (stored, sent) = tokio::join!(self.write(queued, Vec::new()), sends);
+        let mut accepted = stored?;
+        let mut retries = Vec::new();
+        let mut dead = Vec::new();
+        for (lane, id, event, outcome) in sent {
+            let Some(outcome) = outcome else {
+                retries.push(entry(id, fresh, event));
+                continue;
+            };
+            match outcome {
+                SendOutcome::Delivered => {
+                    tracing::debug!(subscription = %id, event = event.id(),
+                        sink = %lane.sink.describe(), "delivered directly");
+                    accepted += 1;
+                }
+                SendOutcome::Retry {
+                    after,
+                    status,
+                    reason,
+                } => {
+                    let meta = EntryMeta {
+                        attempts: 1,
+                        first_ms: now,
+                        next_ms: 0,
+                    };
+                    let delay = after.unwrap_or_else(|| backoff::delay(&lane.policy, 1));
+                    let next_ms = store::now_ms().saturating_add(delay.as_millis() as u64);
+                    if let Some(why) = give_up(&lane.policy, &meta, next_ms) {
+                        dead.push(dead_letter(
+                            &lane,
+                            id,
+                            event,
+                            format!("{why}; last error: {reason}"),
+                            status,
+                        ));
+                        continue;
+                    }
+                    tracing::warn!(
+                        subscription = %id, event = event.id(), sink = %lane.sink.describe(),
+                        attempts = 1, status = ?status, retry_in = ?delay,
+                        "delivery failed, will retry: {reason}"
+                    );
+                    // As in the worker: `Retry-After` or an unreachable sink holds the sink.
+                    if after.is_some() || status.is_none() {
+                        lane.hold_until(next_ms);
+                    }
+                    retries.push(entry(id, EntryMeta { next_ms, ..meta }, event));
+                }
+                SendOutcome::Permanent { reason, status } => {
+                    dead.push(dead_letter(&lane, id, event, reason, status));
+                }
+            }
+        }
+        Ok(accepted + self.write(retries, dead).await?)
+    }
+
+    /// Writes queue entries and dead letters in the next group commit, waking the workers
+    /// that got entries; returns how many were written.
+    async fn write(&self, queued: Vec<Row>, dead: Vec<Row>) -> Result<usize, Error> {
+        if queued.is_empty() && dead.is_empty() {
+            return Ok(0);
+        }
         let workers = self.workers.clone();
         let (accepted, _) = self
             .committer
@@ -50,16 +158,25 @@ impl Outbox {
                 move |b| {
                     let mut accepted = 0;
                     let mut touched: Vec<String> = Vec::new();
-                    for (id, value) in &rows {
-                        if !b.subscription_exists(id.as_str())? {
+                    for (row, is_dead) in queued
+                        .iter()
+                        .map(|r| (r, false))
+                        .chain(dead.iter().map(|r| (r, true)))
+                    {
+                        let id = row.id.as_str();
+                        if !b.subscription_exists(id)? {
                             tracing::debug!(subscription = %id, "no such subscription, not queued");
                             continue;
                         }
                         let seq = b.next_seq();
-                        b.outbox.insert((id.as_str(), seq), value.as_slice())?;
                         accepted += 1;
-                        if !touched.iter().any(|t| t == id.as_str()) {
-                            touched.push(id.as_str().to_owned());
+                        if is_dead {
+                            b.dead.insert((id, seq), row.value.as_slice())?;
+                            continue;
+                        }
+                        b.outbox.insert((id, seq), row.value.as_slice())?;
+                        if !touched.iter().any(|t| t == id) {
+                            touched.push(id.to_owned());
                         }
                     }
                     Ok((accepted, touched))
@@ -68,5 +185,59 @@ impl Outbox {
             )
             .await?;
         Ok(accepted)
+    }
+}
+
+/// One direct attempt: waits for a send slot, then sends, both by `deadline`. `None` when no
+/// slot freed up in time (the event is then queued, unattempted).
+async fn direct_send<'a>(
+    lane: Arc<Lane>,
+    id: &'a SubscriptionId,
+    event: &'a Event,
+    deadline: tokio::time::Instant,
+) -> (
+    Arc<Lane>,
+    &'a SubscriptionId,
+    &'a Event,
+    Option<SendOutcome>,
+) {
+    let Ok(Some(slot)) = tokio::time::timeout_at(deadline, lane.slot()).await else {
+        return (lane, id, event, None);
+    };
+    let outcome = tokio::time::timeout_at(deadline, lane.sink.send(event)).await;
+    lane.release(slot);
+    let outcome = outcome.unwrap_or_else(|_| SendOutcome::Retry {
+        after: None,
+        status: None,
+        reason: format!("no answer within {} s", DIRECT_PATIENCE.as_secs()),
+    });
+    (lane, id, event, Some(outcome))
+}
+
+/// A queue entry, encoded here on the caller's task so the committer thread only writes.
+fn entry(id: &SubscriptionId, meta: EntryMeta, event: &Event) -> Row {
+    Row {
+        id: id.clone(),
+        value: store::encode_entry(meta, &cloudevent::json::encode(event)),
+    }
+}
+
+/// A dead letter for an event whose direct (first) attempt ended delivery.
+fn dead_letter(
+    lane: &Lane,
+    id: &SubscriptionId,
+    event: &Event,
+    reason: String,
+    status: Option<u16>,
+) -> Row {
+    tracing::error!(
+        subscription = %id, event = event.id(), sink = %lane.sink.describe(),
+        attempts = 1, status = ?status, "delivery abandoned, dead-lettered: {reason}"
+    );
+    let mut event = event.clone();
+    deadletter::annotate(&mut event, &reason, 1, status);
+    Row {
+        id: id.clone(),
+        value: store::encode_dead(store::now_ms(), &cloudevent::json::encode(&event)),
     }
 }

@@ -10,12 +10,13 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudevent::Event;
 use redb::{Database, ReadableTable};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::backoff::{self, TokenBucket};
@@ -33,6 +34,75 @@ const WINDOW: usize = 1024;
 /// Pause after a failed outbox read before trying again.
 const READ_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
+/// What a worker shares with the outbox's direct path (see [`crate::Outbox::enqueue`]): its
+/// sink, its policy, and enough of its state to tell whether an event may skip the queue.
+pub(crate) struct Lane {
+    /// The subscription's sink, shared with the worker.
+    pub sink: Arc<dyn Sink>,
+    /// The subscription's delivery policy.
+    pub policy: DeliveryPolicy,
+    /// Whether events may be sent before they are queued: only for sinks that take them
+    /// quickly and independently, and policies with no order or pace to keep.
+    direct: bool,
+    /// `max_in_flight` send slots, taken by the worker's sends and the direct ones alike.
+    slots: Arc<Semaphore>,
+    /// The worker has nothing loaded, nothing more to read and no hold: a new event may go
+    /// straight to the sink without overtaking anything.
+    idle: AtomicBool,
+    /// No send before this (ms since the epoch): a direct send met `Retry-After` or an
+    /// unreachable sink, which holds the worker too.
+    hold_until_ms: AtomicU64,
+    /// Wakes the worker when a direct send frees a slot it may be waiting for.
+    slot_freed: Notify,
+}
+
+impl Lane {
+    fn new(sink: Arc<dyn Sink>, policy: DeliveryPolicy) -> Self {
+        let direct = sink.takes_direct_sends()
+            && !policy.ordered_by_partitionkey
+            && policy.rate_limit.is_none();
+        Lane {
+            sink,
+            direct,
+            slots: Arc::new(Semaphore::new(policy.max_in_flight as usize)),
+            policy,
+            idle: AtomicBool::new(false),
+            hold_until_ms: AtomicU64::new(0),
+            slot_freed: Notify::new(),
+        }
+    }
+
+    /// Whether an event may skip the queue now: the sink takes direct sends and the worker
+    /// is idle (so nothing queued would be overtaken).
+    pub fn open_for_direct(&self) -> bool {
+        self.direct && self.idle.load(Ordering::Acquire)
+    }
+
+    /// Waits for a send slot (the sink is at `max_in_flight` until one frees up).
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
+    /// Gives back a slot taken through [`Lane::slot`], waking the worker if it may be
+    /// waiting for one.
+    pub fn release(&self, slot: OwnedSemaphorePermit) {
+        drop(slot);
+        if !self.idle.load(Ordering::Acquire) {
+            self.slot_freed.notify_one();
+        }
+    }
+
+    /// Holds every send, the worker's included, until `until_ms`.
+    pub fn hold_until(&self, until_ms: u64) {
+        self.hold_until_ms.fetch_max(until_ms, Ordering::AcqRel);
+    }
+
+    /// Marks the worker busy: new entries were queued, later events must queue behind them.
+    fn mark_busy(&self) {
+        self.idle.store(false, Ordering::Release);
+    }
+}
+
 /// The running workers by subscription, so the committer can wake the ones that got work.
 #[derive(Default)]
 pub(crate) struct Workers {
@@ -45,9 +115,21 @@ impl Workers {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         for id in ids {
             if let Some(handle) = map.get(&SubscriptionId::new(id)) {
+                handle.lane.mark_busy();
                 handle.notify.notify_one();
             }
         }
+    }
+
+    /// The lanes of these subscriptions (one lookup under the lock for a whole batch).
+    pub fn lanes<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a SubscriptionId>,
+    ) -> Vec<Option<Arc<Lane>>> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        ids.into_iter()
+            .map(|id| map.get(id).map(|h| h.lane.clone()))
+            .collect()
     }
 
     /// Installs a worker, returning (and thereby stopping) the previous one.
@@ -73,6 +155,7 @@ impl Workers {
 /// in the outbox and are sent again later).
 pub(crate) struct WorkerHandle {
     notify: Arc<Notify>,
+    lane: Arc<Lane>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -107,12 +190,14 @@ pub(crate) fn spawn(
     let policy = sub
         .delivery_policy()
         .unwrap_or_else(|_| sub.delivery.clone());
+    let lane = Arc::new(Lane::new(sink.clone(), policy.clone()));
     let worker = Worker {
         id: sub.id.clone(),
         window: WINDOW.max(policy.max_in_flight as usize * 2),
         bucket: policy.rate_limit.map(TokenBucket::new),
         policy,
         sink,
+        lane: lane.clone(),
         db,
         committer,
         notify: notify.clone(),
@@ -126,6 +211,7 @@ pub(crate) fn spawn(
     };
     WorkerHandle {
         notify,
+        lane,
         task: Some(tokio::spawn(worker.run())),
     }
 }
@@ -145,6 +231,8 @@ struct Worker {
     id: SubscriptionId,
     policy: DeliveryPolicy,
     sink: Arc<dyn Sink>,
+    /// What the worker shares with the direct path: the in-flight count, idleness, holds.
+    lane: Arc<Lane>,
     db: Arc<Database>,
     committer: Committer,
     notify: Arc<Notify>,
@@ -178,6 +266,10 @@ impl Worker {
             }
             let wake = self.dispatch();
             let has_tasks = !self.tasks.is_empty();
+            // Idle: nothing loaded or in flight, nothing more to read, no hold. Cleared by
+            // the committer when it queues new entries (`Workers::notify`).
+            let idle = self.queue.is_empty() && !self.more && !has_tasks && wake.is_none();
+            self.lane.idle.store(idle, Ordering::Release);
             let sleep = tokio::time::sleep_until(
                 wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
                     .into(),
@@ -192,6 +284,7 @@ impl Worker {
                     self.flush_acks();
                 }
                 () = self.notify.notified() => self.more = true,
+                () = self.lane.slot_freed.notified() => {}
                 () = sleep, if wake.is_some() => {}
             }
         }
@@ -248,7 +341,10 @@ impl Worker {
             Some(_) => self.hold_until = None,
             None => {}
         }
-        let max = self.policy.max_in_flight as usize;
+        let shared_hold = self.lane.hold_until_ms.load(Ordering::Acquire);
+        if shared_hold > now_ms {
+            return Some(now + Duration::from_millis(shared_hold - now_ms));
+        }
         let ordered = self.policy.ordered_by_partitionkey;
         let mut heads = HashSet::new();
         let mut earliest: Option<u64> = None;
@@ -276,9 +372,9 @@ impl Worker {
                 earliest = Some(earliest.map_or(p.meta.next_ms, |e| e.min(p.meta.next_ms)));
                 continue;
             }
-            if self.tasks.len() >= max {
+            let Ok(slot) = self.lane.slots.clone().try_acquire_owned() else {
                 break;
-            }
+            };
             if let Some(bucket) = &mut self.bucket
                 && let Err(wait) = bucket.try_take(now)
             {
@@ -288,9 +384,10 @@ impl Worker {
             p.in_flight = true;
             let sink = self.sink.clone();
             let event = p.event.clone();
-            let handle = self
-                .tasks
-                .spawn(async move { (seq, sink.send(&event).await) });
+            let handle = self.tasks.spawn(async move {
+                let _slot = slot;
+                (seq, sink.send(&event).await)
+            });
             self.task_seqs.insert(handle.id(), seq);
         }
         let gave_up = !expired.is_empty();
@@ -440,7 +537,7 @@ impl Worker {
 
 /// Why to stop retrying, if it is time to: attempts used up, or the next attempt would come
 /// after the event's maximum age.
-fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<String> {
+pub(crate) fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<String> {
     if let Some(max) = policy.max_attempts
         && meta.attempts >= max
     {

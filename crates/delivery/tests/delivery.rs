@@ -510,3 +510,71 @@ fn engine_handles_are_shareable() {
     assert_send_sync::<delivery::Outbox>();
     assert_send_sync::<delivery::SinkRegistry>();
 }
+
+/// An idle subscription with a healthy sink gets its events sent before `enqueue` returns
+/// (nothing queued, nothing written); a failing first attempt is queued and retried by the
+/// worker like any other, counting as attempt 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_subscriptions_get_events_directly_and_failures_are_queued() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let fail_next = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failing = fail_next.clone();
+    let sink = TestSink::start(move |_, _, _| {
+        if failing.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Reply::status(503)
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let engine = open(dir.path()).await;
+    let mut sub = subscription("s", &sink.url());
+    sub.delivery.max_attempts = Some(2);
+    engine.put_subscription(sub).await.unwrap();
+    let id = SubscriptionId::new("s");
+    let outbox = engine.outbox();
+
+    // The worker becomes idle right after it starts; until then events are queued. Either
+    // way each call is accepted; once idle, a whole call is at the sink when it returns.
+    let mut direct = false;
+    for round in 0..50 {
+        let events: Vec<_> = (0..10)
+            .map(|i| (id.clone(), event(round * 10 + i)))
+            .collect();
+        let before = sink.state.delivered().len();
+        assert_eq!(outbox.enqueue(events).await.unwrap(), 10);
+        if sink.state.delivered().len() == before + 10 {
+            direct = true;
+            break;
+        }
+        assert!(wait_until(PATIENCE, || engine.pending(None).unwrap() == 0).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(direct, "an idle subscription should take events directly");
+    assert_eq!(engine.pending(None).unwrap(), 0);
+
+    // A first attempt that fails is queued (attempt 1 spent) and retried by the worker.
+    let delivered = sink.state.delivered().len();
+    fail_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        outbox
+            .enqueue(vec![(id.clone(), event(999))])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(wait_until(PATIENCE, || sink.state.delivered().len() == delivered + 1).await);
+    assert!(wait_until(PATIENCE, || engine.pending(None).unwrap() == 0).await);
+    let seen = sink.state.seen();
+    let attempts: Vec<u16> = seen
+        .iter()
+        .filter(|r| r.headers["ce-id"] == "e999")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0], 503);
+    assert!((200..300).contains(&attempts[1]), "{attempts:?}");
+    assert!(engine.dead_letters(None, 10).unwrap().is_empty());
+    engine.shutdown().await;
+}

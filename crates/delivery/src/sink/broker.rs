@@ -732,6 +732,10 @@ impl Sink for BrokerSink {
     fn describe(&self) -> &str {
         &self.describe
     }
+
+    fn takes_direct_sends(&self) -> bool {
+        true
+    }
 }
 
 fn retry(reason: String) -> SendOutcome {

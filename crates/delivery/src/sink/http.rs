@@ -303,6 +303,10 @@ impl Sink for HttpSink {
     fn describe(&self) -> &str {
         &self.describe
     }
+
+    fn takes_direct_sends(&self) -> bool {
+        true
+    }
 }
 
 /// A request that got no response: connection refused or reset, timeout. Always worth a

@@ -53,6 +53,14 @@ pub trait Sink: Send + Sync + 'static {
 
     /// A short description for logs (usually the sink URI, without credentials).
     fn describe(&self) -> &str;
+
+    /// Whether an event may be sent before it is queued, the outbox keeping it only if that
+    /// first attempt fails (see [`crate::Outbox::enqueue`]). Worth it for sinks that answer
+    /// quickly and do no work of their own (HTTP, brokers); not for a sink that runs a
+    /// handler in the caller's task, whose outcome could take as long as the handler.
+    fn takes_direct_sends(&self) -> bool {
+        false
+    }
 }
 
 /// Why no sink could be built for a subscription.
