@@ -3,12 +3,14 @@
 //! Durable, at-least-once delivery of CloudEvents to the sinks of subscriptions (the
 //! CloudEvents Subscriptions API model), with retries, backoff, rate and concurrency limits,
 //! per-key ordering and dead letters. Nothing accepted is lost: an event is acknowledged to
-//! its producer only once its queue entries are fsynced, and leaves the queue only after its
-//! sink took it (or it is moved, atomically, to the dead letters).
+//! its producer only once its sinks took it or its queue entries are fsynced, and leaves the
+//! queue only after its sink took it (or it is moved, atomically, to the dead letters). An
+//! idle subscription's healthy sink gets events directly, without touching the disk.
 //!
 //! - [`Delivery`]: the engine over one state directory (one redb file): subscriptions,
 //!   workers, dead letters.
-//! - [`Outbox::enqueue`]: durable acceptance with group commit.
+//! - [`Outbox::enqueue`]: acceptance: a direct send when the subscription is idle, else (or
+//!   when it fails) durable queueing with group commit.
 //! - [`Sink`], [`SinkFactory`], [`SinkRegistry`]: pluggable destinations, keyed by the sink
 //!   URI's scheme; [`sink::http`] is the HTTP webhook sink, [`sink::broker`] the NATS,
 //!   MQTT, AMQP 1.0 and Kafka sinks (through `spindle-transports`).
@@ -20,7 +22,7 @@
 //! let engine = Delivery::open(".spindle", SinkRegistry::with_defaults()).await?;
 //! let sub = Subscription::new("audit", Protocol::Http, "http://127.0.0.1:9000/hook");
 //! engine.put_subscription(sub.clone()).await?;
-//! // Resolves once durable: now answer 202.
+//! // Resolves once delivered or durable: now answer 202.
 //! engine.outbox().enqueue(vec![(sub.id.clone(), event)]).await?;
 //! engine.shutdown().await;
 //! # Ok(()) }

@@ -1,7 +1,8 @@
 //! Where events go once they are in the app: to every subscription whose filters they pass,
-//! and to the output bindings their component named. Everything goes through the durable
-//! outbox, so an event is acknowledged upstream only once all its onward deliveries are on
-//! disk (at-least-once, nothing lost on a crash).
+//! and to the output bindings their component named. Everything goes through the delivery
+//! engine's outbox, so an event is acknowledged upstream only once each of its onward
+//! deliveries was sent (idle, healthy sinks get it directly) or is on disk (at-least-once,
+//! nothing lost on a crash).
 //!
 //! A trigger collects what one request or message led to in a [`Deliveries`] and commits it
 //! with one [`Deliveries::commit`] before acknowledging: concurrent commits share one fsync
@@ -167,8 +168,9 @@ impl Deliveries<'_> {
         self.queued.is_empty()
     }
 
-    /// Writes every queued delivery durably (one group commit) and wakes the workers.
-    /// Returns once they are on disk: only then may the caller acknowledge upstream.
+    /// Hands every collected delivery to the outbox: sent directly to idle, healthy sinks,
+    /// written durably (one group commit) otherwise. Returns once each is delivered or on
+    /// disk: only then may the caller acknowledge upstream.
     pub async fn commit(self) -> Result<usize, delivery::Error> {
         if self.queued.is_empty() {
             return Ok(0);

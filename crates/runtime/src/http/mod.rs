@@ -5,7 +5,8 @@
 //! sees events. A `wasi-http` route passes the raw request to a `wasi:http` component.
 //!
 //! Every event taken in is matched against the subscriptions, and what its handler produced
-//! flows on (see [`crate::dispatch`]); the reply is sent only once all of that is stored.
+//! flows on (see [`crate::dispatch`]); the reply is sent only once all of that is delivered
+//! or stored.
 //!
 //! Reply rules for a CloudEvents route (documented for users in the README):
 //! - no result event: `202 Accepted` when the event (or what it led to) was stored for
