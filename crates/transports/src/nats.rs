@@ -363,12 +363,17 @@ impl Settle for JetStreamHandle {
 ///
 /// Core NATS publishing is fire-and-forget: `send` returns once the client has the
 /// message; while disconnected, the client buffers it and sends it after reconnecting.
+/// [`NatsSender::flush`] confirms that what was published reached the server's socket.
 #[derive(Debug, Clone)]
 pub struct NatsSender {
     client: Client,
     subject: String,
     mode: Mode,
+    flusher: Option<mpsc::UnboundedSender<FlushWaiter>>,
 }
+
+/// Someone waiting for a flush that starts after their publish.
+type FlushWaiter = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 impl NatsSender {
     /// Connects to `server` for publishing to `subject` in `mode`.
@@ -380,12 +385,19 @@ impl NatsSender {
         Ok(Self::on(connect(server).await?, subject, mode))
     }
 
-    /// A sender on an existing client.
+    /// A sender on an existing client. Within a Tokio runtime, concurrent flushes are
+    /// grouped by a task of its own (see [`NatsSender::flush`]).
     pub fn on(client: Client, subject: &str, mode: Mode) -> Self {
+        let flusher = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            runtime.spawn(group_flush(client.clone(), rx));
+            tx
+        });
         NatsSender {
             client,
             subject: subject.to_owned(),
             mode,
+            flusher,
         }
     }
 
@@ -406,11 +418,47 @@ impl NatsSender {
     }
 
     /// Waits until everything published so far has reached the server, so a caller can
-    /// turn fire-and-forget into a confirmed batch.
+    /// turn fire-and-forget into a confirmed send.
+    ///
+    /// Concurrent callers share flushes (group flush): each flush of the client writes the
+    /// socket once, and a flush per event would cost a system call and a wake-up of the
+    /// server for every message. A caller joins the next flush to start, which the client
+    /// runs after every publish queued before it, so its own message is always covered.
     pub async fn flush(&self) -> Result<(), SendError> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| SendError::transient(PROTOCOL, e))
+        let Some(flusher) = &self.flusher else {
+            return self
+                .client
+                .flush()
+                .await
+                .map_err(|e| SendError::transient(PROTOCOL, e));
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let answer = match flusher.send(tx) {
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Err("the flush task stopped".into())),
+            Err(_) => Err("the flush task stopped".into()),
+        };
+        answer.map_err(|reason| SendError::Transient {
+            protocol: PROTOCOL,
+            reason,
+        })
+    }
+}
+
+/// Runs one client flush for every group of waiters that queued up while the previous one
+/// ran, and answers them all. Ends when every sender of the client is gone.
+async fn group_flush(client: Client, mut waiters: mpsc::UnboundedReceiver<FlushWaiter>) {
+    let mut group = Vec::new();
+    while waiters.recv_many(&mut group, 4096).await > 0 {
+        // Let the sends that are ready to publish do so first, so they share this flush.
+        tokio::task::yield_now().await;
+        while let Ok(waiter) = waiters.try_recv() {
+            group.push(waiter);
+        }
+        let result = client.flush().await.map_err(|e| e.to_string());
+        for waiter in group.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
     }
 }

@@ -74,6 +74,43 @@ async fn core_round_trip_in_both_modes_keeps_the_whole_event() {
     }
 }
 
+/// Many concurrent `send` + `flush` pairs on one sender (the delivery engine's pattern):
+/// every flush confirms, and every message arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_flushes_are_grouped_and_each_covers_its_send() {
+    require(PORT, "nats-server");
+    init_logs();
+    let subject = unique("t.flush.");
+    let mut rx = core_receiver(&subject, None).await;
+    let tx = NatsSender::connect(&endpoint(PORT), &subject, Mode::Binary)
+        .await
+        .unwrap();
+    let sends: Vec<_> = (0..300)
+        .map(|i| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tx.send(&sample(&format!("f{i}"))).await?;
+                tx.flush().await
+            })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap().unwrap();
+    }
+    let mut ids = BTreeSet::new();
+    for _ in 0..300 {
+        let d = next(&mut rx).await;
+        assert!(
+            ids.insert(d.event.id().to_owned()),
+            "duplicate {}",
+            d.event.id()
+        );
+        d.ack.ack().await.unwrap();
+    }
+    nothing_for(&mut rx, Duration::from_millis(200)).await;
+    assert_eq!(ids.len(), 300);
+}
+
 #[tokio::test]
 async fn core_queue_group_shares_the_work_and_nak_redelivers_locally() {
     require(PORT, "nats-server");
