@@ -4,11 +4,11 @@
 //!   the reply event, next to a native hyper server doing the same CloudEvents decode and
 //!   encode without Wasm, in the same run: peak events/s of both, the ratio, and p50/p99
 //!   latency at half of each one's peak.
-//! - `accept`: events/s answered `202` (stored with group commit) by a route that only feeds
-//!   subscriptions, and delivered events/s end to end to a local HTTP sink; then the same
-//!   with the sink down (pure acceptance).
-//! - `nats-echo`: NATS → echo component → NATS output (a durable delivery queue), events/s end
-//!   to end.
+//! - `accept`: events/s answered `202` (delivered directly, or stored with group commit) by
+//!   a route that only feeds subscriptions, and delivered events/s end to end to a local HTTP
+//!   sink; then the same with the sink down (pure durable acceptance).
+//! - `nats-echo`: NATS → echo component → NATS output (sent directly while the sink keeps
+//!   up, else queued durably), events/s end to end.
 //!
 //! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
 

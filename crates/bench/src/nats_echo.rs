@@ -1,6 +1,8 @@
 //! `spindle-bench nats-echo`: a Spindle app with a `[[trigger.nats]]` on a run-unique subject
 //! feeding the echo component, whose results go to an output `nats://…/<out subject>` (a
-//! durable delivery queue: stored with group commit, then published by a delivery worker).
+//! delivery queue: while the sink keeps up each result is published directly, within the
+//! output's `maxInFlight`, with group flushes; what fails is stored with group commit and
+//! retried by the delivery worker; the figures show the backlog and the committer's CPU).
 //! A producer publishes events in binary mode as fast as the app takes them (at most
 //! `--window` unanswered, so core NATS never drops for a slow consumer) and a consumer on the
 //! out subject decodes and counts them. Target: at least 30k events/s end to end.
@@ -265,7 +267,7 @@ out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
     );
     println!(
         "nats-echo: NATS (binary mode, {} bytes of JSON data) -> [[trigger.nats]] -> echo.wasm \
-         -> output queue (group commit) -> NATS; {} events after {} warm-up, at most {} in \
+         -> output (direct while the sink keeps up, else queued) -> NATS; {} events after {} warm-up, at most {} in \
          flight; app runtime {} worker thread(s) + the delivery committer thread, producer and \
          consumer 1 thread in {}, nats-server beside, {} CPUs shared (nothing pinned)",
         args.body_size,
