@@ -201,8 +201,12 @@ async fn direct_send<'a>(
     &'a Event,
     Option<SendOutcome>,
 ) {
-    let Ok(Some(slot)) = tokio::time::timeout_at(deadline, lane.slot()).await else {
-        return (lane, id, event, None);
+    let slot = match lane.try_slot() {
+        Some(slot) => slot,
+        None => match tokio::time::timeout_at(deadline, lane.slot()).await {
+            Ok(Some(slot)) => slot,
+            _ => return (lane, id, event, None),
+        },
     };
     let outcome = tokio::time::timeout_at(deadline, lane.sink.send(event)).await;
     lane.release(slot);

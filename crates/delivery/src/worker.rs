@@ -78,6 +78,11 @@ impl Lane {
         self.direct && self.idle.load(Ordering::Acquire)
     }
 
+    /// A send slot, if one is free now.
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
     /// Waits for a send slot (the sink is at `max_in_flight` until one frees up).
     pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
         self.slots.clone().acquire_owned().await.ok()

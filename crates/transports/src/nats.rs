@@ -367,7 +367,8 @@ impl Settle for JetStreamHandle {
 #[derive(Debug, Clone)]
 pub struct NatsSender {
     client: Client,
-    subject: String,
+    /// Cheap to clone per publish (shared bytes, not a new `String`).
+    subject: async_nats::Subject,
     mode: Mode,
     flusher: Option<mpsc::UnboundedSender<FlushWaiter>>,
 }
@@ -395,7 +396,7 @@ impl NatsSender {
         });
         NatsSender {
             client,
-            subject: subject.to_owned(),
+            subject: async_nats::Subject::from(subject),
             mode,
             flusher,
         }

@@ -590,7 +590,10 @@ pub struct BrokerSink {
     target: manifest::Sink,
     options: SendOptions,
     describe: String,
+    /// Connecting and replacing connections, one at a time.
     slot: Mutex<Slot>,
+    /// The open connection (a copy of `slot.sender`), for sends to take without waiting.
+    open: std::sync::Mutex<Option<Arc<Sender>>>,
 }
 
 /// The connection, and the last failure to open one.
@@ -617,6 +620,7 @@ impl BrokerSink {
             target: target.sink,
             options: target.options,
             slot: Mutex::new(Slot::default()),
+            open: std::sync::Mutex::new(None),
         }
     }
 
@@ -660,6 +664,11 @@ impl BrokerSink {
 
     /// The open connection, or a new one. Returns the outcome to report when none can be had.
     async fn connection(&self, started: Instant) -> Result<Arc<Sender>, SendOutcome> {
+        // Fast path, taken by every send while connected: no async lock, no queueing behind
+        // the other sends in flight.
+        if let Some(sender) = &*self.open.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(sender.clone());
+        }
         let mut slot = self.slot.lock().await;
         if let Some(sender) = &slot.sender {
             return Ok(sender.clone());
@@ -677,6 +686,7 @@ impl BrokerSink {
                 let sender = Arc::new(sender);
                 slot.sender = Some(sender.clone());
                 slot.failed = None;
+                *self.open.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
                 return Ok(sender);
             }
             Ok(Err(ConnectError::Unsupported(scheme))) => {
@@ -702,7 +712,10 @@ impl BrokerSink {
         let taken = {
             let mut slot = self.slot.lock().await;
             match &slot.sender {
-                Some(current) if Arc::ptr_eq(current, used) => slot.sender.take(),
+                Some(current) if Arc::ptr_eq(current, used) => {
+                    *self.open.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    slot.sender.take()
+                }
                 _ => None,
             }
         };
@@ -716,6 +729,7 @@ impl BrokerSink {
 
 impl Drop for BrokerSink {
     fn drop(&mut self) {
+        *self.open.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(sender) = self.slot.get_mut().sender.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
