@@ -50,7 +50,9 @@ impl Outbox {
     ///
     /// Returns how many deliveries were accepted: entries for subscriptions that do not
     /// exist (any more) are skipped, as deleting a subscription drops its queue anyway.
-    /// Cancelling the future does not cancel the write.
+    /// Cancelling the future does not cancel a write already queued, but abandons direct
+    /// sends: a caller cancelled before the answer must not acknowledge (an HTTP client that
+    /// hung up got no `202`, so it sends again).
     pub async fn enqueue(&self, deliveries: Vec<(SubscriptionId, Event)>) -> Result<usize, Error> {
         if deliveries.is_empty() {
             return Ok(0);

@@ -236,7 +236,7 @@ struct Worker {
     id: SubscriptionId,
     policy: DeliveryPolicy,
     sink: Arc<dyn Sink>,
-    /// What the worker shares with the direct path: the in-flight count, idleness, holds.
+    /// What the worker shares with the direct path: send slots, idleness, holds.
     lane: Arc<Lane>,
     db: Arc<Database>,
     committer: Committer,
