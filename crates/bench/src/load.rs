@@ -9,10 +9,9 @@
 //! (the Wasm engine's memory resets) would also interrupt the generator's core.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
@@ -113,20 +112,7 @@ impl Spec {
                 self::run(&target, run).await.map(|o| o.summary())
             });
         }
-        let output = std::process::Command::new(std::env::current_exe()?)
-            .arg("load")
-            .args(self.to_args())
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "the load generator failed ({})",
-            output.status
-        );
-        let text = String::from_utf8_lossy(&output.stdout);
-        let line = text.lines().last().unwrap_or_default();
-        Summary::from_json(&serde_json::from_str(line)?)
+        crate::setup::run_child("load", &self.to_args(), "the load generator")
     }
 
     /// The hidden `load` subcommand: runs the load here and prints its summary as one line of
@@ -137,13 +123,12 @@ impl Spec {
             .enable_all()
             .build()?
             .block_on(self::run(&target, run))?;
-        println!("{}", outcome.summary().to_json());
-        Ok(())
+        crate::setup::report_to_parent(&outcome.summary())
     }
 }
 
-/// What a run measured, in figures.
-#[derive(Debug, Clone)]
+/// What a run measured, in figures (what the child process reports to the parent).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// When the first request was sent (the start of the warm-up).
     pub started: SystemTime,
@@ -169,47 +154,6 @@ impl Summary {
     /// Successful requests per second in the measured window.
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.window.as_secs_f64()
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        let ns = |d: Duration| d.as_nanos() as u64;
-        serde_json::json!({
-            "started_unix_ns": self.started.duration_since(UNIX_EPOCH).map_or(0, ns),
-            "ok": self.ok,
-            "ok_total": self.ok_total,
-            "errors": self.errors,
-            "first_error": self.first_error,
-            "window_ns": ns(self.window),
-            "p50_ns": ns(self.p50),
-            "p99_ns": ns(self.p99),
-            "scheduled_ns": self.scheduled.map(|(a, b)| [ns(a), ns(b)]),
-        })
-    }
-
-    fn from_json(v: &serde_json::Value) -> anyhow::Result<Summary> {
-        let int = |name: &str| {
-            v[name]
-                .as_u64()
-                .ok_or_else(|| anyhow::anyhow!("the load generator's summary lacks {name}"))
-        };
-        let scheduled = match v["scheduled_ns"].as_array() {
-            Some(pair) if pair.len() == 2 => Some((
-                Duration::from_nanos(pair[0].as_u64().unwrap_or(0)),
-                Duration::from_nanos(pair[1].as_u64().unwrap_or(0)),
-            )),
-            _ => None,
-        };
-        Ok(Summary {
-            started: UNIX_EPOCH + Duration::from_nanos(int("started_unix_ns")?),
-            ok: int("ok")?,
-            ok_total: int("ok_total")?,
-            errors: int("errors")?,
-            first_error: v["first_error"].as_str().map(str::to_owned),
-            window: Duration::from_nanos(int("window_ns")?),
-            p50: Duration::from_nanos(int("p50_ns")?),
-            p99: Duration::from_nanos(int("p99_ns")?),
-            scheduled,
-        })
     }
 }
 

@@ -89,6 +89,13 @@ pub struct Spec {
     timeout: f64,
 }
 
+/// What the `nats-load` child reports: how many events came back, in how long.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Returned {
+    received: u64,
+    elapsed: Duration,
+}
+
 impl Spec {
     /// Runs the producer and consumer (in a child process unless `in_process`) and returns
     /// how many events came back and how long they took.
@@ -97,31 +104,21 @@ impl Spec {
             let spec = self.clone();
             return setup::on_thread("nats-load", move || async move { spec.drive().await });
         }
-        let output = std::process::Command::new(std::env::current_exe()?)
-            .arg("nats-load")
-            .args(["--nats", &self.nats])
-            .args(["--inbound", &self.inbound])
-            .args(["--outbound", &self.outbound])
-            .args(["--events", &self.events.to_string()])
-            .args(["--warmup", &self.warmup.to_string()])
-            .args(["--window", &self.window.to_string()])
-            .args(["--body-size", &self.body_size.to_string()])
-            .args(["--timeout", &self.timeout.to_string()])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "the NATS producer/consumer failed ({})",
-            output.status
-        );
-        let text = String::from_utf8_lossy(&output.stdout);
-        let line: serde_json::Value =
-            serde_json::from_str(text.lines().last().unwrap_or_default())?;
-        match (line["received"].as_u64(), line["elapsed_ns"].as_u64()) {
-            (Some(received), Some(ns)) => Ok((received, Duration::from_nanos(ns))),
-            _ => anyhow::bail!("unexpected output of the NATS producer/consumer: {text}"),
-        }
+        let args: Vec<String> = [
+            ("--nats", self.nats.clone()),
+            ("--inbound", self.inbound.clone()),
+            ("--outbound", self.outbound.clone()),
+            ("--events", self.events.to_string()),
+            ("--warmup", self.warmup.to_string()),
+            ("--window", self.window.to_string()),
+            ("--body-size", self.body_size.to_string()),
+            ("--timeout", self.timeout.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect();
+        let back: Returned = setup::run_child("nats-load", &args, "the NATS producer/consumer")?;
+        Ok((back.received, back.elapsed))
     }
 
     /// The hidden `nats-load` subcommand: prints what [`Spec::drive`] measured as JSON.
@@ -130,11 +127,7 @@ impl Spec {
             .enable_all()
             .build()?
             .block_on(self.drive())?;
-        println!(
-            "{}",
-            serde_json::json!({"received": received, "elapsed_ns": elapsed.as_nanos() as u64})
-        );
-        Ok(())
+        setup::report_to_parent(&Returned { received, elapsed })
     }
 
     /// Publishes `warmup` events and waits for them, then publishes `events` more and returns

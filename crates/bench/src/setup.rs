@@ -166,6 +166,33 @@ pub fn echo_guest(path: Option<&Path>) -> PathBuf {
     support::guest("guest_echo")
 }
 
+/// Runs a hidden subcommand of this binary in a child process (a benchmark's load side, kept
+/// apart from the server's threads) and reads what it reported with [`report_to_parent`].
+/// `what` names the child in errors.
+pub fn run_child<T: serde::de::DeserializeOwned>(
+    subcommand: &str,
+    args: &[String],
+    what: &str,
+) -> anyhow::Result<T> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .arg(subcommand)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(output.status.success(), "{what} failed ({})", output.status);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .map_err(|e| anyhow::anyhow!("unexpected output of {what} ({e}): {text}"))
+}
+
+/// What a hidden subcommand prints last for [`run_child`]: one line of JSON.
+pub fn report_to_parent<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
 /// The 1, 5 and 15 minute load averages, as `uptime` shows them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
