@@ -145,20 +145,8 @@ impl Spec {
             let (received, credit) = (received.clone(), credit.clone());
             tokio::spawn(async move {
                 while let Some(message) = subscription.next().await {
-                    let message = cloudevent::nats::NatsMessage {
-                        headers: message
-                            .headers
-                            .iter()
-                            .flat_map(|h| h.iter())
-                            .flat_map(|(name, values)| {
-                                let name: &str = name.as_ref();
-                                values
-                                    .iter()
-                                    .map(move |v| (name.to_owned(), v.as_str().to_owned()))
-                            })
-                            .collect(),
-                        payload: message.payload,
-                    };
+                    let message =
+                        transports::nats::to_message(message.headers.as_ref(), message.payload);
                     if cloudevent::nats::decode(&message).is_ok() {
                         received.fetch_add(1, Ordering::Relaxed);
                         credit.add_permits(1);

@@ -52,19 +52,7 @@ async fn main() {
     let counter = received.clone();
     let done = tokio::spawn(async move {
         while let Some(m) = out_sub.next().await {
-            let message = cloudevent::nats::NatsMessage {
-                headers: m
-                    .headers
-                    .iter()
-                    .flat_map(|h| h.iter())
-                    .flat_map(|(n, vs)| {
-                        let n: &str = n.as_ref();
-                        vs.iter()
-                            .map(move |v| (n.to_owned(), v.as_str().to_owned()))
-                    })
-                    .collect(),
-                payload: m.payload,
-            };
+            let message = transports::nats::to_message(m.headers.as_ref(), m.payload);
             let e = cloudevent::nats::decode(&message).expect("an echoed event");
             debug_assert_eq!(e.ty(), "com.example.echoed");
             if counter.fetch_add(1, Ordering::Relaxed) + 1 == events {

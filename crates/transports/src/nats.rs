@@ -155,8 +155,9 @@ fn setup(reason: String) -> ConnectError {
     }
 }
 
-/// The codec's picture of a NATS message (headers flattened, repeats kept).
-fn to_message(headers: Option<&HeaderMap>, payload: bytes::Bytes) -> NatsMessage {
+/// The codec's picture of a NATS message (headers flattened, repeats kept), for
+/// [`cloudevent::nats::decode`]: what every consumer of `async-nats` messages needs.
+pub fn to_message(headers: Option<&HeaderMap>, payload: bytes::Bytes) -> NatsMessage {
     let headers = headers
         .map(|h| {
             h.iter()
