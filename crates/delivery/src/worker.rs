@@ -195,14 +195,11 @@ pub(crate) fn spawn(
     let policy = sub
         .delivery_policy()
         .unwrap_or_else(|_| sub.delivery.clone());
-    let lane = Arc::new(Lane::new(sink.clone(), policy.clone()));
     let worker = Worker {
         id: sub.id.clone(),
         window: WINDOW.max(policy.max_in_flight as usize * 2),
         bucket: policy.rate_limit.map(TokenBucket::new),
-        policy,
-        sink,
-        lane: lane.clone(),
+        lane: Arc::new(Lane::new(sink, policy)),
         db,
         committer,
         notify: notify.clone(),
@@ -216,7 +213,7 @@ pub(crate) fn spawn(
     };
     WorkerHandle {
         notify,
-        lane,
+        lane: worker.lane.clone(),
         task: Some(tokio::spawn(worker.run())),
     }
 }
@@ -234,9 +231,8 @@ struct Pending {
 
 struct Worker {
     id: SubscriptionId,
-    policy: DeliveryPolicy,
-    sink: Arc<dyn Sink>,
-    /// What the worker shares with the direct path: send slots, idleness, holds.
+    /// The sink and policy, and what the worker shares with the direct path: send slots,
+    /// idleness, holds.
     lane: Arc<Lane>,
     db: Arc<Database>,
     committer: Committer,
@@ -259,7 +255,7 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self) {
-        tracing::debug!(subscription = %self.id, sink = %self.sink.describe(), "worker started");
+        tracing::debug!(subscription = %self.id, sink = %self.lane.sink.describe(), "worker started");
         loop {
             if self.more
                 && self.queue.len() < self.window
@@ -307,7 +303,7 @@ impl Worker {
             self.cursor = row.seq + 1;
             match cloudevent::json::decode(&row.json) {
                 Ok(event) => {
-                    let key = if self.policy.ordered_by_partitionkey {
+                    let key = if self.lane.policy.ordered_by_partitionkey {
                         event.extension(PARTITION_KEY).map(|v| {
                             let mut h = DefaultHasher::new();
                             v.to_canonical_string().hash(&mut h);
@@ -350,7 +346,7 @@ impl Worker {
         if shared_hold > now_ms {
             return Some(now + Duration::from_millis(shared_hold - now_ms));
         }
-        let ordered = self.policy.ordered_by_partitionkey;
+        let ordered = self.lane.policy.ordered_by_partitionkey;
         let mut heads = HashSet::new();
         let mut earliest: Option<u64> = None;
         let mut rate_wait = None;
@@ -366,7 +362,7 @@ impl Worker {
             if p.in_flight {
                 continue;
             }
-            if let Some(age) = self.policy.max_age
+            if let Some(age) = self.lane.policy.max_age
                 && now_ms > p.meta.first_ms.saturating_add(age.as_millis() as u64)
             {
                 // Never attempted in time (sink on hold, engine down): give up unsent.
@@ -387,7 +383,7 @@ impl Worker {
                 break;
             }
             p.in_flight = true;
-            let sink = self.sink.clone();
+            let sink = self.lane.sink.clone();
             let event = p.event.clone();
             let handle = self.tasks.spawn(async move {
                 let _slot = slot;
@@ -403,7 +399,7 @@ impl Worker {
             let (status, attempts) = (p.last_status, p.meta.attempts);
             let reason = format!(
                 "gave up after {attempts} attempts: maximum age of {:?} reached",
-                self.policy.max_age.unwrap_or_default()
+                self.lane.policy.max_age.unwrap_or_default()
             );
             self.dead_letter(seq, reason, status);
         }
@@ -447,7 +443,7 @@ impl Worker {
         match outcome {
             SendOutcome::Delivered => {
                 tracing::debug!(
-                    subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+                    subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
                     attempts = p.meta.attempts + 1, "delivered"
                 );
                 self.queue.remove(&seq);
@@ -461,15 +457,16 @@ impl Worker {
                 p.meta.attempts += 1;
                 p.last_status = status;
                 let now = store::now_ms();
-                let delay = after.unwrap_or_else(|| backoff::delay(&self.policy, p.meta.attempts));
+                let delay =
+                    after.unwrap_or_else(|| backoff::delay(&self.lane.policy, p.meta.attempts));
                 let next_ms = now.saturating_add(delay.as_millis() as u64);
-                if let Some(why) = give_up(&self.policy, &p.meta, next_ms) {
+                if let Some(why) = give_up(&self.lane.policy, &p.meta, next_ms) {
                     let reason = format!("{why}; last error: {reason}");
                     self.dead_letter(seq, reason, status);
                     return;
                 }
                 tracing::warn!(
-                    subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+                    subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
                     attempts = p.meta.attempts, status = ?status, retry_in = ?delay,
                     "delivery failed, will retry: {reason}"
                 );
@@ -521,7 +518,7 @@ impl Worker {
             return;
         };
         tracing::error!(
-            subscription = %self.id, event = p.event.id(), sink = %self.sink.describe(),
+            subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
             attempts = p.meta.attempts, status = ?status, "delivery abandoned, dead-lettered: {reason}"
         );
         let mut event = Event::clone(&p.event);
