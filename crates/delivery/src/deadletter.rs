@@ -53,6 +53,26 @@ pub enum DeadLetterSelector {
     One(SubscriptionId, u64),
 }
 
+/// Gives up on `event` for `subscription`: logs why, and returns the dead letter as stored
+/// (the event annotated with the reason, attempts and last status). Shared by the worker and
+/// the outbox's direct path, so a dead letter looks the same whichever attempt ended it.
+pub(crate) fn abandon(
+    subscription: &SubscriptionId,
+    sink: &str,
+    event: &Event,
+    reason: &str,
+    attempts: u32,
+    status: Option<u16>,
+) -> Vec<u8> {
+    tracing::error!(
+        subscription = %subscription, event = event.id(), sink, attempts, status = ?status,
+        "delivery abandoned, dead-lettered: {reason}"
+    );
+    let mut event = event.clone();
+    annotate(&mut event, reason, attempts, status);
+    crate::store::encode_dead(now_ms(), &cloudevent::json::encode(&event))
+}
+
 /// Adds the `deadletter*` extensions to an event. Control characters in the reason (from
 /// error messages) are replaced, as CloudEvents strings may not contain them.
 pub(crate) fn annotate(event: &mut Event, reason: &str, attempts: u32, status: Option<u16>) {

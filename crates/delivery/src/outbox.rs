@@ -14,14 +14,13 @@ use std::time::Duration;
 
 use cloudevent::Event;
 
-use crate::backoff;
 use crate::committer::Committer;
 use crate::deadletter;
 use crate::error::Error;
 use crate::model::SubscriptionId;
 use crate::sink::SendOutcome;
 use crate::store::{self, EntryMeta};
-use crate::worker::{Lane, Workers, give_up};
+use crate::worker::{Lane, NextAttempt, Workers, next_attempt};
 
 /// Longest wait for a direct send. A sink slower than this is treated as failing: the event
 /// is queued for a retry (the abandoned attempt may still arrive: at least once, not at
@@ -113,34 +112,32 @@ impl Outbox {
                 } => {
                     let meta = EntryMeta {
                         attempts: 1,
-                        first_ms: now,
-                        next_ms: 0,
+                        ..fresh
                     };
-                    let delay = after.unwrap_or_else(|| backoff::delay(&lane.policy, 1));
-                    let next_ms = store::now_ms().saturating_add(delay.as_millis() as u64);
-                    if let Some(why) = give_up(&lane.policy, &meta, next_ms) {
-                        dead.push(dead_letter(
-                            &lane,
-                            id,
-                            event,
-                            format!("{why}; last error: {reason}"),
-                            status,
-                        ));
-                        continue;
+                    match next_attempt(&lane.policy, &meta, after, status, &reason) {
+                        NextAttempt::GiveUp(reason) => {
+                            dead.push(dead_letter(&lane, id, event, &reason, status));
+                        }
+                        NextAttempt::At {
+                            next_ms,
+                            delay,
+                            hold,
+                        } => {
+                            tracing::warn!(
+                                subscription = %id, event = event.id(),
+                                sink = %lane.sink.describe(), attempts = 1, status = ?status,
+                                retry_in = ?delay, "delivery failed, will retry: {reason}"
+                            );
+                            // As in the worker: the whole sink waits, the worker included.
+                            if hold {
+                                lane.hold_until(next_ms);
+                            }
+                            retries.push(entry(id, EntryMeta { next_ms, ..meta }, event));
+                        }
                     }
-                    tracing::warn!(
-                        subscription = %id, event = event.id(), sink = %lane.sink.describe(),
-                        attempts = 1, status = ?status, retry_in = ?delay,
-                        "delivery failed, will retry: {reason}"
-                    );
-                    // As in the worker: `Retry-After` or an unreachable sink holds the sink.
-                    if after.is_some() || status.is_none() {
-                        lane.hold_until(next_ms);
-                    }
-                    retries.push(entry(id, EntryMeta { next_ms, ..meta }, event));
                 }
                 SendOutcome::Permanent { reason, status } => {
-                    dead.push(dead_letter(&lane, id, event, reason, status));
+                    dead.push(dead_letter(&lane, id, event, &reason, status));
                 }
             }
         }
@@ -233,17 +230,11 @@ fn dead_letter(
     lane: &Lane,
     id: &SubscriptionId,
     event: &Event,
-    reason: String,
+    reason: &str,
     status: Option<u16>,
 ) -> Row {
-    tracing::error!(
-        subscription = %id, event = event.id(), sink = %lane.sink.describe(),
-        attempts = 1, status = ?status, "delivery abandoned, dead-lettered: {reason}"
-    );
-    let mut event = event.clone();
-    deadletter::annotate(&mut event, &reason, 1, status);
     Row {
         id: id.clone(),
-        value: store::encode_dead(store::now_ms(), &cloudevent::json::encode(&event)),
+        value: deadletter::abandon(id, lane.sink.describe(), event, reason, 1, status),
     }
 }

@@ -456,15 +456,18 @@ impl Worker {
             } => {
                 p.meta.attempts += 1;
                 p.last_status = status;
-                let now = store::now_ms();
-                let delay =
-                    after.unwrap_or_else(|| backoff::delay(&self.lane.policy, p.meta.attempts));
-                let next_ms = now.saturating_add(delay.as_millis() as u64);
-                if let Some(why) = give_up(&self.lane.policy, &p.meta, next_ms) {
-                    let reason = format!("{why}; last error: {reason}");
-                    self.dead_letter(seq, reason, status);
-                    return;
-                }
+                let (next_ms, delay, hold) =
+                    match next_attempt(&self.lane.policy, &p.meta, after, status, &reason) {
+                        NextAttempt::At {
+                            next_ms,
+                            delay,
+                            hold,
+                        } => (next_ms, delay, hold),
+                        NextAttempt::GiveUp(reason) => {
+                            self.dead_letter(seq, reason, status);
+                            return;
+                        }
+                    };
                 tracing::warn!(
                     subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
                     attempts = p.meta.attempts, status = ?status, retry_in = ?delay,
@@ -472,10 +475,7 @@ impl Worker {
                 );
                 p.meta.next_ms = next_ms;
                 let meta = p.meta;
-                // `Retry-After` holds the whole sink (the webhook spec: "refrain from sending
-                // further requests until the indicated time"); so does an unreachable sink,
-                // rather than every queued entry failing on its own.
-                if after.is_some() || status.is_none() {
+                if hold {
                     let until = Instant::now() + delay;
                     self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
                 }
@@ -517,13 +517,14 @@ impl Worker {
         let Some(p) = self.queue.remove(&seq) else {
             return;
         };
-        tracing::error!(
-            subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
-            attempts = p.meta.attempts, status = ?status, "delivery abandoned, dead-lettered: {reason}"
+        let value = deadletter::abandon(
+            &self.id,
+            self.lane.sink.describe(),
+            &p.event,
+            &reason,
+            p.meta.attempts,
+            status,
         );
-        let mut event = Event::clone(&p.event);
-        deadletter::annotate(&mut event, &reason, p.meta.attempts, status);
-        let value = store::encode_dead(store::now_ms(), &cloudevent::json::encode(&event));
         let id = self.id.as_str().to_owned();
         self.committer.submit(move |b| {
             let key = (id.as_str(), seq);
@@ -537,9 +538,47 @@ impl Worker {
     }
 }
 
+/// What follows a failed attempt.
+pub(crate) enum NextAttempt {
+    /// Try again at `next_ms` (`delay` from now). `hold`: the whole sink waits that long, not
+    /// only this entry.
+    At {
+        next_ms: u64,
+        delay: Duration,
+        hold: bool,
+    },
+    /// Stop: the reason for the dead letter.
+    GiveUp(String),
+}
+
+/// Decides what follows a failed attempt (`meta.attempts` already counts it): the backoff, or
+/// `Retry-After` when the sink gave one, unless attempts or age are used up. Shared by the
+/// worker and the outbox's direct path.
+pub(crate) fn next_attempt(
+    policy: &DeliveryPolicy,
+    meta: &EntryMeta,
+    after: Option<Duration>,
+    status: Option<u16>,
+    reason: &str,
+) -> NextAttempt {
+    let delay = after.unwrap_or_else(|| backoff::delay(policy, meta.attempts));
+    let next_ms = store::now_ms().saturating_add(delay.as_millis() as u64);
+    if let Some(why) = give_up(policy, meta, next_ms) {
+        return NextAttempt::GiveUp(format!("{why}; last error: {reason}"));
+    }
+    NextAttempt::At {
+        next_ms,
+        delay,
+        // `Retry-After` holds the whole sink (the webhook spec: "refrain from sending
+        // further requests until the indicated time"); so does an unreachable sink, rather
+        // than every queued entry failing on its own.
+        hold: after.is_some() || status.is_none(),
+    }
+}
+
 /// Why to stop retrying, if it is time to: attempts used up, or the next attempt would come
 /// after the event's maximum age.
-pub(crate) fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<String> {
+fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<String> {
     if let Some(max) = policy.max_attempts
         && meta.attempts >= max
     {
