@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: a handler's event is allocated and freed
+/// across tasks and threads many times over (codec, instance, delivery), and glibc's malloc
+/// was a quarter of the server's CPU per event in profiles of the NATS path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Spindle runs WebAssembly components as handlers for CloudEvents.
 ///
 /// A component exports one function, `handle(event) -> result<list<event>, error>`, and never
