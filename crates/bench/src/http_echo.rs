@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::load::Summary;
 use crate::setup::{self, RunningApp};
-use crate::{Common, servers, us};
+use crate::{Common, engine_alone, servers, us};
 
 /// The share of the native server's peak the app should reach.
 const TARGET_RATIO: f64 = 0.60;
@@ -88,6 +88,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let wasm_figures = measure(args, app.addr, "/echo")?;
     report("spindle app, echo.wasm", &wasm_figures);
     server.block_on(app.stop())?;
+
+    let floor = engine_alone::floor_us(&wasm, args.common.body_size)?;
+    let bound = match &native_figures {
+        Some(native) => format!(
+            "; next to the native server's {:.1} us, a host adding nothing around the \
+             component would reach at most {:.0}% of its rate on the same core",
+            native.cpu_per_event,
+            native.cpu_per_event / (native.cpu_per_event + floor) * 100.0
+        ),
+        None => String::new(),
+    };
+    println!(
+        "  echo.wasm alone (instantiate + call + reset in a loop on one thread, no I/O): \
+         {floor:.1} us CPU per event{bound}"
+    );
 
     let Some(native_figures) = native_figures else {
         return Ok(());

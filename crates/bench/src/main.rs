@@ -13,6 +13,7 @@
 //! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
 
 mod accept;
+mod engine_alone;
 mod http_echo;
 mod load;
 mod nats_echo;
