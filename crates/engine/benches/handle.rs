@@ -19,6 +19,10 @@ use engine::{CollectingPublisher, Event, Handler, Publisher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `spindle` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

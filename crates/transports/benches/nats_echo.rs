@@ -14,6 +14,10 @@ use manifest::Endpoint;
 use transports::Mode;
 use transports::nats::{self, NatsReceiverConfig, NatsSender};
 
+/// The allocator the `spindle` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The handler under test: what a trivial component would do, natively.
 fn echo(event: &Event) -> Event {
     let mut out = event.clone();
