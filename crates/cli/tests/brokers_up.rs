@@ -190,3 +190,90 @@ out = {{ uri = "nats://127.0.0.1:4222/{out}", mode = "structured" }}
         panic!("an extra event came out: {}", extra.event.id());
     }
 }
+
+/// An output to `nats://…?jetstream=true` counts an event as delivered only once a stream has
+/// stored it: while no stream captures the subject the event waits in the outbox (retried),
+/// and once a stream appears it lands there, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_output_holds_events_until_a_stream_stores_them() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let echo = support::guest("guest_echo");
+    let (nats_in, out_prefix) = (
+        format!("spindle.jsin.{run}"),
+        format!("spindle.jsout.{run}"),
+    );
+    let out = format!("{out_prefix}.results");
+    let manifest = format!(
+        r#"spindle_manifest_version = 1
+[application]
+name = "jetstream-output"
+
+[[trigger.nats]]
+subject = "{nats_in}"
+component = "echo"
+
+[component.echo]
+source = "{}"
+[component.echo.outputs]
+out = "nats://127.0.0.1:4222/{out}?jetstream=true"
+"#,
+        echo.display()
+    );
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("spindle.toml"), &manifest).unwrap();
+    let _app = running::up(&dir, Stdio::inherit());
+
+    let input = Sender::connect(
+        &sink(&format!("nats://127.0.0.1:4222/{nats_in}")),
+        SendOptions::default(),
+    )
+    .await
+    .unwrap();
+    input
+        .send(&event("held-for-a-stream", "com.example.ping"))
+        .await
+        .unwrap();
+    if let Sender::Nats(nats) = &input {
+        nats.flush().await.unwrap();
+    }
+
+    // No stream yet: the result cannot be stored anywhere, so it must wait, not vanish.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream_name = format!("SPINDLEOUT{run}");
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream_name.clone(),
+        subjects: vec![format!("{out_prefix}.>")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let mut stored = transports::nats::receive(transports::nats::NatsReceiverConfig {
+        server: manifest::Endpoint {
+            host: "127.0.0.1".into(),
+            port: 4222,
+        },
+        subject: out.clone(),
+        queue_group: None,
+        jetstream: Some(transports::nats::JetStreamConfig {
+            stream: stream_name.clone(),
+            durable: Some("check".into()),
+            ack_wait: Duration::from_secs(5),
+        }),
+    })
+    .await
+    .unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(30), stored.recv())
+        .await
+        .expect("the held result reached the stream once it existed")
+        .unwrap();
+    assert_eq!(delivery.event.id(), "held-for-a-stream");
+    assert_eq!(delivery.event.source(), "/brokers-up");
+    delivery.ack.ack().await.unwrap();
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_secs(2), stored.recv()).await {
+        panic!("stored twice: {}", extra.event.id());
+    }
+    js.delete_stream(&stream_name).await.unwrap();
+}

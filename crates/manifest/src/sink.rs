@@ -8,7 +8,7 @@
 //! | scheme | form | default port |
 //! | --- | --- | --- |
 //! | `http`, `https` | any absolute URL | 80 / 443 |
-//! | `nats` | `nats://host:port/subject` | 4222 |
+//! | `nats` | `nats://host:port/subject[?jetstream=true]` | 4222 |
 //! | `mqtt` | `mqtt://host:port/topic/levels?qos=1&version=5&retain=false` | 1883 |
 //! | `amqp` | `amqp://host:port/queue/NAME` or `/exchange/NAME[/ROUTING_KEY]` | 5672 |
 //! | `kafka` | `kafka://host:port/topic` | 9092 |
@@ -79,6 +79,10 @@ pub enum Sink {
         server: Endpoint,
         /// Concrete subject, e.g. `orders.created`.
         subject: String,
+        /// `?jetstream=true`: publish through JetStream and count an event as delivered only
+        /// once a stream has stored it (its publish acknowledgement). Without it, core NATS:
+        /// delivered once the server has the message, whoever listens.
+        jetstream: bool,
     },
     /// Publish to an MQTT topic.
     Mqtt {
@@ -156,7 +160,23 @@ impl FromStr for Sink {
             }
             "nats" => {
                 let server = endpoint(&url, 4222, "nats://127.0.0.1:4222/orders.created")?;
-                no_query(&url)?;
+                let mut jetstream = false;
+                for (key, value) in url.query_pairs() {
+                    match key.as_ref() {
+                        "jetstream" => {
+                            jetstream = match value.as_ref() {
+                                "true" => true,
+                                "false" => false,
+                                v => return Err(bad_param("jetstream", v, "true or false")),
+                            }
+                        }
+                        other => {
+                            return Err(SinkError::Invalid(format!(
+                                "unknown query parameter \"{other}\" (expected jetstream)"
+                            )));
+                        }
+                    }
+                }
                 let subject = path_rest(&url)?;
                 if subject.contains('/') {
                     return Err(SinkError::Invalid(format!(
@@ -165,7 +185,11 @@ impl FromStr for Sink {
                     )));
                 }
                 names::check_nats_subject(&subject, false).map_err(SinkError::Invalid)?;
-                Ok(Sink::Nats { server, subject })
+                Ok(Sink::Nats {
+                    server,
+                    subject,
+                    jetstream,
+                })
             }
             "mqtt" => {
                 let broker = endpoint(&url, 1883, "mqtt://127.0.0.1:1883/orders/created")?;
@@ -236,7 +260,17 @@ impl fmt::Display for Sink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Sink::Http { url } => f.write_str(url.as_str()),
-            Sink::Nats { server, subject } => write!(f, "nats://{server}/{subject}"),
+            Sink::Nats {
+                server,
+                subject,
+                jetstream,
+            } => {
+                write!(f, "nats://{server}/{subject}")?;
+                if *jetstream {
+                    f.write_str("?jetstream=true")?;
+                }
+                Ok(())
+            }
             Sink::Mqtt {
                 broker,
                 topic,
@@ -375,15 +409,31 @@ mod tests {
             parse("nats://127.0.0.1:4222/audit").unwrap(),
             Sink::Nats {
                 server: ep("127.0.0.1", 4222),
-                subject: "audit".into()
+                subject: "audit".into(),
+                jetstream: false,
             }
         );
         assert_eq!(
             parse("nats://broker/orders.created").unwrap(),
             Sink::Nats {
                 server: ep("broker", 4222),
-                subject: "orders.created".into()
+                subject: "orders.created".into(),
+                jetstream: false,
             }
+        );
+        assert_eq!(
+            parse("nats://broker/orders.created?jetstream=true").unwrap(),
+            Sink::Nats {
+                server: ep("broker", 4222),
+                subject: "orders.created".into(),
+                jetstream: true,
+            }
+        );
+        assert!(
+            parse("nats://broker/a?jetstream=yes")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid jetstream \"yes\" (expected true or false)")
         );
         assert!(
             parse("nats://broker/")
@@ -497,6 +547,7 @@ mod tests {
             "http://127.0.0.1:3001/shipping",
             "nats://127.0.0.1:4222/audit",
             "nats://[::1]/audit",
+            "nats://h/orders.created?jetstream=true",
             "mqtt://b/sensors/a%20b?qos=0",
             "amqp://h/exchange/e/k",
             "kafka://k/orders",

@@ -119,6 +119,16 @@ fn example_round_trips_to_the_typed_model() {
             vec![],
         ),
         (
+            "archive",
+            Sink::Nats {
+                server: ep("127.0.0.1", 4222),
+                subject: "archive.orders".into(),
+                jetstream: true,
+            },
+            ContentMode::Binary,
+            vec![],
+        ),
+        (
             "telemetry",
             Sink::Mqtt {
                 broker: ep("127.0.0.1", 1883),

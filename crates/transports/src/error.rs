@@ -39,6 +39,15 @@ pub enum SendError {
         /// What happened.
         reason: String,
     },
+    /// The broker is reachable and the connection healthy, but cannot take the event yet
+    /// (no JetStream stream stores the subject): retry later, over the same connection.
+    #[error("{protocol} send deferred (retryable): {reason}")]
+    Deferred {
+        /// `nats`, `mqtt`, `amqp` or `kafka`.
+        protocol: &'static str,
+        /// What the broker is missing.
+        reason: String,
+    },
     /// The broker refused this event for good (too large, not allowed, invalid target);
     /// retrying the same event will fail the same way, so dead-letter it.
     #[error("{protocol} send failed (permanent): {reason}")]
@@ -53,6 +62,15 @@ pub enum SendError {
 impl SendError {
     /// Whether sending the same event again may succeed.
     pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SendError::Transient { .. } | SendError::Deferred { .. }
+        )
+    }
+
+    /// Whether the connection the send went over may be broken (so a new one should be
+    /// opened for the retry).
+    pub fn is_connection_suspect(&self) -> bool {
         matches!(self, SendError::Transient { .. })
     }
 

@@ -365,6 +365,8 @@ impl Settle for JetStreamHandle {
 /// Core NATS publishing is fire-and-forget: `send` returns once the client has the
 /// message; while disconnected, the client buffers it and sends it after reconnecting.
 /// [`NatsSender::flush`] confirms that what was published reached the server's socket.
+/// [`NatsSender::through_jetstream`] makes each send wait for a stream's acknowledgement
+/// instead.
 #[derive(Debug, Clone)]
 pub struct NatsSender {
     client: Client,
@@ -372,6 +374,8 @@ pub struct NatsSender {
     subject: async_nats::Subject,
     mode: Mode,
     flusher: Option<mpsc::UnboundedSender<FlushWaiter>>,
+    /// Set by [`NatsSender::through_jetstream`]: each send waits for a stream's ack.
+    jetstream: Option<jetstream::Context>,
 }
 
 /// Someone waiting for a flush that starts after their publish.
@@ -400,7 +404,17 @@ impl NatsSender {
             subject: async_nats::Subject::from(subject),
             mode,
             flusher,
+            jetstream: None,
         }
+    }
+
+    /// Publishes through JetStream from now on: [`NatsSender::send`] returns only once a
+    /// stream has stored the message (its publish acknowledgement), so a delivery counted as
+    /// done survives a server restart. A subject that no stream captures fails the send
+    /// ([`SendError::Deferred`]: the stream may be created later) instead of reaching nobody.
+    pub fn through_jetstream(mut self) -> Self {
+        self.jetstream = Some(jetstream::new(self.client.clone()));
+        self
     }
 
     /// Encodes and publishes one event.
@@ -409,6 +423,14 @@ impl NatsSender {
         let mut headers = HeaderMap::new();
         for (name, value) in message.headers {
             headers.append(name, value);
+        }
+        if let Some(jetstream) = &self.jetstream {
+            let ack = jetstream
+                .publish_with_headers(self.subject.clone(), headers, message.payload)
+                .await
+                .map_err(|e| jetstream_error(&self.subject, e))?;
+            ack.await.map_err(|e| jetstream_error(&self.subject, e))?;
+            return Ok(());
         }
         self.client
             .publish_with_headers(self.subject.clone(), headers, message.payload)
@@ -426,7 +448,12 @@ impl NatsSender {
     /// socket once, and a flush per event would cost a system call and a wake-up of the
     /// server for every message. A caller joins the next flush to start, which the client
     /// runs after every publish queued before it, so its own message is always covered.
+    ///
+    /// Through JetStream every send was already acknowledged: nothing to wait for.
     pub async fn flush(&self) -> Result<(), SendError> {
+        if self.jetstream.is_some() {
+            return Ok(());
+        }
         let Some(flusher) = &self.flusher else {
             return self
                 .client
@@ -445,6 +472,23 @@ impl NatsSender {
             protocol: PROTOCOL,
             reason,
         })
+    }
+}
+
+/// A failed JetStream publish: refusals of the message itself are permanent; no stream for
+/// the subject (yet) is deferred, over a connection that is fine; anything else (no ack in
+/// time, a lost connection) is transient.
+fn jetstream_error(subject: &str, e: jetstream::context::PublishError) -> SendError {
+    use jetstream::context::PublishErrorKind as Kind;
+    match e.kind() {
+        Kind::StreamNotFound => SendError::Deferred {
+            protocol: PROTOCOL,
+            reason: format!("no JetStream stream stores subject `{subject}`"),
+        },
+        Kind::MaxPayloadExceeded | Kind::WrongLastMessageId | Kind::WrongLastSequence => {
+            SendError::permanent(PROTOCOL, e)
+        }
+        _ => SendError::transient(PROTOCOL, e),
     }
 }
 

@@ -61,8 +61,17 @@ impl Sender {
     /// shows at startup; once connected, each sender reconnects on its own.
     pub async fn connect(sink: &Sink, options: SendOptions) -> Result<Sender, ConnectError> {
         Ok(match sink {
-            Sink::Nats { server, subject } => {
-                Sender::Nats(NatsSender::connect(server, subject, options.mode).await?)
+            Sink::Nats {
+                server,
+                subject,
+                jetstream,
+            } => {
+                let sender = NatsSender::connect(server, subject, options.mode).await?;
+                Sender::Nats(if *jetstream {
+                    sender.through_jetstream()
+                } else {
+                    sender
+                })
             }
             Sink::Mqtt {
                 broker,
@@ -101,8 +110,9 @@ impl Sender {
         })
     }
 
-    /// Encodes and publishes one event. NATS returns once the client has it (core NATS is
-    /// fire-and-forget); MQTT (QoS ≥ 1), AMQP and Kafka once the broker confirmed it.
+    /// Encodes and publishes one event. Core NATS returns once the client has it (it is
+    /// fire-and-forget), NATS through JetStream once a stream stored it; MQTT (QoS ≥ 1), AMQP
+    /// and Kafka once the broker confirmed it.
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
         match self {
             Sender::Nats(s) => s.send(event).await,

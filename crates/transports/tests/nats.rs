@@ -111,6 +111,45 @@ async fn concurrent_flushes_are_grouped_and_each_covers_its_send() {
     assert_eq!(ids.len(), 300);
 }
 
+/// A `?jetstream=true` sink counts a send as done only once a stream stored it: with no
+/// stream for the subject the send is deferred (delivery retries it), and once a
+/// stream exists every sent event is in it, whole.
+#[tokio::test]
+async fn jetstream_sink_sends_are_acknowledged_by_a_stream() {
+    require(PORT, "nats-server");
+    init_logs();
+    let prefix = unique("jssink");
+    let subject = format!("{prefix}.out");
+    let sink: manifest::Sink = format!("nats://127.0.0.1:{PORT}/{subject}?jetstream=true")
+        .parse()
+        .unwrap();
+    let tx = transports::Sender::connect(&sink, transports::SendOptions::default())
+        .await
+        .unwrap();
+
+    let error = tx.send(&sample("before-the-stream")).await.unwrap_err();
+    assert!(
+        matches!(&error, transports::SendError::Deferred { reason, .. }
+            if reason.contains("no JetStream stream stores subject")),
+        "{error:?}"
+    );
+
+    let name = unique("SINK");
+    stream(PORT, &name, &prefix).await;
+    for id in ["js1", "js2"] {
+        tx.send(&sample(id)).await.unwrap();
+    }
+    let mut rx = nats::receive(js_config(PORT, &name, &subject, "check"))
+        .await
+        .unwrap();
+    for id in ["js1", "js2"] {
+        let d = next(&mut rx).await;
+        assert_eq!(d.event, stringly(sample(id)));
+        d.ack.ack().await.unwrap();
+    }
+    nothing_for(&mut rx, Duration::from_millis(200)).await;
+}
+
 #[tokio::test]
 async fn core_queue_group_shares_the_work_and_nak_redelivers_locally() {
     require(PORT, "nats-server");

@@ -646,9 +646,11 @@ impl BrokerSink {
         match result {
             Ok(()) => SendOutcome::Delivered,
             Err(e) if e.is_retryable() => {
-                tracing::debug!(sink = %self.describe, error = %e,
-                    "send failed; reconnecting on the next attempt");
-                self.discard(&sender).await;
+                if e.is_connection_suspect() {
+                    tracing::debug!(sink = %self.describe, error = %e,
+                        "send failed; reconnecting on the next attempt");
+                    self.discard(&sender).await;
+                }
                 SendOutcome::Retry {
                     after: None,
                     status: None,
