@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::host::{ComponentShared, HostState};
 use crate::limiter::MemoryLimiter;
 use crate::publisher::Publisher;
-use crate::wasi::ResolvedGrants;
+use crate::wasi::{LazyWasi, ResolvedGrants};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -27,7 +27,7 @@ struct HandlerInner {
     engine: Engine,
     pre: HandlerPre<HostState>,
     shared: Arc<ComponentShared>,
-    grants: ResolvedGrants,
+    grants: Arc<ResolvedGrants>,
     limits: Limits,
     slots: Semaphore,
 }
@@ -67,7 +67,7 @@ impl Handler {
                 engine,
                 pre,
                 shared,
-                grants,
+                grants: Arc::new(grants),
                 limits,
                 slots,
             }),
@@ -106,13 +106,10 @@ impl Handler {
             component: name.to_string(),
         })?;
         let deadline = Instant::now() + inner.limits.deadline;
-        let wasi = inner
-            .grants
-            .build(name)
-            .map_err(|e| HandleError::Instantiate {
-                component: name.to_string(),
-                message: format!("cannot set up WASI: {e:#}"),
-            })?;
+        let wasi = LazyWasi::new(&inner.grants, name).map_err(|e| HandleError::Instantiate {
+            component: name.to_string(),
+            message: format!("cannot set up WASI: {e:#}"),
+        })?;
         let state = HostState {
             wasi,
             table: ResourceTable::new(),

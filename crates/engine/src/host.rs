@@ -3,11 +3,12 @@
 use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
 use crate::limiter::MemoryLimiter;
 use crate::publisher::{PublishError, Publisher};
+use crate::wasi::LazyWasi;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtxView, WasiView};
 
 /// What every instance of one component shares: fixed at load.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub(crate) struct ComponentShared {
 
 /// The store data of one handler instance: lives exactly as long as one event.
 pub(crate) struct HostState {
-    pub(crate) wasi: WasiCtx,
+    pub(crate) wasi: LazyWasi,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) shared: Arc<ComponentShared>,
@@ -34,7 +35,7 @@ pub(crate) struct HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get(),
             table: &mut self.table,
         }
     }

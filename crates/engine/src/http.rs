@@ -9,14 +9,14 @@ use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::handler::{ErrorContext, arm_deadline};
 use crate::limiter::MemoryLimiter;
-use crate::wasi::ResolvedGrants;
+use crate::wasi::{LazyWasi, ResolvedGrants};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -26,7 +26,7 @@ pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Store data of one HTTP instance.
 pub(crate) struct HttpState {
-    wasi: WasiCtx,
+    wasi: LazyWasi,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: DenyOutgoing,
@@ -36,7 +36,7 @@ pub(crate) struct HttpState {
 impl WasiView for HttpState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get(),
             table: &mut self.table,
         }
     }
@@ -86,7 +86,7 @@ struct HttpInner {
     engine: Engine,
     pre: ProxyPre<HttpState>,
     name: Arc<str>,
-    grants: ResolvedGrants,
+    grants: Arc<ResolvedGrants>,
     limits: Limits,
     slots: Arc<Semaphore>,
 }
@@ -114,7 +114,7 @@ impl HttpHandler {
                 engine,
                 pre,
                 name,
-                grants,
+                grants: Arc::new(grants),
                 limits,
                 slots,
             }),
@@ -156,7 +156,7 @@ impl HttpHandler {
         };
         let deadline = Instant::now() + inner.limits.deadline;
         let state = HttpState {
-            wasi: inner.grants.build(&name).map_err(setup)?,
+            wasi: LazyWasi::new(&inner.grants, &name).map_err(setup)?,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutgoing,

@@ -44,15 +44,13 @@ impl ResolvedGrants {
         })
     }
 
-    /// A fresh WASI context for one instance of `component`.
-    pub(crate) fn build(&self, component: &Arc<str>) -> wasmtime::Result<WasiCtx> {
+    /// What every context of `component` gets and cannot fail to set up: its stdio, its
+    /// environment and its network permissions.
+    fn base(&self, component: &Arc<str>) -> WasiCtxBuilder {
         let mut b = WasiCtxBuilder::new();
         b.stdout(GuestOutput::new(component.clone(), Stream::Stdout))
             .stderr(GuestOutput::new(component.clone(), Stream::Stderr))
             .envs(&self.env);
-        for d in &self.dirs {
-            b.preopened_dir(&d.host, &d.guest, FsPerms::ReadOnly)?;
-        }
         let net = !self.outbound.is_empty();
         b.allow_tcp(net).allow_udp(net).allow_ip_name_lookup(net);
         if net {
@@ -67,7 +65,59 @@ impl ResolvedGrants {
                 Box::pin(std::future::ready(ok))
             });
         }
+        b
+    }
+
+    /// A fresh WASI context for one instance of `component`: fails only when a granted
+    /// directory can no longer be opened.
+    pub(crate) fn build(&self, component: &Arc<str>) -> wasmtime::Result<WasiCtx> {
+        let mut b = self.base(component);
+        for d in &self.dirs {
+            b.preopened_dir(&d.host, &d.guest, FsPerms::ReadOnly)?;
+        }
         Ok(b.build())
+    }
+}
+
+/// One instance's WASI context, built at the guest's first WASI call.
+///
+/// Many handlers never touch WASI while handling an event (an echo, a filter, a transform);
+/// building and dropping a context (stdio streams, random generators, the environment) was a
+/// twentieth of such an event's CPU. A context that can fail to build (granted directories,
+/// opened on the host per instance) is built up front instead, so that failure still fails
+/// the event before the guest runs.
+pub(crate) struct LazyWasi {
+    ctx: Option<WasiCtx>,
+    grants: Arc<ResolvedGrants>,
+    component: Arc<str>,
+}
+
+impl LazyWasi {
+    /// The context of a new instance of `component`.
+    pub(crate) fn new(
+        grants: &Arc<ResolvedGrants>,
+        component: &Arc<str>,
+    ) -> wasmtime::Result<Self> {
+        let ctx = if grants.dirs.is_empty() {
+            None
+        } else {
+            Some(grants.build(component)?)
+        };
+        Ok(LazyWasi {
+            ctx,
+            grants: grants.clone(),
+            component: component.clone(),
+        })
+    }
+
+    /// The context, built now if this is the first call.
+    pub(crate) fn get(&mut self) -> &mut WasiCtx {
+        let LazyWasi {
+            ctx,
+            grants,
+            component,
+        } = self;
+        ctx.get_or_insert_with(|| grants.base(component).build())
     }
 }
 
