@@ -412,6 +412,8 @@ impl NatsSender {
     /// stream has stored the message (its publish acknowledgement), so a delivery counted as
     /// done survives a server restart. A subject that no stream captures fails the send
     /// ([`SendError::Deferred`]: the stream may be created later) instead of reaching nobody.
+    /// Each message carries a `Nats-Msg-Id` made of the event's `source` and `id`, so the
+    /// stream's duplicate window drops a retried send it already stored.
     pub fn through_jetstream(mut self) -> Self {
         self.jetstream = Some(jetstream::new(self.client.clone()));
         self
@@ -425,6 +427,10 @@ impl NatsSender {
             headers.append(name, value);
         }
         if let Some(jetstream) = &self.jetstream {
+            headers.insert(
+                async_nats::header::NATS_MESSAGE_ID,
+                message_id(event).as_str(),
+            );
             let ack = jetstream
                 .publish_with_headers(self.subject.clone(), headers, message.payload)
                 .await
@@ -473,6 +479,19 @@ impl NatsSender {
             reason,
         })
     }
+}
+
+/// The JetStream message id of an event: its `source` and `id`, which identify it (a
+/// consumer may treat events with both equal as duplicates). A retried send of an event the
+/// stream already stored (its ack was lost, or a first attempt timed out and still landed) is
+/// then dropped by the stream's duplicate window instead of stored twice. Both parts are
+/// percent-encoded as in `ce-` headers, so the space between them is unambiguous.
+fn message_id(event: &Event) -> String {
+    format!(
+        "{} {}",
+        cloudevent::header::encode(event.source()),
+        cloudevent::header::encode(event.id())
+    )
 }
 
 /// A failed JetStream publish: refusals of the message itself are permanent; no stream for

@@ -113,7 +113,8 @@ async fn concurrent_flushes_are_grouped_and_each_covers_its_send() {
 
 /// A `?jetstream=true` sink counts a send as done only once a stream stored it: with no
 /// stream for the subject the send is deferred (delivery retries it), and once a
-/// stream exists every sent event is in it, whole.
+/// stream exists every sent event is in it, whole, and a resent event (same source and id)
+/// is stored once.
 #[tokio::test]
 async fn jetstream_sink_sends_are_acknowledged_by_a_stream() {
     require(PORT, "nats-server");
@@ -136,7 +137,7 @@ async fn jetstream_sink_sends_are_acknowledged_by_a_stream() {
 
     let name = unique("SINK");
     stream(PORT, &name, &prefix).await;
-    for id in ["js1", "js2"] {
+    for id in ["js1", "js2", "js1"] {
         tx.send(&sample(id)).await.unwrap();
     }
     let mut rx = nats::receive(js_config(PORT, &name, &subject, "check"))
