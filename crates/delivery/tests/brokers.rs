@@ -174,6 +174,67 @@ async fn nats_in_binary_and_structured_mode() {
     engine.shutdown().await;
 }
 
+/// A subscription to `nats://…?jetstream=true` (the subject in the settings, as the
+/// Subscriptions API allows) delivers into the stream that captures the subject, every event
+/// whole, and its queue drains with nothing dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_jetstream_sink_delivers_into_the_stream() {
+    require(NATS, "nats-server");
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let prefix = unique("spindle.t.js.");
+    let subject = format!("{prefix}.out");
+    let stream = unique("SINKTEST");
+    let client = async_nats::connect(format!("127.0.0.1:{NATS}"))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("{prefix}.>")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut rx = transports::nats::receive(NatsReceiverConfig {
+        server: endpoint(NATS),
+        subject: subject.clone(),
+        queue_group: None,
+        jetstream: Some(transports::nats::JetStreamConfig {
+            stream: stream.clone(),
+            durable: Some("check".into()),
+            ack_wait: Duration::from_secs(5),
+        }),
+    })
+    .await
+    .unwrap();
+
+    let events: Vec<Event> = (0..20).map(sample).collect();
+    let mut sub = subscription(
+        Protocol::Nats,
+        &format!("nats://127.0.0.1:{NATS}?jetstream=true"),
+        ContentMode::Binary,
+    );
+    sub.protocolsettings = Some(serde_json::json!({ "subject": subject }));
+    engine.put_subscription(sub.clone()).await.unwrap();
+    enqueue(&engine, &sub, &events).await;
+    let expected: Vec<Event> = events.into_iter().map(stringly).collect();
+    expect(&mut rx, &expected, "NATS JetStream").await;
+    drained(&engine, &sub).await;
+    let info = js
+        .get_stream(&stream)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.state.messages, 20, "each event stored once");
+    js.delete_stream(&stream).await.unwrap();
+    engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_5_in_binary_and_structured_mode_and_mqtt_3() {
     require(MQTT, "mosquitto");
