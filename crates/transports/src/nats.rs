@@ -410,7 +410,7 @@ impl NatsSender {
 
     /// Publishes through JetStream from now on: [`NatsSender::send`] returns only once a
     /// stream has stored the message (its publish acknowledgement), so a delivery counted as
-    /// done survives a server restart. A subject that no stream captures fails the send
+    /// done is as durable as that stream. A subject that no stream captures fails the send
     /// ([`SendError::Deferred`]: the stream may be created later) instead of reaching nobody.
     /// Each message carries a `Nats-Msg-Id` made of the event's `source` and `id`, so the
     /// stream's duplicate window drops a retried send it already stored.
