@@ -163,13 +163,7 @@ impl FromStr for Sink {
                 let mut jetstream = false;
                 for (key, value) in url.query_pairs() {
                     match key.as_ref() {
-                        "jetstream" => {
-                            jetstream = match value.as_ref() {
-                                "true" => true,
-                                "false" => false,
-                                v => return Err(bad_param("jetstream", v, "true or false")),
-                            }
-                        }
+                        "jetstream" => jetstream = bool_param("jetstream", &value)?,
                         other => {
                             return Err(SinkError::Invalid(format!(
                                 "unknown query parameter \"{other}\" (expected jetstream)"
@@ -213,13 +207,7 @@ impl FromStr for Sink {
                                 v => return Err(bad_param("version", v, "\"3.1.1\" or \"5\"")),
                             }
                         }
-                        "retain" => {
-                            retain = match value.as_ref() {
-                                "true" => true,
-                                "false" => false,
-                                v => return Err(bad_param("retain", v, "true or false")),
-                            }
-                        }
+                        "retain" => retain = bool_param("retain", &value)?,
                         other => {
                             return Err(SinkError::Invalid(format!(
                                 "unknown query parameter \"{other}\" (expected qos, version, retain)"
@@ -308,6 +296,15 @@ const TOPIC_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 
 fn bad_param(name: &str, value: &str, expected: &str) -> SinkError {
     SinkError::Invalid(format!("invalid {name} \"{value}\" (expected {expected})"))
+}
+
+/// A `true`/`false` query parameter.
+fn bool_param(name: &str, value: &str) -> Result<bool, SinkError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        v => Err(bad_param(name, v, "true or false")),
+    }
 }
 
 fn endpoint(url: &Url, default_port: u16, example: &'static str) -> Result<Endpoint, SinkError> {
