@@ -17,10 +17,16 @@ use running::Up;
 use cloudevent::{Data, Event, http as binding};
 use transports::{SendOptions, Sender};
 
-fn up(manifest: &str) -> Up {
+/// `spindle up` on `manifest`, written to a directory of its own.
+fn start(manifest: &str) -> Up {
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(dir.join("spindle.toml"), manifest).unwrap();
-    let up = running::up(&dir, Stdio::inherit());
+    running::up(&dir, Stdio::inherit())
+}
+
+/// [`start`], checking that every broker trigger is listed.
+fn up(manifest: &str) -> Up {
+    let up = start(manifest);
     assert!(
         up.banner.starts_with("Serving brokers on "),
         "{}",
@@ -219,9 +225,7 @@ out = "nats://127.0.0.1:4222/{out}?jetstream=true"
 "#,
         echo.display()
     );
-    let dir = tempfile::tempdir().unwrap().keep();
-    std::fs::write(dir.join("spindle.toml"), &manifest).unwrap();
-    let _app = running::up(&dir, Stdio::inherit());
+    let _app = start(&manifest);
 
     let input = Sender::connect(
         &sink(&format!("nats://127.0.0.1:4222/{nats_in}")),
