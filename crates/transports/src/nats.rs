@@ -416,6 +416,8 @@ impl NatsSender {
     /// stream's duplicate window drops a retried send it already stored.
     pub fn through_jetstream(mut self) -> Self {
         self.jetstream = Some(jetstream::new(self.client.clone()));
+        // Acknowledged sends need no flushes: dropping the channel ends the flush task.
+        self.flusher = None;
         self
     }
 
