@@ -15,7 +15,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    let api = api::AdminApi::new(engine.clone(), api::AdminConfig { token });
+    let api = api::AdminApi::new(
+        engine.clone(),
+        api::AdminConfig {
+            token: token.as_deref().map(http_server::BearerToken::new),
+            ..api::AdminConfig::default()
+        },
+    );
     api.serve(listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -2,9 +2,7 @@
 //! return `Result<HttpResponse, ApiError>` and the status codes live in one place.
 
 use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
-
-use crate::problem::{HttpResponse, problem};
+use http_server::{BearerToken, HttpResponse, Problem};
 
 /// Why a request was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,56 +51,29 @@ impl ApiError {
     /// The problem response for this error.
     pub fn into_response(self) -> HttpResponse {
         let detail = self.to_string();
-        match self {
+        let problem = match self {
             ApiError::Invalid {
-                field,
-                detail,
-                position,
+                field, position, ..
             } => {
-                let mut extra = json!({ "field": field });
-                if let Some((line, column)) = position {
-                    extra["line"] = json!(line);
-                    extra["column"] = json!(column);
+                let problem =
+                    Problem::new(StatusCode::BAD_REQUEST, "Invalid request").member("field", field);
+                match position {
+                    Some((line, column)) => problem.member("line", line).member("column", column),
+                    None => problem,
                 }
-                problem(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    &format!("{field}: {detail}"),
-                    Some(extra),
-                )
             }
-            ApiError::NotFound(_) => problem(StatusCode::NOT_FOUND, "Not found", &detail, None),
+            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "Not found"),
             ApiError::MethodNotAllowed(allow) => {
-                let mut r = problem(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Method not allowed",
-                    &detail,
-                    None,
-                );
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
-                r
+                Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+                    .header(header::ALLOW, HeaderValue::from_static(allow))
             }
-            ApiError::Unauthorized => {
-                let mut r = problem(StatusCode::UNAUTHORIZED, "Unauthorized", &detail, None);
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"spindle\""),
-                );
-                r
+            ApiError::Unauthorized => BearerToken::challenge(),
+            ApiError::TooLarge(_) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
             }
-            ApiError::TooLarge(_) => problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-                &detail,
-                None,
-            ),
-            ApiError::UnsupportedMediaType(_) => problem(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-                &detail,
-                None,
-            ),
+            ApiError::UnsupportedMediaType(_) => {
+                Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
+            }
             ApiError::Delivery(e) => {
                 tracing::error!(error = %e, "admin API: delivery engine failed");
                 let status = match e {
@@ -111,9 +82,10 @@ impl ApiError {
                     }
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
-                problem(status, "Delivery engine error", &detail, None)
+                Problem::new(status, "Delivery engine error")
             }
-        }
+        };
+        problem.detail(detail).into_response()
     }
 }
 

@@ -17,7 +17,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! let engine = Arc::new(delivery::Delivery::open(".spindle", delivery::SinkRegistry::with_defaults()).await?);
-//! let api = api::AdminApi::new(engine, api::AdminConfig { token: None });
+//! let api = api::AdminApi::new(engine, api::AdminConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
 //! api.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
@@ -25,7 +25,6 @@
 
 #![deny(missing_docs)]
 
-mod auth;
 mod deadletters;
 mod error;
 pub mod openapi;
@@ -37,13 +36,11 @@ mod validate;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Limited};
+use http_server::{BearerToken, Limits, read_body};
 use hyper::body::Body;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -52,15 +49,30 @@ pub use problem::HttpResponse;
 /// The largest request body accepted: subscriptions are small documents.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// How long [`AdminApi::serve`] lets in-flight requests finish after shutdown is signalled.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Settings of the admin API.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AdminConfig {
     /// When set, every route but `/healthz` and `/openapi.*` requires
-    /// `Authorization: Bearer <token>`; anything else gets `401` with `WWW-Authenticate`.
-    pub token: Option<String>,
+    /// `Authorization: Bearer <token>`; anything else gets `401` with `WWW-Authenticate`,
+    /// before its body is read.
+    pub token: Option<BearerToken>,
+    /// Timeouts, connection cap and shutdown grace of the listener.
+    pub limits: Limits,
+}
+
+impl Default for AdminConfig {
+    /// No token, and limits sized for an administrative listener: a few operators and
+    /// scripts, not the public.
+    fn default() -> Self {
+        AdminConfig {
+            token: None,
+            limits: Limits {
+                max_connections: 64,
+                shutdown_grace: std::time::Duration::from_secs(10),
+                ..Limits::default()
+            },
+        }
+    }
 }
 
 /// The admin HTTP API over one delivery engine. Cheap to clone (the engine is shared), so
@@ -81,70 +93,43 @@ impl AdminApi {
     }
 
     /// Serves HTTP/1.1 connections from `listener` until `shutdown` resolves, then stops
-    /// accepting and lets in-flight requests finish (up to [`SHUTDOWN_GRACE`]).
+    /// accepting and lets in-flight requests finish (up to the grace period of
+    /// [`AdminConfig::limits`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(conn) => conn,
-                        Err(error) => {
-                            // Usually EMFILE: back off instead of spinning.
-                            tracing::warn!(%error, "admin API: accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let this = self.clone();
-                    let service = hyper::service::service_fn(move |req| {
-                        let this = this.clone();
-                        async move { Ok::<_, std::convert::Infallible>(this.handle(req).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(error) = conn.await {
-                            tracing::debug!(%error, "admin API: connection ended with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        drop(listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("admin API: grace period over; dropping remaining connections");
-        }
-        Ok(())
+        let limits = self.config.limits;
+        http_server::serve(
+            "admin",
+            listener,
+            limits,
+            move |request| {
+                let this = self.clone();
+                async move { this.handle(request).await }
+            },
+            shutdown,
+        )
+        .await
     }
 
     /// Handles one request (whatever the body type, so tests can call it without a socket).
+    /// The token is checked before the body is read.
     pub async fn handle<B>(&self, request: Request<B>) -> HttpResponse
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = request.into_parts();
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return ApiError::TooLarge(MAX_BODY).into_response();
-            }
-            Err(e) => {
-                return ApiError::invalid("/", format!("cannot read the body: {e}"))
-                    .into_response();
-            }
+        if let Some(token) = &self.config.token
+            && !routes::is_public(request.uri().path())
+            && !token.authorizes(request.headers(), request.uri(), false)
+        {
+            return ApiError::Unauthorized.into_response();
+        }
+        let (parts, body) = match read_body(request, MAX_BODY).await {
+            Ok(read) => read,
+            Err(problem) => return problem.into_response(),
         };
         let call = routes::Call {
             method: &parts.method,
@@ -152,7 +137,7 @@ impl AdminApi {
             headers: &parts.headers,
             body,
         };
-        let result = routes::route(&self.delivery, self.config.token.as_deref(), call).await;
+        let result = routes::route(&self.delivery, call).await;
         let response = result.unwrap_or_else(ApiError::into_response);
         tracing::debug!(method = %parts.method, path = parts.uri.path(),
             status = response.status().as_u16(), "admin API request");

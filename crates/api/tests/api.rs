@@ -31,7 +31,8 @@ async fn start_with(token: Option<&str>, sinks: SinkRegistry) -> Server {
     let api = api::AdminApi::new(
         engine.clone(),
         api::AdminConfig {
-            token: token.map(str::to_owned),
+            token: token.map(http_server::BearerToken::new),
+            ..api::AdminConfig::default()
         },
     );
     tokio::spawn(api.serve(listener, async {

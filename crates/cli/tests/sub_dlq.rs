@@ -34,7 +34,8 @@ fn start(token: Option<&str>) -> Admin {
         let api = api::AdminApi::new(
             engine.clone(),
             api::AdminConfig {
-                token: token.map(str::to_owned),
+                token: token.map(http_server::BearerToken::new),
+                ..api::AdminConfig::default()
             },
         );
         tokio::spawn(api.serve(listener, std::future::pending()));

@@ -88,9 +88,10 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Environment variables the guest sees (it sees none of the host's).
     pub env: Vec<(String, String)>,
-    /// `host:port` destinations the guest may open TCP/UDP sockets to; empty turns sockets and
-    /// name lookup off. Names are resolved once, at load.
-    pub outbound_hosts: Vec<String>,
+    /// Where the guest may connect, in Spin's `scheme://host[:port]` format (see
+    /// [`crate::OutboundHost`]); without a `tcp`/`udp`/`*` grant, sockets and name lookup are
+    /// off. Names are resolved once, at load.
+    pub outbound_hosts: Vec<crate::OutboundHost>,
 }
 
 /// Everything the manifest says about one component that the engine needs.

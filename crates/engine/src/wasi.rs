@@ -4,9 +4,8 @@
 //! environment or the internal network; each capability is opened explicitly in the manifest.
 
 use crate::config::{DirGrant, Grants};
+use crate::outbound::SocketGrants;
 use crate::stdio::{GuestOutput, Stream};
-use std::collections::HashSet;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
@@ -16,11 +15,11 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 pub(crate) struct ResolvedGrants {
     dirs: Vec<DirGrant>,
     env: Vec<(String, String)>,
-    outbound: Arc<HashSet<SocketAddr>>,
+    outbound: Arc<SocketGrants>,
 }
 
 impl ResolvedGrants {
-    /// Checks that granted directories exist and resolves outbound `host:port` names.
+    /// Checks that granted directories exist and resolves the socket grants' host names.
     pub(crate) fn resolve(grants: &Grants) -> Result<Self, String> {
         for d in &grants.dirs {
             if !d.host.is_dir() {
@@ -30,17 +29,10 @@ impl ResolvedGrants {
                 ));
             }
         }
-        let mut outbound = HashSet::new();
-        for host in &grants.outbound_hosts {
-            let addrs = host
-                .to_socket_addrs()
-                .map_err(|e| format!("outbound host `{host}` (expected host:port): {e}"))?;
-            outbound.extend(addrs);
-        }
         Ok(Self {
             dirs: grants.dirs.clone(),
             env: grants.env.clone(),
-            outbound: Arc::new(outbound),
+            outbound: Arc::new(SocketGrants::resolve(&grants.outbound_hosts)),
         })
     }
 
@@ -60,7 +52,12 @@ impl ResolvedGrants {
                     SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
                         addr.ip().is_unspecified() && addr.port() == 0
                     }
-                    _ => allowed.contains(&addr),
+                    SocketAddrUse::TcpConnect => allowed.allows("tcp", addr),
+                    SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                        allowed.allows("udp", addr)
+                    }
+                    // A handler lives for one event: it is never a server.
+                    SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
                 };
                 Box::pin(std::future::ready(ok))
             });
@@ -126,7 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rejects_missing_directories_and_bad_hosts() {
+    fn rejects_missing_directories_and_resolves_socket_grants() {
         let g = Grants {
             dirs: vec![DirGrant {
                 host: "/definitely/not/here".into(),
@@ -136,14 +133,9 @@ mod tests {
         };
         assert!(ResolvedGrants::resolve(&g).is_err());
         let g = Grants {
-            outbound_hosts: vec!["no-port".into()],
+            outbound_hosts: vec!["tcp://127.0.0.1:80".parse().unwrap()],
             ..Grants::default()
         };
-        assert!(ResolvedGrants::resolve(&g).is_err());
-        let g = Grants {
-            outbound_hosts: vec!["127.0.0.1:80".into()],
-            ..Grants::default()
-        };
-        assert_eq!(ResolvedGrants::resolve(&g).unwrap().outbound.len(), 1);
+        assert!(!ResolvedGrants::resolve(&g).unwrap().outbound.is_empty());
     }
 }

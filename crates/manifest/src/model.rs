@@ -35,6 +35,19 @@ pub const MIN_MAX_BODY_SIZE: ByteSize = ByteSize(64 * ByteSize::KIB);
 /// exposed to the network unless the manifest says so.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3001";
 
+/// A listener's timeouts and connection cap: the HTTP server stack's own type, so what
+/// `[application.http]` and `[application.admin]` accept is what the listeners run with.
+pub use http_server::Limits as ListenerLimits;
+
+/// Default [`Admin`] `max_connections`: the admin API serves a few operators and scripts.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// The largest `max_connections` a listener accepts (each connection is a file descriptor).
+pub const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
+
+/// The longest header, body or idle timeout a listener accepts.
+pub const MAX_LISTENER_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Default per-event deadline: long enough for a handler that calls an API,
 /// short enough that a stuck guest does not hold a broker delivery forever.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,6 +172,9 @@ pub struct HttpIngress {
     /// `Authorization: Bearer <token>` or the `access_token` query parameter
     /// (CloudEvents webhook spec §3).
     pub auth_token: Option<Secret>,
+    /// `header_timeout`, `body_timeout`, `idle_timeout` and `max_connections`: how the
+    /// listener protects itself from slow or greedy clients (defaults: [`ListenerLimits::default`]).
+    pub limits: ListenerLimits,
 }
 
 /// `[application.admin]`: the listener for the subscriptions API.
@@ -169,6 +185,9 @@ pub struct Admin {
     pub listen: SocketAddr,
     /// Bearer token required on admin requests.
     pub token: Option<Secret>,
+    /// The listener's timeouts and connection cap, as for [`HttpIngress::limits`]; at most
+    /// [`DEFAULT_ADMIN_MAX_CONNECTIONS`] connections by default.
+    pub limits: ListenerLimits,
 }
 
 /// A secret value: written inline, or (better) read from the environment at
@@ -385,8 +404,9 @@ pub struct Component {
     /// Files and directories preopened read-only for the guest.
     pub files: Vec<FileMount>,
     /// Hosts the guest may connect to, in Spin's `scheme://host[:port]`
-    /// format.
-    pub allowed_outbound_hosts: Vec<String>,
+    /// format, parsed into the engine's own grant type so that what validates
+    /// here is what the engine enforces.
+    pub allowed_outbound_hosts: Vec<engine::OutboundHost>,
     /// Environment variables visible to the guest.
     pub environment: BTreeMap<String, String>,
 }

@@ -1,6 +1,6 @@
 //! Syntax checks for the names that appear in a manifest: component ids,
 //! variables, environment variables, messaging subjects and topics, origins
-//! and outbound hosts.
+//! and origins (outbound-host grants are the engine's `OutboundHost`).
 //!
 //! Every function returns `Err(reason)` with a sentence fragment that the
 //! validator embeds after the offending key, so each rule is stated once.
@@ -153,7 +153,7 @@ pub(crate) fn check_kafka_topic(topic: &str) -> Result<(), String> {
     }
 }
 
-/// A DNS-ish host name label check shared by origins and outbound hosts.
+/// A DNS-ish host name label check for origins.
 fn is_hostname(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
@@ -177,63 +177,6 @@ pub(crate) fn check_origin(origin: &str) -> Result<(), String> {
             "invalid allowed origin \"{origin}\": expected \"*\", a host name like \"events.example.com\" or a pattern like \"*.example.com\" (no scheme, port or path)"
         ))
     }
-}
-
-/// An outbound host grant in Spin's format: `scheme://host[:port]`, where the
-/// scheme may be `*`, the host may be `*`, `*.domain` or a name/IP, and the
-/// port may be a number, `*` or a range `a..b`. Kept compatible with Spin so
-/// manifests can be moved across.
-pub(crate) fn check_outbound_host(spec: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "invalid outbound host \"{spec}\": {why} (expected e.g. \"https://api.example.com\", \"https://*.example.com:8443\" or \"*://localhost:*\")"
-        ))
-    };
-    let Some((scheme, rest)) = spec.split_once("://") else {
-        return bad("missing scheme");
-    };
-    if !(scheme == "*"
-        || (scheme.starts_with(|c: char| c.is_ascii_lowercase())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '+' || c == '-')))
-    {
-        return bad("invalid scheme");
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('/') || rest.contains('?') || rest.contains('#') {
-        return bad("a path is not allowed");
-    }
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, tail)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => {
-                (addr, tail.strip_prefix(':'))
-            }
-            _ => return bad("invalid IPv6 address"),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    let host_ok = host == "*"
-        || is_hostname(host.strip_prefix("*.").unwrap_or(host))
-        || host.parse::<std::net::IpAddr>().is_ok();
-    if !host_ok {
-        return bad("invalid host");
-    }
-    if let Some(port) = port {
-        let port_ok = port == "*"
-            || port.parse::<u16>().is_ok()
-            || port.split_once("..").is_some_and(
-                |(a, b)| matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= b),
-            );
-        if !port_ok {
-            return bad("invalid port");
-        }
-    }
-    Ok(())
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough
@@ -367,33 +310,6 @@ mod tests {
             "ex ample.com",
         ] {
             assert!(check_origin(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn outbound_hosts() {
-        for ok in [
-            "https://api.example.com",
-            "https://*.example.com:8443",
-            "*://localhost:*",
-            "http://127.0.0.1:3000",
-            "http://[::1]:80",
-            "mqtt://broker:1883",
-            "https://example.com:8000..8010",
-            "https://example.com/",
-        ] {
-            assert!(check_outbound_host(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "api.example.com",
-            "https://api.example.com/path",
-            "https://:80",
-            "https://example.com:http",
-            "https://example.com:90..80",
-            "HTTPS://x",
-            "http://[zz]:1",
-        ] {
-            assert!(check_outbound_host(bad).is_err(), "{bad}");
         }
     }
 }

@@ -48,6 +48,10 @@ pub(crate) struct RawHttpIngress {
     pub allowed_origins: Vec<Str>,
     pub allowed_rate: Option<Spanned<i64>>,
     pub auth_token: Option<Spanned<StrOr<RawSecretTable>>>,
+    pub header_timeout: Option<Str>,
+    pub body_timeout: Option<Str>,
+    pub idle_timeout: Option<Str>,
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +59,10 @@ pub(crate) struct RawHttpIngress {
 pub(crate) struct RawAdmin {
     pub listen: Option<Str>,
     pub token: Option<Spanned<StrOr<RawSecretTable>>>,
+    pub header_timeout: Option<Str>,
+    pub body_timeout: Option<Str>,
+    pub idle_timeout: Option<Str>,
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 /// `{ env = "VAR" }`

@@ -43,10 +43,16 @@ fn example_round_trips_to_the_typed_model() {
                 allowed_origins: vec!["*.example.com".into()],
                 allowed_rate: Some(120),
                 auth_token: Some(Secret::Env("ORDERS_WEBHOOK_TOKEN".into())),
+                limits: ListenerLimits::default(),
             },
             admin: Admin {
                 listen: "127.0.0.1:3001".parse().unwrap(),
                 token: Some(Secret::Env("SPINDLE_ADMIN_TOKEN".into())),
+                limits: ListenerLimits {
+                    max_connections: 16,
+                    shutdown_grace: std::time::Duration::from_secs(10),
+                    ..ListenerLimits::default()
+                },
             },
         }
     );
@@ -209,8 +215,8 @@ fn example_round_trips_to_the_typed_model() {
             },
         ],
         allowed_outbound_hosts: vec![
-            "https://api.example.com".into(),
-            "https://*.example.org:8443".into(),
+            "https://api.example.com".parse().unwrap(),
+            "https://*.example.org:8443".parse().unwrap(),
         ],
         environment: [("RUST_LOG".to_owned(), "info".to_owned())].into(),
     };

@@ -70,8 +70,7 @@ impl App {
     /// Compiles (or loads from the cache) every component, opens the delivery engine, sets
     /// up the output bindings, and connects the broker triggers.
     pub async fn load(manifest: &Manifest, options: &AppOptions) -> Result<App, AppError> {
-        let engine =
-            Engine::new(EngineConfig::default().with_cache_dir(options.state_dir.join("cache")))?;
+        let engine = Engine::new(engine_config(manifest, &options.state_dir))?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -170,13 +169,12 @@ impl App {
         }
 
         let ingress = &manifest.application.http;
-        let auth_token =
-            match &ingress.auth_token {
-                Some(secret) => Some(secret.resolve().map_err(|e| {
-                    AppError::Config(format!("[application.http] auth_token: {e}"))
-                })?),
-                None => None,
-            };
+        let auth_token = match &ingress.auth_token {
+            Some(secret) => Some(http_server::BearerToken::new(&secret.resolve().map_err(
+                |e| AppError::Config(format!("[application.http] auth_token: {e}")),
+            )?)),
+            None => None,
+        };
         let config = HttpConfig {
             max_body_size: usize::try_from(ingress.max_body_size.bytes()).unwrap_or(usize::MAX),
             webhook: WebhookConfig {
@@ -184,7 +182,7 @@ impl App {
                 allowed_rate: ingress.allowed_rate,
                 auth_token,
             },
-            ..HttpConfig::default()
+            limits: ingress.limits,
         };
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
@@ -252,6 +250,46 @@ impl App {
         self.delivery.stop().await;
         result
     }
+}
+
+/// The most instance slots the engine's pool is sized for. Each slot reserves (not commits)
+/// address space for two linear memories of up to 4 GiB, so 2048 slots stay far inside a
+/// 47-bit address space.
+const MAX_POOL_SIZE: u32 = 2048;
+
+/// The engine sized for the manifest's components: a pool slot for every instance their
+/// `max_concurrency` caps allow (so no component is refused because others hold the slots),
+/// and slots large enough for the largest `memory` any of them may use. Whatever memory or
+/// concurrency the manifest accepts, the engine can then give.
+pub fn engine_config(manifest: &Manifest, state_dir: &std::path::Path) -> EngineConfig {
+    let defaults = EngineConfig::default();
+    let wanted: u64 = manifest
+        .components
+        .values()
+        .map(|c| u64::from(c.limits.max_concurrency))
+        .sum();
+    let pool_size = u32::try_from(wanted)
+        .unwrap_or(u32::MAX)
+        .clamp(1, MAX_POOL_SIZE);
+    if wanted > u64::from(MAX_POOL_SIZE) {
+        tracing::warn!(
+            wanted,
+            pool = MAX_POOL_SIZE,
+            "the components' max_concurrency add up to more instances than the engine pools; \
+             they share {MAX_POOL_SIZE} slots, and an event finding none free is refused as busy"
+        );
+    }
+    let max_memory_bytes = manifest
+        .components
+        .values()
+        .map(|c| c.limits.memory.bytes())
+        .fold(defaults.max_memory_bytes, u64::max);
+    EngineConfig {
+        pool_size,
+        max_memory_bytes,
+        ..defaults
+    }
+    .with_cache_dir(state_dir.join("cache"))
 }
 
 /// The engine's view of a component's manifest entry: limits, grants, variables, outputs.

@@ -289,7 +289,7 @@ async fn webhook_handshake_and_auth() {
         webhook: WebhookConfig {
             allowed_origins: vec!["*.example.com".into()],
             allowed_rate: Some(100),
-            auth_token: Some("s3cret".into()),
+            auth_token: Some(http_server::BearerToken::new("s3cret")),
         },
         ..HttpConfig::default()
     };

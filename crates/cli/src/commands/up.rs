@@ -119,7 +119,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         };
         let admin = api::AdminApi::new(
             app.delivery().clone(),
-            api::AdminConfig { token: admin_token },
+            api::AdminConfig {
+                token: admin_token.as_deref().map(http_server::BearerToken::new),
+                limits: manifest.application.admin.limits,
+            },
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ use crate::error::ErrorKind;
 use crate::model::*;
 use crate::names;
 use crate::raw::*;
+use crate::units::parse_duration;
 
 pub(super) fn placeholder_application() -> Application {
     Application {
@@ -27,6 +28,7 @@ fn default_http() -> HttpIngress {
         allowed_origins: Vec::new(),
         allowed_rate: None,
         auth_token: None,
+        limits: ListenerLimits::default(),
     }
 }
 
@@ -36,7 +38,65 @@ fn default_admin() -> Admin {
             .parse()
             .expect("default admin address parses"),
         token: None,
+        limits: admin_limits(),
     }
+}
+
+/// The admin listener serves a few operators and scripts, not the public: fewer connections
+/// and a shorter shutdown than the event ingress.
+fn admin_limits() -> ListenerLimits {
+    ListenerLimits {
+        max_connections: DEFAULT_ADMIN_MAX_CONNECTIONS,
+        shutdown_grace: std::time::Duration::from_secs(10),
+        ..ListenerLimits::default()
+    }
+}
+
+/// The listener keys `[application.http]` and `[application.admin]` share, over `defaults`.
+fn listener_limits(
+    cx: &mut Ctx<'_>,
+    table: &str,
+    defaults: ListenerLimits,
+    raw: [(&str, Option<Str>); 3],
+    max_connections: Option<Spanned<i64>>,
+) -> ListenerLimits {
+    let mut limits = defaults;
+    for (name, value) in raw {
+        let Some(value) = value else { continue };
+        let key = format!("{table}.{name}");
+        let parsed = match parse_duration(value.get_ref()) {
+            Ok(d) if d.is_zero() || d > MAX_LISTENER_TIMEOUT => Err(format!(
+                "must be between 1ms and {}s, got \"{}\"",
+                MAX_LISTENER_TIMEOUT.as_secs(),
+                value.get_ref()
+            )),
+            Ok(d) => Ok(d),
+            Err(e) => Err(e.to_string()),
+        };
+        match parsed {
+            Ok(d) => match name {
+                "header_timeout" => limits.header_timeout = d,
+                "body_timeout" => limits.body_timeout = d,
+                _ => limits.idle_timeout = d,
+            },
+            Err(msg) => cx.err(value.span(), &key, ErrorKind::InvalidDuration, msg),
+        }
+    }
+    if let Some(n) = max_connections {
+        match usize::try_from(*n.get_ref()) {
+            Ok(v) if (1..=MAX_CONNECTIONS_LIMIT).contains(&v) => limits.max_connections = v,
+            _ => cx.err(
+                n.span(),
+                &format!("{table}.max_connections"),
+                ErrorKind::InvalidValue,
+                format!(
+                    "must be between 1 and {MAX_CONNECTIONS_LIMIT}, got {}",
+                    n.get_ref()
+                ),
+            ),
+        }
+    }
+    limits
 }
 
 pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication) -> Application {
@@ -118,11 +178,23 @@ fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress) -> HttpIngress {
     let auth_token = h
         .auth_token
         .map(|t| secret(cx, "application.http.auth_token", t));
+    let limits = listener_limits(
+        cx,
+        "application.http",
+        ListenerLimits::default(),
+        [
+            ("header_timeout", h.header_timeout),
+            ("body_timeout", h.body_timeout),
+            ("idle_timeout", h.idle_timeout),
+        ],
+        h.max_connections,
+    );
     HttpIngress {
         max_body_size,
         allowed_origins,
         allowed_rate,
         auth_token,
+        limits,
     }
 }
 
@@ -155,7 +227,22 @@ fn admin(cx: &mut Ctx<'_>, a: RawAdmin) -> Admin {
             ),
         }
     }
-    Admin { listen, token }
+    let limits = listener_limits(
+        cx,
+        "application.admin",
+        admin_limits(),
+        [
+            ("header_timeout", a.header_timeout),
+            ("body_timeout", a.body_timeout),
+            ("idle_timeout", a.idle_timeout),
+        ],
+        a.max_connections,
+    );
+    Admin {
+        listen,
+        token,
+        limits,
+    }
 }
 
 fn secret(cx: &mut Ctx<'_>, key: &str, s: Spanned<StrOr<RawSecretTable>>) -> Secret {

@@ -75,15 +75,15 @@ pub(super) fn component(
 
     let mut allowed_outbound_hosts = Vec::new();
     for (i, h) in c.allowed_outbound_hosts.into_iter().enumerate() {
-        if let Err(msg) = names::check_outbound_host(h.get_ref()) {
-            cx.err(
+        match h.get_ref().parse::<engine::OutboundHost>() {
+            Ok(host) => allowed_outbound_hosts.push(host),
+            Err(msg) => cx.err(
                 h.span(),
                 &format!("{key}.allowed_outbound_hosts[{i}]"),
                 ErrorKind::InvalidValue,
                 msg,
-            );
+            ),
         }
-        allowed_outbound_hosts.push(h.into_inner());
     }
 
     let files = c

@@ -21,26 +21,23 @@
 //! format, `422` permanent handler error, `429` + `Retry-After` at the concurrency cap, `500`
 //! handler crash, timeout or memory exhaustion, `503` + `Retry-After` transient handler error.
 
-pub mod problem;
 pub mod webhook;
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cloudevent::Event;
 use cloudevent::http::{self as binding, Mode};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
+use http_server::{HttpResponse, Limits, Problem, read_body};
 use hyper::body::Body;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::handler::{BoxFuture, HandlerError};
-use problem::{HttpResponse, problem, problem_with, with_retry_after};
 pub use webhook::WebhookConfig;
 
 /// Seconds a producer is asked to wait after a transient handler error.
@@ -91,8 +88,8 @@ pub struct HttpConfig {
     pub max_body_size: usize,
     /// Webhook handshake and auth settings.
     pub webhook: WebhookConfig,
-    /// How long shutdown waits for in-flight requests.
-    pub shutdown_grace: Duration,
+    /// Timeouts, connection cap and shutdown grace of the listener.
+    pub limits: Limits,
 }
 
 impl Default for HttpConfig {
@@ -100,7 +97,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_size: 1024 * 1024,
             webhook: WebhookConfig::default(),
-            shutdown_grace: Duration::from_secs(30),
+            limits: Limits::default(),
         }
     }
 }
@@ -134,53 +131,25 @@ impl HttpTrigger {
     }
 
     /// Serves connections from `listener` until `shutdown` resolves, then stops accepting,
-    /// lets in-flight requests finish (up to the grace period) and returns.
+    /// lets in-flight requests finish (up to the grace period) and returns. The listener's
+    /// timeouts and connection cap are [`HttpConfig::limits`].
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(conn) => conn,
-                        Err(error) => {
-                            // Usually EMFILE: back off instead of spinning.
-                            tracing::warn!(%error, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let this = self.clone();
-                    let service = hyper::service::service_fn(move |req| {
-                        let this = this.clone();
-                        async move { Ok::<_, std::convert::Infallible>(this.handle(req).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(error) = conn.await {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        drop(listener);
-        tracing::info!("HTTP trigger: stopped accepting; finishing in-flight requests");
-        if tokio::time::timeout(self.config.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("HTTP trigger: grace period over; dropping remaining connections");
-        }
-        Ok(())
+        let limits = self.config.limits;
+        http_server::serve(
+            "trigger",
+            listener,
+            limits,
+            move |request| {
+                let this = self.clone();
+                async move { this.handle(request).await }
+            },
+            shutdown,
+        )
+        .await
     }
 
     /// Handles one request (whatever the body type, so tests can call it directly).
@@ -191,11 +160,9 @@ impl HttpTrigger {
     {
         let path = request.uri().path();
         let Some(route) = self.routes.iter().find(|r| r.route.matches(path)) else {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "No such route",
-                format!("no trigger serves `{path}`"),
-            );
+            return Problem::new(StatusCode::NOT_FOUND, "No such route")
+                .detail(format!("no trigger serves `{path}`"))
+                .into_response();
         };
         if let Some(denied) =
             self.config
@@ -211,53 +178,11 @@ impl HttpTrigger {
             RouteTarget::CloudEvents { component } => match *request.method() {
                 Method::POST => self.cloudevents(component.as_deref(), request).await,
                 Method::OPTIONS => self.config.webhook.handshake(&request, &self.client),
-                _ => {
-                    let mut r = problem(
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        "Method not allowed",
-                        "CloudEvents are delivered with POST (and OPTIONS for the webhook handshake)",
-                    );
-                    r.headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-                    r
-                }
+                _ => Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+                    .detail("CloudEvents are delivered with POST (and OPTIONS for the webhook handshake)")
+                    .header(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"))
+                    .into_response(),
             },
-        }
-    }
-
-    async fn read_body<B>(
-        &self,
-        request: Request<B>,
-    ) -> Result<(http::request::Parts, Bytes), HttpResponse>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let limit = self.config.max_body_size;
-        let too_large = || {
-            problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Body too large",
-                format!("the body exceeds this endpoint's limit of {limit} bytes"),
-            )
-        };
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(too_large());
-        }
-        let (parts, body) = request.into_parts();
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok((parts, collected.to_bytes())),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Err(error) => Err(problem(
-                StatusCode::BAD_REQUEST,
-                "Unreadable body",
-                format!("cannot read the request body: {error}"),
-            )),
         }
     }
 
@@ -266,9 +191,9 @@ impl HttpTrigger {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = match self.read_body(request).await {
+        let (parts, body) = match read_body(request, self.config.max_body_size).await {
             Ok(read) => read,
-            Err(response) => return response,
+            Err(problem) => return problem.into_response(),
         };
         let message = match binding::decode(&parts.headers, body) {
             Ok(message) => message,
@@ -316,14 +241,10 @@ impl HttpTrigger {
             Ok(queued) => queued,
             Err(error) => {
                 tracing::error!(%error, "cannot store onward deliveries; asking the producer to retry");
-                return with_retry_after(
-                    problem(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Cannot store the event",
-                        format!("the event was not accepted: {error}"),
-                    ),
-                    TRANSIENT_RETRY_AFTER,
-                );
+                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Cannot store the event")
+                    .detail(format!("the event was not accepted: {error}"))
+                    .retry_after(TRANSIENT_RETRY_AFTER)
+                    .into_response();
             }
         };
         if let Some(failure) = failure {
@@ -342,9 +263,9 @@ impl HttpTrigger {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = match self.read_body(request).await {
+        let (parts, body) = match read_body(request, self.config.max_body_size).await {
             Ok(read) => read,
-            Err(response) => return response,
+            Err(problem) => return problem.into_response(),
         };
         match handler.serve(Request::from_parts(parts, body)).await {
             Ok(response) => response.map(Full::new),
@@ -380,62 +301,69 @@ fn reply_with(mode: Mode, reply: Vec<Event>, queued: usize) -> HttpResponse {
 }
 
 fn decode_error(error: cloudevent::Error) -> HttpResponse {
-    match &error {
-        cloudevent::Error::UnsupportedFormat(_) => problem(
+    let problem = match &error {
+        cloudevent::Error::UnsupportedFormat(_) => Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported event format",
-            error.to_string(),
         ),
-        cloudevent::Error::TooLarge { .. } => problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Body too large",
-            error.to_string(),
-        ),
-        _ => problem_with(
-            StatusCode::BAD_REQUEST,
-            "Invalid CloudEvent",
-            error.to_string(),
-            &error.problems(),
-        ),
+        cloudevent::Error::TooLarge { .. } => {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Body too large")
+        }
+        _ => {
+            let problems = error.problems();
+            let problem = Problem::new(StatusCode::BAD_REQUEST, "Invalid CloudEvent");
+            if problems.is_empty() {
+                problem
+            } else {
+                problem.member(
+                    "problems",
+                    problems.iter().map(problem_json).collect::<Vec<_>>(),
+                )
+            }
+        }
+    };
+    problem.detail(error.to_string()).into_response()
+}
+
+/// One CloudEvents problem as a member of the `problems` list: which batch member, which
+/// attribute, what is wrong.
+fn problem_json(p: &cloudevent::Problem) -> serde_json::Value {
+    let mut item = serde_json::json!({ "message": p.message });
+    if let Some(index) = p.index {
+        item["index"] = index.into();
     }
+    if let Some(attribute) = &p.attribute {
+        item["attribute"] = attribute.as_str().into();
+    }
+    item
 }
 
 fn handler_error(location: &str, error: DispatchError) -> HttpResponse {
     let DispatchError::Handler(error) = error else {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Misconfigured route",
-            error.to_string(),
-        );
+        return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured route")
+            .detail(error.to_string())
+            .into_response();
     };
     let detail = format!("{location}: {error}");
-    match error {
-        HandlerError::Transient(_) => with_retry_after(
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Handler asked for a retry",
-                detail,
-            ),
-            TRANSIENT_RETRY_AFTER,
-        ),
-        HandlerError::Busy => with_retry_after(
-            problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many concurrent events",
-                detail,
-            ),
-            BUSY_RETRY_AFTER,
-        ),
-        HandlerError::Permanent(_) => problem(
+    let problem = match error {
+        HandlerError::Transient(_) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Handler asked for a retry")
+                .retry_after(TRANSIENT_RETRY_AFTER)
+        }
+        HandlerError::Busy => {
+            Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many concurrent events")
+                .retry_after(BUSY_RETRY_AFTER)
+        }
+        HandlerError::Permanent(_) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Handler rejected the event",
-            detail,
         ),
         HandlerError::Trap(_) | HandlerError::Timeout(_) | HandlerError::OutOfMemory(_) => {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "Handler failed", detail)
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Handler failed")
         }
         HandlerError::Internal(_) => {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", detail)
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
         }
-    }
+    };
+    problem.detail(detail).into_response()
 }

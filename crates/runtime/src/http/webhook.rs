@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::Full;
 
-use super::problem::{HttpResponse, problem};
+use http_server::{BearerToken, HttpResponse, Problem};
 
 const REQUEST_ORIGIN: &str = "webhook-request-origin";
 const REQUEST_CALLBACK: &str = "webhook-request-callback";
@@ -24,7 +24,7 @@ pub struct WebhookConfig {
     /// Requests per minute granted; `None` grants `*` (no limit).
     pub allowed_rate: Option<u32>,
     /// When set, deliveries must present this bearer token.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<BearerToken>,
 }
 
 impl WebhookConfig {
@@ -56,11 +56,11 @@ impl WebhookConfig {
         };
         if !self.origin_allowed(origin) {
             tracing::warn!(origin, "webhook handshake refused: origin not allowed");
-            return problem(
-                StatusCode::FORBIDDEN,
-                "Origin not allowed",
-                format!("`{origin}` is not among this endpoint's allowed origins"),
-            );
+            return Problem::new(StatusCode::FORBIDDEN, "Origin not allowed")
+                .detail(format!(
+                    "`{origin}` is not among this endpoint's allowed origins"
+                ))
+                .into_response();
         }
         let requested_rate = headers
             .get(REQUEST_RATE)
@@ -81,11 +81,9 @@ impl WebhookConfig {
                     tokio::spawn(async move { confirm_callback(client, url, rate).await });
                 }
                 Err(e) => {
-                    return problem(
-                        StatusCode::BAD_REQUEST,
-                        "Invalid callback",
-                        format!("WebHook-Request-Callback is not a URL: {e}"),
-                    );
+                    return Problem::new(StatusCode::BAD_REQUEST, "Invalid callback")
+                        .detail(format!("WebHook-Request-Callback is not a URL: {e}"))
+                        .into_response();
                 }
             }
             return response;
@@ -108,44 +106,16 @@ impl WebhookConfig {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Option<HttpResponse> {
-        let expected = self.auth_token.as_deref()?;
-        if method == Method::OPTIONS {
+        let expected = self.auth_token.as_ref()?;
+        if method == Method::OPTIONS || expected.authorizes(headers, uri, true) {
             return None;
         }
-        let from_header = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
-        let from_query = uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("access_token="))
-        });
-        let ok = from_header.is_some_and(|t| constant_time_eq(t, expected))
-            || from_query.is_some_and(|t| constant_time_eq(t, expected));
-        if ok {
-            return None;
-        }
-        let mut response = problem(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "this endpoint requires `Authorization: Bearer <token>` or an `access_token` query parameter",
-        );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Some(response)
+        Some(
+            BearerToken::challenge()
+                .detail("this endpoint requires `Authorization: Bearer <token>` or an `access_token` query parameter")
+                .into_response(),
+        )
     }
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 async fn confirm_callback(client: reqwest::Client, url: reqwest::Url, rate: String) {
