@@ -42,19 +42,28 @@ impl HttpSinkFactory {
         Self::with_timeout(Duration::from_secs(30))
     }
 
-    /// A factory whose requests time out after `timeout` (a timeout is a retry).
+    /// A factory whose requests time out after `timeout` (a timeout is a retry), trusting the
+    /// system's root certificates for `https://` sinks.
     pub fn with_timeout(timeout: Duration) -> Self {
+        Self::with_tls(timeout, &[]).expect("TLS settings without extra roots always build")
+    }
+
+    /// A factory that also trusts the CA certificates in `extra_roots` (PEM), e.g. a private
+    /// CA that signed an internal webhook receiver's certificate.
+    pub fn with_tls(timeout: Duration, extra_roots: &[u8]) -> Result<Self, String> {
+        let tls = super::tls::client_config(extra_roots)?;
         let client = reqwest::Client::builder()
             // The webhook spec forbids following redirects: a 3xx is the sink's answer.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
+            .use_preconfigured_tls(tls)
             .build()
-            .expect("an HTTP client without TLS always builds");
-        HttpSinkFactory {
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(HttpSinkFactory {
             client,
             origin: None,
-        }
+        })
     }
 
     /// Performs the webhook abuse-protection handshake, announcing this DNS name as
@@ -95,8 +104,11 @@ fn invalid(sub: &Subscription, reason: impl Into<String>) -> SinkError {
 impl SinkFactory for HttpSinkFactory {
     fn create(&self, sub: &Subscription) -> Result<Arc<dyn Sink>, SinkError> {
         let url = reqwest::Url::parse(&sub.sink).map_err(|e| invalid(sub, e.to_string()))?;
-        if url.scheme() != "http" {
-            return Err(invalid(sub, "only http:// sinks are supported (no TLS)"));
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(invalid(
+                sub,
+                "an HTTP sink needs an http:// or https:// URL",
+            ));
         }
         let settings: HttpSettings = match &sub.protocolsettings {
             None => HttpSettings::default(),
@@ -309,9 +321,16 @@ impl Sink for HttpSink {
     }
 }
 
-/// A request that got no response: connection refused or reset, timeout. Always worth a
-/// retry, except a request we could not even build.
+/// A request that got no response: connection refused or reset, timeout. Worth a retry,
+/// except a request we could not even build, and a sink whose TLS certificate does not verify
+/// (unknown issuer, expired, wrong name): retrying cannot fix that, so it is dead-lettered now.
 fn transport_failure(e: &reqwest::Error) -> SendOutcome {
+    if let Some(problem) = super::tls::certificate_problem(e) {
+        return SendOutcome::Permanent {
+            reason: format!("{problem} (the sink's certificate does not verify)"),
+            status: None,
+        };
+    }
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {

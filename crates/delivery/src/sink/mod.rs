@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod http;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -105,12 +106,14 @@ impl SinkRegistry {
     }
 
     /// A registry with the built-in sinks, so every protocol Spindle can deliver to works
-    /// without setup: `http` webhooks, and the brokers `nats`, `mqtt`, `amqp` and `kafka`
-    /// ([`BrokerSinkFactory`]). `https` needs a TLS-enabled HTTP client, which the project
-    /// does not build yet.
+    /// without setup: `http` and `https` webhooks (one client, the system's root
+    /// certificates), and the brokers `nats`, `mqtt`, `amqp` and `kafka`
+    /// ([`BrokerSinkFactory`]).
     pub fn with_defaults() -> Self {
         let mut registry = SinkRegistry::new();
-        registry.register("http", Arc::new(HttpSinkFactory::new()));
+        let webhooks = Arc::new(HttpSinkFactory::new());
+        registry.register("http", webhooks.clone());
+        registry.register("https", webhooks);
         let brokers = Arc::new(BrokerSinkFactory::new());
         for scheme in broker::SCHEMES {
             registry.register(scheme, brokers.clone());

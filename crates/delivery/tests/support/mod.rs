@@ -106,7 +106,22 @@ impl TestSink {
         behaviour: impl FnMut(&Method, Option<&Event>, usize) -> Reply + Send + 'static,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, behaviour)
+        Self::serve(listener, None, behaviour)
+    }
+
+    /// An HTTPS sink on a fresh port, presenting the certificate of `tls`; [`Self::url`]
+    /// still says `http`, use [`Self::https_url`].
+    pub async fn start_tls(
+        tls: tokio_rustls::TlsAcceptor,
+        behaviour: impl FnMut(&Method, Option<&Event>, usize) -> Reply + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Some(tls), behaviour)
+    }
+
+    /// `https://<host>:<port>/hook`, for a sink started with [`Self::start_tls`].
+    pub fn https_url(&self, host: &str) -> String {
+        format!("https://{host}:{}/hook", self.addr.port())
     }
 
     /// A sink on a given port (to bring a "down" sink up).
@@ -115,7 +130,7 @@ impl TestSink {
         behaviour: impl FnMut(&Method, Option<&Event>, usize) -> Reply + Send + 'static,
     ) -> Self {
         let listener = TcpListener::bind(addr).await.unwrap();
-        Self::serve(listener, behaviour)
+        Self::serve(listener, None, behaviour)
     }
 
     pub fn url(&self) -> String {
@@ -132,6 +147,7 @@ impl TestSink {
 
     fn serve(
         listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
         behaviour: impl FnMut(&Method, Option<&Event>, usize) -> Reply + Send + 'static,
     ) -> Self {
         let addr = listener.local_addr().unwrap();
@@ -145,6 +161,7 @@ impl TestSink {
                     continue;
                 };
                 let (state, behaviour) = (st.clone(), bh.clone());
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let (state, behaviour) = (state.clone(), behaviour.clone());
@@ -181,9 +198,18 @@ impl TestSink {
                             Ok::<_, hyper::Error>(response.body(Full::new(Bytes::new())).unwrap())
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(tls) => {
+                            // A client refusing the certificate ends the handshake here.
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });

@@ -1,0 +1,68 @@
+//! TLS for `https://` sinks: rustls (no OpenSSL) on the `ring` provider, trusting the system's
+//! root certificates (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them, as for OpenSSL tools)
+//! plus any extra CA certificates the embedder adds.
+//!
+//! A certificate the sink presents that does not verify (unknown issuer, expired, issued for
+//! another name) is a permanent failure: retrying cannot fix it, so the event is dead-lettered
+//! at once with a reason naming the problem, see [`certificate_problem`].
+
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// The client TLS settings of the HTTP sinks: the system's roots plus `extra_roots` (PEM
+/// certificates, e.g. a private CA). Fails when `extra_roots` is not PEM or no root at all can
+/// be found (then no `https://` sink could ever be verified).
+pub fn client_config(extra_roots: &[u8]) -> Result<rustls::ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system root certificate could not be read");
+    }
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    let mut extra = 0;
+    if !extra_roots.is_empty() {
+        for cert in CertificateDer::pem_slice_iter(extra_roots) {
+            let cert = cert.map_err(|e| format!("extra CA certificates: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("extra CA certificate: {e}"))?;
+            extra += 1;
+        }
+    }
+    if added + extra == 0 {
+        tracing::warn!(
+            "no root certificates found (install ca-certificates or set SSL_CERT_FILE); https:// sinks will fail verification"
+        );
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The TLS failure behind a request error, if it was one, described for a dead letter (e.g.
+/// `TLS: invalid peer certificate: UnknownIssuer`).
+pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("TLS: {tls}"));
+        }
+        // `io::Error::source` skips the error it wraps, so look inside it explicitly.
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
