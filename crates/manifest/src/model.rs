@@ -420,8 +420,6 @@ pub struct Build {
     /// Directory to run the commands in, resolved against the manifest
     /// directory; the manifest directory itself when not given.
     pub workdir: PathBuf,
-    /// Glob patterns (relative to `workdir`) that `spindle watch` rebuilds on.
-    pub watch: Vec<String>,
 }
 
 /// One output binding: where events emitted under this name go.

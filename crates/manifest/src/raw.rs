@@ -166,8 +166,6 @@ pub(crate) struct RawComponent {
 pub(crate) struct RawBuild {
     pub command: Spanned<OneOrMany>,
     pub workdir: Option<Str>,
-    #[serde(default)]
-    pub watch: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

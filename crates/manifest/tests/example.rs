@@ -195,7 +195,6 @@ fn example_round_trips_to_the_typed_model() {
         build: Some(Build {
             commands: vec!["cargo build --target wasm32-wasip2 --release".into()],
             workdir: base.join("orders"),
-            watch: vec!["src/**/*.rs".into(), "Cargo.toml".into()],
         }),
         outputs,
         limits: Limits {

@@ -857,3 +857,76 @@ fn no_credentials_in_addresses() {
     );
     assert!(d.message.contains("credentials"), "{d}");
 }
+
+#[test]
+fn listener_limits_parse_into_the_server_stack_type() {
+    let m = ok(&format!(
+        "{BASE}[application.http]\nheader_timeout = \"2s\"\nbody_timeout = \"1m\"\nidle_timeout = \"90s\"\nmax_connections = 3\n[application.admin]\nidle_timeout = \"5s\"\n"
+    ));
+    let http = m.application.http.limits;
+    assert_eq!(http.header_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(http.body_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(http.idle_timeout, std::time::Duration::from_secs(90));
+    assert_eq!(http.max_connections, 3);
+    let admin = m.application.admin.limits;
+    assert_eq!(admin.idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(
+        admin.max_connections,
+        manifest::DEFAULT_ADMIN_MAX_CONNECTIONS
+    );
+    assert_eq!(
+        ok(BASE).application.http.limits,
+        manifest::ListenerLimits::default()
+    );
+}
+
+#[test]
+fn listener_limits_out_of_range_are_refused() {
+    one(
+        &format!("{BASE}[application.http]\nheader_timeout = \"0s\"\n"),
+        ErrorKind::InvalidDuration,
+        "application.http.header_timeout",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.admin]\nbody_timeout = \"soon\"\n"),
+        ErrorKind::InvalidDuration,
+        "application.admin.body_timeout",
+        9,
+    );
+    one(
+        &format!("{BASE}[application.http]\nmax_connections = 0\n"),
+        ErrorKind::InvalidValue,
+        "application.http.max_connections",
+        9,
+    );
+}
+
+/// `watch` was documented for a `spindle watch` command that does not exist: the key is
+/// gone, and a manifest that still has it is told so instead of silently ignored.
+#[test]
+fn build_watch_is_not_a_key() {
+    one(
+        &with("[component.orders.build]\ncommand = \"make\"\nwatch = [\"src/**\"]\n"),
+        ErrorKind::UnknownKey,
+        "component.orders.build.watch",
+        10,
+    );
+}
+
+#[test]
+fn outbound_hosts_in_spin_format_become_engine_grants() {
+    let m = ok(&with(
+        "allowed_outbound_hosts = [\"https://api.example.com\", \"tcp://127.0.0.1:5432\"]\n",
+    ));
+    let grants = &m.component("orders").unwrap().allowed_outbound_hosts;
+    assert!(grants[0].allows("https", "api.example.com", 443));
+    assert!(!grants[0].allows("http", "api.example.com", 80));
+    assert!(grants[1].allows("tcp", "127.0.0.1", 5432));
+    one(
+        &with("allowed_outbound_hosts = [\"tcp://db.internal\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.allowed_outbound_hosts[0]",
+        8,
+    );
+}

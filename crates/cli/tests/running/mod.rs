@@ -27,7 +27,13 @@ impl Drop for Up {
 
 /// Starts `spindle up` in `dir` (which holds `spindle.toml`) and waits until it serves.
 pub fn up(dir: &Path, stderr: Stdio) -> Up {
+    up_with_env(dir, stderr, &[])
+}
+
+/// [`up`] with extra environment variables for the process.
+pub fn up_with_env(dir: &Path, stderr: Stdio, env: &[(&str, &str)]) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .envs(env.iter().copied())
         .args([
             "up",
             "--listen",

@@ -134,11 +134,7 @@ fn build(cx: &mut Ctx<'_>, key: &str, b: RawBuild, base_dir: &Path) -> Build {
         }
         None => base_dir.to_path_buf(),
     };
-    Build {
-        commands,
-        workdir,
-        watch: b.watch,
-    }
+    Build { commands, workdir }
 }
 
 /// One `files` entry. A plain path must be relative and stay inside the

@@ -1,0 +1,260 @@
+//! The seams between crates, crossed the way a user crosses them: `spindle.toml` text in, the
+//! running `spindle up` out. Whatever the manifest accepts must run; each test here failed
+//! when the manifest and the engine (or the delivery layer) each had their own rule.
+
+mod running;
+#[path = "../../engine/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudevent::{Data, Event, http as binding};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+fn event(id: &str, ty: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/seams")
+        .ty(ty)
+        .data_with_type("application/json", Data::json(&serde_json::json!({"n": 1})))
+        .build()
+        .unwrap()
+}
+
+/// POSTs `event` in binary mode (with a bearer token when given); returns the status.
+fn post(url: &str, event: &Event, token: Option<&str>) -> u16 {
+    let encoded = binding::encode_binary(event);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut request = reqwest::Client::new()
+            .post(url)
+            .headers(encoded.headers)
+            .body(encoded.body)
+            .timeout(Duration::from_secs(60));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().status().as_u16()
+    })
+}
+
+fn write_manifest(dir: &Path, text: &str) {
+    std::fs::write(dir.join("spindle.toml"), text).unwrap();
+}
+
+/// Grants in Spin's format, the largest memory the manifest accepts, and more components at
+/// their default concurrency than the engine's old fixed pool could hold: all of it loads and
+/// serves.
+#[test]
+fn spin_format_grants_the_largest_memory_and_many_components_all_run() {
+    let echo = support::guest("guest_echo");
+    let mut manifest =
+        String::from("spindle_manifest_version = 1\n[application]\nname = \"seams\"\n");
+    let components = 6;
+    for i in 0..components {
+        manifest.push_str(&format!(
+            "[[trigger.http]]\nroute = \"/c{i}\"\ncomponent = \"c{i}\"\n[component.c{i}]\nsource = \"{}\"\n",
+            echo.display()
+        ));
+    }
+    manifest.push_str(
+        r#"allowed_outbound_hosts = ["https://api.example.com", "https://*.example.org:8443", "tcp://127.0.0.1:5432", "*://localhost:*", "http://[::1]:8080"]
+[component.c5.limits]
+memory = "4GiB"
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), &manifest);
+    let up = running::up(dir.path(), Stdio::inherit());
+    for i in 0..components {
+        assert_eq!(
+            post(&format!("{}/c{i}", up.http), &event("e", "ping"), None),
+            200,
+            "component c{i}"
+        );
+    }
+}
+
+/// A test CA, and a TLS server on 127.0.0.1 presenting a certificate for `localhost` that it
+/// signed, answering 200 to every request and passing each request's headers and body on.
+struct TlsSink {
+    port: u16,
+    ca_pem: String,
+    requests: mpsc::Receiver<(http::HeaderMap, Bytes)>,
+}
+
+fn tls_sink() -> TlsSink {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let chain = vec![
+        CertificateDer::from(leaf.der().to_vec()),
+        CertificateDer::from(ca.der().to_vec()),
+    ];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, requests) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let tx = tx.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await?.to_bytes();
+                                let _ = tx.send((parts.headers, body));
+                                Ok::<_, hyper::Error>(http::Response::new(Full::new(Bytes::new())))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    TlsSink {
+        port,
+        ca_pem: ca.pem(),
+        requests,
+    }
+}
+
+/// An `https://` output written in `spindle.toml` is delivered over TLS (the test CA is
+/// trusted through `SSL_CERT_FILE`, as for any OpenSSL-style tool).
+#[test]
+fn an_https_output_in_the_manifest_is_delivered_over_tls() {
+    let sink = tls_sink();
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &sink.ca_pem).unwrap();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "tls-out"
+[[trigger.http]]
+route = "/in"
+component = "behaviours"
+[component.behaviours]
+source = "{}"
+[component.behaviours.outputs]
+audit = "https://localhost:{}/hook"
+"#,
+            behaviours.display(),
+            sink.port
+        ),
+    );
+    let up = running::up_with_env(
+        dir.path(),
+        Stdio::inherit(),
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    assert_eq!(
+        post(&format!("{}/in", up.http), &event("tls-1", "publish"), None),
+        200
+    );
+    let (headers, _) = sink
+        .requests
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the output reached the TLS sink");
+    assert_eq!(headers["ce-type"], "audited");
+    assert_eq!(headers["ce-source"], "/seams");
+}
+
+/// The documented example manifest, as shipped, starts against the local brokers and serves:
+/// every key it shows is one `spindle up` accepts.
+#[test]
+fn the_example_manifest_starts_against_the_local_brokers() {
+    let repo = support::repo();
+    let example = std::fs::read_to_string(repo.join("crates/manifest/spindle.example.toml"))
+        .expect("the example manifest");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    write_manifest(base, &example);
+    // What the example points at: its components' Wasm files and its granted directories.
+    for (guest, path) in [
+        ("guest_echo", "target/wasm32-wasip2/release/orders.wasm"),
+        ("guest_http_hello", "legacy/legacy.wasm"),
+    ] {
+        let to = base.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(support::guest(guest), to).unwrap();
+    }
+    std::fs::create_dir_all(base.join("data")).unwrap();
+    std::fs::create_dir_all(base.join("assets")).unwrap();
+    // The JetStream trigger consumes from the stream the example names.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "ORDERS".into(),
+            subjects: vec!["orders.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let up = running::up_with_env(
+        base,
+        Stdio::inherit(),
+        &[
+            ("ORDERS_WEBHOOK_TOKEN", "webhook-secret"),
+            ("SPINDLE_ADMIN_TOKEN", "admin-secret"),
+        ],
+    );
+    let url = format!("{}/orders/new", up.http);
+    assert_eq!(post(&url, &event("ex-1", "ping"), None), 401);
+    assert_eq!(
+        post(&url, &event("ex-1", "ping"), Some("webhook-secret")),
+        200
+    );
+}
