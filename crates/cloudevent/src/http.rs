@@ -457,10 +457,17 @@ mod tests {
         assert!(err.contains("must not be used"), "{err}");
         let err = binary(&[("ce-id", "2")], b"").unwrap_err().to_string();
         assert!(err.contains("more than once"), "{err}");
-        let err = binary(&[("ce-subject", "50%")], b"")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("percent-escape"), "{err}");
+    }
+
+    /// HTTP binding 3.1.3.2 requires a single round of percent-decoding; a `%` that begins no
+    /// escape is taken literally, and raw UTF-8 bytes are accepted, so binary-mode events from
+    /// producers that do not percent-encode (npm `cloudevents` 10) are not lost.
+    #[test]
+    fn binary_mode_accepts_unencoded_header_values() {
+        let e = binary(&[("ce-subject", "50%")], b"").unwrap();
+        assert_eq!(e.subject(), Some("50%"));
+        let e = binary(&[("ce-subject", "a b%c é")], b"").unwrap();
+        assert_eq!(e.subject(), Some("a b%c é"));
     }
 
     #[test]
