@@ -59,7 +59,8 @@ impl From<&KafkaTrigger> for KafkaReceiverConfig {
             brokers: t.brokers.clone(),
             topic: t.topic.clone(),
             group: t.group.clone(),
-            keys: KeyMapping::None,
+            // The binding's default: the record key is the event's `partitionkey`.
+            keys: KeyMapping::default(),
             from_beginning: true,
         }
     }
@@ -409,6 +410,27 @@ fn classify(error: KafkaError) -> SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kafka binding 3.1: "Every implementation MUST, by default, map the user provided
+    /// record key to the Kafka record key." A manifest trigger and a manifest output (which
+    /// have no key setting) both map it.
+    #[test]
+    fn triggers_and_outputs_map_the_key_by_default() {
+        let trigger = KafkaTrigger {
+            brokers: vec![],
+            topic: "t".into(),
+            group: "g".into(),
+            component: manifest::ComponentId::new("c").unwrap(),
+        };
+        assert_eq!(
+            KafkaReceiverConfig::from(&trigger).keys,
+            KeyMapping::PartitionKey
+        );
+        assert_eq!(
+            crate::SendOptions::with_mode(Mode::Binary).kafka_keys,
+            KeyMapping::PartitionKey
+        );
+    }
 
     #[test]
     fn commits_stop_at_the_first_unsettled_record() {

@@ -15,8 +15,8 @@ use crate::{ConnectError, Mode, SendError};
 pub struct SendOptions {
     /// Binary (the default) or structured content mode. MQTT 3.1.1 is always structured.
     pub mode: Mode,
-    /// Kafka: key records by their `partitionkey` attribute (off by default, as the
-    /// binding requires).
+    /// Kafka: how records are keyed; by their `partitionkey` attribute by default (the
+    /// binding's "MUST, by default, map the user provided record key").
     pub kafka_keys: KeyMapping,
     /// MQTT: the client id; unique per process when `None`.
     pub mqtt_client_id: Option<String>,

@@ -325,15 +325,16 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
                 }
             }
             options.kafka_keys = match s.partitionkeyextractor.as_deref() {
-                None | Some("") | Some("none") => KeyMapping::None,
-                Some("partitionkey") => KeyMapping::PartitionKey,
+                None | Some("") | Some("partitionkey") => KeyMapping::PartitionKey,
+                Some("none") => KeyMapping::None,
                 Some(other) => {
                     return Err(invalid(
                         sub,
                         format!(
                             "protocolsettings.partitionkeyextractor \"{other}\" is not \
                              supported (\"partitionkey\" keys records by the event's \
-                             `partitionkey` extension, \"none\" leaves them unkeyed)"
+                             `partitionkey` extension, the default; \"none\" leaves them \
+                             unkeyed)"
                         ),
                     ));
                 }
@@ -855,7 +856,8 @@ mod tests {
         assert!(t.options.amqp_credentials.is_none());
         let t = ok(&sub(Protocol::Kafka, "kafka://k/orders"));
         assert_eq!(t.sink.to_string(), "kafka://k:9092/orders");
-        assert_eq!(t.options.kafka_keys, KeyMapping::None);
+        // Kafka binding 3.1: the user-provided key (`partitionkey`) is mapped by default.
+        assert_eq!(t.options.kafka_keys, KeyMapping::PartitionKey);
     }
 
     #[test]
