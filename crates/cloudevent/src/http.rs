@@ -247,10 +247,21 @@ fn extension_header(name: &str) -> Option<HeaderName> {
 /// the webhook spec forbids (section 2.1: "The `Content-Type` header MUST be carried and the
 /// request MUST carry a notification payload [...]. Requests without payloads [...] are not
 /// permitted."). Structured mode carries exactly the same event and every binding-conformant
-/// receiver reads it from its `Content-Type`. Use [`encode_binary`] to force binary mode.
+/// receiver reads it from its `Content-Type`. The binary-mode `ce-` headers are written as
+/// well, which structured mode allows (HTTP binding 3.2.3: "Implementations MAY include the
+/// same HTTP headers as defined for the binary mode"), so whoever routes on them still can.
+/// Use [`encode_binary`] to force binary mode.
 pub fn encode(event: &Event, mode: Mode) -> Encoded {
     match mode {
-        Mode::Binary if event.data().is_none() => encode_structured(event),
+        Mode::Binary if event.data().is_none() => {
+            let mut headers = encode_binary(event).headers;
+            let structured = encode_structured(event);
+            headers.extend(structured.headers);
+            Encoded {
+                headers,
+                body: structured.body,
+            }
+        }
         Mode::Binary => encode_binary(event),
         Mode::Structured => encode_structured(event),
         Mode::Batch => encode_batch(std::slice::from_ref(event)),
@@ -702,9 +713,24 @@ mod tests {
             "application/cloudevents+json; charset=utf-8"
         );
         assert!(!enc.body.is_empty());
+        // The binary-mode headers come along (HTTP binding 3.2.3 allows them).
+        assert_eq!(enc.headers["ce-id"], "1");
+        assert_eq!(enc.headers.get_all(CONTENT_TYPE).iter().count(), 1);
         assert_eq!(
             decode(&enc.headers, enc.body).unwrap(),
-            Message::Event(e, Mode::Structured)
+            Message::Event(e.clone(), Mode::Structured)
+        );
+        // A datacontenttype without data travels in the payload, never as the Content-Type.
+        let mut typed = e;
+        typed.set_data(Some("text/plain".into()), None).unwrap();
+        let enc = encode(&typed, Mode::Binary);
+        assert_eq!(
+            enc.headers[CONTENT_TYPE],
+            "application/cloudevents+json; charset=utf-8"
+        );
+        assert_eq!(
+            decode(&enc.headers, enc.body).unwrap(),
+            Message::Event(typed, Mode::Structured)
         );
     }
 
