@@ -333,17 +333,32 @@ impl KafkaSender {
         mode: Mode,
         keys: KeyMapping,
     ) -> Result<Self, ConnectError> {
+        Self::connect_as(brokers, topic, mode, keys, None).await
+    }
+
+    /// [`KafkaSender::connect`] with the producer's `client.id` (the Subscriptions API's
+    /// Kafka `clientid` setting); librdkafka's default when `None`.
+    pub async fn connect_as(
+        brokers: &[Endpoint],
+        topic: &str,
+        mode: Mode,
+        keys: KeyMapping,
+        client_id: Option<&str>,
+    ) -> Result<Self, ConnectError> {
         let bootstrap = bootstrap(brokers);
-        let producer: FutureProducer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &bootstrap)
             .set("message.timeout.ms", "30000")
             .set("reconnect.backoff.max.ms", "5000")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(|e| ConnectError::Setup {
-                protocol: PROTOCOL,
-                reason: e.to_string(),
-            })?;
+            .set("linger.ms", "5");
+        if let Some(id) = client_id {
+            config.set("client.id", id);
+        }
+        let producer: FutureProducer = config.create().map_err(|e| ConnectError::Setup {
+            protocol: PROTOCOL,
+            reason: e.to_string(),
+        })?;
         let probe = producer.clone();
         let t = topic.to_owned();
         tokio::task::spawn_blocking(move || {
