@@ -63,18 +63,36 @@ pub fn subscription_request(
 }
 
 /// The spec's constraints serde cannot state: `source` is a non-empty URI-reference, `types`
-/// entries and `config` keys are non-empty strings.
+/// lists one or more non-empty strings, `config` keys are non-empty strings.
 fn check_non_empty(object: &Map<String, Value>) -> Result<(), ApiError> {
-    if object.get("source").and_then(Value::as_str) == Some("") {
-        return Err(ApiError::invalid("/source", "must not be empty"));
+    match object.get("source").and_then(Value::as_str) {
+        Some("") => return Err(ApiError::invalid("/source", "must not be empty")),
+        // Subscriptions 3.2.1: `source` is a "URI-reference - a CloudEvents `source` value".
+        Some(source) => {
+            if let Err(e) = cloudevent::attribute::check_uri_ref(source) {
+                return Err(ApiError::invalid("/source", e.reason));
+            }
+        }
+        None => {}
     }
-    if let Some(Value::Array(types)) = object.get("types")
-        && let Some(i) = types.iter().position(|t| t.as_str() == Some(""))
-    {
-        return Err(ApiError::invalid(
-            format!("/types/{i}"),
-            "must not be empty",
-        ));
+    if let Some(Value::Array(types)) = object.get("types") {
+        // Subscriptions 3.2.1 writes `"types": "[ "[ce-type values]" + ]", ?`, where "`+`
+        // means one or more": present, it names at least one type. An empty list would match
+        // no event ("MUST have a CloudEvents `type` property that matches one of these
+        // values"), which nobody subscribes to on purpose, so it is refused rather than read
+        // either way.
+        if types.is_empty() {
+            return Err(ApiError::invalid(
+                "/types",
+                "must list at least one type (leave `types` out to accept every type)",
+            ));
+        }
+        if let Some(i) = types.iter().position(|t| t.as_str() == Some("")) {
+            return Err(ApiError::invalid(
+                format!("/types/{i}"),
+                "must not be empty",
+            ));
+        }
     }
     if let Some(Value::Object(config)) = object.get("config")
         && config.contains_key("")
@@ -228,6 +246,62 @@ pub fn restore_secrets(new: &mut Option<Value>, old: Option<&Value>) {
             && let Some(stored) = old.get(key)
         {
             new.insert(key.to_owned(), stored.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(body: Value) -> Option<String> {
+        match subscription_request(body.to_string().as_bytes()) {
+            Ok(_) => None,
+            Err(ApiError::Invalid { field, .. }) => Some(field),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn with(name: &str, value: Value) -> Value {
+        let mut body = serde_json::json!({"sink": "http://127.0.0.1:9/", "protocol": "HTTP"});
+        body[name] = value;
+        body
+    }
+
+    /// Subscriptions 3.2.1: `"types": "[ "[ce-type values]" + ]", ?` ("`+` means one or
+    /// more"), and "all events generated due to this subscription MUST have a CloudEvents
+    /// `type` property that matches one of these values": an empty list is refused, not
+    /// silently read as "any type".
+    #[test]
+    fn an_empty_types_list_is_refused() {
+        assert_eq!(
+            field_of(with("types", serde_json::json!([]))).as_deref(),
+            Some("/types")
+        );
+        assert_eq!(field_of(with("types", serde_json::json!(["t"]))), None);
+    }
+
+    /// Subscriptions 3.2.1, `source`: "Type: `URI-reference` - a CloudEvents `source` value".
+    #[test]
+    fn source_must_be_a_uri_reference() {
+        for bad in ["has space", "/a%zz", "a\\b"] {
+            assert_eq!(
+                field_of(with("source", Value::String(bad.into()))).as_deref(),
+                Some("/source"),
+                "{bad}"
+            );
+        }
+        for good in [
+            "/shop/orders",
+            "https://example.com/x#y",
+            "urn:uuid:1",
+            "1-555-123-4567",
+        ] {
+            assert_eq!(
+                field_of(with("source", Value::String(good.into()))),
+                None,
+                "{good}"
+            );
         }
     }
 }

@@ -661,8 +661,8 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
         ),
         (
             json!({"sink": "kafka://127.0.0.1:9/t", "protocol": "KAFKA",
-                "protocolsettings": {"clientid": "me"}}),
-            "/protocolsettings/clientid",
+                "protocolsettings": {"acks": "1"}}),
+            "/protocolsettings/acks",
         ),
         (
             json!({"sink": "nats://127.0.0.1:9/a", "protocol": "NATS",

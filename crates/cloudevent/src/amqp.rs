@@ -244,10 +244,20 @@ fn set_attribute(b: &mut EventBuilder, attribute: &str, name: &str, value: &Amqp
         AmqpValue::Timestamp(_) if core && attribute != "time" => {
             b.problem(expected_string(attribute, name, value))
         }
-        AmqpValue::Timestamp(ms) => match DateTime::from_timestamp_millis(*ms) {
-            Some(t) if attribute == "time" => {
-                *b = std::mem::take(b).time(Timestamp::from(t));
+        // Section 3.1.3.2 lets a receiver "further relax the requirements for incoming
+        // messages (for example accepting numeric types other than AMQP long)": a
+        // `time` sent as an AMQP long (the PyPI `cloudevents` binding does this) holds the
+        // same milliseconds since the epoch an AMQP timestamp does.
+        AmqpValue::Timestamp(ms) | AmqpValue::Long(ms) if attribute == "time" => {
+            match DateTime::from_timestamp_millis(*ms) {
+                Some(t) => *b = std::mem::take(b).time(Timestamp::from(t)),
+                None => b.problem(Problem::attribute(
+                    attribute,
+                    format!("application property {name}: timestamp {ms} ms is out of range"),
+                )),
             }
+        }
+        AmqpValue::Timestamp(ms) => match DateTime::from_timestamp_millis(*ms) {
             Some(t) => b.set_extension(
                 attribute.to_owned(),
                 AttributeValue::Timestamp(Timestamp::from(t)),
@@ -261,7 +271,7 @@ fn set_attribute(b: &mut EventBuilder, attribute: &str, name: &str, value: &Amqp
             Problem::attribute(
                 attribute,
                 format!(
-                    "application property {name}: expected an AMQP timestamp or string, found {}",
+                    "application property {name}: expected an AMQP timestamp, long (ms since the epoch) or string, found {}",
                     value.type_name()
                 ),
             )
@@ -475,6 +485,21 @@ mod tests {
         assert_eq!(e.time().unwrap().to_string(), "2018-04-05T03:56:24.123Z");
     }
 
+    /// AMQP binding 3.1.3.2: an implementation "MUST be able to interpret both forms on an incoming
+    /// AMQP message" and "MAY further relax the requirements for incoming messages (for
+    /// example accepting numeric types other than AMQP long)". The PyPI `cloudevents` AMQP
+    /// binding sends `time` as an AMQP long of milliseconds since the epoch.
+    #[test]
+    fn time_as_an_amqp_long_is_milliseconds_since_the_epoch() {
+        let e = binary(&[("cloudEvents_time", AmqpValue::Long(1_522_900_584_123))]).unwrap();
+        assert_eq!(e.time().unwrap().to_string(), "2018-04-05T03:56:24.123Z");
+        let err = binary(&[("cloudEvents_time", AmqpValue::Long(i64::MAX))]).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        // Other integers stay Integers; other core attributes still want strings.
+        let err = binary(&[("cloudEvents_subject", AmqpValue::Long(1))]).unwrap_err();
+        assert!(err.to_string().contains("expected an AMQP string"), "{err}");
+    }
+
     #[test]
     fn values_without_a_cloudevents_type_are_problems() {
         for (value, needle) in [
@@ -490,7 +515,10 @@ mod tests {
         let err = binary(&[("cloudEvents_subject", AmqpValue::Int(3))]).unwrap_err();
         assert!(err.to_string().contains("expected an AMQP string"), "{err}");
         let err = binary(&[("cloudEvents_time", AmqpValue::Boolean(true))]).unwrap_err();
-        assert!(err.to_string().contains("timestamp or string"), "{err}");
+        assert!(
+            err.to_string().contains("expected an AMQP timestamp"),
+            "{err}"
+        );
         let err = binary(&[("cloudEvents_subject", AmqpValue::Timestamp(0))]).unwrap_err();
         assert!(err.to_string().contains("expected an AMQP string"), "{err}");
     }

@@ -254,9 +254,17 @@ fn is_noncharacter(c: char) -> bool {
     (0xFDD0..=0xFDEF).contains(&c) || (c & 0xFFFE) == 0xFFFE
 }
 
-/// Checks an absolute URI per RFC 3986 section 4.3 (a scheme is required).
+/// Checks an absolute URI per RFC 3986 section 4.3 (a scheme is required, a fragment is not
+/// allowed: `absolute-URI = scheme ":" hier-part [ "?" query ]`). A URI-reference
+/// ([`check_uri_ref`]) keeps its fragment.
 pub fn check_uri(text: &str) -> Result<&str, ValueError> {
     match fluent_uri::Uri::parse(text) {
+        Ok(uri) if uri.fragment().is_some() => Err(ValueError::new(
+            AttributeType::Uri,
+            format!(
+                "`{text}` is not an absolute URI: it has a fragment (`#...`), which RFC 3986 section 4.3 excludes"
+            ),
+        )),
         Ok(_) => Ok(text),
         Err(e) => Err(ValueError::new(
             AttributeType::Uri,
@@ -556,9 +564,23 @@ mod tests {
         assert_eq!(t.to_string(), "2000-01-01T00:00:00.000000001Z");
     }
 
+    /// CloudEvents core, type system: "`URI` - Absolute uniform resource identifier. String
+    /// encoding: `Absolute URI` as defined in RFC 3986 Section 4.3", where
+    /// `absolute-URI = scheme ":" hier-part [ "?" query ]` has no fragment; "`URI-reference`
+    /// [...] as defined in RFC 3986 Section 4.1" keeps it.
+    #[test]
+    fn absolute_uris_have_no_fragment_but_uri_references_may() {
+        let err = check_uri("https://example.com/a?b#c").unwrap_err();
+        assert!(err.reason.contains("fragment"), "{}", err.reason);
+        assert!(check_uri("https://example.com/a#").is_err());
+        assert!(check_uri("https://example.com/a?b").is_ok());
+        assert!(check_uri_ref("https://example.com/a?b#c").is_ok());
+        assert!(check_uri_ref("/a#c").is_ok());
+        assert!(check_uri_ref("#c").is_ok());
+    }
+
     #[test]
     fn uris_follow_rfc3986() {
-        assert!(check_uri("https://example.com/a?b#c").is_ok());
         assert!(check_uri("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66").is_ok());
         assert!(check_uri("/relative").is_err());
         assert!(check_uri("").is_err());

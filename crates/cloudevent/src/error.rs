@@ -73,9 +73,10 @@ pub enum Error {
     /// The input is well-formed but breaks CloudEvents rules; every problem found is listed.
     #[error("{}", ProblemList(.0))]
     Invalid(Vec<Problem>),
-    /// A structured-mode media type naming an event format Spindle does not speak.
+    /// A structured-mode media type naming an event format Spindle does not speak, or (HTTP) a
+    /// declared media type that is no CloudEvents format, with no binary-mode `ce-specversion`.
     #[error(
-        "unsupported event format `{0}`: Spindle reads application/cloudevents+json and application/cloudevents-batch+json"
+        "unsupported event format `{0}`: Spindle reads binary mode and the JSON formats application/cloudevents+json and application/cloudevents-batch+json"
     )]
     UnsupportedFormat(String),
     /// The message carries no CloudEvent at all (for example no `ce-specversion` header).

@@ -1,19 +1,22 @@
 //! Header-value encoding shared by the bindings that carry attributes in string headers
 //! (HTTP `ce-`, NATS `ce-`): percent-encoding per HTTP binding section 3.1.3.2, and the
 //! decoding that undoes it (quoted-string unescaping, then one round of percent-decoding).
+//!
+//! Strict in what is sent, lenient in what is received: values are always sent fully
+//! percent-encoded, but a received `%` that does not start an escape is taken literally and
+//! raw UTF-8 bytes are accepted, because producers such as the npm `cloudevents` SDK send
+//! values unencoded (`ce-subject: a b%c é`) and such a value is unambiguous.
 
 use std::borrow::Cow;
 
 use bytes::BytesMut;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use crate::attribute::all_bytes;
 
 /// Why a header value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderValueError {
-    /// A `%` not followed by two hexadecimal digits.
-    #[error("invalid percent-escape at byte {0}: `%` must be followed by two hex digits")]
-    BadEscape(usize),
     /// A quoted-string without its closing quote, or with text after it.
     #[error("malformed quoted string")]
     BadQuoting,
@@ -59,19 +62,16 @@ pub(crate) fn encode_into(value: &str, out: &mut BytesMut) {
     escape(value, |ascii| out.extend_from_slice(ascii));
 }
 
-/// Percent-encodes `value`, handing the result to `push` piece by piece (only printable ASCII).
+/// What section 3.1.3.2 requires to be percent-encoded, besides every non-ASCII byte (which
+/// [`utf8_percent_encode`] always encodes): controls, space, `"`, `%` and DEL.
+const MUST_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+
+/// Percent-encodes `value` with upper-case hex, handing the result to `push` piece by piece
+/// (only printable ASCII).
 fn escape(value: &str, mut push: impl FnMut(&[u8])) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = value.as_bytes();
-    let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if needs_encoding(b) {
-            push(&bytes[plain..i]);
-            push(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
-            plain = i + 1;
-        }
+    for piece in utf8_percent_encode(value, MUST_ENCODE) {
+        push(piece.as_bytes());
     }
-    push(&bytes[plain..]);
 }
 
 /// [`decode`] for a value already known to be a string (as `HeaderValue::to_str` gives it):
@@ -94,6 +94,11 @@ pub(crate) fn decode_str(raw: &str) -> Result<Cow<'_, str>, HeaderValueError> {
 /// Decodes a header value into the attribute string: unquotes a quoted-string (RFC 7230
 /// section 3.2.6, backslash escapes included), then performs exactly one round of
 /// percent-decoding (lower-case hex accepted), and rejects bytes that are not UTF-8.
+///
+/// Lenient where the value stays unambiguous: a `%` not followed by two hexadecimal digits is
+/// kept as a literal `%` (`50%` is `50%`, `a%zz` is `a%zz`), and raw UTF-8 bytes are taken as
+/// they are, so unencoded values from producers that skip percent-encoding still decode. A
+/// `%` that *is* followed by two hex digits is always an escape (`%41` is `A`).
 pub fn decode(raw: &[u8]) -> Result<Cow<'_, str>, HeaderValueError> {
     let raw = trim_ows(raw);
     let unquoted: Cow<'_, [u8]> = if raw.first() == Some(&b'"') {
@@ -101,44 +106,17 @@ pub fn decode(raw: &[u8]) -> Result<Cow<'_, str>, HeaderValueError> {
     } else {
         Cow::Borrowed(raw)
     };
-    if !unquoted.contains(&b'%') {
-        return match unquoted {
-            Cow::Borrowed(b) => std::str::from_utf8(b)
-                .map(Cow::Borrowed)
-                .map_err(|e| HeaderValueError::InvalidUtf8(e.valid_up_to())),
-            Cow::Owned(b) => String::from_utf8(b)
-                .map(Cow::Owned)
-                .map_err(|e| HeaderValueError::InvalidUtf8(e.utf8_error().valid_up_to())),
-        };
-    }
-    let mut out = Vec::with_capacity(unquoted.len());
-    let mut i = 0;
-    while i < unquoted.len() {
-        let b = unquoted[i];
-        if b == b'%' {
-            let hi = unquoted.get(i + 1).and_then(|&c| hex(c));
-            let lo = unquoted.get(i + 2).and_then(|&c| hex(c));
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                _ => return Err(HeaderValueError::BadEscape(i)),
-            }
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out)
-        .map(Cow::Owned)
-        .map_err(|e| HeaderValueError::InvalidUtf8(e.utf8_error().valid_up_to()))
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+    let decoded: Cow<'_, [u8]> = match unquoted {
+        Cow::Borrowed(b) => percent_decode(b).into(),
+        Cow::Owned(b) => Cow::Owned(Cow::from(percent_decode(&b)).into_owned()),
+    };
+    match decoded {
+        Cow::Borrowed(b) => std::str::from_utf8(b)
+            .map(Cow::Borrowed)
+            .map_err(|e| HeaderValueError::InvalidUtf8(e.valid_up_to())),
+        Cow::Owned(b) => String::from_utf8(b)
+            .map(Cow::Owned)
+            .map_err(|e| HeaderValueError::InvalidUtf8(e.utf8_error().valid_up_to())),
     }
 }
 
@@ -241,9 +219,26 @@ mod tests {
     fn rejects_bad_escapes_and_invalid_utf8() {
         assert_eq!(decode(b"%C0%A0"), Err(HeaderValueError::InvalidUtf8(0)));
         assert_eq!(decode(b"ab%FF"), Err(HeaderValueError::InvalidUtf8(2)));
-        assert_eq!(decode(b"%G1"), Err(HeaderValueError::BadEscape(0)));
-        assert_eq!(decode(b"x%4"), Err(HeaderValueError::BadEscape(1)));
-        assert_eq!(decode(b"x%"), Err(HeaderValueError::BadEscape(1)));
         assert!(decode(&[0xC3, 0x28]).is_err());
+    }
+
+    /// HTTP binding 3.1.3.2: "When decoding an HTTP header value into a CloudEvent attribute
+    /// value, any HTTP header value MUST first be unescaped with respect to double-quoted
+    /// strings [...]. A single round of percent-decoding MUST then be performed [...]". A `%`
+    /// that begins no escape cannot be decoded; the value is unambiguous, so it is taken
+    /// literally (as npm `cloudevents` 10 sends `ce-subject: a b%c é`), as are raw UTF-8 bytes.
+    #[test]
+    fn a_percent_without_two_hex_digits_and_raw_utf8_are_taken_literally() {
+        assert_eq!(decode(b"%G1").unwrap(), "%G1");
+        assert_eq!(decode(b"x%4").unwrap(), "x%4");
+        assert_eq!(decode(b"x%").unwrap(), "x%");
+        assert_eq!(decode(b"50%").unwrap(), "50%");
+        assert_eq!(decode("a b%c é".as_bytes()).unwrap(), "a b%c é");
+        assert_eq!(decode_str("a b%c é").unwrap(), "a b%c é");
+        assert_eq!(decode(br#""100% sure""#).unwrap(), "100% sure");
+        // A real escape next to a literal `%` is still decoded.
+        assert_eq!(decode(b"%41%").unwrap(), "A%");
+        // Sending stays strictly encoded.
+        assert_eq!(encode("a b%c é"), "a%20b%25c%20%C3%A9");
     }
 }

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::attribute::{AttributeValue, Timestamp, check_name};
-use crate::data::Data;
+use crate::data::{Data, DataKind};
 use crate::error::{Error, Problem};
 use crate::event::{Event, EventBuilder};
 use crate::header;
@@ -93,6 +93,12 @@ pub struct Encoded {
 /// Decodes the event(s) of an HTTP request or response. The mode is chosen by `Content-Type`
 /// (section 3): `application/cloudevents-batch+…` is batched, `application/cloudevents+…`
 /// structured, anything else binary.
+///
+/// A message that is not a CloudEvent at all is [`Error::UnsupportedFormat`] when it declares a
+/// `Content-Type` (a structured format other than JSON, or a media type without any
+/// `ce-specversion` header: the webhook spec's "notification format has not been understood",
+/// answered with 415), and [`Error::NotCloudEvent`] when it declares none and has no
+/// `ce-specversion` either.
 pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Message, Error> {
     let content_type = match headers.get(CONTENT_TYPE) {
         Some(v) => Some(v.to_str().map_err(|_| {
@@ -171,12 +177,16 @@ fn decode_binary(
         }
     }
     if !specversion {
-        return Err(Error::NotCloudEvent(match content_type {
-            Some(ct) => format!(
-                "Content-Type `{ct}` is not a CloudEvents format and there is no ce-specversion header (binary mode)"
+        return Err(match content_type {
+            // Webhook 2.2: "If the delivery cannot be accepted because the notification format
+            // has not been understood, the service MUST respond with status code 415". A
+            // declared media type that is neither a CloudEvents format nor accompanied by
+            // ce-specversion (binary mode) is such a format; the trigger maps this to 415.
+            Some(ct) => Error::UnsupportedFormat(media::essence(ct).to_owned()),
+            None => Error::NotCloudEvent(
+                "no ce-specversion header (binary mode) and no CloudEvents Content-Type (structured mode)".to_owned(),
             ),
-            None => "no ce-specversion header (binary mode) and no CloudEvents Content-Type (structured mode)".to_owned(),
-        }));
+        });
     }
     if let Some(ct) = content_type {
         b.set_datacontenttype(ct.to_owned());
@@ -231,8 +241,27 @@ fn extension_header(name: &str) -> Option<HeaderName> {
 }
 
 /// Encodes an event in the given mode; [`Mode::Batch`] gives a batch of one.
+///
+/// An event **without data** asked for in [`Mode::Binary`] is sent in structured mode
+/// instead: binary mode would be a request without a body and without `Content-Type`, which
+/// the webhook spec forbids (section 2.1: "The `Content-Type` header MUST be carried and the
+/// request MUST carry a notification payload [...]. Requests without payloads [...] are not
+/// permitted."). Structured mode carries exactly the same event and every binding-conformant
+/// receiver reads it from its `Content-Type`. The binary-mode `ce-` headers are written as
+/// well, which structured mode allows (HTTP binding 3.2.3: "Implementations MAY include the
+/// same HTTP headers as defined for the binary mode"), so whoever routes on them still can.
+/// Use [`encode_binary`] to force binary mode.
 pub fn encode(event: &Event, mode: Mode) -> Encoded {
     match mode {
+        Mode::Binary if event.data().is_none() => {
+            let mut headers = encode_binary(event).headers;
+            let structured = encode_structured(event);
+            headers.extend(structured.headers);
+            Encoded {
+                headers,
+                body: structured.body,
+            }
+        }
         Mode::Binary => encode_binary(event),
         Mode::Structured => encode_structured(event),
         Mode::Batch => encode_batch(std::slice::from_ref(event)),
@@ -241,6 +270,10 @@ pub fn encode(event: &Event, mode: Mode) -> Encoded {
 
 /// Binary mode: `ce-` headers with percent-encoded canonical values, `Content-Type` from
 /// `datacontenttype` (never a `ce-datacontenttype` header), `data` as the body.
+///
+/// Data without a `datacontenttype` still gets a `Content-Type` (webhook 2.1: it "MUST be
+/// carried"), the type the data implies ([`implied_content_type`]); the event itself is not
+/// changed.
 ///
 /// Headers are written core attributes first in specification order, then extensions by name
 /// (the order of [`Event::attributes`]).
@@ -252,10 +285,19 @@ pub fn encode_binary(event: &Event) -> Encoded {
     headers.insert(ID, values.encoded(event.id()));
     headers.insert(SOURCE, values.encoded(event.source()));
     headers.insert(TYPE, values.encoded(event.ty()));
-    if let Some(ct) = event.datacontenttype()
-        && let Some(value) = values.verbatim(ct)
-    {
-        headers.insert(CONTENT_TYPE, value);
+    match (event.datacontenttype(), event.data()) {
+        (Some(ct), _) => {
+            if let Some(value) = values.verbatim(ct) {
+                headers.insert(CONTENT_TYPE, value);
+            }
+        }
+        (None, Some(data)) => {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(implied_content_type(data)),
+            );
+        }
+        (None, None) => {}
     }
     if let Some(dataschema) = event.dataschema() {
         headers.insert(DATASCHEMA, values.encoded(dataschema));
@@ -281,6 +323,29 @@ pub fn encode_binary(event: &Event) -> Encoded {
     Encoded {
         headers,
         body: event.data().map(Data::to_bytes).unwrap_or_default(),
+    }
+}
+
+/// The `Content-Type` binary mode writes for data that has no `datacontenttype`.
+///
+/// CloudEvents core: "When translating an event message with no `datacontenttype` attribute
+/// to a different format or protocol binding, the target `datacontenttype` SHOULD be set
+/// explicitly to the implied `datacontenttype` of the source." In the JSON format the implied
+/// type of `data` is `application/json`, so JSON data, and opaque bytes that are a JSON
+/// document, get that. Other payloads cannot honestly be called JSON (the body carries the
+/// bytes, not a JSON encoding of them): a string payload is `text/plain; charset=utf-8`, and
+/// other bytes are `application/octet-stream`, the type RFC 9110 section 8.3 lets a
+/// recipient assume when none is given.
+pub fn implied_content_type(data: &Data) -> &'static str {
+    match data.kind() {
+        DataKind::Json => media::APPLICATION_JSON,
+        DataKind::Text => "text/plain; charset=utf-8",
+        DataKind::Binary
+            if serde_json::from_slice::<serde::de::IgnoredAny>(data.as_bytes()).is_ok() =>
+        {
+            media::APPLICATION_JSON
+        }
+        DataKind::Binary => "application/octet-stream",
     }
 }
 
@@ -457,10 +522,17 @@ mod tests {
         assert!(err.contains("must not be used"), "{err}");
         let err = binary(&[("ce-id", "2")], b"").unwrap_err().to_string();
         assert!(err.contains("more than once"), "{err}");
-        let err = binary(&[("ce-subject", "50%")], b"")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("percent-escape"), "{err}");
+    }
+
+    /// HTTP binding 3.1.3.2 requires a single round of percent-decoding; a `%` that begins no
+    /// escape is taken literally, and raw UTF-8 bytes are accepted, so binary-mode events from
+    /// producers that do not percent-encode (npm `cloudevents` 10) are not lost.
+    #[test]
+    fn binary_mode_accepts_unencoded_header_values() {
+        let e = binary(&[("ce-subject", "50%")], b"").unwrap();
+        assert_eq!(e.subject(), Some("50%"));
+        let e = binary(&[("ce-subject", "a b%c é")], b"").unwrap();
+        assert_eq!(e.subject(), Some("a b%c é"));
     }
 
     #[test]
@@ -604,6 +676,79 @@ mod tests {
             .remove(0);
         assert_eq!(back.subject(), e.subject());
         assert_eq!(back.id(), "a b");
+    }
+
+    /// Webhook 2.1: "The `Content-Type` header MUST be carried and the request MUST carry a
+    /// notification payload of the given content type. Requests without payloads, e.g. where
+    /// the notification is entirely expressed in HTTP headers, are not permitted by this
+    /// specification." Core, `datacontenttype`: "the target `datacontenttype` SHOULD be set
+    /// explicitly to the implied `datacontenttype` of the source."
+    #[test]
+    fn binary_mode_always_carries_a_content_type_and_a_payload() {
+        let builder = || Event::builder().id("1").source("/s").ty("t");
+        // JSON bytes without a type: the implied application/json.
+        let e = builder()
+            .data(Data::binary(&b"{\"a\":1}"[..]))
+            .build()
+            .unwrap();
+        assert_eq!(e.datacontenttype(), None);
+        let enc = encode(&e, Mode::Binary);
+        assert_eq!(enc.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(&enc.body[..], b"{\"a\":1}");
+        // Bytes that are not JSON are not called JSON.
+        let e = builder()
+            .data(Data::binary(&[0xFF, 0x00][..]))
+            .build()
+            .unwrap();
+        let enc = encode(&e, Mode::Binary);
+        assert_eq!(enc.headers[CONTENT_TYPE], "application/octet-stream");
+        let e = builder().data(Data::text("hello")).build().unwrap();
+        let enc = encode(&e, Mode::Binary);
+        assert_eq!(enc.headers[CONTENT_TYPE], "text/plain; charset=utf-8");
+        // No data: structured mode, so there is a payload and a Content-Type.
+        let e = builder().subject("x").build().unwrap();
+        let enc = encode(&e, Mode::Binary);
+        assert_eq!(
+            enc.headers[CONTENT_TYPE],
+            "application/cloudevents+json; charset=utf-8"
+        );
+        assert!(!enc.body.is_empty());
+        // The binary-mode headers come along (HTTP binding 3.2.3 allows them).
+        assert_eq!(enc.headers["ce-id"], "1");
+        assert_eq!(enc.headers.get_all(CONTENT_TYPE).iter().count(), 1);
+        assert_eq!(
+            decode(&enc.headers, enc.body).unwrap(),
+            Message::Event(e.clone(), Mode::Structured)
+        );
+        // A datacontenttype without data travels in the payload, never as the Content-Type.
+        let mut typed = e;
+        typed.set_data(Some("text/plain".into()), None).unwrap();
+        let enc = encode(&typed, Mode::Binary);
+        assert_eq!(
+            enc.headers[CONTENT_TYPE],
+            "application/cloudevents+json; charset=utf-8"
+        );
+        assert_eq!(
+            decode(&enc.headers, enc.body).unwrap(),
+            Message::Event(typed, Mode::Structured)
+        );
+    }
+
+    /// Webhook 2.2: "If the delivery cannot be accepted because the notification format has
+    /// not been understood, the service MUST respond with status code `415 Unsupported Media
+    /// Type`." A request with a non-CloudEvents Content-Type and no ce-specversion is
+    /// `UnsupportedFormat`, which the trigger answers with 415.
+    #[test]
+    fn a_request_that_is_not_a_cloudevent_is_an_unsupported_format() {
+        let plain = headers(&[("content-type", "text/plain")]);
+        let err = decode(&plain, Bytes::from_static(b"hello")).unwrap_err();
+        assert_eq!(err, Error::UnsupportedFormat("text/plain".into()));
+        let json = headers(&[("content-type", "application/json"), ("ce-id", "1")]);
+        let err = decode(&json, Bytes::from_static(b"{}")).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat(_)), "{err}");
+        // Without any Content-Type there is no format to refuse: still not a CloudEvent.
+        let err = decode(&HeaderMap::new(), Bytes::from_static(b"x")).unwrap_err();
+        assert!(matches!(err, Error::NotCloudEvent(_)), "{err}");
     }
 
     #[test]

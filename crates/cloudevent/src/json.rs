@@ -253,6 +253,10 @@ fn integer(n: &Number) -> Result<i32, String> {
     match n.as_i64() {
         Some(i) => i32::try_from(i).map_err(|_| format!("{n} is outside the 32-bit Integer range")),
         None if n.is_u64() => Err(format!("{n} is outside the 32-bit Integer range")),
+        // `-0` is a JSON integer (an optional minus sign, then `0`), and the Integer type's
+        // string form allows the minus sign; serde_json reads it as the float -0.0 (as it
+        // does `-0.0`, which cannot be told apart), so a negative zero is the Integer 0.
+        None if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => Ok(0),
         None => Err(format!("{n} is not an integer")),
     }
 }
@@ -316,19 +320,23 @@ fn write_event(out: &mut Vec<u8>, event: &Event) {
 fn write_data(out: &mut Vec<u8>, first: &mut bool, ct: Option<&str>, data: &Data) {
     let explicit_json = ct.is_some_and(media::is_json);
     let non_json = ct.is_some() && !explicit_json;
+    let parses = || serde_json::from_slice::<de::IgnoredAny>(data.as_bytes()).is_ok();
     let raw = match data.kind() {
-        DataKind::Json if !non_json => true,
-        DataKind::Binary | DataKind::Text if explicit_json => {
-            serde_json::from_slice::<de::IgnoredAny>(data.as_bytes()).is_ok()
-        }
-        _ => false,
+        DataKind::Json => !non_json,
+        DataKind::Binary => explicit_json && parses(),
+        // Section 3.1: "If the `datacontenttype` is unspecified, processing SHOULD proceed as
+        // if the `datacontenttype` had been specified explicitly as `application/json`", so
+        // text without a type is handled as text with a JSON type: a JSON document as is...
+        DataKind::Text => !non_json && parses(),
     };
+    // ...and any other string translated to a JSON value, a JSON string (3.1.1: "a JSON
+    // serializer MUST translate the data value to a JSON value"), never `data_base64`, which
+    // is for Binary data only.
+    let as_string = data.kind() == DataKind::Text || (non_json && data.kind() == DataKind::Json);
     if raw {
         member(out, first, "data");
         out.extend_from_slice(data.as_bytes());
-    } else if let (true, DataKind::Text | DataKind::Json, Some(text)) =
-        (non_json, data.kind(), data.as_str())
-    {
+    } else if let (true, Some(text)) = (as_string, data.as_str()) {
         member(out, first, "data");
         write_str(out, text);
     } else {
@@ -528,5 +536,40 @@ mod tests {
         let text = String::from_utf8(encode(&e)).unwrap();
         assert!(text.contains(r#""flag":true"#) && text.contains(r#""count":-3"#));
         assert!(text.contains(r#""blob":"/wA=""#), "{text}");
+    }
+
+    /// JSON format 3.1: "If the `datacontenttype` is unspecified, processing SHOULD proceed as
+    /// if the `datacontenttype` had been specified explicitly as `application/json`", and
+    /// 3.1.1: with a JSON content type "a JSON serializer MUST translate the data value to a
+    /// JSON value, and use the member name `data` to store it". Text data without a type is
+    /// therefore a JSON value in `data` (a JSON string, or the document it already is), never
+    /// `data_base64`.
+    #[test]
+    fn text_data_without_a_content_type_is_written_as_data() {
+        let builder = || Event::builder().id("1").source("/s").ty("t");
+        let e = builder().data(Data::text("hello")).build().unwrap();
+        let text = String::from_utf8(encode(&e)).unwrap();
+        assert!(text.ends_with(r#","data":"hello"}"#), "{text}");
+        assert!(!text.contains("data_base64") && !text.contains("datacontenttype"));
+        // Read back, it is JSON data (the implied application/json), the string "hello".
+        let back = ok(&text);
+        assert_eq!(back.datacontenttype(), Some("application/json"));
+        assert_eq!(back.data().unwrap().as_bytes(), br#""hello""#);
+        let e = builder().data(Data::text(r#"{"a":1}"#)).build().unwrap();
+        let text = String::from_utf8(encode(&e)).unwrap();
+        assert!(text.ends_with(r#","data":{"a":1}}"#), "{text}");
+        // Binary data without a type stays data_base64.
+        let e = builder().data(Data::binary(&b"hello"[..])).build().unwrap();
+        let text = String::from_utf8(encode(&e)).unwrap();
+        assert!(text.ends_with(r#","data_base64":"aGVsbG8="}"#), "{text}");
+    }
+
+    /// CloudEvents core, Integer: "String encoding: Integer component of the JSON Number per
+    /// RFC 7159, Section 6 optionally prefixed with a minus sign." `-0` is such a number.
+    #[test]
+    fn an_extension_of_minus_zero_is_the_integer_zero() {
+        let e = ok(&format!(r#"{{{BASE},"n":-0}}"#));
+        assert_eq!(e.extension("n"), Some(&AttributeValue::Integer(0)));
+        assert!(problems(&format!(r#"{{{BASE},"n":0.5}}"#))[0].contains("not an integer"));
     }
 }

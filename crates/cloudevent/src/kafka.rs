@@ -1,6 +1,6 @@
 //! The Kafka protocol binding (cloudevents/bindings/kafka-protocol-binding.md, 1.0.3): binary
-//! mode in `ce_` record headers, structured mode in the JSON format, and the opt-in key
-//! mapping of the Partitioning extension.
+//! mode in `ce_` record headers, structured mode in the JSON format, and the key mapping of
+//! the Partitioning extension (`partitionkey` ↔ record key, on by default).
 //!
 //! Pure functions over [`KafkaRecord`], a client-neutral picture of a record, so the transport
 //! maps it to and from its client crate and every rule is tested here without a broker.
@@ -42,17 +42,23 @@ impl KafkaRecord {
 
 /// Whether the record key is tied to the `partitionkey` attribute (section 3.1).
 ///
-/// Off by default, as the binding requires: re-keying records that travel Kafka to Kafka
-/// would change their partitioning.
+/// Section 3.1: "Every implementation MUST, by default, map the user provided record key to
+/// the Kafka record key." A Spindle event has one place for a user-provided key, the
+/// Partitioning extension's `partitionkey` (a guest, the SDK, a subscription or another
+/// binding sets it), so the default is [`KeyMapping::PartitionKey`], in both directions: a
+/// record's key survives a Kafka → handler → Kafka trip, and with it the record's partition
+/// (and so its order). [`KeyMapping::None`] opts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyMapping {
     /// The key is left to the caller (encode writes a null key; decode ignores the key).
-    #[default]
     None,
     /// The Partitioning extension's key mapper: encode writes the `partitionkey` attribute,
-    /// as-is, as the key (the attribute stays in the event too). Decode sets `partitionkey`
-    /// from the key when the event has none, so an event keyed by a non-CloudEvents producer
-    /// keeps its partitioning on its next hop.
+    /// as-is, as the key (the attribute stays in the event too: "A mapping function MUST NOT
+    /// modify the CloudEvent"). Decode sets `partitionkey` from the key when the event has
+    /// none, so a record keyed by a non-CloudEvents producer keeps its key on its next hop
+    /// (the extension allows the attribute to "change, or even be removed" between hops); a
+    /// key that cannot be a `partitionkey` (empty, not UTF-8) is left out, never an error.
+    #[default]
     PartitionKey,
 }
 
@@ -115,31 +121,19 @@ pub fn decode(record: &KafkaRecord, keys: KeyMapping) -> Result<Event, Error> {
 }
 
 fn with_partition_key(mut event: Event, key: Option<&Bytes>) -> Result<Event, Error> {
-    let Some(key) = key else {
-        return Ok(event);
-    };
     if event.extension(PARTITIONKEY).is_some() {
         // The event's own attribute wins: the key may have been chosen by someone else.
         return Ok(event);
     }
-    let text = std::str::from_utf8(key).map_err(|_| {
-        Error::invalid(Problem::attribute(
-            PARTITIONKEY,
-            "the record key is not UTF-8, so it cannot be a partitionkey (a String)",
-        ))
-    })?;
-    if text.is_empty() {
-        return Err(Error::invalid(Problem::attribute(
-            PARTITIONKEY,
-            "the record key is empty, and a partitionkey must be a non-empty string",
-        )));
+    // Only a key that is a valid non-empty String becomes the attribute; any other key is
+    // the record's business and does not make a valid event invalid.
+    if let Some(value) = key
+        .and_then(|key| std::str::from_utf8(key).ok())
+        .filter(|text| !text.is_empty())
+        .and_then(|text| crate::attribute::AttributeValue::string(text).ok())
+    {
+        event.set_extension(PARTITIONKEY, value)?;
     }
-    event.set_extension(
-        PARTITIONKEY,
-        crate::attribute::AttributeValue::string(text).map_err(|e| {
-            Error::invalid(Problem::attribute(PARTITIONKEY, format!("record key: {e}")))
-        })?,
-    )?;
     Ok(event)
 }
 
@@ -451,7 +445,7 @@ mod tests {
             let r = encode(&e, mode, KeyMapping::PartitionKey);
             assert_eq!(r.key.as_deref(), Some(&b"order-7"[..]));
             assert_eq!(decode(&r, KeyMapping::None).unwrap(), e);
-            // Off by default.
+            // Opted out.
             assert_eq!(encode(&e, mode, KeyMapping::None).key, None);
         }
         let keyless = minimal().build().unwrap();
@@ -484,11 +478,12 @@ mod tests {
             Some(&AttributeValue::String("own".into()))
         );
         r.headers.pop();
-        r.key = Some(Bytes::from_static(b"\xFF"));
-        let err = decode(&r, KeyMapping::PartitionKey).unwrap_err();
-        assert_eq!(err.problems()[0].attribute.as_deref(), Some("partitionkey"));
-        r.key = Some(Bytes::new());
-        assert!(decode(&r, KeyMapping::PartitionKey).is_err());
+        // A key that cannot be a partitionkey is left out; the event stays valid.
+        for key in [&b"\xFF"[..], b"", b"a\nb"] {
+            r.key = Some(Bytes::copy_from_slice(key));
+            let e = decode(&r, KeyMapping::PartitionKey).unwrap();
+            assert_eq!(e.extension("partitionkey"), None, "{key:?}");
+        }
         r.key = None;
         assert_eq!(
             decode(&r, KeyMapping::PartitionKey)
@@ -496,6 +491,31 @@ mod tests {
                 .extension("partitionkey"),
             None
         );
+    }
+
+    /// Kafka binding 3.1: "Every implementation MUST, by default, map the user provided
+    /// record key to the Kafka record key." The user-provided key of a Spindle event is its
+    /// `partitionkey`, so the default mapping writes it as the key and reads a key back into
+    /// it; "the aforementioned `partitionkey` attribute MUST still be included with the
+    /// transmitted event".
+    #[test]
+    fn by_default_partitionkey_is_the_record_key_both_ways() {
+        assert_eq!(KeyMapping::default(), KeyMapping::PartitionKey);
+        let e = minimal()
+            .extension("partitionkey", AttributeValue::String("order-7".into()))
+            .build()
+            .unwrap();
+        for mode in [Mode::Binary, Mode::Structured] {
+            let r = encode(&e, mode, KeyMapping::default());
+            assert_eq!(r.key.as_deref(), Some(&b"order-7"[..]), "{mode}");
+            assert_eq!(decode(&r, KeyMapping::default()).unwrap(), e, "{mode}");
+        }
+        // A record keyed by a producer that sets no partitionkey keeps its key on the next hop.
+        let mut r = record(&REQUIRED, None);
+        r.key = Some(Bytes::from_static(b"customer-42"));
+        let e = decode(&r, KeyMapping::default()).unwrap();
+        let again = encode(&e, Mode::Binary, KeyMapping::default());
+        assert_eq!(again.key.as_deref(), Some(&b"customer-42"[..]));
     }
 
     #[test]

@@ -63,6 +63,81 @@ pub fn envelope(content_type: &str) -> Envelope<'_> {
     }
 }
 
+/// Whether two media types name the same thing: type, subtype and parameter names compared
+/// ignoring ASCII case, parameter order and the whitespace around `;` and `=` ignored, quoted
+/// parameter values unquoted. Parameter values are compared exactly, except `charset`, whose
+/// values are case-insensitive (RFC 2046 section 4.1.2).
+///
+/// CloudEvents core, `datacontenttype`: "the media type part of the content type MUST be
+/// treated in a case-insensitive manner by consumers, along with the attribute names in
+/// parameters" (`TEXT/Plain; CharSet=utf-8` is `text/plain; charset=utf-8`).
+pub fn same_media_type(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (a_essence, mut a_params) = split_params(a);
+    let (b_essence, mut b_params) = split_params(b);
+    if !a_essence.eq_ignore_ascii_case(b_essence) || a_params.len() != b_params.len() {
+        return false;
+    }
+    a_params.sort();
+    b_params.sort();
+    a_params == b_params
+}
+
+/// The essence and the parameters of a media type, each parameter as (lower-cased name,
+/// unquoted value; lower-cased too for `charset`). `;` inside a quoted value does not split.
+fn split_params(content_type: &str) -> (&str, Vec<(String, String)>) {
+    let mut pieces = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in content_type.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                pieces.push(&content_type[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&content_type[start..]);
+    let essence = pieces[0].trim();
+    let params = pieces[1..]
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            let name = name.trim().to_ascii_lowercase();
+            let value = value.trim();
+            let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(inner) => {
+                    let mut out = String::with_capacity(inner.len());
+                    let mut chars = inner.chars();
+                    while let Some(c) = chars.next() {
+                        out.push(if c == '\\' {
+                            chars.next().unwrap_or(c)
+                        } else {
+                            c
+                        });
+                    }
+                    out
+                }
+                None => value.to_owned(),
+            };
+            let value = if name == "charset" {
+                value.to_ascii_lowercase()
+            } else {
+                value
+            };
+            (name, value)
+        })
+        .collect();
+    (essence, params)
+}
+
 /// Checks the shape of a media type per RFC 2046 / RFC 9110: `type "/" subtype *( ";" parameter )`
 /// with token characters. Used for `datacontenttype`.
 pub fn check_media_type(content_type: &str) -> Result<(), String> {
@@ -180,6 +255,33 @@ mod tests {
         );
         assert_eq!(envelope("application/json"), Envelope::Binary);
         assert_eq!(envelope(""), Envelope::Binary);
+    }
+
+    /// CloudEvents core, `datacontenttype`: "As specified in RFC 2045, the media type part of
+    /// the content type MUST be treated in a case-insensitive manner by consumers, along with
+    /// the attribute names in parameters. For example, a datacontenttype of
+    /// text/plain; charset=utf-8 MUST be treated in the same way as TEXT/Plain; CharSet=utf-8."
+    #[test]
+    fn media_types_compare_case_insensitively_and_whitespace_tolerant() {
+        assert!(same_media_type(
+            "text/plain; charset=utf-8",
+            "TEXT/Plain; CharSet=utf-8"
+        ));
+        assert!(same_media_type(
+            "text/plain;charset=UTF-8",
+            "text/plain ; charset=utf-8"
+        ));
+        assert!(same_media_type(" application/json ", "Application/JSON"));
+        assert!(same_media_type("a/b; x=1; y=2", "a/b;y=2;x=1"));
+        assert!(same_media_type(
+            "multipart/mixed; boundary=\"a;b\"",
+            "multipart/mixed;boundary=\"a;b\""
+        ));
+        assert!(same_media_type("a/b; x=\"v\"", "a/b; x=v"));
+        assert!(!same_media_type("text/plain", "text/html"));
+        assert!(!same_media_type("text/plain", "text/plain; charset=utf-8"));
+        // Other parameter values keep their case.
+        assert!(!same_media_type("a/b; boundary=X", "a/b; boundary=x"));
     }
 
     #[test]

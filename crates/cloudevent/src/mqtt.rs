@@ -47,15 +47,24 @@ pub struct MqttMessage {
 /// with a `specversion` is [`Error::NotCloudEvent`]). MQTT 5.0:
 /// - a Content Type starting with `application/cloudevents` (any case) selects structured
 ///   mode; only the JSON format is read, and User Properties are ignored;
-/// - otherwise a `specversion` User Property selects binary mode: every User Property is an
-///   attribute named exactly as the property (an invalid name is a problem, not ignored: the
-///   binding gives User Properties no prefix to tell them apart), the Content Type is
-///   `datacontenttype` (a `datacontenttype` User Property, as in the spec's example, must agree
-///   with it), and the payload is `data` (an empty payload is no data);
-/// - a PUBLISH with neither Content Type nor User Properties is read as structured, as a
-///   3.1.1 publisher bridged to a 5.0 subscriber sends it; if its payload is not JSON the
-///   message is [`Error::NotCloudEvent`];
+/// - otherwise a `specversion` User Property selects binary mode: every User Property whose
+///   name is a valid attribute name is an attribute named exactly as the property, the Content
+///   Type is `datacontenttype` (a `datacontenttype` User Property, as in the spec's example,
+///   must agree with it), and the payload is `data` (an empty payload is no data);
+/// - a PUBLISH with no Content Type and no User Property that could be an attribute is read
+///   as structured, as a 3.1.1 publisher bridged to a 5.0 subscriber sends it; if its payload
+///   is not JSON the message is [`Error::NotCloudEvent`];
 /// - anything else is [`Error::NotCloudEvent`].
+///
+/// User Properties that cannot be attributes are ignored. Section 3.1.3 maps "all other
+/// CloudEvents context attributes, including extensions [...] to and from the User Property
+/// fields", and attribute names are `[a-z0-9]+` (core, naming conventions), so a property
+/// such as `Correlation-Id` or `x-request-id` (common in MQTT traffic, added by brokers and
+/// bridges) is not part of that mapping: it is metadata of the message, not of the event,
+/// which the core spec lets a receiver leave out ("a CloudEvents receiver is not mandated to
+/// process and pass them along"). A foreign property whose name *is* a valid attribute name
+/// (`origin`) cannot be told apart from an extension, since the binding has no prefix, and is
+/// read as one.
 pub fn decode(message: &MqttMessage, version: Version) -> Result<Event, Error> {
     if version == Version::V3_1_1 {
         return decode_implied_structured(
@@ -77,10 +86,16 @@ pub fn decode(message: &MqttMessage, version: Version) -> Result<Event, Error> {
         return decode_binary(message, content_type);
     }
     match content_type {
-        None if message.user_properties.is_empty() => decode_implied_structured(
-            "an MQTT message with no Content Type and no User Properties is read as structured",
-            &message.payload,
-        ),
+        None if !message
+            .user_properties
+            .iter()
+            .any(|(name, _)| check_name(name).is_ok()) =>
+        {
+            decode_implied_structured(
+                "an MQTT message with no Content Type and no attribute User Properties is read as structured",
+                &message.payload,
+            )
+        }
         Some(ct) => Err(Error::NotCloudEvent(format!(
             "Content Type `{ct}` is not a CloudEvents format and there is no specversion User Property (binary mode)"
         ))),
@@ -96,6 +111,10 @@ fn decode_binary(message: &MqttMessage, content_type: Option<&str>) -> Result<Ev
     let mut datacontenttype: Option<&str> = None;
     for (name, value) in &message.user_properties {
         let name = name.as_str();
+        if check_name(name).is_err() {
+            // Not an attribute: the message's own metadata (see `decode`).
+            continue;
+        }
         if seen.contains(&name) {
             b.problem(Problem::attribute(
                 name,
@@ -104,10 +123,6 @@ fn decode_binary(message: &MqttMessage, content_type: Option<&str>) -> Result<Ev
             continue;
         }
         seen.push(name);
-        if let Err(e) = check_name(name) {
-            b.problem(Problem::attribute(name, format!("User Property: {e}")));
-            continue;
-        }
         if name == "datacontenttype" {
             datacontenttype = Some(value);
         } else {
@@ -259,13 +274,34 @@ mod tests {
         assert!(e.data().is_none());
     }
 
+    /// MQTT binding 3.1.3: "All other CloudEvents context attributes, including extensions,
+    /// MUST be individually mapped to and from the User Property fields"; core: attribute names
+    /// "MUST consist of lower-case letters ('a' to 'z') or digits ('0' to '9')", and for other
+    /// protocol metadata "a CloudEvents receiver is not mandated to process and pass them
+    /// along". A User Property that cannot be an attribute is the message's, not the event's.
+    #[test]
+    fn user_properties_that_cannot_be_attributes_are_ignored() {
+        let e = binary(
+            Some("text/plain"),
+            &[
+                ("Correlation-Id", "x"),
+                ("x-request-id", "1"),
+                ("x-request-id", "2"),
+                ("ID", "other"),
+            ],
+            b"hi",
+        )
+        .unwrap();
+        assert_eq!(e.id(), "1");
+        assert!(e.extensions().is_empty(), "{:?}", e.extensions());
+        assert_eq!(e.datacontenttype(), Some("text/plain"));
+        // A structured payload from a 3.1.1-style publisher, with a bridge's property added.
+        let bridged = message(None, &[("x-bridge", "eu-1")], JSON_EVENT);
+        assert_eq!(decode(&bridged, Version::V5).unwrap().id(), "1");
+    }
+
     #[test]
     fn bad_user_properties_are_precise_problems() {
-        let err = binary(None, &[("Correlation-Id", "x")], b"").unwrap_err();
-        assert_eq!(
-            err.problems()[0].attribute.as_deref(),
-            Some("Correlation-Id")
-        );
         let err = binary(None, &[("id", "2")], b"").unwrap_err().to_string();
         assert!(err.contains("more than once"), "{err}");
         let err = binary(None, &[("specversion", "0.3")], b"")

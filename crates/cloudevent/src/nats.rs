@@ -267,14 +267,16 @@ fn is_missing_specversion(problem: &Problem) -> bool {
 
 /// Sets `datacontenttype` from the two places a binding may carry it, reporting a conflict:
 /// the binding's own media-type slot (`Content Type`, `content-type`) and an attribute-style
-/// header or property some producers also write. Either alone is taken.
+/// header or property some producers also write. Either alone is taken; when both are present
+/// they must name the same media type ([`media::same_media_type`]: case and whitespace do not
+/// matter), and the first is kept.
 pub(crate) fn reconcile_datacontenttype(
     b: &mut EventBuilder,
     first: (&str, Option<&str>),
     second: (&str, Option<&str>),
 ) {
     match (first.1, second.1) {
-        (Some(x), Some(y)) if x != y => b.problem(Problem::attribute(
+        (Some(x), Some(y)) if !media::same_media_type(x, y) => b.problem(Problem::attribute(
             "datacontenttype",
             format!(
                 "the {} (`{x}`) and the {} (`{y}`) disagree",
@@ -448,6 +450,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("disagree"), "{err}");
+    }
+
+    /// CloudEvents core, `datacontenttype`: "the media type part of the content type MUST be
+    /// treated in a case-insensitive manner by consumers, along with the attribute names in
+    /// parameters." The two copies NATS, Kafka, MQTT and AMQP may carry agree when they differ
+    /// only in case or in the whitespace around `;`.
+    #[test]
+    fn datacontenttype_copies_agree_ignoring_case_and_whitespace() {
+        let e = binary(
+            &[
+                ("ce-datacontenttype", "text/plain;%20charset=utf-8"),
+                ("content-type", "TEXT/Plain;CharSet=UTF-8"),
+            ],
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(e.datacontenttype(), Some("text/plain; charset=utf-8"));
+        let e = binary(
+            &[
+                ("ce-datacontenttype", "Text/Plain"),
+                ("content-type", "text/plain"),
+            ],
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(e.datacontenttype(), Some("Text/Plain"));
     }
 
     #[test]

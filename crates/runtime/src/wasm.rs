@@ -135,7 +135,19 @@ pub fn from_engine(event: engine::Event) -> Result<Event, cloudevent::Error> {
             b.attribute_str(name, value);
         }
     }
+    let mut seen: Vec<String> = Vec::with_capacity(event.extensions.len());
     for (name, value) in event.extensions {
+        // Core: "Each context attribute MUST only appear at most once in a CloudEvent". The
+        // WIT list can name one twice; which value was meant is unknowable, so neither is
+        // kept and the event is refused, as every wire decoder refuses a repeated attribute.
+        if seen.contains(&name) {
+            b.problem(cloudevent::Problem::attribute(
+                name,
+                "the component set this extension more than once (an attribute appears at most once)",
+            ));
+            continue;
+        }
+        seen.push(name.clone());
         let typed = match value {
             engine::AttributeValue::Boolean(v) => Ok(AttributeValue::Boolean(v)),
             engine::AttributeValue::Integer(v) => Ok(AttributeValue::Integer(v)),
@@ -192,5 +204,48 @@ impl crate::http::RawHttpHandler for WasmHttp {
                 .to_bytes();
             Ok(http::Response::from_parts(parts, body))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest_event(extensions: Vec<(String, engine::AttributeValue)>) -> engine::Event {
+        engine::Event {
+            id: "1".into(),
+            source: "/guest".into(),
+            specversion: "1.0".into(),
+            ty: "t".into(),
+            datacontenttype: None,
+            dataschema: None,
+            subject: None,
+            time: None,
+            extensions,
+            data: None,
+        }
+    }
+
+    /// CloudEvents core, context attributes: "Each context attribute MUST only appear at most
+    /// once in a CloudEvent." A guest's event naming an extension twice is refused with the
+    /// attribute named, not collapsed to one of its values.
+    #[test]
+    fn a_guest_event_with_a_repeated_extension_is_refused() {
+        let ok = from_engine(guest_event(vec![
+            ("a".into(), engine::AttributeValue::Integer(1)),
+            ("b".into(), engine::AttributeValue::Integer(2)),
+        ]))
+        .unwrap();
+        assert_eq!(ok.extensions().len(), 2);
+        let err = from_engine(guest_event(vec![
+            ("a".into(), engine::AttributeValue::Integer(1)),
+            ("b".into(), engine::AttributeValue::Boolean(true)),
+            ("a".into(), engine::AttributeValue::Integer(2)),
+        ]))
+        .unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{err}");
+        assert_eq!(problems[0].attribute.as_deref(), Some("a"));
+        assert!(problems[0].message.contains("more than once"), "{err}");
     }
 }

@@ -59,7 +59,8 @@ impl From<&KafkaTrigger> for KafkaReceiverConfig {
             brokers: t.brokers.clone(),
             topic: t.topic.clone(),
             group: t.group.clone(),
-            keys: KeyMapping::None,
+            // The binding's default: the record key is the event's `partitionkey`.
+            keys: KeyMapping::default(),
             from_beginning: true,
         }
     }
@@ -332,17 +333,32 @@ impl KafkaSender {
         mode: Mode,
         keys: KeyMapping,
     ) -> Result<Self, ConnectError> {
+        Self::connect_as(brokers, topic, mode, keys, None).await
+    }
+
+    /// [`KafkaSender::connect`] with the producer's `client.id` (the Subscriptions API's
+    /// Kafka `clientid` setting); librdkafka's default when `None`.
+    pub async fn connect_as(
+        brokers: &[Endpoint],
+        topic: &str,
+        mode: Mode,
+        keys: KeyMapping,
+        client_id: Option<&str>,
+    ) -> Result<Self, ConnectError> {
         let bootstrap = bootstrap(brokers);
-        let producer: FutureProducer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &bootstrap)
             .set("message.timeout.ms", "30000")
             .set("reconnect.backoff.max.ms", "5000")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(|e| ConnectError::Setup {
-                protocol: PROTOCOL,
-                reason: e.to_string(),
-            })?;
+            .set("linger.ms", "5");
+        if let Some(id) = client_id {
+            config.set("client.id", id);
+        }
+        let producer: FutureProducer = config.create().map_err(|e| ConnectError::Setup {
+            protocol: PROTOCOL,
+            reason: e.to_string(),
+        })?;
         let probe = producer.clone();
         let t = topic.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -409,6 +425,27 @@ fn classify(error: KafkaError) -> SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kafka binding 3.1: "Every implementation MUST, by default, map the user provided
+    /// record key to the Kafka record key." A manifest trigger and a manifest output (which
+    /// have no key setting) both map it.
+    #[test]
+    fn triggers_and_outputs_map_the_key_by_default() {
+        let trigger = KafkaTrigger {
+            brokers: vec![],
+            topic: "t".into(),
+            group: "g".into(),
+            component: manifest::ComponentId::new("c").unwrap(),
+        };
+        assert_eq!(
+            KafkaReceiverConfig::from(&trigger).keys,
+            KeyMapping::PartitionKey
+        );
+        assert_eq!(
+            crate::SendOptions::with_mode(Mode::Binary).kafka_keys,
+            KeyMapping::PartitionKey
+        );
+    }
 
     #[test]
     fn commits_stop_at_the_first_unsettled_record() {

@@ -15,9 +15,11 @@ use crate::{ConnectError, Mode, SendError};
 pub struct SendOptions {
     /// Binary (the default) or structured content mode. MQTT 3.1.1 is always structured.
     pub mode: Mode,
-    /// Kafka: key records by their `partitionkey` attribute (off by default, as the
-    /// binding requires).
+    /// Kafka: how records are keyed; by their `partitionkey` attribute by default (the
+    /// binding's "MUST, by default, map the user provided record key").
     pub kafka_keys: KeyMapping,
+    /// Kafka: the producer's `client.id`; librdkafka's default when `None`.
+    pub kafka_client_id: Option<String>,
     /// MQTT: the client id; unique per process when `None`.
     pub mqtt_client_id: Option<String>,
     /// AMQP: SASL PLAIN credentials; ANONYMOUS when `None`.
@@ -98,11 +100,12 @@ impl Sender {
                     .await?,
             ),
             Sink::Kafka { broker, topic } => Sender::Kafka(
-                KafkaSender::connect(
+                KafkaSender::connect_as(
                     std::slice::from_ref(broker),
                     topic,
                     options.mode,
                     options.kafka_keys,
+                    options.kafka_client_id.as_deref(),
                 )
                 .await?,
             ),

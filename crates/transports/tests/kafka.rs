@@ -162,3 +162,82 @@ p.flush()
         d.ack.ack().await.unwrap();
     }
 }
+
+/// Kafka binding 3.1: "Every implementation MUST, by default, map the user provided record
+/// key to the Kafka record key." A keyed record from a producer that sets no `partitionkey`
+/// is received with its key as `partitionkey`, and forwarded to another topic under the same
+/// key (so in the same partition order), with the attribute kept in the event.
+#[tokio::test]
+async fn a_record_key_survives_kafka_to_kafka_forwarding_by_default() {
+    require(PORT, "the Kafka broker (Tansu)");
+    init_logs();
+    let (inbound, outbound) = (unique("spindle-t-in-"), unique("spindle-t-out-"));
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9092")
+        .create()
+        .unwrap();
+    let headers = rdkafka::message::OwnedHeaders::new()
+        .insert(rdkafka::message::Header {
+            key: "ce_specversion",
+            value: Some("1.0"),
+        })
+        .insert(rdkafka::message::Header {
+            key: "ce_id",
+            value: Some("k-1"),
+        })
+        .insert(rdkafka::message::Header {
+            key: "ce_source",
+            value: Some("/keyed"),
+        })
+        .insert(rdkafka::message::Header {
+            key: "ce_type",
+            value: Some("com.example.keyed"),
+        });
+    producer
+        .send(
+            FutureRecord::to(&inbound)
+                .key("customer-42")
+                .payload("x")
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let mut rx = receiver(&inbound, &unique("g-"), KeyMapping::default()).await;
+    let d = next(&mut rx).await;
+    assert_eq!(
+        d.event
+            .extension("partitionkey")
+            .map(|v| v.to_canonical_string()),
+        Some("customer-42".to_owned())
+    );
+    let tx = sender(
+        &outbound,
+        Mode::Binary,
+        transports::SendOptions::default().kafka_keys,
+    )
+    .await;
+    tx.send(&d.event).await.unwrap();
+    d.ack.ack().await.unwrap();
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("group.id", unique("raw-"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&outbound]).unwrap();
+    let m = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.key(), Some(&b"customer-42"[..]));
+    use rdkafka::message::Headers;
+    let partitionkey = m
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "ce_partitionkey"))
+        .and_then(|h| h.value);
+    assert_eq!(partitionkey, Some(&b"customer-42"[..]));
+}

@@ -200,6 +200,8 @@ struct KafkaSettings {
     clientid: Option<String>,
     #[serde(alias = "ackMode")]
     ackmode: Option<i64>,
+    /// The prose spec's `acks` (a string); the OpenAPI's is `ackmode`.
+    acks: Option<String>,
 }
 
 /// The sink credential members a broker sink may use.
@@ -305,11 +307,25 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
         }
         Protocol::Kafka => {
             let s: KafkaSettings = settings(sub)?;
-            if s.clientid.is_some() {
-                return Err(invalid(
-                    sub,
-                    "protocolsettings.clientid is not supported by Spindle's Kafka sink",
-                ));
+            // Subscriptions 3.2.2.4: `clientid` and `acks` SHOULD be supported. The client id
+            // is the producer's `client.id`; `acks` can only be what at-least-once delivery
+            // needs, the acknowledgement of all in-sync replicas.
+            if s.clientid.as_deref() == Some("") {
+                return Err(invalid(sub, "protocolsettings.clientid must not be empty"));
+            }
+            options.kafka_client_id = s.clientid;
+            match s.acks.as_deref() {
+                None | Some("all") | Some("-1") => {}
+                Some(other) => {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.acks \"{other}\" is not supported: records are \
+                             always acknowledged by all in-sync replicas (\"all\", \"-1\"), \
+                             as at-least-once delivery needs"
+                        ),
+                    ));
+                }
             }
             match s.ackmode {
                 None | Some(-1) => {}
@@ -325,15 +341,16 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
                 }
             }
             options.kafka_keys = match s.partitionkeyextractor.as_deref() {
-                None | Some("") | Some("none") => KeyMapping::None,
-                Some("partitionkey") => KeyMapping::PartitionKey,
+                None | Some("") | Some("partitionkey") => KeyMapping::PartitionKey,
+                Some("none") => KeyMapping::None,
                 Some(other) => {
                     return Err(invalid(
                         sub,
                         format!(
                             "protocolsettings.partitionkeyextractor \"{other}\" is not \
                              supported (\"partitionkey\" keys records by the event's \
-                             `partitionkey` extension, \"none\" leaves them unkeyed)"
+                             `partitionkey` extension, the default; \"none\" leaves them \
+                             unkeyed)"
                         ),
                     ));
                 }
@@ -855,7 +872,8 @@ mod tests {
         assert!(t.options.amqp_credentials.is_none());
         let t = ok(&sub(Protocol::Kafka, "kafka://k/orders"));
         assert_eq!(t.sink.to_string(), "kafka://k:9092/orders");
-        assert_eq!(t.options.kafka_keys, KeyMapping::None);
+        // Kafka binding 3.1: the user-provided key (`partitionkey`) is mapped by default.
+        assert_eq!(t.options.kafka_keys, KeyMapping::PartitionKey);
     }
 
     #[test]
@@ -1054,8 +1072,14 @@ mod tests {
             json!({"topicname": "t", "partitionkeyextractor": "partitionkey", "ackmode": -1}),
         ));
         assert_eq!(t.options.kafka_keys, KeyMapping::PartitionKey);
+        // Subscriptions 3.2.2.4: "All other settings SHOULD be supported" (clientid, acks).
+        let t = ok(&with(
+            sub(Protocol::Kafka, "kafka://k/t"),
+            json!({"clientid": "me", "acks": "all"}),
+        ));
+        assert_eq!(t.options.kafka_client_id.as_deref(), Some("me"));
         for unsupported in [
-            json!({"clientid": "me"}),
+            json!({"acks": "1"}),
             json!({"ackmode": 0}),
             json!({"partitionkeyextractor": "$.data.id"}),
         ] {

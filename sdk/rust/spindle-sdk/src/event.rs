@@ -275,9 +275,15 @@ impl EventBuilder {
         self.dataschema = Some(schema.into());
         self
     }
-    /// An extension attribute.
+    /// An extension attribute; naming one again replaces its value, as every other setter
+    /// does (an attribute appears at most once in an event, and the host refuses an event
+    /// that lists one twice).
     pub fn extension(mut self, name: impl Into<String>, value: impl Into<ExtensionValue>) -> Self {
-        self.extensions.push((name.into(), value.into()));
+        let (name, value) = (name.into(), value.into());
+        match self.extensions.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.extensions.push((name, value)),
+        }
         self
     }
     /// Raw data with its content type.
@@ -363,6 +369,23 @@ mod tests {
             bad.json::<Order>().unwrap_err().kind(),
             crate::ErrorKind::Permanent
         );
+    }
+
+    /// CloudEvents core: "Each context attribute MUST only appear at most once in a
+    /// CloudEvent." The builder never hands the host an extension twice.
+    #[test]
+    fn the_builder_keeps_each_extension_once() {
+        let e = Event::builder()
+            .source("/s")
+            .ty("t")
+            .extension("a", 1)
+            .extension("b", "x")
+            .extension("a", 2)
+            .build()
+            .unwrap();
+        assert_eq!(e.extensions().count(), 2);
+        assert_eq!(e.extension("a").and_then(ExtensionValue::as_i32), Some(2));
+        assert_eq!(e.into_wit().extensions.len(), 2);
     }
 
     #[test]
