@@ -244,7 +244,7 @@ async fn print_response(response: reqwest::Response) -> Result<bool> {
     }
     match http::decode(&headers, body.clone()) {
         Ok(message) => println!("{}", render(&events_json(&message.into_events()), false)),
-        Err(cloudevent::Error::NotCloudEvent(_)) => {
+        Err(cloudevent::Error::NotCloudEvent(_) | cloudevent::Error::UnsupportedFormat(_)) => {
             println!("{}", String::from_utf8_lossy(&body));
         }
         Err(e) => println!("the reply is not a valid CloudEvent: {e}"),
