@@ -152,14 +152,14 @@ impl Delivery {
         sub.validate().map_err(Error::Invalid)?;
         // Building the sink checks the URI, settings and credentials before anything is stored.
         self.sinks.create(&sub)?;
-        let json = serde_json::to_vec(&sub).map_err(|e| Error::Invalid(e.to_string()))?;
+        let record = crate::schema::encode_subscription(&sub);
         let _admin = self.admin.lock().await;
         let id = sub.id.as_str().to_owned();
         let created = self
             .committer
             .execute(move |b| {
                 let existed = b.subscriptions.get(id.as_str())?.is_some();
-                b.subscriptions.insert(id.as_str(), json.as_slice())?;
+                b.subscriptions.insert(id.as_str(), record.as_slice())?;
                 b.set_subscription_exists(&id, true);
                 Ok(!existed)
             })

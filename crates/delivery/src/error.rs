@@ -36,6 +36,17 @@ pub enum Error {
     /// The subscription does not exist.
     #[error("no subscription `{0}`")]
     NotFound(SubscriptionId),
+    /// The state directory was written by a newer Spindle, in a layout this build does not
+    /// know: refused rather than misread.
+    #[error(
+        "state store: {what}, but this Spindle understands up to {supported}; it was written by a newer Spindle: run that version, or start with another --state-dir"
+    )]
+    NewerSchema {
+        /// What was found.
+        what: String,
+        /// The newest version this build understands.
+        supported: u64,
+    },
     /// A stored record could not be decoded (should never happen: we wrote it).
     #[error("corrupt record: {0}")]
     Corrupt(String),

@@ -37,6 +37,7 @@ mod engine;
 mod error;
 pub mod model;
 mod outbox;
+pub mod schema;
 pub mod sink;
 mod store;
 mod worker;

@@ -9,11 +9,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 use crate::error::{Error, store};
 use crate::model::{Subscription, SubscriptionId};
+use crate::schema::{self, SCHEMA_KEY, SCHEMA_VERSION};
 
 /// The database file name inside the state directory.
 pub const DB_FILE: &str = "delivery.redb";
 
-/// Subscriptions by id, as their JSON.
+/// Subscriptions by id, as [`schema`] records.
 pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("subscriptions");
 /// Pending deliveries by (subscription, sequence): the sequence orders each queue.
@@ -21,7 +22,7 @@ pub(crate) const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::
 /// Dead letters by (subscription, sequence).
 pub(crate) const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("dead_letters");
-/// Counters (`next_seq`).
+/// Counters (`next_seq`) and the store schema version.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The key of the sequence counter in [`META`].
 pub(crate) const NEXT_SEQ: &str = "next_seq";
@@ -34,6 +35,8 @@ const ENTRY_HEADER: usize = 1 + 4 + 8 + 8;
 const DEAD_HEADER: usize = 1 + 8;
 
 /// Opens (or creates) the database and its tables, returning it with the next free sequence.
+/// A store of an older schema is upgraded in place (one transaction); one of a newer schema is
+/// refused with [`Error::NewerSchema`] before anything is written.
 pub(crate) fn open(dir: &Path) -> Result<(Database, u64), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::StateDir {
         path: dir.to_owned(),
@@ -42,10 +45,32 @@ pub(crate) fn open(dir: &Path) -> Result<(Database, u64), Error> {
     let db = Database::create(dir.join(DB_FILE)).map_err(store)?;
     let txn = db.begin_write().map_err(store)?;
     let next_seq = {
-        txn.open_table(SUBSCRIPTIONS).map_err(store)?;
+        let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(store)?;
         txn.open_table(OUTBOX).map_err(store)?;
         txn.open_table(DEAD_LETTERS).map_err(store)?;
-        let meta = txn.open_table(META).map_err(store)?;
+        let mut meta = txn.open_table(META).map_err(store)?;
+        let found = meta.get(SCHEMA_KEY).map_err(store)?.map(|v| v.value());
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::NewerSchema {
+                    what: format!("{} has schema version {v}", dir.join(DB_FILE).display()),
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(SCHEMA_VERSION) => {}
+            older => {
+                let upgraded = upgrade_subscriptions(&mut subscriptions)?;
+                if upgraded > 0 {
+                    tracing::info!(
+                        from = older.unwrap_or(1),
+                        to = SCHEMA_VERSION,
+                        subscriptions = upgraded,
+                        "upgraded the state store"
+                    );
+                }
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(store)?;
+            }
+        }
         meta.get(NEXT_SEQ)
             .map_err(store)?
             .map(|v| v.value())
@@ -53,6 +78,36 @@ pub(crate) fn open(dir: &Path) -> Result<(Database, u64), Error> {
     };
     txn.commit().map_err(store)?;
     Ok((db, next_seq))
+}
+
+/// Rewrites every subscription in the current record layout (schema 1 stored the API's
+/// JSON); returns how many were rewritten.
+fn upgrade_subscriptions(
+    table: &mut redb::Table<'_, &'static str, &'static [u8]>,
+) -> Result<usize, Error> {
+    let mut rewritten = Vec::new();
+    for row in table.iter().map_err(store)? {
+        let (k, v) = row.map_err(store)?;
+        let sub = schema::decode_subscription(k.value(), v.value())?;
+        rewritten.push((k.value().to_owned(), schema::encode_subscription(&sub)));
+    }
+    for (key, bytes) in &rewritten {
+        table
+            .insert(key.as_str(), bytes.as_slice())
+            .map_err(store)?;
+    }
+    Ok(rewritten.len())
+}
+
+/// The error for an outbox or dead-letter value that is not of record version [`VERSION`].
+fn unknown_record(what: &str, v: &[u8]) -> Error {
+    match v.first() {
+        Some(&version) if version > VERSION => Error::NewerSchema {
+            what: format!("{what} has record version {version}"),
+            supported: u64::from(VERSION),
+        },
+        _ => Error::Corrupt(format!("{what} header")),
+    }
 }
 
 /// Milliseconds since the Unix epoch: wall-clock, because schedules must survive restarts.
@@ -97,7 +152,7 @@ pub(crate) fn encode_entry(meta: EntryMeta, json: &[u8]) -> Vec<u8> {
 /// Decodes an outbox value into its header and event JSON.
 pub(crate) fn decode_entry(v: &[u8]) -> Result<(EntryMeta, &[u8]), Error> {
     if v.len() < ENTRY_HEADER || v[0] != VERSION {
-        return Err(Error::Corrupt("outbox entry header".into()));
+        return Err(unknown_record("an outbox entry", v));
     }
     let u32_at = |i: usize| u32::from_le_bytes(v[i..i + 4].try_into().unwrap_or_default());
     let u64_at = |i: usize| u64::from_le_bytes(v[i..i + 8].try_into().unwrap_or_default());
@@ -130,7 +185,7 @@ pub(crate) fn encode_dead(dead_ms: u64, json: &[u8]) -> Vec<u8> {
 /// Decodes a dead-letter value into its time (ms) and event JSON.
 pub(crate) fn decode_dead(v: &[u8]) -> Result<(u64, &[u8]), Error> {
     if v.len() < DEAD_HEADER || v[0] != VERSION {
-        return Err(Error::Corrupt("dead-letter header".into()));
+        return Err(unknown_record("a dead letter", v));
     }
     let ms = u64::from_le_bytes(v[1..9].try_into().unwrap_or_default());
     Ok((ms, &v[DEAD_HEADER..]))
@@ -143,9 +198,7 @@ pub(crate) fn load_subscriptions(db: &Database) -> Result<Vec<Subscription>, Err
     let mut subs = Vec::new();
     for row in table.iter().map_err(store)? {
         let (k, v) = row.map_err(store)?;
-        let sub: Subscription = serde_json::from_slice(v.value())
-            .map_err(|e| Error::Corrupt(format!("subscription `{}`: {e}", k.value())))?;
-        subs.push(sub);
+        subs.push(schema::decode_subscription(k.value(), v.value())?);
     }
     Ok(subs)
 }
