@@ -46,7 +46,10 @@ pub async fn create(
     let (request, _) = subscription_request(body)?;
     let sub = delivery.create_subscription(request).await?;
     let mut response = json_response(StatusCode::CREATED, &to_json(&sub));
-    let path = format!("/subscriptions/{}", encode_segment(sub.id.as_str()));
+    let path = format!(
+        "/subscriptions/{}",
+        http_server::uri::encode_component(sub.id.as_str())
+    );
     let location = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("http://{host}{path}"),
         None => path,
@@ -115,17 +118,4 @@ fn existing(delivery: &Delivery, id: &str) -> Result<Arc<Subscription>, ApiError
 
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no subscription `{id}`"))
-}
-
-/// Percent-encodes a path segment (ids are usually UUIDs, but `PUT` ids are the client's).
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

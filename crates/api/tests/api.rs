@@ -271,7 +271,7 @@ async fn bad_input_is_400_naming_the_field() {
         (with("sink", json!("not a uri")), "/sink"),
         (with("sink", json!(42)), "/sink"),
         (with("sink", json!("nats://127.0.0.1:4222")), "/sink"),
-        (with("sink", json!("https://example.com/hook")), "/sink"),
+        (with("sink", json!("ftp://example.com/hook")), "/sink"),
         (with("types", json!("t")), "/types"),
         (with("types", json!(["a", ""])), "/types/1"),
         (with("source", json!("")), "/source"),
@@ -585,6 +585,8 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
     let s = start(None).await;
     // Nothing needs to listen: broker sinks connect on their first delivery.
     let accepted = [
+        // Every scheme the manifest accepts for outputs is accepted here too, https included.
+        json!({"sink": "https://127.0.0.1:9/hook", "protocol": "HTTP"}),
         json!({"sink": "nats://127.0.0.1:9/orders.created", "protocol": "NATS"}),
         json!({"sink": "nats://127.0.0.1:9", "protocol": "NATS",
             "protocolsettings": {"subject": "orders.created"}}),

@@ -25,6 +25,7 @@ mod body;
 mod limits;
 mod problem;
 mod serve;
+pub mod uri;
 mod watchdog;
 
 pub use auth::BearerToken;

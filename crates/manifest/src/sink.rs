@@ -267,7 +267,7 @@ impl fmt::Display for Sink {
                 retain,
             } => {
                 let topic: String =
-                    percent_encoding::utf8_percent_encode(topic, TOPIC_ESCAPES).collect();
+                    percent_encoding::utf8_percent_encode(topic, PATH_ESCAPES).collect();
                 write!(
                     f,
                     "mqtt://{broker}/{topic}?qos={}&version={}&retain={retain}",
@@ -281,8 +281,10 @@ impl fmt::Display for Sink {
     }
 }
 
-/// Characters escaped when printing an MQTT topic back into a URI.
-const TOPIC_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+/// Characters percent-encoded when a topic, subject or address is put into a sink URI's path:
+/// what would otherwise end the path or be read as an escape. `/` stays, since MQTT topics
+/// and AMQP addresses are made of levels.
+pub const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'#')
     .add(b'?')
@@ -292,7 +294,8 @@ const TOPIC_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'>')
     .add(b'`')
     .add(b'{')
-    .add(b'}');
+    .add(b'}')
+    .add(b'\\');
 
 fn bad_param(name: &str, value: &str, expected: &str) -> SinkError {
     SinkError::Invalid(format!("invalid {name} \"{value}\" (expected {expected})"))

@@ -93,7 +93,10 @@ pub fn run(cmd: DlqCommand) -> Result<ExitCode> {
                 }
                 let mut path = String::from("/deadletters");
                 if let Some(s) = &subscription {
-                    path.push_str(&format!("?subscription={}", encode_query(s)));
+                    path.push_str(&format!(
+                        "?subscription={}",
+                        http_server::uri::encode_component(s)
+                    ));
                     if let Some(seq) = seq {
                         path.push_str(&format!("&seq={seq}"));
                     }
@@ -116,7 +119,10 @@ async fn list(
 ) -> Result<ExitCode> {
     let mut path = format!("/deadletters?limit={limit}");
     if let Some(s) = &subscription {
-        path.push_str(&format!("&subscription={}", encode_query(s)));
+        path.push_str(&format!(
+            "&subscription={}",
+            http_server::uri::encode_component(s)
+        ));
     }
     let letters = client.call(Method::GET, &path, None).await?;
     if as_json {
@@ -159,17 +165,4 @@ fn row(letter: &Value) -> Vec<String> {
         text(&letter["deadAt"]),
         truncate(&text(&letter["reason"]), 60),
     ]
-}
-
-/// Percent-encodes a query value.
-fn encode_query(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

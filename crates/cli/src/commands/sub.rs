@@ -255,15 +255,7 @@ fn filter_summary(sub: &Value) -> String {
 
 /// The API path of one subscription.
 fn item_path(id: &str) -> String {
-    let mut path = String::from("/subscriptions/");
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            path.push(char::from(b));
-        } else {
-            path.push_str(&format!("%{b:02X}"));
-        }
-    }
-    path
+    format!("/subscriptions/{}", http_server::uri::encode_component(id))
 }
 
 /// A JSON value as table text (strings without quotes).

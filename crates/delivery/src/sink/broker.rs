@@ -49,22 +49,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(75);
 /// Longest wait for a NATS flush, i.e. for a publish to be written to the server.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Characters percent-encoded when a destination from `protocolsettings` is put into the
-/// path of the sink URI for parsing: what would otherwise end the path or be read as an
-/// escape. `/` stays, since MQTT topics are made of levels.
-const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'#')
-    .add(b'?')
-    .add(b'%')
-    .add(b'"')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'\\');
-
 /// Builds [`BrokerSink`]s for `nats:`, `mqtt:`, `amqp:` and `kafka:` sinks. Stateless: each
 /// sink owns its connection, so one slow or unreachable broker never holds up another
 /// subscription's deliveries.
@@ -466,11 +450,12 @@ fn destination(
                         ),
                     ));
                 }
-                percent_encoding::utf8_percent_encode(&wanted, PATH_ESCAPES).to_string()
+                percent_encoding::utf8_percent_encode(&wanted, manifest::sink::PATH_ESCAPES)
+                    .to_string()
             } else {
                 format!(
                     "/{}",
-                    percent_encoding::utf8_percent_encode(&wanted, PATH_ESCAPES)
+                    percent_encoding::utf8_percent_encode(&wanted, manifest::sink::PATH_ESCAPES)
                 )
             };
             let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
