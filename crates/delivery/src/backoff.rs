@@ -56,7 +56,10 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            // The policy's rate is bounded (model::MIN_RATE_LIMIT), so this is at most about
+            // 1000 s; the fallback only guards against a rate that skipped validation.
+            let wait = (1.0 - self.tokens) / self.rate;
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(crate::model::MAX_BACKOFF))
         }
     }
 }

@@ -122,6 +122,16 @@ impl From<ContentMode> for cloudevent::http::Mode {
     }
 }
 
+/// The longest backoff, maximum `Retry-After` or initial backoff a policy may set: 30 days.
+/// Every instant computed from a policy stays far from overflow.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The longest `maxAgeMs`: one year.
+pub const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The slowest `rateLimit`: one delivery every 1000 s.
+pub const MIN_RATE_LIMIT: f64 = 0.001;
+/// The fastest `rateLimit` that still means something.
+pub const MAX_RATE_LIMIT: f64 = 1_000_000.0;
+
 /// How hard Spindle tries to deliver to one subscription. Not part of the Subscriptions API:
 /// carried in the extra `delivery` member of the subscription JSON, all fields optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +149,10 @@ pub struct DeliveryPolicy {
     /// Give up (dead-letter) once an event has been pending this long; `None` = no age limit.
     #[serde(rename = "maxAgeMs", with = "opt_millis")]
     pub max_age: Option<Duration>,
+    /// The longest `Retry-After` a sink may ask for; asking for more dead-letters the event
+    /// at once (`retry-after exceeds ...`) rather than parking it for years.
+    #[serde(rename = "maxRetryAfterMs", with = "millis")]
+    pub max_retry_after: Duration,
     /// Concurrent requests to the sink, so a slow sink is never flooded.
     #[serde(rename = "maxInFlight")]
     pub max_in_flight: u32,
@@ -160,6 +174,7 @@ impl Default for DeliveryPolicy {
             max_backoff: Duration::from_secs(60),
             max_attempts: Some(20),
             max_age: Some(Duration::from_secs(24 * 3600)),
+            max_retry_after: Duration::from_secs(3600),
             max_in_flight: 16,
             rate_limit: None,
             ordered_by_partitionkey: false,
@@ -177,8 +192,21 @@ impl DeliveryPolicy {
     /// Checks the values make sense, so a bad policy is refused when the subscription is
     /// created instead of misbehaving at delivery time.
     pub fn validate(&self) -> Result<(), String> {
-        if self.initial_backoff.is_zero() {
-            return Err("delivery.initialBackoffMs must be positive".into());
+        let within = |name: &str, d: Duration, max: Duration| {
+            if d.is_zero() || d > max {
+                Err(format!(
+                    "delivery.{name} must be between 1 and {} ms",
+                    max.as_millis()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        within("initialBackoffMs", self.initial_backoff, MAX_BACKOFF)?;
+        within("maxBackoffMs", self.max_backoff, MAX_BACKOFF)?;
+        within("maxRetryAfterMs", self.max_retry_after, MAX_BACKOFF)?;
+        if let Some(age) = self.max_age {
+            within("maxAgeMs", age, MAX_AGE)?;
         }
         if self.max_backoff < self.initial_backoff {
             return Err("delivery.maxBackoffMs must be at least initialBackoffMs".into());
@@ -190,9 +218,11 @@ impl DeliveryPolicy {
             return Err("delivery.maxAttempts must be at least 1".into());
         }
         if let Some(rate) = self.rate_limit
-            && !(rate.is_finite() && rate > 0.0)
+            && !(rate.is_finite() && (MIN_RATE_LIMIT..=MAX_RATE_LIMIT).contains(&rate))
         {
-            return Err("delivery.rateLimit must be a positive number".into());
+            return Err(format!(
+                "delivery.rateLimit must be between {MIN_RATE_LIMIT} and {MAX_RATE_LIMIT} deliveries per second"
+            ));
         }
         Ok(())
     }

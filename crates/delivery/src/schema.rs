@@ -54,6 +54,8 @@ struct PolicyRecord {
     max_backoff_ms: u64,
     max_attempts: Option<u32>,
     max_age_ms: Option<u64>,
+    #[serde(default)]
+    max_retry_after_ms: Option<u64>,
     max_in_flight: u32,
     rate_limit: Option<f64>,
     ordered_by_partition_key: bool,
@@ -105,6 +107,7 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
             max_backoff_ms: millis(p.max_backoff),
             max_attempts: p.max_attempts,
             max_age_ms: p.max_age.map(millis),
+            max_retry_after_ms: Some(millis(p.max_retry_after)),
             max_in_flight: p.max_in_flight,
             rate_limit: p.rate_limit,
             ordered_by_partition_key: p.ordered_by_partitionkey,
@@ -152,6 +155,10 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     max_backoff: Duration::from_millis(p.max_backoff_ms),
                     max_attempts: p.max_attempts,
                     max_age: p.max_age_ms.map(Duration::from_millis),
+                    max_retry_after: p.max_retry_after_ms.map_or(
+                        DeliveryPolicy::default().max_retry_after,
+                        Duration::from_millis,
+                    ),
                     max_in_flight: p.max_in_flight,
                     rate_limit: p.rate_limit,
                     ordered_by_partitionkey: p.ordered_by_partition_key,

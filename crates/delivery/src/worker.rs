@@ -23,7 +23,7 @@ use crate::backoff::{self, TokenBucket};
 use crate::committer::Committer;
 use crate::deadletter;
 use crate::error::Error;
-use crate::model::{DeliveryPolicy, Subscription, SubscriptionId};
+use crate::model::{DeliveryPolicy, MAX_BACKOFF, Subscription, SubscriptionId};
 use crate::sink::{SendOutcome, Sink};
 use crate::store::{self, EntryMeta};
 
@@ -476,7 +476,8 @@ impl Worker {
                 p.meta.next_ms = next_ms;
                 let meta = p.meta;
                 if hold {
-                    let until = Instant::now() + delay;
+                    let now = Instant::now();
+                    let until = now.checked_add(delay).unwrap_or(now + MAX_BACKOFF);
                     self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
                 }
                 let id = self.id.as_str().to_owned();
@@ -561,9 +562,29 @@ pub(crate) fn next_attempt(
     status: Option<u16>,
     reason: &str,
 ) -> NextAttempt {
-    let delay = after.unwrap_or_else(|| backoff::delay(policy, meta.attempts));
-    let next_ms = store::now_ms().saturating_add(delay.as_millis() as u64);
+    let backoff = backoff::delay(policy, meta.attempts);
+    let delay = match after {
+        Some(asked) if asked > policy.max_retry_after => {
+            return NextAttempt::GiveUp(format!(
+                "retry-after of {}s exceeds the subscription's maximum of {}s; last error: {reason}",
+                asked.as_secs(),
+                policy.max_retry_after.as_secs()
+            ));
+        }
+        // A sink asking for less than the backoff (`Retry-After: 0`) still waits the backoff:
+        // it must not get a hot loop of retries.
+        Some(asked) => asked.max(backoff),
+        None => backoff,
+    };
+    let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    let next_ms = store::now_ms().saturating_add(delay_ms);
     if let Some(why) = give_up(policy, meta, next_ms) {
+        let why = match after {
+            Some(_) if why.contains("maximum age") => {
+                format!("retry-after exceeds max age ({why})")
+            }
+            _ => why,
+        };
         return NextAttempt::GiveUp(format!("{why}; last error: {reason}"));
     }
     NextAttempt::At {
@@ -593,4 +614,96 @@ fn give_up(policy: &DeliveryPolicy, meta: &EntryMeta, next_ms: u64) -> Option<St
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod next_attempt_tests {
+    use super::*;
+
+    fn meta(attempts: u32) -> EntryMeta {
+        EntryMeta {
+            attempts,
+            first_ms: store::now_ms(),
+            next_ms: 0,
+        }
+    }
+
+    /// A `Retry-After` of u64::MAX seconds used to overflow `Instant + Duration` and kill the
+    /// worker; now it is a dead letter naming the limit.
+    #[test]
+    fn an_absurd_retry_after_is_a_dead_letter_not_a_panic() {
+        let policy = DeliveryPolicy {
+            max_age: None,
+            ..DeliveryPolicy::default()
+        };
+        let huge = Some(Duration::from_secs(9_241_818_780_928_485_360));
+        match next_attempt(&policy, &meta(1), huge, Some(429), "429") {
+            NextAttempt::GiveUp(reason) => {
+                assert!(reason.contains("retry-after of"), "{reason}");
+                assert!(reason.contains("exceeds"), "{reason}");
+            }
+            NextAttempt::At { .. } => panic!("an absurd Retry-After was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_events_age_dead_letters_with_that_reason() {
+        let policy = DeliveryPolicy {
+            max_age: Some(Duration::from_secs(60)),
+            ..DeliveryPolicy::default()
+        };
+        let after = Some(Duration::from_secs(600));
+        match next_attempt(&policy, &meta(1), after, Some(503), "503") {
+            NextAttempt::GiveUp(reason) => {
+                assert!(reason.contains("retry-after exceeds max age"), "{reason}")
+            }
+            NextAttempt::At { .. } => panic!("waited past the event's age"),
+        }
+    }
+
+    /// `Retry-After: 0` from a sink that always fails must not make a hot loop.
+    #[test]
+    fn a_zero_retry_after_still_waits_the_backoff() {
+        let policy = DeliveryPolicy::default();
+        for attempts in 1..6 {
+            match next_attempt(
+                &policy,
+                &meta(attempts),
+                Some(Duration::ZERO),
+                Some(503),
+                "",
+            ) {
+                NextAttempt::At { delay, hold, .. } => {
+                    assert!(delay >= policy.initial_backoff, "{delay:?}");
+                    assert!(hold);
+                }
+                NextAttempt::GiveUp(r) => panic!("{r}"),
+            }
+        }
+    }
+
+    #[test]
+    fn policies_that_would_overflow_are_refused() {
+        for bad in [
+            DeliveryPolicy {
+                rate_limit: Some(1e-20),
+                ..DeliveryPolicy::default()
+            },
+            DeliveryPolicy {
+                max_backoff: Duration::from_secs(u64::MAX),
+                ..DeliveryPolicy::default()
+            },
+            DeliveryPolicy {
+                max_age: Some(Duration::from_secs(u64::MAX)),
+                ..DeliveryPolicy::default()
+            },
+            DeliveryPolicy {
+                max_retry_after: Duration::ZERO,
+                ..DeliveryPolicy::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(DeliveryPolicy::default().validate().is_ok());
+    }
 }

@@ -578,3 +578,50 @@ async fn idle_subscriptions_get_events_directly_and_failures_are_queued() {
     assert!(engine.dead_letters(None, 10).unwrap().is_empty());
     engine.shutdown().await;
 }
+
+/// A sink answering a queued retry with `429` and an absurd `Retry-After` used to panic the
+/// subscription's worker (`Instant + Duration` overflow), which then delivered nothing more.
+/// Now the event is dead-lettered naming the limit, and the subscription keeps delivering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_retry_after_dead_letters_and_the_subscription_keeps_delivering() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TestSink::start(|_, _, n| match n {
+        0 => Reply::status(503),
+        1 => Reply::status(429).header("retry-after", "9241818780928485360"),
+        _ => Reply::ok(),
+    })
+    .await;
+    let engine = open(dir.path()).await;
+    let mut sub = subscription("s", &sink.url());
+    sub.delivery.max_age = None;
+    engine.put_subscription(sub).await.unwrap();
+    let id = SubscriptionId::new("s");
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(1))])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine
+            .dead_letters(Some(&id), 10)
+            .unwrap()
+            .len()
+            == 1)
+        .await
+    );
+    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    assert!(
+        letter.reason.contains("retry-after of"),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(letter.status, Some(429));
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(2))])
+        .await
+        .unwrap();
+    assert!(wait_until(PATIENCE, || sink.state.delivered_ids() == ["e2"]).await);
+    engine.shutdown().await;
+}
