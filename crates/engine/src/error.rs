@@ -108,6 +108,15 @@ pub enum HandleError {
         /// Wasmtime's explanation.
         message: String,
     },
+    /// The guest handed the host more than one event may (see [`crate::budget`]): too many
+    /// or too large published events or results.
+    #[error("component `{component}` exceeded a limit: {message}")]
+    LimitExceeded {
+        /// The component's name.
+        component: String,
+        /// Which limit, and by how much.
+        message: String,
+    },
     /// The handler returned an error of its own.
     #[error("component `{component}` refused the event ({kind:?}): {message}")]
     Handler {

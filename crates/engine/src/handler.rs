@@ -1,6 +1,7 @@
 //! One loaded handler component and the per-event execution: a fresh instance under limits.
 
 use crate::bindings::{self, HandlerPre};
+use crate::budget::Budget;
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
@@ -117,6 +118,7 @@ impl Handler {
             shared: inner.shared.clone(),
             publisher,
             deadline,
+            budget: Budget::default(),
         };
         let mut store = Store::new(&inner.engine.inner.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
@@ -144,7 +146,22 @@ impl Handler {
             Err(_elapsed) => Err(ctx.timeout()),
             Ok(Err(Failure::Instantiate(e))) => Err(ctx.classify_instantiate(e)),
             Ok(Err(Failure::Call(e))) => Err(ctx.classify(e)),
-            Ok(Ok(Ok(events))) => Ok(events.into_iter().map(Event::from).collect()),
+            Ok(Ok(Ok(events))) => {
+                let events: Vec<Event> = events.into_iter().map(Event::from).collect();
+                let budget = &mut store.data_mut().budget;
+                // A refused publish fails the event even if the guest ignored the refusal.
+                let over = budget
+                    .results(&events)
+                    .err()
+                    .or_else(|| budget.exceeded().map(str::to_owned));
+                match over {
+                    Some(message) => Err(HandleError::LimitExceeded {
+                        component: name.to_string(),
+                        message,
+                    }),
+                    None => Ok(events),
+                }
+            }
             Ok(Ok(Err(bindings::wit::HandlerError { kind, message }))) => {
                 Err(HandleError::Handler {
                     component: name.to_string(),

@@ -1,6 +1,8 @@
 //! Per-instance host state and the host side of the `outbound`, `log` and `config` imports.
 
 use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
+use crate::budget::{self, Budget, MAX_LOG_BYTES, MAX_LOG_RECORDS};
+use crate::event::Event;
 use crate::limiter::MemoryLimiter;
 use crate::publisher::{PublishError, Publisher};
 use crate::wasi::LazyWasi;
@@ -30,6 +32,8 @@ pub(crate) struct HostState {
     pub(crate) publisher: Arc<dyn Publisher>,
     /// When the event's deadline passes; bounds how long `publish` may wait.
     pub(crate) deadline: Instant,
+    /// What the guest has published and logged during this event, against its limits.
+    pub(crate) budget: Budget,
 }
 
 impl WasiView for HostState {
@@ -52,8 +56,14 @@ impl outbound::Host for HostState {
         if !self.shared.outputs.contains(&output) {
             return Err(outbound::PublishError::UnknownOutput(output));
         }
+        let event = Event::from(event);
+        if let Err(why) = self.budget.publish(&event) {
+            return Err(outbound::PublishError::Failed(format!(
+                "{why}: this event fails"
+            )));
+        }
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let publish = self.publisher.publish(&output, event.into());
+        let publish = self.publisher.publish(&output, event);
         match tokio::time::timeout(remaining, publish).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(PublishError::UnknownOutput(o))) => {
@@ -71,6 +81,33 @@ impl outbound::Host for HostState {
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
         let component = &*self.shared.name;
+        match self.budget.log() {
+            Some(true) => {}
+            Some(false) => {
+                tracing::warn!(
+                    target: "spindle::guest",
+                    component,
+                    "the guest wrote more than {MAX_LOG_RECORDS} log records for one event; the rest of this event's are dropped"
+                );
+                return;
+            }
+            None => return,
+        }
+        let message = budget::truncate(&message, MAX_LOG_BYTES);
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .scan(MAX_LOG_BYTES, |room, (k, v)| {
+                let kept = if k.len() + v.len() <= *room {
+                    (k, v)
+                } else {
+                    let v = budget::truncate(&v, (*room).min(256)).into_owned();
+                    (k, v)
+                };
+                *room = room.saturating_sub(kept.0.len() + kept.1.len());
+                Some(kept)
+            })
+            .take(64)
+            .collect();
         let fields = FieldList(&fields);
         match level {
             log::Level::Trace => {

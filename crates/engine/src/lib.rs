@@ -32,6 +32,7 @@
 //! with the same limits.
 
 mod bindings;
+pub mod budget;
 mod cache;
 mod config;
 mod engine;

@@ -339,3 +339,47 @@ async fn memory_written_by_one_event_is_pristine_for_the_next() {
         assert_eq!(out[0].data.as_deref(), Some(&b"1"[..]));
     }
 }
+
+/// The resident set of this process, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A hostile guest that publishes or returns more events than one event may, or floods the
+/// log, fails only its own event (or, for logs, loses the excess): the next event is served
+/// and the host's memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_fail_their_own_event_and_memory_stays_bounded() {
+    let engine = engine();
+    let mut config = relaxed();
+    config.outputs.insert("audit".into());
+    let h = load(&engine, "guest_behaviours", config);
+    let before = rss_kib();
+    for _ in 0..3 {
+        let publisher = collector();
+        match h.handle(ev("flood.publish"), publisher.clone()).await {
+            Err(HandleError::LimitExceeded { message, .. }) => {
+                assert!(message.contains("published more than"), "{message}")
+            }
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+        assert_eq!(publisher.take().len(), engine::budget::MAX_OUTPUT_EVENTS);
+        match h.handle(ev("flood.results"), no_outputs()).await {
+            Err(HandleError::LimitExceeded { message, .. }) => {
+                assert!(message.contains("returned 5000 events"), "{message}")
+            }
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+        // Logs over the cap are dropped, not fatal: the event itself succeeds.
+        let out = h.handle(ev("flood.log"), no_outputs()).await.unwrap();
+        assert_eq!(out.len(), 1);
+        still_serves(&h).await;
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 256 << 10, "RSS grew by {grown} KiB");
+}

@@ -53,7 +53,7 @@ fn handler_error(error: engine::HandleError) -> HandlerError {
         E::Busy { .. } => HandlerError::Busy,
         E::Timeout { deadline, .. } => HandlerError::Timeout(deadline),
         E::OutOfMemory { .. } => HandlerError::OutOfMemory(error.to_string()),
-        E::Trap { .. } => HandlerError::Trap(error.to_string()),
+        E::Trap { .. } | E::LimitExceeded { .. } => HandlerError::Trap(error.to_string()),
         E::Instantiate { .. } => HandlerError::Internal(error.to_string()),
         E::Handler {
             kind: engine::ErrorKind::Transient,
@@ -195,11 +195,20 @@ impl crate::http::RawHttpHandler for WasmHttp {
                 .await
                 .map_err(handler_error)?;
             let (parts, body) = response.into_parts();
-            let body = body
+            // Bounded like a handler's events: a guest streaming an endless body fails its
+            // own request instead of filling the host's memory.
+            let limit = engine::budget::MAX_OUTPUT_BYTES;
+            let body = http_body_util::Limited::new(body, limit)
                 .collect()
                 .await
                 .map_err(|e| {
-                    HandlerError::Trap(format!("the component's response body failed: {e}"))
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        HandlerError::Trap(format!(
+                            "the component's response body is larger than {limit} bytes"
+                        ))
+                    } else {
+                        HandlerError::Trap(format!("the component's response body failed: {e}"))
+                    }
                 })?
                 .to_bytes();
             Ok(http::Response::from_parts(parts, body))

@@ -105,6 +105,24 @@ fn handle(event: Event) -> Result<Vec<Event>> {
             }
             Ok(vec![event.with_data("text/plain", dirty.to_string())])
         }
+        // Hostile: more than the host lets one event hand it.
+        "flood.publish" => {
+            for i in 0..2000 {
+                // Refusals are ignored on purpose: the host must fail the event anyway.
+                let _ = spindle_sdk::publish("audit", event.clone().with_subject(i.to_string()));
+            }
+            Ok(vec![])
+        }
+        "flood.results" => Ok((0..5000)
+            .map(|i| Event::new("flood.item", "/behaviours").with_subject(i.to_string()))
+            .collect()),
+        "flood.log" => {
+            let line = "x".repeat(64 << 10);
+            for _ in 0..5000 {
+                spindle_sdk::log::info(&line, &[("k", &line)]);
+            }
+            Ok(vec![event])
+        }
         other => Err(Error::permanent(format!("unknown behaviour {other}"))),
     }
 }
