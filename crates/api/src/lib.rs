@@ -101,13 +101,21 @@ impl AdminApi {
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let limits = self.config.limits;
+        // On a loopback listener only loopback names may be in `Host`: a web page whose own
+        // name resolves to 127.0.0.1 (DNS rebinding) cannot reach the API through it.
+        let loopback = listener.local_addr()?.ip().is_loopback();
         http_server::serve(
             "admin",
             listener,
             limits,
             move |request| {
                 let this = self.clone();
-                async move { this.handle(request).await }
+                async move {
+                    match browser_guard(&request, loopback) {
+                        Some(refusal) => refusal.into_response(),
+                        None => this.handle(request).await,
+                    }
+                }
             },
             shutdown,
         )
@@ -115,6 +123,8 @@ impl AdminApi {
     }
 
     /// Handles one request (whatever the body type, so tests can call it without a socket).
+    /// [`AdminApi::serve`] first refuses what only a browser tricked by another site sends
+    /// (foreign `Host` on a loopback listener, cross-origin `Origin`).
     /// The token is checked before the body is read.
     pub async fn handle<B>(&self, request: Request<B>) -> HttpResponse
     where
@@ -143,4 +153,47 @@ impl AdminApi {
             status = response.status().as_u16(), "admin API request");
         response
     }
+}
+
+/// What a browser sends when another site makes it call the admin API: a `Host` that is not
+/// this loopback listener's (DNS rebinding), or an `Origin` of another site. Either is refused
+/// with `403` before anything else happens. Clients that are not browsers send neither.
+fn browser_guard<B>(request: &Request<B>, loopback: bool) -> Option<http_server::Problem> {
+    let refuse = |detail: String| {
+        Some(http_server::Problem::new(http::StatusCode::FORBIDDEN, "Forbidden").detail(detail))
+    };
+    let headers = request.headers();
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if loopback && !is_loopback_authority(host) {
+        return refuse(format!(
+            "`Host: {host}` is not this loopback listener's name (use 127.0.0.1, localhost or [::1])"
+        ));
+    }
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let same = origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        if !same {
+            return refuse(format!(
+                "cross-origin requests are refused (`Origin: {origin}`)"
+            ));
+        }
+    }
+    None
+}
+
+/// `127.0.0.1[:port]`, `localhost[:port]`, `[::1][:port]` (any 127/8 address too).
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -84,7 +84,13 @@ pub async fn route(delivery: &Arc<Delivery>, call: Call<'_>) -> Result<HttpRespo
             }
         }
         ["deadletters", "replay"] => match *method {
-            Method::POST => deadletters::replay(delivery, &call.body).await,
+            Method::POST => {
+                // An empty body means "replay everything"; any body must be declared JSON.
+                if !call.body.is_empty() {
+                    json_body(call.headers)?;
+                }
+                deadletters::replay(delivery, &call.body).await
+            }
             Method::OPTIONS => Ok(options(ALLOW_REPLAY)),
             _ => Err(ApiError::MethodNotAllowed(ALLOW_REPLAY)),
         },
@@ -110,11 +116,13 @@ fn options(allow: &'static str) -> HttpResponse {
     r
 }
 
-/// Refuses bodies declared as something other than JSON (no `Content-Type` is tolerated,
-/// for `curl -d` users).
+/// Refuses writes whose body is not declared as JSON (`Content-Type: application/json` or a
+/// `+json` type), including writes with no `Content-Type`.
 fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    // Required, not just checked when present: a browser can send a body without a JSON
+    // content type cross-origin with no CORS preflight, so only JSON proves a real client.
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
+        return Err(ApiError::UnsupportedMediaType("(none)".into()));
     };
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim();

@@ -726,3 +726,106 @@ async fn serve_stops_on_shutdown() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// What another web site can make a developer's browser send to a loopback admin API: a
+/// simple cross-site POST (no JSON content type, so no CORS preflight), a request with that
+/// site's `Origin`, or one through a rebinding DNS name (`Host` of the attacker). All refused,
+/// nothing created; the same requests from a real client work.
+#[tokio::test]
+async fn browser_attacks_are_refused() {
+    let s = start(None).await;
+    let body = json!({"sink": "http://127.0.0.1:9/hook", "protocol": "HTTP"}).to_string();
+    let post = |content_type: Option<&'static str>, origin: Option<String>| {
+        let mut req = s
+            .client
+            .post(format!("{}/subscriptions", s.base))
+            .body(body.clone());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    let r = post(None, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = post(Some("text/plain"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = post(
+        Some("application/json"),
+        Some("https://evil.example".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let replay = s
+        .client
+        .post(format!("{}/deadletters/replay", s.base))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::FORBIDDEN);
+    let replay = s
+        .client
+        .post(format!("{}/deadletters/replay", s.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // DNS rebinding: the browser sends the attacker's name as Host.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /subscriptions HTTP/1.1\r\nHost: rebind.evil.example:3001\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    raw.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(s.engine.subscriptions().is_empty());
+
+    // A real client (same origin, or none) gets through.
+    let r = post(Some("application/json"), Some(s.base.clone()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(Some("application/json"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Custom headers cannot forge the event (`ce-*`, `Content-Type`) or the request's framing
+/// and routing (`Host`, `Content-Length`, hop-by-hop headers).
+#[tokio::test]
+async fn reserved_headers_are_refused_in_protocolsettings() {
+    let s = start(None).await;
+    for name in [
+        "ce-id",
+        "CE-Type",
+        "Content-Type",
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+    ] {
+        let r = s
+            .create(
+                json!({"sink": "http://127.0.0.1:9/hook", "protocol": "HTTP",
+                "protocolsettings": {"headers": {name: "x"}}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text);
+        assert!(r.text.contains("cannot be set"), "{}", r.text);
+    }
+    let r = s
+        .create(
+            json!({"sink": "http://127.0.0.1:9/hook", "protocol": "HTTP",
+            "protocolsettings": {"headers": {"x-tenant": "acme"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}

@@ -295,10 +295,20 @@ async fn webhook_handshake_and_auth() {
     };
     let app = start(BTreeMap::new(), config).await;
     let client = reqwest::Client::new();
+    // The handshake obeys the token like every other request: without it, an anonymous
+    // OPTIONS could make the host send validation requests for anyone.
+    let r = client
+        .request(reqwest::Method::OPTIONS, &app.url)
+        .header("WebHook-Request-Origin", "events.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     let r = client
         .request(reqwest::Method::OPTIONS, &app.url)
         .header("WebHook-Request-Origin", "events.example.com")
         .header("WebHook-Request-Rate", "120")
+        .bearer_auth("s3cret")
         .send()
         .await
         .unwrap();
@@ -310,6 +320,7 @@ async fn webhook_handshake_and_auth() {
     let r = client
         .request(reqwest::Method::OPTIONS, &app.url)
         .header("WebHook-Request-Origin", "evil.org")
+        .bearer_auth("s3cret")
         .send()
         .await
         .unwrap();
@@ -345,18 +356,27 @@ async fn handshake_by_callback_is_confirmed_with_a_get() {
     let app = start(BTreeMap::new(), HttpConfig::default()).await;
     let callback = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback_url = format!("http://{}/confirm?key=abc", callback.local_addr().unwrap());
-    let r = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, &app.url)
-        .header("WebHook-Request-Origin", "events.example.com")
-        .header("WebHook-Request-Callback", &callback_url)
-        .send()
-        .await
-        .unwrap();
+    let handshake = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &app.url)
+            .header("WebHook-Request-Origin", origin)
+            .header("WebHook-Request-Callback", &callback_url)
+            .send()
+    };
+    // The callback must be on the requesting origin's host: an anonymous OPTIONS cannot make
+    // the host call somewhere else.
+    let r = handshake("events.example.com").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = handshake("127.0.0.1").await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         !r.headers().contains_key("webhook-allowed-origin"),
         "withheld when confirming by callback"
     );
+    // One validation per origin at a time.
+    let r = handshake("127.0.0.1").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
     let (mut stream, _) = tokio::time::timeout(Duration::from_secs(20), callback.accept())
         .await
         .unwrap()

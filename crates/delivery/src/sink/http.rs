@@ -124,6 +124,12 @@ impl SinkFactory for HttpSinkFactory {
         for (name, value) in &settings.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(sub, format!("bad header name `{name}`")))?;
+            if let Some(why) = reserved_header(&name) {
+                return Err(invalid(
+                    sub,
+                    format!("protocolsettings.headers: `{name}` cannot be set: {why}"),
+                ));
+            }
             let value = HeaderValue::from_str(value)
                 .map_err(|_| invalid(sub, format!("bad value for header `{name}`")))?;
             headers.insert(name, value);
@@ -318,6 +324,25 @@ impl Sink for HttpSink {
 
     fn takes_direct_sends(&self) -> bool {
         true
+    }
+}
+
+/// Why a custom header may not be set on a delivery, if it may not: the event's own headers
+/// (`ce-*`, `Content-Type`) belong to the CloudEvents binding, the framing and routing ones
+/// (`Content-Length`, `Host`, hop-by-hop headers) to the HTTP client. Letting a subscription
+/// set them would let it forge the event or smuggle requests.
+fn reserved_header(name: &HeaderName) -> Option<&'static str> {
+    let name = name.as_str();
+    if name.starts_with("ce-") || name == "content-type" {
+        return Some("the CloudEvents binding sets it from the event");
+    }
+    match name {
+        "content-length" | "host" | "transfer-encoding" | "connection" | "keep-alive"
+        | "proxy-connection" | "te" | "trailer" | "upgrade" => {
+            Some("the HTTP client sets it for each request")
+        }
+        REQUEST_ORIGIN => Some("the webhook handshake sets it"),
+        _ => None,
     }
 }
 

@@ -108,6 +108,7 @@ pub struct HttpTrigger {
     dispatcher: Dispatcher,
     config: HttpConfig,
     client: reqwest::Client,
+    callbacks: Arc<webhook::PendingCallbacks>,
 }
 
 impl HttpTrigger {
@@ -127,6 +128,7 @@ impl HttpTrigger {
             dispatcher,
             config,
             client,
+            callbacks: Arc::default(),
         }
     }
 
@@ -139,6 +141,16 @@ impl HttpTrigger {
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let limits = self.config.limits;
+        if let Ok(addr) = listener.local_addr()
+            && !addr.ip().is_loopback()
+            && self.config.webhook.allowed_origins.is_empty()
+        {
+            tracing::warn!(
+                %addr,
+                "the HTTP trigger is reachable from other machines and [application.http] \
+                 allowed_origins is not set: the webhook handshake grants every origin that asks"
+            );
+        }
         http_server::serve(
             "trigger",
             listener,
@@ -164,10 +176,10 @@ impl HttpTrigger {
                 .detail(format!("no trigger serves `{path}`"))
                 .into_response();
         };
-        if let Some(denied) =
-            self.config
-                .webhook
-                .authorize(request.method(), request.uri(), request.headers())
+        if let Some(denied) = self
+            .config
+            .webhook
+            .authorize(request.uri(), request.headers())
         {
             return denied;
         }
@@ -177,7 +189,11 @@ impl HttpTrigger {
             }
             RouteTarget::CloudEvents { component } => match *request.method() {
                 Method::POST => self.cloudevents(component.as_deref(), request).await,
-                Method::OPTIONS => self.config.webhook.handshake(&request, &self.client),
+                Method::OPTIONS => {
+                    self.config
+                        .webhook
+                        .handshake(&request, &self.client, &self.callbacks)
+                }
                 _ => Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
                     .detail("CloudEvents are delivered with POST (and OPTIONS for the webhook handshake)")
                     .header(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"))

@@ -2,10 +2,12 @@
 //! so user code never sees it: the OPTIONS abuse-protection handshake and bearer-token
 //! authorization.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::Full;
 
 use http_server::{BearerToken, HttpResponse, Problem};
@@ -44,7 +46,16 @@ impl WebhookConfig {
     /// Answers an OPTIONS request: the validation handshake (section 4). Grants are given in
     /// the response headers, or — when the sender offers a callback — by a GET to the callback
     /// URL on a background task, with the headers withheld as the spec requires.
-    pub fn handshake<B>(&self, request: &Request<B>, client: &reqwest::Client) -> HttpResponse {
+    ///
+    /// A callback is only ever sent to the requesting origin's own host (or an allowed origin),
+    /// at most one at a time per origin and [`MAX_PENDING_CALLBACKS`] in all: an anonymous
+    /// `OPTIONS` cannot make the host send requests to arbitrary places.
+    pub fn handshake<B>(
+        &self,
+        request: &Request<B>,
+        client: &reqwest::Client,
+        callbacks: &Arc<PendingCallbacks>,
+    ) -> HttpResponse {
         let headers = request.headers();
         let mut response = HttpResponse::new(Full::new(Bytes::new()));
         response
@@ -73,19 +84,40 @@ impl WebhookConfig {
             (None, _) => "*".to_owned(),
         };
         if let Some(callback) = headers.get(REQUEST_CALLBACK).and_then(|v| v.to_str().ok()) {
-            match callback.parse::<reqwest::Url>() {
-                Ok(url) => {
-                    tracing::info!(origin, %url, "webhook handshake: confirming by callback");
-                    let client = client.clone();
-                    let rate = granted_rate.clone();
-                    tokio::spawn(async move { confirm_callback(client, url, rate).await });
-                }
+            let url = match callback.parse::<reqwest::Url>() {
+                Ok(url) => url,
                 Err(e) => {
                     return Problem::new(StatusCode::BAD_REQUEST, "Invalid callback")
                         .detail(format!("WebHook-Request-Callback is not a URL: {e}"))
                         .into_response();
                 }
+            };
+            let host = url.host_str().unwrap_or("");
+            let on_origin = host.eq_ignore_ascii_case(origin)
+                || (!self.allowed_origins.is_empty() && self.origin_allowed(host));
+            if !matches!(url.scheme(), "http" | "https") || !on_origin {
+                tracing::warn!(origin, %url, "webhook handshake refused: callback not on the origin's host");
+                return Problem::new(StatusCode::BAD_REQUEST, "Invalid callback")
+                    .detail(format!(
+                        "WebHook-Request-Callback must be an http(s) URL on the requesting origin's host `{origin}`"
+                    ))
+                    .into_response();
             }
+            let Some(pending) = PendingCallbacks::claim(callbacks, origin) else {
+                return Problem::new(StatusCode::TOO_MANY_REQUESTS, "Validation in progress")
+                    .detail(format!(
+                        "a validation for `{origin}` (or too many in all) is already in progress"
+                    ))
+                    .retry_after(CALLBACK_RETRY_AFTER)
+                    .into_response();
+            };
+            tracing::info!(origin, %url, "webhook handshake: confirming by callback");
+            let client = client.clone();
+            let rate = granted_rate.clone();
+            tokio::spawn(async move {
+                confirm_callback(client, url, rate).await;
+                drop(pending);
+            });
             return response;
         }
         let h = response.headers_mut();
@@ -99,15 +131,11 @@ impl WebhookConfig {
     }
 
     /// Checks the delivery's token (section 3): `Authorization: Bearer` or the `access_token`
-    /// query parameter. `None` means authorized.
-    pub fn authorize(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Option<HttpResponse> {
+    /// query parameter, on every request of every route, the `OPTIONS` handshake and
+    /// `wasi-http` routes included. `None` means authorized.
+    pub fn authorize(&self, uri: &Uri, headers: &HeaderMap) -> Option<HttpResponse> {
         let expected = self.auth_token.as_ref()?;
-        if method == Method::OPTIONS || expected.authorizes(headers, uri, true) {
+        if expected.authorizes(headers, uri, true) {
             return None;
         }
         Some(
@@ -115,6 +143,49 @@ impl WebhookConfig {
                 .detail("this endpoint requires `Authorization: Bearer <token>` or an `access_token` query parameter")
                 .into_response(),
         )
+    }
+}
+
+/// How many callback validations may run at once, all origins together.
+pub const MAX_PENDING_CALLBACKS: usize = 16;
+/// Seconds a sender is asked to wait when its validation cannot start now.
+const CALLBACK_RETRY_AFTER: u64 = 10;
+
+/// The origins whose callback validation is running, so each origin has at most one and all
+/// of them at most [`MAX_PENDING_CALLBACKS`].
+#[derive(Debug, Default)]
+pub struct PendingCallbacks {
+    origins: Mutex<HashSet<String>>,
+}
+
+/// One running validation; its origin is free again when this is dropped.
+pub struct PendingCallback {
+    gate: Arc<PendingCallbacks>,
+    origin: String,
+}
+
+impl PendingCallbacks {
+    /// Takes the slot of `origin`, unless it has one already or all are taken.
+    fn claim(gate: &Arc<Self>, origin: &str) -> Option<PendingCallback> {
+        let origin = origin.to_ascii_lowercase();
+        let mut origins = gate.origins.lock().unwrap_or_else(|e| e.into_inner());
+        if origins.len() >= MAX_PENDING_CALLBACKS || !origins.insert(origin.clone()) {
+            return None;
+        }
+        Some(PendingCallback {
+            gate: gate.clone(),
+            origin,
+        })
+    }
+}
+
+impl Drop for PendingCallback {
+    fn drop(&mut self) {
+        self.gate
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.origin);
     }
 }
 
