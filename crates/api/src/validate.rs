@@ -51,6 +51,9 @@ pub fn subscription_request(
         return Err(ApiError::invalid("/delivery", e.to_string()));
     }
     check_non_empty(&object)?;
+    if let Some(Value::Object(credential)) = object.get("sinkcredential") {
+        check_credential(credential)?;
+    }
     let mut fields = object.clone();
     fields.remove("id");
     let request: SubscriptionRequest = serde_json::from_value(Value::Object(fields))
@@ -98,6 +101,112 @@ fn check_non_empty(object: &Map<String, Value>) -> Result<(), ApiError> {
         && config.contains_key("")
     {
         return Err(ApiError::invalid("/config", "keys must not be empty"));
+    }
+    Ok(())
+}
+
+/// The members of each predefined `credentialtype` (Subscriptions 3.2.3 and the OpenAPI
+/// `SinkCredential` schemas): the required ones, then the optional ones.
+const CREDENTIAL_MEMBERS: [(&str, &[&str], &[&str]); 3] = [
+    ("PLAIN", &["identifier", "secret"], &[]),
+    (
+        "ACCESSTOKEN",
+        &["accesstoken", "accesstokenexpiresutc"],
+        &["accesstokentype"],
+    ),
+    (
+        "REFRESHTOKEN",
+        &[
+            "accesstoken",
+            "accesstokenexpiresutc",
+            "refreshtoken",
+            "refreshtokenendpoint",
+        ],
+        &["accesstokentype"],
+    ),
+];
+
+/// Subscriptions 3.2.3: the members a credential type requires are present, non-empty
+/// strings; `accesstokenexpiresutc` is a timestamp and `refreshtokenendpoint` an absolute
+/// URI; members of no credential type are refused (the OpenAPI's `SinkCredential` has
+/// `additionalProperties: false`), so a misspelt one is not silently ignored.
+fn check_credential(credential: &Map<String, Value>) -> Result<(), ApiError> {
+    let ty = match credential.get("credentialtype") {
+        Some(Value::String(ty)) => ty.as_str(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "/sinkcredential/credentialtype",
+                "must be a string: PLAIN, ACCESSTOKEN or REFRESHTOKEN",
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "/sinkcredential/credentialtype",
+                "is required: PLAIN, ACCESSTOKEN or REFRESHTOKEN",
+            ));
+        }
+    };
+    let Some((_, required, optional)) = CREDENTIAL_MEMBERS.iter().find(|(t, ..)| *t == ty) else {
+        return Err(ApiError::invalid(
+            "/sinkcredential/credentialtype",
+            format!("unknown credential type `{ty}`: PLAIN, ACCESSTOKEN or REFRESHTOKEN"),
+        ));
+    };
+    for name in *required {
+        match credential.get(*name) {
+            Some(Value::String(v)) if !v.is_empty() => {}
+            Some(Value::String(_)) => {
+                return Err(ApiError::invalid(
+                    format!("/sinkcredential/{name}"),
+                    "must not be empty",
+                ));
+            }
+            Some(Value::Null) | None => {
+                return Err(ApiError::invalid(
+                    format!("/sinkcredential/{name}"),
+                    format!("is required for credentialtype {ty}"),
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("/sinkcredential/{name}"),
+                    "must be a string",
+                ));
+            }
+        }
+    }
+    for (name, value) in credential {
+        if name == "credentialtype" || required.contains(&name.as_str()) {
+            continue;
+        }
+        if !optional.contains(&name.as_str()) {
+            return Err(ApiError::invalid(
+                format!("/sinkcredential/{name}"),
+                format!("is not a member of a {ty} credential"),
+            ));
+        }
+        if !value.is_string() && !value.is_null() {
+            return Err(ApiError::invalid(
+                format!("/sinkcredential/{name}"),
+                "must be a string",
+            ));
+        }
+    }
+    if let Some(Value::String(expires)) = credential.get("accesstokenexpiresutc")
+        && expires.parse::<cloudevent::attribute::Timestamp>().is_err()
+    {
+        return Err(ApiError::invalid(
+            "/sinkcredential/accesstokenexpiresutc",
+            format!("`{expires}` is not an RFC 3339 timestamp (e.g. 2030-01-01T00:00:00Z)"),
+        ));
+    }
+    if let Some(Value::String(endpoint)) = credential.get("refreshtokenendpoint")
+        && cloudevent::attribute::check_uri(endpoint).is_err()
+    {
+        return Err(ApiError::invalid(
+            "/sinkcredential/refreshtokenendpoint",
+            format!("`{endpoint}` is not an absolute URI"),
+        ));
     }
     Ok(())
 }
@@ -279,6 +388,90 @@ mod tests {
             Some("/types")
         );
         assert_eq!(field_of(with("types", serde_json::json!(["t"]))), None);
+    }
+
+    /// Subscriptions 3.2.3, Sink Credentials: `identifier` and `secret` are "REQUIRED for
+    /// credentialType=\"PLAIN\""; `accessToken` and `accessTokenExpiresUtc` are "REQUIRED for
+    /// credentialType=\"ACCESSTOKEN\" and credentialType=\"REFRESHTOKEN\""; `refreshToken` is
+    /// "REQUIRED for credentialType=\"REFRESHTOKEN\"" (and the OpenAPI's
+    /// `RefreshTokenCredential` also requires `refreshtokenendpoint`).
+    #[test]
+    fn credentials_need_the_members_of_their_type() {
+        use serde_json::json;
+        let cred = |c: Value| field_of(with("sinkcredential", c));
+        let expires = "2030-01-01T00:00:00Z";
+        // Complete credentials of each type are accepted.
+        for good in [
+            json!({"credentialtype": "PLAIN", "identifier": "u", "secret": "p"}),
+            json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t",
+                   "accesstokenexpiresutc": expires}),
+            json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t",
+                   "accesstokenexpiresutc": expires, "accesstokentype": "bearer"}),
+            json!({"credentialtype": "REFRESHTOKEN", "accesstoken": "t",
+                   "accesstokenexpiresutc": expires, "refreshtoken": "r",
+                   "refreshtokenendpoint": "https://auth.example.com/token"}),
+        ] {
+            assert_eq!(cred(good.clone()), None, "{good}");
+        }
+        // Each missing, empty or malformed member is named.
+        for (bad, field) in [
+            (
+                json!({"identifier": "u", "secret": "p"}),
+                "/sinkcredential/credentialtype",
+            ),
+            (
+                json!({"credentialtype": "KERBEROS"}),
+                "/sinkcredential/credentialtype",
+            ),
+            (
+                json!({"credentialtype": "PLAIN", "identifier": "u"}),
+                "/sinkcredential/secret",
+            ),
+            (
+                json!({"credentialtype": "PLAIN", "secret": "p"}),
+                "/sinkcredential/identifier",
+            ),
+            (
+                json!({"credentialtype": "PLAIN", "identifier": "", "secret": "p"}),
+                "/sinkcredential/identifier",
+            ),
+            (
+                json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t"}),
+                "/sinkcredential/accesstokenexpiresutc",
+            ),
+            (
+                json!({"credentialtype": "ACCESSTOKEN", "accesstokenexpiresutc": expires}),
+                "/sinkcredential/accesstoken",
+            ),
+            (
+                json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t",
+                    "accesstokenexpiresutc": "tomorrow"}),
+                "/sinkcredential/accesstokenexpiresutc",
+            ),
+            (
+                json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t",
+                    "accesstokenexpiresutc": expires, "secret": "p"}),
+                "/sinkcredential/secret",
+            ),
+            (
+                json!({"credentialtype": "REFRESHTOKEN", "accesstoken": "t",
+                    "accesstokenexpiresutc": expires, "refreshtoken": "r"}),
+                "/sinkcredential/refreshtokenendpoint",
+            ),
+            (
+                json!({"credentialtype": "REFRESHTOKEN", "accesstoken": "t",
+                    "accesstokenexpiresutc": expires, "refreshtokenendpoint": "https://a/t"}),
+                "/sinkcredential/refreshtoken",
+            ),
+            (
+                json!({"credentialtype": "REFRESHTOKEN", "accesstoken": "t",
+                    "accesstokenexpiresutc": expires, "refreshtoken": "r",
+                    "refreshtokenendpoint": "not a uri"}),
+                "/sinkcredential/refreshtokenendpoint",
+            ),
+        ] {
+            assert_eq!(cred(bad.clone()).as_deref(), Some(field), "{bad}");
+        }
     }
 
     /// Subscriptions 3.2.1, `source`: "Type: `URI-reference` - a CloudEvents `source` value".

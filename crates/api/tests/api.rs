@@ -652,7 +652,7 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
             "/protocolsettings/qos",
         ),
         (
-            json!({"sink": "mqtt://127.0.0.1:9/t", "protocol": "MQTT5",
+            json!({"sink": "mqtt://127.0.0.1:9/t", "protocol": "MQTT3",
                 "protocolsettings": {"topicname": "t", "expiry": 60}}),
             "/protocolsettings/expiry",
         ),
@@ -673,7 +673,7 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
         ),
         (
             json!({"sink": "nats://127.0.0.1:9/a", "protocol": "NATS",
-                "sinkcredential": {"credentialtype": "PLAIN", "identifier": "u"}}),
+                "sinkcredential": {"credentialtype": "PLAIN", "identifier": "u", "secret": "p"}}),
             "/sinkcredential",
         ),
     ];

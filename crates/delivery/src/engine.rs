@@ -11,11 +11,14 @@ use redb::{Database, ReadableTable};
 use crate::committer::Committer;
 use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
 use crate::error::Error;
-use crate::model::{Subscription, SubscriptionId, SubscriptionRequest};
+use crate::model::{CONFIG_DISABLED, Subscription, SubscriptionId, SubscriptionRequest};
 use crate::outbox::Outbox;
 use crate::sink::SinkRegistry;
 use crate::store;
-use crate::worker::{self, Workers};
+use crate::worker::{self, DisableHook, Workers};
+
+/// The subscriptions in memory, by id.
+type Cache = Arc<RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>>;
 
 /// How long `open` waits for a previous instance in this process to release the file.
 const OPEN_RETRY: Duration = Duration::from_secs(5);
@@ -29,11 +32,11 @@ pub struct Delivery {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     workers: Arc<Workers>,
     sinks: SinkRegistry,
-    subscriptions: RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>,
+    subscriptions: Cache,
     /// Bumped on every subscription change, so matchers can cache compiled filters.
-    generation: AtomicU64,
+    generation: Arc<AtomicU64>,
     /// Serializes subscription changes so the store, the cache and the workers agree.
-    admin: tokio::sync::Mutex<()>,
+    admin: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Delivery {
@@ -68,9 +71,9 @@ impl Delivery {
             thread: Mutex::new(Some(thread)),
             workers: Arc::new(Workers::default()),
             sinks,
-            subscriptions: RwLock::new(BTreeMap::new()),
-            generation: AtomicU64::new(0),
-            admin: tokio::sync::Mutex::new(()),
+            subscriptions: Arc::new(RwLock::new(BTreeMap::new())),
+            generation: Arc::new(AtomicU64::new(0)),
+            admin: Arc::new(tokio::sync::Mutex::new(())),
         };
         for sub in subs {
             delivery.start(Arc::new(sub));
@@ -86,7 +89,18 @@ impl Delivery {
     fn start(&self, sub: Arc<Subscription>) {
         match self.sinks.create(&sub) {
             Ok(sink) => {
-                let handle = worker::spawn(&sub, sink, self.db.clone(), self.committer.clone());
+                if let Some(why) = sub.disabled() {
+                    tracing::warn!(subscription = %sub.id, sink = %sub.sink, reason = %why,
+                        "subscription is disabled: what is routed to it is dead-lettered; \
+                         PUT the subscription to enable it again");
+                }
+                let handle = worker::spawn(
+                    &sub,
+                    sink,
+                    self.db.clone(),
+                    self.committer.clone(),
+                    self.disable_hook(&sub),
+                );
                 self.workers.insert(sub.id.clone(), handle);
             }
             Err(e) => {
@@ -97,6 +111,66 @@ impl Delivery {
         }
         self.write_cache().insert(sub.id.clone(), sub);
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// What a worker calls when the sink of `sub` says it is gone (webhook `410 Gone`):
+    /// records the subscription as disabled, durably, with a [`CONFIG_DISABLED`] entry saying
+    /// why and since when, so the Subscriptions API shows it and a restart keeps it. Skipped
+    /// if the subscription was replaced or deleted meanwhile (a `PUT` is newer news).
+    fn disable_hook(&self, sub: &Arc<Subscription>) -> DisableHook {
+        let sub = sub.clone();
+        let cache = self.subscriptions.clone();
+        let generation = self.generation.clone();
+        let admin = self.admin.clone();
+        let committer = self.committer.clone();
+        Arc::new(move |why: String| {
+            tracing::warn!(subscription = %sub.id, sink = %sub.sink, reason = %why,
+                "subscription disabled: the sink is gone; nothing more is sent to it and \
+                 pending events are dead-lettered; PUT the subscription to enable it again");
+            let (sub, cache, generation, admin, committer) = (
+                sub.clone(),
+                cache.clone(),
+                generation.clone(),
+                admin.clone(),
+                committer.clone(),
+            );
+            let since = httpdate::fmt_http_date(std::time::SystemTime::now());
+            tokio::spawn(async move {
+                let _admin = admin.lock().await;
+                let current = cache
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&sub.id)
+                    .cloned();
+                if !current.is_some_and(|c| Arc::ptr_eq(&c, &sub)) {
+                    return;
+                }
+                let mut disabled = (*sub).clone();
+                disabled
+                    .config
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(CONFIG_DISABLED.to_owned(), format!("{why} ({since})"));
+                let record = crate::schema::encode_subscription(&disabled);
+                let key = disabled.id.as_str().to_owned();
+                let stored = committer
+                    .execute(move |b| {
+                        if b.subscriptions.get(key.as_str())?.is_some() {
+                            b.subscriptions.insert(key.as_str(), record.as_slice())?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = stored {
+                    tracing::error!(subscription = %sub.id, error = %e,
+                        "could not store that the subscription is disabled");
+                }
+                cache
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sub.id.clone(), Arc::new(disabled));
+                generation.fetch_add(1, Ordering::Release);
+            });
+        })
     }
 
     /// A number that changes whenever a subscription is created, replaced or deleted: lets
@@ -148,7 +222,11 @@ impl Delivery {
     /// Creates or replaces a subscription (`PUT /subscriptions/{id}`), durably, and (re)starts
     /// its worker; pending deliveries are kept across a replacement. Returns whether it was
     /// created. Refused if the subscription is invalid or no sink can be built for it.
-    pub async fn put_subscription(&self, sub: Subscription) -> Result<bool, Error> {
+    /// Storing a subscription enables it: a [`CONFIG_DISABLED`] entry is removed.
+    pub async fn put_subscription(&self, mut sub: Subscription) -> Result<bool, Error> {
+        if sub.enable() {
+            tracing::info!(subscription = %sub.id, "subscription enabled again");
+        }
         sub.validate().map_err(Error::Invalid)?;
         // Building the sink checks the URI, settings and credentials before anything is stored.
         self.sinks.create(&sub)?;

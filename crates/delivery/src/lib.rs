@@ -46,7 +46,8 @@ pub use deadletter::{DeadLetter, DeadLetterSelector};
 pub use engine::Delivery;
 pub use error::Error;
 pub use model::{
-    ContentMode, DeliveryPolicy, Protocol, Subscription, SubscriptionId, SubscriptionRequest,
+    CONFIG_DISABLED, ContentMode, DeliveryPolicy, Protocol, Subscription, SubscriptionId,
+    SubscriptionRequest,
 };
 pub use outbox::Outbox;
 pub use sink::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory, SinkRegistry};

@@ -49,6 +49,13 @@ impl SubscriptionId {
     }
 }
 
+/// The `config` entry Spindle sets on a subscription it disabled because the sink said it is
+/// gone (webhook `410 Gone`); the value says what the sink answered and when. A disabled
+/// subscription sends nothing: what is routed to it is dead-lettered at once. Storing the
+/// subscription again (`PUT /subscriptions/{id}`, with or without this entry) removes it and
+/// enables delivery again.
+pub const CONFIG_DISABLED: &str = "spindle.disabled";
+
 /// Prefix of the ids of output-binding queues; reserved, since API ids are UUIDs or
 /// existing ids.
 const OUTPUT_PREFIX: &str = "output:";
@@ -325,6 +332,27 @@ impl Subscription {
             protocolsettings: None,
             delivery: DeliveryPolicy::default(),
         }
+    }
+
+    /// Why the subscription is disabled (its [`CONFIG_DISABLED`] entry), if it is.
+    pub fn disabled(&self) -> Option<&str> {
+        self.config
+            .as_ref()?
+            .get(CONFIG_DISABLED)
+            .map(String::as_str)
+    }
+
+    /// Enables the subscription again: removes the [`CONFIG_DISABLED`] entry (and `config`
+    /// with it if nothing else is left). Returns whether it was disabled.
+    pub fn enable(&mut self) -> bool {
+        let Some(config) = &mut self.config else {
+            return false;
+        };
+        let was = config.remove(CONFIG_DISABLED).is_some();
+        if was && config.is_empty() {
+            self.config = None;
+        }
+        was
     }
 
     /// The URI scheme of the sink, lower-cased: the key of the sink registry.

@@ -136,6 +136,12 @@ impl Outbox {
                         }
                     }
                 }
+                SendOutcome::Gone { reason, status } => {
+                    lane.disable(crate::worker::gone_reason(&reason));
+                    let reason =
+                        format!("{reason}: the sink is gone, the subscription is disabled");
+                    dead.push(dead_letter(&lane, id, event, &reason, status));
+                }
                 SendOutcome::Permanent { reason, status } => {
                     dead.push(dead_letter(&lane, id, event, &reason, status));
                 }
@@ -207,6 +213,12 @@ async fn direct_send<'a>(
             _ => return (lane, id, event, None),
         },
     };
+    if lane.disabled().is_some() {
+        // The sink said it is gone while this send waited: it is queued, and the worker
+        // dead-letters it unsent.
+        lane.release(slot);
+        return (lane, id, event, None);
+    }
     let outcome = tokio::time::timeout_at(deadline, lane.sink.send(event)).await;
     lane.release(slot);
     let outcome = outcome.unwrap_or_else(|_| SendOutcome::Retry {

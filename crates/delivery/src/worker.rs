@@ -11,7 +11,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cloudevent::Event;
@@ -34,6 +34,10 @@ const WINDOW: usize = 1024;
 /// Pause after a failed outbox read before trying again.
 const READ_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
+/// Called once when a subscription's sink says it is gone, with why: the engine records the
+/// subscription as disabled (see [`crate::model::CONFIG_DISABLED`]).
+pub(crate) type DisableHook = Arc<dyn Fn(String) + Send + Sync>;
+
 /// What a worker shares with the outbox's direct path (see [`crate::Outbox::enqueue`]): its
 /// sink, its policy, and enough of its state to tell whether an event may skip the queue.
 pub(crate) struct Lane {
@@ -54,14 +58,30 @@ pub(crate) struct Lane {
     hold_until_ms: AtomicU64,
     /// Wakes the worker when a direct send frees a slot it may be waiting for.
     slot_freed: Notify,
+    /// Set once the subscription is disabled (its sink answered `410 Gone`): why. From then
+    /// on nothing is sent; what is queued is dead-lettered.
+    disabled: OnceLock<String>,
+    /// Tells the engine, the first time the sink says it is gone.
+    on_disable: DisableHook,
 }
 
 impl Lane {
-    fn new(sink: Arc<dyn Sink>, policy: DeliveryPolicy) -> Self {
+    fn new(
+        sink: Arc<dyn Sink>,
+        policy: DeliveryPolicy,
+        disabled: Option<String>,
+        on_disable: DisableHook,
+    ) -> Self {
         let direct = sink.takes_direct_sends()
             && !policy.ordered_by_partitionkey
             && policy.rate_limit.is_none();
+        let disabled_lock = OnceLock::new();
+        if let Some(why) = disabled {
+            let _ = disabled_lock.set(why);
+        }
         Lane {
+            disabled: disabled_lock,
+            on_disable,
             sink,
             direct,
             slots: Arc::new(Semaphore::new(policy.max_in_flight as usize)),
@@ -75,7 +95,22 @@ impl Lane {
     /// Whether an event may skip the queue now: the sink takes direct sends and the worker
     /// is idle (so nothing queued would be overtaken).
     pub fn open_for_direct(&self) -> bool {
-        self.direct && self.idle.load(Ordering::Acquire)
+        self.direct && self.idle.load(Ordering::Acquire) && self.disabled.get().is_none()
+    }
+
+    /// Why the subscription is disabled, if it is.
+    pub fn disabled(&self) -> Option<&str> {
+        self.disabled.get().map(String::as_str)
+    }
+
+    /// Disables the subscription because the sink said it is gone (`why` names its answer):
+    /// nothing more is sent. The first call tells the engine (which records it and logs it)
+    /// and wakes the worker, which dead-letters what is queued.
+    pub fn disable(&self, why: String) {
+        if self.disabled.set(why.clone()).is_ok() {
+            (self.on_disable)(why);
+            self.slot_freed.notify_one();
+        }
     }
 
     /// A send slot, if one is free now.
@@ -189,6 +224,7 @@ pub(crate) fn spawn(
     sink: Arc<dyn Sink>,
     db: Arc<Database>,
     committer: Committer,
+    on_disable: DisableHook,
 ) -> WorkerHandle {
     let notify = Arc::new(Notify::new());
     // Validated when the subscription was stored.
@@ -199,7 +235,12 @@ pub(crate) fn spawn(
         id: sub.id.clone(),
         window: WINDOW.max(policy.max_in_flight as usize * 2),
         bucket: policy.rate_limit.map(TokenBucket::new),
-        lane: Arc::new(Lane::new(sink, policy)),
+        lane: Arc::new(Lane::new(
+            sink,
+            policy,
+            sub.disabled().map(str::to_owned),
+            on_disable,
+        )),
         db,
         committer,
         notify: notify.clone(),
@@ -335,6 +376,9 @@ impl Worker {
 
     /// Starts every send allowed now; returns when the next timed one becomes due.
     fn dispatch(&mut self) -> Option<Instant> {
+        if let Some(why) = self.lane.disabled().map(str::to_owned) {
+            return self.drain_disabled(why);
+        }
         let now_ms = store::now_ms();
         let now = Instant::now();
         match self.hold_until {
@@ -414,6 +458,26 @@ impl Worker {
         }
     }
 
+    /// A disabled subscription sends nothing: every loaded entry that is not in flight is
+    /// dead-lettered, saying why. Returns "now" while the outbox holds more to read.
+    fn drain_disabled(&mut self, why: String) -> Option<Instant> {
+        let idle: Vec<u64> = self
+            .queue
+            .iter()
+            .filter(|(_, p)| !p.in_flight)
+            .map(|(&seq, _)| seq)
+            .collect();
+        for seq in idle {
+            let status = self.queue.get(&seq).and_then(|p| p.last_status);
+            self.dead_letter(
+                seq,
+                format!("not sent: subscription disabled, {why}"),
+                status,
+            );
+        }
+        self.more.then(Instant::now)
+    }
+
     /// Records the outcome of a send.
     fn completed(&mut self, done: Result<(tokio::task::Id, (u64, SendOutcome)), JoinError>) {
         let (seq, outcome) = match done {
@@ -440,6 +504,17 @@ impl Worker {
             return;
         };
         p.in_flight = false;
+        if let (Some(why), SendOutcome::Retry { reason, status, .. }) =
+            (self.lane.disabled(), &outcome)
+        {
+            // Disabled while this send was out: it is not tried again.
+            p.meta.attempts += 1;
+            let reason =
+                format!("not sent again: subscription disabled, {why}; last error: {reason}");
+            let status = *status;
+            self.dead_letter(seq, reason, status);
+            return;
+        }
         match outcome {
             SendOutcome::Delivered => {
                 tracing::debug!(
@@ -495,6 +570,12 @@ impl Worker {
                 p.meta.attempts += 1;
                 self.dead_letter(seq, reason, status);
             }
+            SendOutcome::Gone { reason, status } => {
+                p.meta.attempts += 1;
+                self.lane.disable(gone_reason(&reason));
+                let reason = format!("{reason}: the sink is gone, the subscription is disabled");
+                self.dead_letter(seq, reason, status);
+            }
         }
     }
 
@@ -537,6 +618,11 @@ impl Worker {
             Ok(())
         });
     }
+}
+
+/// Why a subscription is disabled, from what its sink answered (e.g. `HTTP 410 Gone: ...`).
+pub(crate) fn gone_reason(answer: &str) -> String {
+    format!("the sink answered {answer}")
 }
 
 /// What follows a failed attempt.

@@ -282,6 +282,60 @@ async fn mqtt_5_in_binary_and_structured_mode_and_mqtt_3() {
     engine.shutdown().await;
 }
 
+/// Subscriptions 3.2.2.2, MQTT: "All other settings SHOULD be supported": `expiry`, the
+/// "MQTT expiry interval, in seconds", and `userproperties`, "A set of key/value pairs that
+/// are copied into the MQTT PUBLISH packet's user property section". Checked with
+/// `mosquitto_sub -V 5`, an MQTT client that is not Spindle's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_5_expiry_and_user_properties_reach_the_subscriber() {
+    require(MQTT, "mosquitto");
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let topic = unique("spindle/t/props/");
+    let subscriber = std::process::Command::new("mosquitto_sub")
+        .args(["-V", "5", "-h", "127.0.0.1", "-p", &MQTT.to_string()])
+        .args([
+            "-t", &topic, "-q", "1", "-C", "1", "-W", "60", "-F", "%E|%P",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (the mosquitto-clients package)");
+    // mosquitto_sub says nothing once subscribed: give it a moment.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut sub = subscription(
+        Protocol::Mqtt5,
+        &format!("mqtt://127.0.0.1:{MQTT}/{topic}"),
+        ContentMode::Binary,
+    );
+    sub.protocolsettings = Some(serde_json::json!({
+        "qos": 1,
+        "expiry": 3600,
+        "userproperties": {"Correlation-Id": "c-1", "region": "eu"}
+    }));
+    engine.put_subscription(sub.clone()).await.unwrap();
+    enqueue(&engine, &sub, &[sample(0)]).await;
+    let output = tokio::task::spawn_blocking(move || subscriber.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8(output.stdout).unwrap();
+    let (expiry, properties) = line.trim().split_once('|').expect(&line);
+    let expiry: u32 = expiry.parse().expect(&line);
+    assert!((3500..=3600).contains(&expiry), "{line}");
+    let properties: Vec<&str> = properties.split(' ').collect();
+    for wanted in [
+        "Correlation-Id:c-1",
+        "region:eu",
+        "id:e0",
+        "specversion:1.0",
+    ] {
+        assert!(properties.contains(&wanted), "{wanted} missing from {line}");
+    }
+    drained(&engine, &sub).await;
+    engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_in_binary_and_structured_mode() {
     require(AMQP, "rabbitmq-server");
@@ -471,7 +525,7 @@ async fn broker_subscriptions_are_checked_when_stored() {
     let refused = [
         (Protocol::Nats, "nats://127.0.0.1:9/a/b", None),
         (
-            Protocol::Mqtt5,
+            Protocol::Mqtt3,
             "mqtt://127.0.0.1:9/a/b",
             Some(serde_json::json!({"expiry": 5})),
         ),

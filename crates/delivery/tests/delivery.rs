@@ -625,3 +625,152 @@ async fn an_absurd_retry_after_dead_letters_and_the_subscription_keeps_deliverin
     assert!(wait_until(PATIENCE, || sink.state.delivered_ids() == ["e2"]).await);
     engine.shutdown().await;
 }
+
+/// Webhook spec 2.2: "If a delivery target has been retired, but the HTTP site still exists,
+/// the site SHOULD return a 410 Gone status code and the sender SHOULD refrain from sending
+/// any further notifications."
+///
+/// The first 410 disables the subscription (durably, visibly in its `config`); the events
+/// still pending are dead-lettered unsent with a reason naming the 410, as is everything
+/// routed to it later, across a restart; storing the subscription again enables it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_disables_the_subscription_until_it_is_stored_again() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    // Five 500s (every event fails once and waits for a retry), then 410 Gone.
+    let sink = TestSink::start(|_, _, n| {
+        if n < 5 {
+            Reply::status(500)
+        } else {
+            Reply::status(410)
+        }
+    })
+    .await;
+    let engine = open(dir.path()).await;
+    let mut sub = subscription("s", &sink.url());
+    sub.delivery.max_in_flight = 1;
+    engine.put_subscription(sub).await.unwrap();
+    let id = SubscriptionId::new("s");
+    let events: Vec<_> = (0..5).map(|i| (id.clone(), event(i))).collect();
+    engine.outbox().enqueue(events).await.unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine.dead_letters(None, 100).unwrap().len()
+            == 5)
+        .await
+    );
+    // One 410, and nothing sent after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = sink.state.seen();
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen[5].status, 410);
+    assert_eq!(engine.pending(Some(&id)).unwrap(), 0);
+    let letters = engine.dead_letters(None, 100).unwrap();
+    let gone: Vec<_> = letters.iter().filter(|l| l.status == Some(410)).collect();
+    assert_eq!(gone.len(), 1, "{letters:?}");
+    assert!(gone[0].reason.contains("410 Gone"), "{}", gone[0].reason);
+    assert!(gone[0].reason.contains("disabled"), "{}", gone[0].reason);
+    for letter in letters.iter().filter(|l| l.status != Some(410)) {
+        assert!(
+            letter.reason.contains("subscription disabled") && letter.reason.contains("410 Gone"),
+            "{}",
+            letter.reason
+        );
+    }
+    // The subscription says it is disabled, and why.
+    assert!(
+        wait_until(PATIENCE, || engine
+            .subscription(&id)
+            .is_some_and(|s| s.disabled().is_some()))
+        .await
+    );
+    let why = engine
+        .subscription(&id)
+        .unwrap()
+        .disabled()
+        .unwrap()
+        .to_owned();
+    assert!(why.contains("410 Gone"), "{why}");
+    let json = serde_json::to_value(&*engine.subscription(&id).unwrap()).unwrap();
+    assert_eq!(json["config"][delivery::CONFIG_DISABLED], why.as_str());
+
+    // Later events are not sent either: dead-lettered at once.
+    sink.set_behaviour(|_, _, _| Reply::ok());
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(5))])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine.dead_letters(None, 100).unwrap().len()
+            == 6)
+        .await
+    );
+    assert_eq!(sink.state.seen().len(), 6);
+
+    // Still disabled after a restart.
+    engine.shutdown().await;
+    let engine = open(dir.path()).await;
+    let stored = engine.subscription(&id).unwrap();
+    assert_eq!(stored.disabled(), Some(why.as_str()));
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(6))])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine.dead_letters(None, 100).unwrap().len()
+            == 7)
+        .await
+    );
+    assert_eq!(sink.state.seen().len(), 6);
+
+    // Storing it again (as a PUT does, even with the entry still in `config`) enables it.
+    engine.put_subscription((*stored).clone()).await.unwrap();
+    let enabled = engine.subscription(&id).unwrap();
+    assert_eq!(enabled.disabled(), None);
+    assert_eq!(enabled.config, None);
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), event(7))])
+        .await
+        .unwrap();
+    assert!(wait_until(PATIENCE, || sink.state.delivered_ids() == ["e7"]).await);
+    engine.shutdown().await;
+}
+
+/// Webhook spec 3.2: "Clients using the URI Query Parameter method SHOULD also send a
+/// Cache-Control header containing the \"no-store\" option."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_token_in_the_query_is_sent_with_cache_control_no_store() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TestSink::start(|_, _, _| Reply::ok()).await;
+    let engine = open(dir.path()).await;
+    let with_token = format!("{}?p=q&access_token=mF_9.B5f-4.1JqM", sink.url());
+    engine
+        .put_subscription(subscription("token", &with_token))
+        .await
+        .unwrap();
+    engine
+        .put_subscription(subscription("plain", &sink.url()))
+        .await
+        .unwrap();
+    engine
+        .outbox()
+        .enqueue(vec![
+            (SubscriptionId::new("token"), event(1)),
+            (SubscriptionId::new("plain"), event(2)),
+        ])
+        .await
+        .unwrap();
+    assert!(wait_until(PATIENCE, || sink.state.delivered().len() == 2).await);
+    for seen in sink.state.seen() {
+        let id = seen.event.as_ref().unwrap().id().to_owned();
+        let cache_control = seen.headers.get("cache-control");
+        match id.as_str() {
+            "e1" => assert_eq!(cache_control.unwrap(), "no-store"),
+            _ => assert_eq!(cache_control, None),
+        }
+    }
+    engine.shutdown().await;
+}

@@ -192,12 +192,22 @@ impl Client {
         qos: Qos,
         retain: bool,
         m: MqttMessage,
+        extra: &PublishExtras,
     ) -> Result<(), String> {
         match self {
             Client::V5(c) => {
+                let mut user_properties = m.user_properties;
+                // The subscription's own properties follow the event's; a name the event
+                // already uses (one of its attributes, in binary mode) keeps the event's value.
+                for (name, value) in &extra.user_properties {
+                    if !user_properties.iter().any(|(n, _)| n == name) {
+                        user_properties.push((name.clone(), value.clone()));
+                    }
+                }
                 let properties = p5::PublishProperties {
                     content_type: m.content_type,
-                    user_properties: m.user_properties,
+                    user_properties,
+                    message_expiry_interval: extra.expiry,
                     ..Default::default()
                 };
                 c.publish_with_properties(topic, qos5(qos), retain, m.payload, properties)
@@ -528,6 +538,7 @@ pub struct MqttSender {
     topic: String,
     qos: Qos,
     retain: bool,
+    extras: PublishExtras,
     version: Version,
     mode: Mode,
     pending: Arc<Mutex<Pending>>,
@@ -558,6 +569,18 @@ pub struct MqttSinkConfig {
     pub retain: bool,
     /// Client id; unique per process when `None`.
     pub client_id: Option<String>,
+    /// MQTT 5: the Message Expiry Interval (seconds) of every message; none when `None`.
+    pub expiry: Option<u32>,
+    /// MQTT 5: User Properties added to every message (after the event's own).
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// What an MQTT 5 sender adds to every PUBLISH besides the event (the Subscriptions API's
+/// `expiry` and `userproperties`).
+#[derive(Debug, Clone, Default)]
+struct PublishExtras {
+    expiry: Option<u32>,
+    user_properties: Vec<(String, String)>,
 }
 
 impl MqttSender {
@@ -573,6 +596,10 @@ impl MqttSender {
             topic: config.topic,
             qos: config.qos,
             retain: config.retain,
+            extras: PublishExtras {
+                expiry: config.expiry,
+                user_properties: config.user_properties,
+            },
             version: version(config.version),
             mode,
             pending,
@@ -595,7 +622,7 @@ impl MqttSender {
                 .push_back(confirm);
             if let Err(e) = self
                 .client
-                .publish(&self.topic, self.qos, self.retain, message)
+                .publish(&self.topic, self.qos, self.retain, message, &self.extras)
                 .await
             {
                 self.pending.lock().expect("pending lock").queued.pop_back();

@@ -22,6 +22,10 @@ pub struct SendOptions {
     pub kafka_client_id: Option<String>,
     /// MQTT: the client id; unique per process when `None`.
     pub mqtt_client_id: Option<String>,
+    /// MQTT 5: the Message Expiry Interval (seconds) of every message; none when `None`.
+    pub mqtt_expiry: Option<u32>,
+    /// MQTT 5: User Properties added to every message, after the event's own.
+    pub mqtt_user_properties: Vec<(String, String)>,
     /// AMQP: SASL PLAIN credentials; ANONYMOUS when `None`.
     pub amqp_credentials: Option<Credentials>,
 }
@@ -90,6 +94,8 @@ impl Sender {
                         version: *version,
                         retain: *retain,
                         client_id: options.mqtt_client_id,
+                        expiry: options.mqtt_expiry,
+                        user_properties: options.mqtt_user_properties,
                     },
                     options.mode,
                 )

@@ -32,6 +32,8 @@ async fn sender(topic: &str, version: MqttVersion, qos: Qos, mode: Mode) -> Mqtt
             version,
             retain: false,
             client_id: None,
+            expiry: None,
+            user_properties: Vec::new(),
         },
         mode,
     )
@@ -299,6 +301,8 @@ async fn receiver_and_sender_survive_a_broker_restart() {
             version: MqttVersion::V5,
             retain: false,
             client_id: None,
+            expiry: None,
+            user_properties: Vec::new(),
         },
         Mode::Binary,
     )

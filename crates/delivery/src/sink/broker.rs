@@ -39,6 +39,19 @@ use crate::model::{ContentMode, Protocol, Subscription};
 /// [`super::SinkRegistry::with_defaults`].
 pub const SCHEMES: &[&str] = &["nats", "mqtt", "amqp", "kafka"];
 
+/// The CloudEvents context attributes every event may carry: in MQTT 5 binary mode they are
+/// User Properties, so a subscription's own `userproperties` cannot use their names.
+const CORE_ATTRIBUTES: &[&str] = &[
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
+];
+
 /// Longest wait for connecting to the broker (each transport also bounds its own steps);
 /// past it the attempt is a retry.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -487,23 +500,61 @@ fn mqtt(
     settings: MqttSettings,
     options: &mut SendOptions,
 ) -> Result<manifest::Sink, SinkError> {
-    if settings.expiry.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(invalid(
-            sub,
-            "protocolsettings.expiry is not supported: Spindle's MQTT sink sets no message \
-             expiry interval",
-        ));
+    // Subscriptions 3.2.2.2: `expiry` ("MQTT expiry interval, in seconds") and
+    // `userproperties` ("copied into the MQTT PUBLISH packet's user property section") SHOULD
+    // be supported; both "only [apply] to MQTT 5.0".
+    let v5 = sub.protocol == Protocol::Mqtt5;
+    match settings.expiry {
+        None | Some(Value::Null) => {}
+        Some(_) if !v5 => {
+            return Err(invalid(
+                sub,
+                "protocolsettings.expiry applies to MQTT 5.0 only (protocol MQTT5)",
+            ));
+        }
+        Some(value) => {
+            let seconds = value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    invalid(
+                        sub,
+                        format!(
+                            "protocolsettings.expiry {value} is not a number of seconds                              (0 to {})",
+                            u32::MAX
+                        ),
+                    )
+                })?;
+            options.mqtt_expiry = Some(seconds);
+        }
     }
-    if settings
-        .userproperties
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(invalid(
-            sub,
-            "protocolsettings.userproperties is not supported: in binary mode the user \
-             properties carry the event's attributes",
-        ));
+    if let Some(properties) = settings.userproperties.filter(|p| !p.is_empty()) {
+        if !v5 {
+            return Err(invalid(
+                sub,
+                "protocolsettings.userproperties applies to MQTT 5.0 only (protocol MQTT5)",
+            ));
+        }
+        for (name, value) in properties {
+            let Value::String(value) = value else {
+                return Err(invalid(
+                    sub,
+                    format!("protocolsettings.userproperties.{name} must be a string"),
+                ));
+            };
+            // In binary mode the event's attributes are User Properties too: a core
+            // attribute's name would give the event two values for it.
+            if CORE_ATTRIBUTES.contains(&name.as_str()) {
+                return Err(invalid(
+                    sub,
+                    format!(
+                        "protocolsettings.userproperties.{name}: `{name}` is a CloudEvents \
+                         attribute, which the event itself carries"
+                    ),
+                ));
+            }
+            options.mqtt_user_properties.push((name, value));
+        }
     }
     let in_query = |key: &str| {
         url.query_pairs()
@@ -989,9 +1040,36 @@ mod tests {
         assert!(
             reason(&with(sub(Protocol::Mqtt5, "mqtt://b/t"), json!({"qos": 3}))).contains("qos 3")
         );
-        for unsupported in [json!({"expiry": 60}), json!({"userproperties": {"a": "b"}})] {
-            let r = reason(&with(sub(Protocol::Mqtt5, "mqtt://b/t"), unsupported));
-            assert!(r.contains("not supported"), "{r}");
+        // Subscriptions 3.2.2.2: `expiry` and `userproperties` SHOULD be supported, and
+        // "only [apply] to MQTT 5.0".
+        let t = ok(&with(
+            sub(Protocol::Mqtt5, "mqtt://b/t"),
+            json!({"expiry": 60, "userproperties": {"tenant": "acme", "Correlation-Id": "c1"}}),
+        ));
+        assert_eq!(t.options.mqtt_expiry, Some(60));
+        assert_eq!(
+            t.options.mqtt_user_properties,
+            [
+                ("Correlation-Id".to_owned(), "c1".to_owned()),
+                ("tenant".to_owned(), "acme".to_owned())
+            ]
+        );
+        for (settings, says) in [
+            (json!({"expiry": -1}), "expiry -1"),
+            (json!({"expiry": 4_294_967_296u64}), "expiry 4294967296"),
+            (json!({"expiry": "60"}), "expiry \"60\""),
+            (
+                json!({"userproperties": {"a": 1}}),
+                "userproperties.a must be a string",
+            ),
+            (json!({"userproperties": {"id": "x"}}), "userproperties.id"),
+        ] {
+            let r = reason(&with(sub(Protocol::Mqtt5, "mqtt://b/t"), settings));
+            assert!(r.contains(says), "{r}");
+        }
+        for v5_only in [json!({"expiry": 60}), json!({"userproperties": {"a": "b"}})] {
+            let r = reason(&with(sub(Protocol::Mqtt3, "mqtt://b/t"), v5_only));
+            assert!(r.contains("MQTT 5.0 only"), "{r}");
         }
         let r = reason(&with(
             sub(Protocol::Mqtt5, "mqtt://b/t"),

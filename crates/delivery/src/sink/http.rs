@@ -20,6 +20,8 @@ const REQUEST_ORIGIN: &str = "webhook-request-origin";
 const ALLOWED_ORIGIN: &str = "webhook-allowed-origin";
 /// Subscription `config` key overriding the factory's handshake origin for one subscription.
 pub const CONFIG_WEBHOOK_ORIGIN: &str = "webhookorigin";
+/// The query parameter of the webhook's URI Query Parameter authorization method (3.2).
+const ACCESS_TOKEN: &str = "access_token";
 /// How much of an error response body ends up in the failure reason.
 const REASON_BODY_LIMIT: usize = 200;
 
@@ -133,6 +135,16 @@ impl SinkFactory for HttpSinkFactory {
             let value = HeaderValue::from_str(value)
                 .map_err(|_| invalid(sub, format!("bad value for header `{name}`")))?;
             headers.insert(name, value);
+        }
+        // Webhook 3.2: "Clients using the URI Query Parameter method SHOULD also send a
+        // Cache-Control header containing the \"no-store\" option."
+        if url.query_pairs().any(|(name, _)| name == ACCESS_TOKEN)
+            && !headers.contains_key(http::header::CACHE_CONTROL)
+        {
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
         }
         if let Some(cred) = &sub.sinkcredential {
             let cred: RawCredential = serde_json::from_value(cred.clone())
@@ -271,6 +283,10 @@ impl HttpSink {
                         reason: failure_reason(response).await,
                         status,
                     },
+                    SendOutcome::Gone { status, .. } => SendOutcome::Gone {
+                        reason: failure_reason(response).await,
+                        status,
+                    },
                 }
             }
         }
@@ -391,12 +407,19 @@ async fn failure_reason(response: reqwest::Response) -> String {
 }
 
 /// Maps a response status to an outcome (reasons are filled in by the caller): 2xx delivered;
-/// 408, 429 and 5xx retried, honouring `Retry-After` on 429 and 503; everything else
-/// (other 4xx, redirects we must not follow) permanent.
+/// 408, 429 and 5xx retried, honouring `Retry-After` on 429 and 503; 410 gone (the
+/// subscription is disabled); everything else (other 4xx, redirects we must not follow)
+/// permanent.
 pub fn classify(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> SendOutcome {
     let code = status.as_u16();
     if status.is_success() {
         return SendOutcome::Delivered;
+    }
+    if status == StatusCode::GONE {
+        return SendOutcome::Gone {
+            reason: format!("HTTP {status}"),
+            status: Some(code),
+        };
     }
     let retry = matches!(code, 408 | 429) || status.is_server_error();
     if retry {
@@ -451,7 +474,14 @@ mod tests {
                 "{code}"
             );
         }
-        for code in [301u16, 302, 400, 401, 403, 404, 410, 415] {
+        assert!(matches!(
+            classify(StatusCode::GONE, &none, now),
+            SendOutcome::Gone {
+                status: Some(410),
+                ..
+            }
+        ));
+        for code in [301u16, 302, 400, 401, 403, 404, 415] {
             let s = StatusCode::from_u16(code).unwrap();
             assert!(
                 matches!(classify(s, &none, now), SendOutcome::Permanent { status: Some(c), .. } if c == code),

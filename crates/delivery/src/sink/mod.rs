@@ -33,6 +33,15 @@ pub enum SendOutcome {
         /// What went wrong, for logs and dead letters.
         reason: String,
     },
+    /// The sink is gone for good (webhook `410 Gone`: "the sender SHOULD refrain from
+    /// sending any further notifications"): the event is dead-lettered and the whole
+    /// subscription disabled until it is stored again (`PUT`).
+    Gone {
+        /// What the sink said.
+        reason: String,
+        /// The protocol status (410 for HTTP).
+        status: Option<u16>,
+    },
     /// The sink will never take this event (e.g. 400, 404, 415): dead-letter it now.
     Permanent {
         /// What went wrong.

@@ -80,6 +80,12 @@ impl Event {
     pub fn time(&self) -> Option<&str> {
         self.time.as_deref()
     }
+
+    /// `time` as a [`Timestamp`]; `None` when the event has no `time` (the host only passes
+    /// valid ones).
+    pub fn timestamp(&self) -> Option<crate::Timestamp> {
+        self.time.as_deref()?.parse().ok()
+    }
     /// The payload bytes.
     pub fn data(&self) -> Option<&[u8]> {
         self.data.as_deref()
@@ -163,7 +169,8 @@ impl Event {
         self.subject = Some(subject.into());
         self
     }
-    /// With `time` set (RFC 3339).
+    /// With `time` set: an RFC 3339 string or a [`Timestamp`](crate::Timestamp)
+    /// (`Timestamp::now()`).
     pub fn with_time(mut self, time: impl Into<String>) -> Self {
         self.time = Some(time.into());
         self
@@ -265,7 +272,8 @@ impl EventBuilder {
         self.subject = Some(subject.into());
         self
     }
-    /// `time` (RFC 3339).
+    /// `time`: an RFC 3339 string (checked by [`EventBuilder::build`]) or a
+    /// [`Timestamp`](crate::Timestamp) (`Timestamp::now()`).
     pub fn time(mut self, time: impl Into<String>) -> Self {
         self.time = Some(time.into());
         self
@@ -318,6 +326,18 @@ impl EventBuilder {
                 return Err(Error::permanent("an event id must not be empty"));
             }
             event.id = id;
+        }
+        // A strongly-typed model "MUST be able to convert from and to the canonical
+        // string-encoding": a `time` or timestamp extension that is no RFC 3339 string is
+        // refused here, in the guest, rather than by the host after the handler returned.
+        if let Some(time) = &self.time {
+            crate::Timestamp::parse(time).map_err(|e| Error::permanent(format!("time: {e}")))?;
+        }
+        for (name, value) in &self.extensions {
+            if let ExtensionValue::Timestamp(text) = value {
+                crate::Timestamp::parse(text)
+                    .map_err(|e| Error::permanent(format!("extension `{name}`: {e}")))?;
+            }
         }
         event.subject = self.subject;
         event.time = self.time;
@@ -399,6 +419,54 @@ mod tests {
         );
         assert_eq!(e.remove_extension("a"), Some(ExtensionValue::Boolean(true)));
         assert!(e.extension("a").is_none());
+    }
+
+    /// CloudEvents spec, type system: "A strongly-typed programming model that represents a
+    /// CloudEvent or any extension MUST be able to convert from and to the canonical
+    /// string-encoding to the runtime/language native type that best corresponds to the
+    /// abstract type." `time` and timestamp extensions take a [`crate::Timestamp`], read
+    /// back as one, and a string that is not RFC 3339 is refused by the builder.
+    #[test]
+    fn time_and_timestamp_extensions_are_native_and_checked() {
+        let at: crate::Timestamp = "2026-01-01T10:00:00.5+01:00".parse().unwrap();
+        let e = Event::builder()
+            .source("/s")
+            .ty("t")
+            .time(at)
+            .extension("due", at)
+            .build()
+            .unwrap();
+        assert_eq!(e.time(), Some("2026-01-01T09:00:00.500Z"));
+        assert_eq!(e.timestamp(), Some(at));
+        let due = e.extension("due").unwrap();
+        assert_eq!(
+            due,
+            &ExtensionValue::Timestamp("2026-01-01T09:00:00.500Z".into())
+        );
+        assert_eq!(due.as_timestamp(), Some(at));
+        // Strings still work, as before; they are checked now.
+        let e = Event::builder()
+            .source("/s")
+            .ty("t")
+            .time("2026-01-01T00:00:00Z")
+            .build()
+            .unwrap();
+        assert_eq!(e.timestamp().unwrap().unix_seconds(), 1_767_225_600);
+        let bad = Event::builder()
+            .source("/s")
+            .ty("t")
+            .time("yesterday")
+            .build();
+        assert!(bad.unwrap_err().to_string().contains("time"));
+        let bad = Event::builder()
+            .source("/s")
+            .ty("t")
+            .extension(
+                "due",
+                ExtensionValue::Timestamp("2026-02-30T00:00:00Z".into()),
+            )
+            .build();
+        assert!(bad.unwrap_err().to_string().contains("due"));
     }
 
     #[test]

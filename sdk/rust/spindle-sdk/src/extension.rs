@@ -1,6 +1,7 @@
 //! Typed CloudEvents extension values.
 
 use crate::__bindings::spindle::cloudevents::types as wit;
+use crate::timestamp::Timestamp;
 
 /// The value of an extension attribute, in the CloudEvents type system.
 ///
@@ -28,6 +29,14 @@ impl ExtensionValue {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::String(s) | Self::Uri(s) | Self::UriRef(s) | Self::Timestamp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The instant, if this is a `Timestamp` holding a valid RFC 3339 string.
+    pub fn as_timestamp(&self) -> Option<Timestamp> {
+        match self {
+            Self::Timestamp(s) => s.parse().ok(),
             _ => None,
         }
     }
@@ -108,5 +117,12 @@ impl From<String> for ExtensionValue {
 impl From<Vec<u8>> for ExtensionValue {
     fn from(b: Vec<u8>) -> Self {
         Self::Binary(b)
+    }
+}
+
+impl From<Timestamp> for ExtensionValue {
+    /// A `Timestamp` extension in its canonical string form.
+    fn from(t: Timestamp) -> Self {
+        Self::Timestamp(t.to_string())
     }
 }

@@ -51,6 +51,7 @@ mod extension;
 mod id;
 mod into_events;
 mod outbound;
+mod timestamp;
 
 pub mod config;
 pub mod log;
@@ -61,6 +62,7 @@ pub use extension::ExtensionValue;
 pub use into_events::IntoEvents;
 pub use outbound::{PublishError, publish};
 pub use spindle_sdk_macros::cloudevents_component;
+pub use timestamp::{Timestamp, TimestampError};
 
 /// Bindings generated from the `spindle:cloudevents` WIT package. Not a stable API: use the
 /// types above.
