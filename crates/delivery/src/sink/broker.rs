@@ -1049,9 +1049,10 @@ mod tests {
         assert_eq!(t.options.mqtt_expiry, Some(60));
         assert_eq!(
             t.options.mqtt_user_properties,
+            // In the order given: MQTT user properties are an ordered list.
             [
-                ("Correlation-Id".to_owned(), "c1".to_owned()),
-                ("tenant".to_owned(), "acme".to_owned())
+                ("tenant".to_owned(), "acme".to_owned()),
+                ("Correlation-Id".to_owned(), "c1".to_owned())
             ]
         );
         for (settings, says) in [
