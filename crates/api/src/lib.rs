@@ -58,6 +58,8 @@ pub struct AdminConfig {
     pub token: Option<BearerToken>,
     /// Timeouts, connection cap and shutdown grace of the listener.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate (reloaded when its files change); plain HTTP if not.
+    pub tls: Option<http_server::Tls>,
 }
 
 impl Default for AdminConfig {
@@ -71,6 +73,7 @@ impl Default for AdminConfig {
                 shutdown_grace: std::time::Duration::from_secs(10),
                 ..Limits::default()
             },
+            tls: None,
         }
     }
 }
@@ -104,22 +107,22 @@ impl AdminApi {
         // On a loopback listener only loopback names may be in `Host`: a web page whose own
         // name resolves to 127.0.0.1 (DNS rebinding) cannot reach the API through it.
         let loopback = listener.local_addr()?.ip().is_loopback();
-        http_server::serve(
-            "admin",
-            listener,
-            limits,
-            move |request| {
-                let this = self.clone();
-                async move {
-                    match browser_guard(&request, loopback) {
-                        Some(refusal) => refusal.into_response(),
-                        None => this.handle(request).await,
-                    }
+        let tls = self.config.tls.clone();
+        let handler = move |request: Request<hyper::body::Incoming>| {
+            let this = self.clone();
+            async move {
+                match browser_guard(&request, loopback) {
+                    Some(refusal) => refusal.into_response(),
+                    None => this.handle(request).await,
                 }
-            },
-            shutdown,
-        )
-        .await
+            }
+        };
+        match tls {
+            Some(tls) => {
+                http_server::serve_tls("admin", listener, limits, tls, handler, shutdown).await
+            }
+            None => http_server::serve("admin", listener, limits, handler, shutdown).await,
+        }
     }
 
     /// Handles one request (whatever the body type, so tests can call it without a socket).

@@ -259,3 +259,83 @@ fn the_example_manifest_starts_against_the_local_brokers() {
         200
     );
 }
+
+/// `[application.http] tls` in `spindle.toml`: the trigger serves HTTPS, and an independent
+/// HTTP/2 client (curl) posts a CloudEvent and gets the echo back.
+#[test]
+fn the_trigger_serves_https_and_http2_from_the_manifest() {
+    let echo = support::guest("guest_echo");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Spindle test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "tls-in"
+[application.http]
+tls = {{ cert = "cert.pem", key = "key.pem" }}
+[[trigger.http]]
+route = "/echo"
+component = "echo"
+[component.echo]
+source = "{}"
+"#,
+            echo.display()
+        ),
+    );
+    let up = running::up(dir.path(), Stdio::inherit());
+    assert!(up.http.starts_with("https://127.0.0.1:"), "{}", up.http);
+    let port = up.http.rsplit(':').next().unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(dir.path().join("ca.pem"))
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args([
+            "-H",
+            "ce-specversion: 1.0",
+            "-H",
+            "ce-id: tls-1",
+            "-H",
+            "ce-source: /curl",
+            "-H",
+            "ce-type: ping",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            "{\"n\":1}",
+        ])
+        .arg(format!("https://localhost:{port}/echo"))
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}

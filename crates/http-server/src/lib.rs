@@ -25,6 +25,7 @@ mod body;
 mod limits;
 mod problem;
 mod serve;
+pub mod tls;
 pub mod uri;
 mod watchdog;
 
@@ -32,4 +33,5 @@ pub use auth::BearerToken;
 pub use body::{BodyDeadline, read_body};
 pub use limits::Limits;
 pub use problem::{HttpResponse, Problem};
-pub use serve::{RequestId, serve};
+pub use serve::{RequestId, serve, serve_tls};
+pub use tls::{Tls, TlsError, TlsFiles};

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -19,6 +20,7 @@ use tracing::Instrument;
 use crate::body::BodyDeadline;
 use crate::limits::Limits;
 use crate::problem::HttpResponse;
+use crate::tls::Tls;
 use crate::watchdog::{Activity, Watched};
 
 /// The header that carries a request's id, in and out.
@@ -74,6 +76,53 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
+    accept_loop(name, listener, limits, None, handler, shutdown).await
+}
+
+/// [`serve`] over TLS: HTTP/2 or HTTP/1.1 as the client's ALPN asks, the handshake within
+/// [`Limits::header_timeout`], and the certificate files checked for a change every
+/// [`crate::tls::RELOAD_CHECK`] (new handshakes get the new certificate; established
+/// connections are not touched).
+pub async fn serve_tls<H, F>(
+    name: &'static str,
+    listener: TcpListener,
+    limits: Limits,
+    tls: Tls,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    let watcher = tls.clone();
+    let reload = tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::tls::RELOAD_CHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let watcher = watcher.clone();
+            // File reads and key parsing stay off the async threads.
+            let _ = tokio::task::spawn_blocking(move || watcher.reload_if_changed()).await;
+        }
+    });
+    let served = accept_loop(name, listener, limits, Some(tls), handler, shutdown).await;
+    reload.abort();
+    served
+}
+
+async fn accept_loop<H, F>(
+    name: &'static str,
+    listener: TcpListener,
+    limits: Limits,
+    tls: Option<Tls>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -118,8 +167,9 @@ where
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            connection(name, stream, limits, handler, stop).await;
+            connection(name, stream, limits, tls, handler, stop).await;
             tracing::trace!(listener = name, %peer, "connection closed");
             drop(permit);
         });
@@ -149,17 +199,64 @@ async fn connection<H, F>(
     name: &'static str,
     stream: tokio::net::TcpStream,
     limits: Limits,
+    tls: Option<Tls>,
     handler: H,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
     let activity = Activity::new();
-    let io = TokioIo::new(Watched::new(stream, activity.clone()));
-    let requests = activity.clone();
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        let guard = requests.request();
+    let socket = Watched::new(stream, activity.clone());
+    let service = service(name, limits, activity.clone(), handler);
+    match tls {
+        None => {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service);
+            drive(name, conn, &activity, &limits, stop).await;
+        }
+        Some(tls) => {
+            // The handshake is part of the request head: it gets the header deadline.
+            let handshake =
+                tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(socket));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(listener = name, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(listener = name, "TLS handshake too slow");
+                    return;
+                }
+            };
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            drive(name, conn, &activity, &limits, stop).await;
+        }
+    }
+}
+
+/// The per-request service: request id, span, body deadline, activity tracking.
+fn service<H, F>(
+    name: &'static str,
+    limits: Limits,
+    activity: Arc<Activity>,
+    handler: H,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = HttpResponse,
+    Error = Infallible,
+    Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let guard = activity.request();
         let id = RequestId::of(&request);
         let span = tracing::info_span!(
             "request",
@@ -180,8 +277,21 @@ async fn connection<H, F>(
             Ok::<_, Infallible>(response)
         }
         .instrument(span)
-    });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    })
+}
+
+/// Polls a connection until it ends, its watchdog expires (then it is dropped: closed), or
+/// shutdown asks it to finish its requests in flight.
+async fn drive<C>(
+    name: &'static str,
+    conn: C,
+    activity: &Activity,
+    limits: &Limits,
+    mut stop: watch::Receiver<bool>,
+) where
+    C: GracefulConnection,
+    C::Error: fmt::Display,
+{
     tokio::pin!(conn);
     let mut finishing = false;
     loop {
@@ -192,7 +302,7 @@ async fn connection<H, F>(
                 }
                 return;
             }
-            expiry = activity.expired(&limits) => {
+            expiry = activity.expired(limits) => {
                 tracing::debug!(listener = name, ?expiry, "closing a connection past its deadline");
                 return;
             }

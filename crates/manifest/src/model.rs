@@ -38,6 +38,8 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3001";
 /// A listener's timeouts and connection cap: the HTTP server stack's own type, so what
 /// `[application.http]` and `[application.admin]` accept is what the listeners run with.
 pub use http_server::Limits as ListenerLimits;
+/// A listener's certificate and key files: the HTTP server stack's own type.
+pub use http_server::TlsFiles;
 
 /// Default [`Admin`] `max_connections`: the admin API serves a few operators and scripts.
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -175,6 +177,9 @@ pub struct HttpIngress {
     /// `header_timeout`, `body_timeout`, `idle_timeout` and `max_connections`: how the
     /// listener protects itself from slow or greedy clients (defaults: [`ListenerLimits::default`]).
     pub limits: ListenerLimits,
+    /// `tls = { cert, key }`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN), reloading the files
+    /// when they change. Plain HTTP when absent.
+    pub tls: Option<TlsFiles>,
 }
 
 /// `[application.admin]`: the listener for the subscriptions API.
@@ -188,6 +193,8 @@ pub struct Admin {
     /// The listener's timeouts and connection cap, as for [`HttpIngress::limits`]; at most
     /// [`DEFAULT_ADMIN_MAX_CONNECTIONS`] connections by default.
     pub limits: ListenerLimits,
+    /// `tls = { cert, key }`, as for [`HttpIngress::tls`].
+    pub tls: Option<TlsFiles>,
 }
 
 /// A secret value: written inline, or (better) read from the environment at

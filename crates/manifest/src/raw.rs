@@ -52,6 +52,7 @@ pub(crate) struct RawHttpIngress {
     pub body_timeout: Option<Str>,
     pub idle_timeout: Option<Str>,
     pub max_connections: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawTls>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,15 @@ pub(crate) struct RawAdmin {
     pub body_timeout: Option<Str>,
     pub idle_timeout: Option<Str>,
     pub max_connections: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+/// `tls = { cert = "...", key = "..." }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub cert: Str,
+    pub key: Str,
 }
 
 /// `{ env = "VAR" }`

@@ -44,6 +44,7 @@ fn example_round_trips_to_the_typed_model() {
                 allowed_rate: Some(120),
                 auth_token: Some(Secret::Env("ORDERS_WEBHOOK_TOKEN".into())),
                 limits: ListenerLimits::default(),
+                tls: None,
             },
             admin: Admin {
                 listen: "127.0.0.1:3001".parse().unwrap(),
@@ -53,6 +54,7 @@ fn example_round_trips_to_the_typed_model() {
                     shutdown_grace: std::time::Duration::from_secs(10),
                     ..ListenerLimits::default()
                 },
+                tls: None,
             },
         }
     );

@@ -183,6 +183,13 @@ impl App {
                 auth_token,
             },
             limits: ingress.limits,
+            tls: match &ingress.tls {
+                Some(files) => Some(
+                    http_server::Tls::load(files.clone())
+                        .map_err(|e| AppError::Config(format!("[application.http] tls: {e}")))?,
+                ),
+                None => None,
+            },
         };
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
@@ -204,6 +211,11 @@ impl App {
             dispatcher,
             delivery,
         })
+    }
+
+    /// `https` when the HTTP trigger serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.http.is_tls() { "https" } else { "http" }
     }
 
     /// The application's name.

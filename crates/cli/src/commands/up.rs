@@ -66,6 +66,14 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    let admin_tls = match &manifest.application.admin.tls {
+        Some(files) => Some(
+            http_server::Tls::load(files.clone())
+                .map_err(|e| anyhow::anyhow!("[application.admin] tls: {e}"))?,
+        ),
+        None => None,
+    };
+    let admin_scheme = if admin_tls.is_some() { "https" } else { "http" };
     let admin_listen = args
         .admin_listen
         .unwrap_or(manifest.application.admin.listen);
@@ -86,10 +94,11 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {admin_listen} for the admin API"))?;
         let address = listener.local_addr()?;
-        println!("Serving {} on http://{address}", app.name());
+        let scheme = app.scheme();
+        println!("Serving {} on {scheme}://{address}", app.name());
         for route in app.routes() {
             println!(
-                "  http://{address}{}  ->  {} ({})",
+                "  {scheme}://{address}{}  ->  {} ({})",
                 route.route,
                 route.component.as_deref().unwrap_or("(subscriptions only)"),
                 route.executor
@@ -109,7 +118,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             println!("  (no triggers)");
         }
         println!(
-            "Admin API (subscriptions, dead letters) on http://{}",
+            "Admin API (subscriptions, dead letters) on {admin_scheme}://{}",
             admin_listener.local_addr()?
         );
 
@@ -122,6 +131,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             api::AdminConfig {
                 token: admin_token.as_deref().map(http_server::BearerToken::new),
                 limits: manifest.application.admin.limits,
+                tls: admin_tls,
             },
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 /// A running `spindle up`; killed (SIGKILL) when dropped.
 pub struct Up {
     pub child: Child,
-    /// The HTTP trigger's base URL, e.g. `http://127.0.0.1:41234`.
+    /// The HTTP trigger's base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
     pub http: String,
     /// The admin API's base URL.
     pub admin: String,
@@ -50,10 +50,10 @@ pub fn up_with_env(dir: &Path, stderr: Stdio, env: &[(&str, &str)]) -> Up {
     let (mut http, mut admin, mut listing, mut banner) = (None, None, Vec::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some((_, addr)) = line.split_once(" on http://")
+        if let Some((_, url)) = line.split_once(" on ")
             && line.starts_with("Serving")
         {
-            http = Some(format!("http://{addr}"));
+            http = Some(url.to_owned());
             banner = line.clone();
         } else if let Some((_, addr)) = line.split_once("dead letters) on ") {
             admin = Some(addr.to_owned());

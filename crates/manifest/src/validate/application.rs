@@ -1,6 +1,7 @@
 //! `[application]`, `[application.http]` and `[application.admin]`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use toml::Spanned;
 
@@ -29,6 +30,7 @@ fn default_http() -> HttpIngress {
         allowed_rate: None,
         auth_token: None,
         limits: ListenerLimits::default(),
+        tls: None,
     }
 }
 
@@ -39,6 +41,7 @@ fn default_admin() -> Admin {
             .expect("default admin address parses"),
         token: None,
         limits: admin_limits(),
+        tls: None,
     }
 }
 
@@ -99,7 +102,7 @@ fn listener_limits(
     limits
 }
 
-pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication) -> Application {
+pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path) -> Application {
     if app.name.get_ref().trim().is_empty() {
         cx.err(
             app.name.span(),
@@ -109,11 +112,11 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication) -> Application 
         );
     }
     let http = match app.http {
-        Some(h) => http_ingress(cx, h),
+        Some(h) => http_ingress(cx, h, base_dir),
         None => default_http(),
     };
     let admin = match app.admin {
-        Some(a) => admin(cx, a),
+        Some(a) => admin(cx, a, base_dir),
         None => default_admin(),
     };
     Application {
@@ -126,7 +129,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication) -> Application 
     }
 }
 
-fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress) -> HttpIngress {
+fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress, base_dir: &Path) -> HttpIngress {
     let key = "application.http.max_body_size";
     let max_body_size = match h.max_body_size {
         None => DEFAULT_MAX_BODY_SIZE,
@@ -189,16 +192,20 @@ fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress) -> HttpIngress {
         ],
         h.max_connections,
     );
+    let tls = h
+        .tls
+        .and_then(|t| tls(cx, "application.http.tls", t, base_dir));
     HttpIngress {
         max_body_size,
         allowed_origins,
         allowed_rate,
         auth_token,
         limits,
+        tls,
     }
 }
 
-fn admin(cx: &mut Ctx<'_>, a: RawAdmin) -> Admin {
+fn admin(cx: &mut Ctx<'_>, a: RawAdmin, base_dir: &Path) -> Admin {
     let token = a.token.map(|t| secret(cx, "application.admin.token", t));
     let mut listen = default_admin().listen;
     if let Some(l) = &a.listen {
@@ -238,11 +245,35 @@ fn admin(cx: &mut Ctx<'_>, a: RawAdmin) -> Admin {
         ],
         a.max_connections,
     );
+    let tls = a
+        .tls
+        .and_then(|t| tls(cx, "application.admin.tls", t, base_dir));
     Admin {
         listen,
         token,
         limits,
+        tls,
     }
+}
+
+/// `tls = { cert, key }`: PEM files, relative to the manifest's directory. Whether they load is
+/// checked when the listener starts (they may be written by a tool after validation).
+fn tls(cx: &mut Ctx<'_>, key: &str, t: Spanned<RawTls>, base_dir: &Path) -> Option<TlsFiles> {
+    let span = t.span();
+    let t = t.into_inner();
+    if t.cert.get_ref().is_empty() || t.key.get_ref().is_empty() {
+        cx.err(
+            span,
+            key,
+            ErrorKind::InvalidValue,
+            "needs both `cert` and `key` (PEM file paths)",
+        );
+        return None;
+    }
+    Some(TlsFiles {
+        cert: base_dir.join(t.cert.get_ref()),
+        key: base_dir.join(t.key.get_ref()),
+    })
 }
 
 fn secret(cx: &mut Ctx<'_>, key: &str, s: Spanned<StrOr<RawSecretTable>>) -> Secret {

@@ -124,7 +124,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
     }
 
     let application = match raw.application {
-        Some(app) => application(cx, app.into_inner()),
+        Some(app) => application(cx, app.into_inner(), base_dir),
         None => {
             cx.err(
                 0..0,

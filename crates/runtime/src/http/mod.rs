@@ -90,6 +90,8 @@ pub struct HttpConfig {
     pub webhook: WebhookConfig,
     /// Timeouts, connection cap and shutdown grace of the listener.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate (reloaded when its files change); plain HTTP if not.
+    pub tls: Option<http_server::Tls>,
 }
 
 impl Default for HttpConfig {
@@ -98,6 +100,7 @@ impl Default for HttpConfig {
             max_body_size: 1024 * 1024,
             webhook: WebhookConfig::default(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -151,17 +154,22 @@ impl HttpTrigger {
                  allowed_origins is not set: the webhook handshake grants every origin that asks"
             );
         }
-        http_server::serve(
-            "trigger",
-            listener,
-            limits,
-            move |request| {
-                let this = self.clone();
-                async move { this.handle(request).await }
-            },
-            shutdown,
-        )
-        .await
+        let tls = self.config.tls.clone();
+        let handler = move |request| {
+            let this = self.clone();
+            async move { this.handle(request).await }
+        };
+        match tls {
+            Some(tls) => {
+                http_server::serve_tls("trigger", listener, limits, tls, handler, shutdown).await
+            }
+            None => http_server::serve("trigger", listener, limits, handler, shutdown).await,
+        }
+    }
+
+    /// Whether the listener serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.config.tls.is_some()
     }
 
     /// Handles one request (whatever the body type, so tests can call it directly).
