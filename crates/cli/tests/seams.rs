@@ -9,7 +9,6 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,8 +16,6 @@ use bytes::Bytes;
 use cloudevent::{Data, Event, http as binding};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 fn event(id: &str, ty: &str) -> Event {
     Event::builder()
@@ -96,28 +93,8 @@ struct TlsSink {
 }
 
 fn tls_sink() -> TlsSink {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let chain = vec![
-        CertificateDer::from(leaf.der().to_vec()),
-        CertificateDer::from(ca.der().to_vec()),
-    ];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let pki = test_support::TestPki::new();
+    let acceptor = pki.acceptor(&pki.leaf());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -158,7 +135,7 @@ fn tls_sink() -> TlsSink {
     });
     TlsSink {
         port,
-        ca_pem: ca.pem(),
+        ca_pem: pki.ca_pem(),
         requests,
     }
 }
@@ -266,21 +243,11 @@ fn the_example_manifest_starts_against_the_local_brokers() {
 fn the_trigger_serves_https_and_http2_from_the_manifest() {
     let echo = support::guest("guest_echo");
     let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Spindle test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &ca).unwrap();
-    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let pki = test_support::TestPki::new();
+    let leaf = pki.leaf();
+    std::fs::write(dir.path().join("cert.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
     write_manifest(
         dir.path(),
         &format!(

@@ -483,20 +483,7 @@ async fn max_age_dead_letters_what_cannot_be_delivered_in_time() {
     sub.delivery.max_age = Some(Duration::from_millis(300));
     engine.put_subscription(sub).await.unwrap();
     let id = SubscriptionId::new("s");
-    engine
-        .outbox()
-        .enqueue(vec![(id.clone(), event(1))])
-        .await
-        .unwrap();
-    assert!(
-        wait_until(PATIENCE, || engine
-            .dead_letters(Some(&id), 10)
-            .unwrap()
-            .len()
-            == 1)
-        .await
-    );
-    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    let letter = dead_letter_of(&engine, &id, event(1)).await;
     assert!(letter.reason.contains("maximum age"), "{}", letter.reason);
     assert_eq!(letter.status, Some(503));
     assert!(letter.attempts >= 1);
@@ -597,20 +584,7 @@ async fn an_absurd_retry_after_dead_letters_and_the_subscription_keeps_deliverin
     sub.delivery.max_age = None;
     engine.put_subscription(sub).await.unwrap();
     let id = SubscriptionId::new("s");
-    engine
-        .outbox()
-        .enqueue(vec![(id.clone(), event(1))])
-        .await
-        .unwrap();
-    assert!(
-        wait_until(PATIENCE, || engine
-            .dead_letters(Some(&id), 10)
-            .unwrap()
-            .len()
-            == 1)
-        .await
-    );
-    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    let letter = dead_letter_of(&engine, &id, event(1)).await;
     assert!(
         letter.reason.contains("retry-after of"),
         "{}",

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use delivery::sink::HttpSinkFactory;
 use delivery::{ContentMode, Delivery, SinkRegistry, SubscriptionId};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use support::*;
 
 /// A CA and a server certificate for `localhost` it signed.
@@ -20,30 +18,11 @@ struct TestPki {
 }
 
 fn pki() -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let chain = vec![
-        CertificateDer::from(leaf.der().to_vec()),
-        CertificateDer::from(ca.der().to_vec()),
-    ];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
+    let pki = test_support::TestPki::new();
+    let leaf = pki.leaf();
     TestPki {
-        ca_pem: ca.pem(),
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_pem: pki.ca_pem(),
+        acceptor: pki.acceptor(&leaf),
     }
 }
 
@@ -108,20 +87,7 @@ async fn an_untrusted_or_misnamed_certificate_is_dead_lettered_at_once() {
     sub.delivery.max_attempts = Some(10);
     engine.put_subscription(sub).await.unwrap();
     let id = SubscriptionId::new("unknown-ca");
-    engine
-        .outbox()
-        .enqueue(vec![(id.clone(), event(1))])
-        .await
-        .unwrap();
-    assert!(
-        wait_until(PATIENCE, || engine
-            .dead_letters(Some(&id), 10)
-            .unwrap()
-            .len()
-            == 1)
-        .await
-    );
-    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    let letter = dead_letter_of(&engine, &id, event(1)).await;
     assert_eq!(letter.attempts, 1, "a certificate problem is not retried");
     assert!(letter.reason.contains("UnknownIssuer"), "{}", letter.reason);
     engine.shutdown().await;
@@ -132,20 +98,7 @@ async fn an_untrusted_or_misnamed_certificate_is_dead_lettered_at_once() {
     let sub = subscription("wrong-name", &sink.https_url("127.0.0.1"));
     engine.put_subscription(sub).await.unwrap();
     let id = SubscriptionId::new("wrong-name");
-    engine
-        .outbox()
-        .enqueue(vec![(id.clone(), event(2))])
-        .await
-        .unwrap();
-    assert!(
-        wait_until(PATIENCE, || engine
-            .dead_letters(Some(&id), 10)
-            .unwrap()
-            .len()
-            == 1)
-        .await
-    );
-    let letter = engine.dead_letters(Some(&id), 10).unwrap().remove(0);
+    let letter = dead_letter_of(&engine, &id, event(2)).await;
     assert!(
         letter.reason.contains("not valid for name \"127.0.0.1\""),
         "{}",

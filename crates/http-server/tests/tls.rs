@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,8 +11,8 @@ use http::Request;
 use http_body_util::Full;
 use http_server::{HttpResponse, Limits, Tls, TlsFiles, serve_tls};
 use hyper::body::Incoming;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
+use test_support::TestPki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -21,54 +20,15 @@ async fn version(request: Request<Incoming>) -> HttpResponse {
     http::Response::new(Full::new(Bytes::from(format!("{:?}", request.version()))))
 }
 
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Distinct names for CA and leaf: OpenSSL (curl) takes a leaf whose issuer name is
-        // its own subject name for self-signed.
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Spindle test CA");
-        Pki {
-            ca: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
-        }
-    }
-
-    /// Writes a fresh `localhost` certificate and key into `dir`; returns the certificate.
-    fn issue(&self, dir: &Path) -> CertificateDer<'static> {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        // Written to temporary names and renamed, as certificate tools do.
-        std::fs::write(dir.join("cert.tmp"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.tmp"), key.serialize_pem()).unwrap();
-        std::fs::rename(dir.join("key.tmp"), dir.join("key.pem")).unwrap();
-        std::fs::rename(dir.join("cert.tmp"), dir.join("cert.pem")).unwrap();
-        CertificateDer::from(cert.der().to_vec())
-    }
-
-    fn client(&self) -> tokio_rustls::TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(self.ca.der().to_vec()))
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-    }
+/// Writes a fresh `localhost` certificate and key of `pki` into `dir` the way certificate
+/// tools do (temporary names, then renamed); returns the certificate.
+fn issue(pki: &TestPki, dir: &Path) -> CertificateDer<'static> {
+    let leaf = pki.leaf();
+    std::fs::write(dir.join("cert.tmp"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.join("key.tmp"), &leaf.key_pem).unwrap();
+    std::fs::rename(dir.join("key.tmp"), dir.join("key.pem")).unwrap();
+    std::fs::rename(dir.join("cert.tmp"), dir.join("cert.pem")).unwrap();
+    leaf.cert_der
 }
 
 async fn start(dir: &Path) -> SocketAddr {
@@ -92,7 +52,7 @@ async fn start(dir: &Path) -> SocketAddr {
 
 /// The certificate a fresh handshake gets, and the open TLS stream.
 async fn handshake(
-    pki: &Pki,
+    pki: &TestPki,
     addr: SocketAddr,
 ) -> (
     CertificateDer<'static>,
@@ -100,7 +60,7 @@ async fn handshake(
 ) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let stream = pki
-        .client()
+        .connector()
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
@@ -111,9 +71,9 @@ async fn handshake(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_gets_http2_and_http1_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    pki.issue(dir.path());
-    std::fs::write(dir.path().join("ca.pem"), pki.ca.pem()).unwrap();
+    let pki = TestPki::new();
+    issue(&pki, dir.path());
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
     let addr = start(dir.path()).await;
     let url = format!("https://localhost:{}/", addr.port());
     for (flag, expected) in [("--http2", "HTTP/2.0"), ("--http1.1", "HTTP/1.1")] {
@@ -138,13 +98,13 @@ async fn curl_gets_http2_and_http1_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_served_without_dropping_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let first = pki.issue(dir.path());
+    let pki = TestPki::new();
+    let first = issue(&pki, dir.path());
     let addr = start(dir.path()).await;
     let (served, mut open) = handshake(&pki, addr).await;
     assert_eq!(served, first);
 
-    let second = pki.issue(dir.path());
+    let second = issue(&pki, dir.path());
     assert_ne!(first, second);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

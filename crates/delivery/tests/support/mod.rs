@@ -255,6 +255,29 @@ pub async fn open(dir: &std::path::Path) -> Delivery {
         .unwrap()
 }
 
+/// Queues `event` for `sub` and waits (up to [`PATIENCE`]) until it is dead-lettered.
+pub async fn dead_letter_of(
+    engine: &Delivery,
+    sub: &delivery::SubscriptionId,
+    event: Event,
+) -> delivery::DeadLetter {
+    engine
+        .outbox()
+        .enqueue(vec![(sub.clone(), event)])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine
+            .dead_letters(Some(sub), 10)
+            .unwrap()
+            .len()
+            == 1)
+        .await,
+        "no dead letter for {sub}"
+    );
+    engine.dead_letters(Some(sub), 10).unwrap().remove(0)
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
