@@ -166,9 +166,11 @@ fn browser_guard<B>(request: &Request<B>, loopback: bool) -> Option<http_server:
         Some(http_server::Problem::new(http::StatusCode::FORBIDDEN, "Forbidden").detail(detail))
     };
     let headers = request.headers();
+    // HTTP/2 carries the host in the `:authority` pseudo-header, which is the URI's.
     let host = headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or("");
     if loopback && !is_loopback_authority(host) {
         return refuse(format!(

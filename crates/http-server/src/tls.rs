@@ -6,13 +6,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
 
 /// How often the certificate and key files are checked for a change.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
@@ -55,9 +56,11 @@ impl Tls {
     /// invalid) and offers `h2` and `http/1.1`.
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // Stamped before loading: a change in between is then seen at the next check.
+        let loaded = stamp(&files);
         let current = load_key(&files, &provider)?;
         let resolver = Arc::new(ReloadingCert {
-            stamp: RwLock::new(stamp(&files)),
+            stamp: RwLock::new(loaded),
             current: RwLock::new(Arc::new(current)),
             provider: provider.clone(),
             files,
@@ -86,7 +89,7 @@ impl Tls {
 struct ReloadingCert {
     files: TlsFiles,
     provider: Arc<CryptoProvider>,
-    stamp: RwLock<Option<(SystemTime, SystemTime, u64, u64)>>,
+    stamp: RwLock<Option<[u8; 32]>>,
     current: RwLock<Arc<CertifiedKey>>,
 }
 
@@ -142,11 +145,14 @@ fn error(files: &TlsFiles, reason: String) -> TlsError {
     }
 }
 
-/// Modification times and sizes of both files: what tells a change.
-fn stamp(files: &TlsFiles) -> Option<(SystemTime, SystemTime, u64, u64)> {
-    let meta = |p: &Path| std::fs::metadata(p).ok();
-    let (c, k) = (meta(&files.cert)?, meta(&files.key)?);
-    Some((c.modified().ok()?, k.modified().ok()?, c.len(), k.len()))
+/// A digest of both files' contents: what tells a change. Contents, not modification times:
+/// a renewal written within the file system's timestamp granularity, with the same sizes (a
+/// new key of the same kind), would otherwise go unnoticed. The files are a few KiB.
+fn stamp(files: &TlsFiles) -> Option<[u8; 32]> {
+    let mut digest = Sha256::new();
+    digest.update(std::fs::read(&files.cert).ok()?);
+    digest.update(std::fs::read(&files.key).ok()?);
+    Some(digest.finalize().into())
 }
 
 fn load_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
