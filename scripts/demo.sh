@@ -45,7 +45,7 @@ say "An order without items: the handler rejects it for good (422)"
 "$spindle" send http://127.0.0.1:3000/orders --type com.example.order.created \
   --data '{"id":"1002","items":[]}' || true
 
-say "Not a CloudEvent at all (400 with the reason)"
+say "Not a CloudEvent at all (415 with the reason)"
 curl -s -X POST http://127.0.0.1:3000/orders -d 'hello' || true
 echo
 

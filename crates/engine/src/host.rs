@@ -97,6 +97,7 @@ impl log::Host for HostState {
         let fields: Vec<(String, String)> = fields
             .into_iter()
             .scan(MAX_LOG_BYTES, |room, (k, v)| {
+                let k = budget::truncate(&k, 64).into_owned();
                 let kept = if k.len() + v.len() <= *room {
                     (k, v)
                 } else {
