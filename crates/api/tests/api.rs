@@ -829,3 +829,20 @@ async fn reserved_headers_are_refused_in_protocolsettings() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
+
+/// A subscription cannot make Spindle post to a cloud metadata service or another address no
+/// sink has a reason to be at (SSRF): refused at creation with a 400 naming the rule.
+#[tokio::test]
+async fn sinks_at_metadata_and_link_local_addresses_are_refused() {
+    let s = start(None).await;
+    for sink in [
+        "http://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]/hook",
+        "http://0.0.0.0:8080/hook",
+    ] {
+        let r = s.create(json!({"sink": sink, "protocol": "HTTP"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{sink}: {}", r.text);
+        assert!(r.text.contains("egress policy"), "{}", r.text);
+    }
+    assert!(s.engine.subscriptions().is_empty());
+}

@@ -60,6 +60,7 @@ impl HttpSinkFactory {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .use_preconfigured_tls(tls)
+            .dns_resolver(super::egress::GuardedResolver)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(HttpSinkFactory {
@@ -110,6 +111,17 @@ impl SinkFactory for HttpSinkFactory {
             return Err(invalid(
                 sub,
                 "an HTTP sink needs an http:// or https:// URL",
+            ));
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(why) = literal.and_then(super::egress::denied) {
+            return Err(invalid(
+                sub,
+                format!("egress policy: the sink's host is {why}, which sinks may not use"),
             ));
         }
         let settings: HttpSettings = match &sub.protocolsettings {

@@ -3,6 +3,7 @@
 //! implementation, built by a [`SinkFactory`] registered for the sink URI's scheme.
 
 pub mod broker;
+pub mod egress;
 pub mod http;
 pub mod tls;
 
