@@ -39,19 +39,6 @@ use crate::model::{ContentMode, Protocol, Subscription};
 /// [`super::SinkRegistry::with_defaults`].
 pub const SCHEMES: &[&str] = &["nats", "mqtt", "amqp", "kafka"];
 
-/// The CloudEvents context attributes every event may carry: in MQTT 5 binary mode they are
-/// User Properties, so a subscription's own `userproperties` cannot use their names.
-const CORE_ATTRIBUTES: &[&str] = &[
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "datacontenttype",
-    "dataschema",
-    "subject",
-    "time",
-];
-
 /// Longest wait for connecting to the broker (each transport also bounds its own steps);
 /// past it the attempt is a retry.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -544,7 +531,9 @@ fn mqtt(
             };
             // In binary mode the event's attributes are User Properties too: a core
             // attribute's name would give the event two values for it.
-            if CORE_ATTRIBUTES.contains(&name.as_str()) {
+            // In MQTT 5 binary mode the context attributes are User Properties: a
+            // subscription's own `userproperties` cannot use their names.
+            if cloudevent::CORE_ATTRIBUTES.contains(&name.as_str()) {
                 return Err(invalid(
                     sub,
                     format!(
