@@ -187,6 +187,13 @@ async fn bad_messages_are_skipped_and_mosquitto_pub_binary_events_are_received()
         "user-property",
         "myext",
         "hello",
+        // A foreign property of the kind real MQTT traffic carries; not a valid attribute
+        // name, so it is the message's metadata, not the event's, and must not fail it.
+        "-D",
+        "publish",
+        "user-property",
+        "Correlation-Id",
+        "abc-123",
         "-m",
         r#"{"from":"mosquitto_pub"}"#,
     ]);
@@ -202,6 +209,7 @@ async fn bad_messages_are_skipped_and_mosquitto_pub_binary_events_are_received()
         d.event.extension("myext").unwrap().to_canonical_string(),
         "hello"
     );
+    assert_eq!(d.event.extensions().len(), 1, "only myext became an extension");
     d.ack.ack().await.unwrap();
     // Structured, from the 3.1.1 client.
     pub_(&[
