@@ -183,3 +183,56 @@ for conv in (to_binary_event, to_structured_event):
         assert_eq!(data, serde_json::json!({"i": 1}));
     }
 }
+
+/// HTTP binding 1.3: "Every compliant implementation SHOULD support the _structured_ and
+/// _binary_ modes." The other direction: what Spindle's encoder sends (as a sink or a reply)
+/// is read by npm `cloudevents` 10 in both modes, with an extension and JSON data intact.
+///
+/// npm `cloudevents` 10 does not percent-decode header values it receives (the binding's
+/// receiver MUST), so a value with a space, `%` or non-ASCII character arrives there still
+/// encoded in binary mode; Spindle keeps sending what the spec requires (see the README's
+/// conformance notes), and the subject here needs no encoding.
+#[test]
+fn npm_cloudevents_reads_what_spindle_sends_in_both_modes() {
+    let dir = npm_cloudevents();
+    let event = cloudevent::Event::builder()
+        .id("rs-1")
+        .source("/spindle")
+        .ty("com.example.rs")
+        .subject("order-1001")
+        .extension("tenant", cloudevent::AttributeValue::String("acme".into()))
+        .data_with_type(
+            "application/json",
+            cloudevent::Data::json(&serde_json::json!({"n": 1})),
+        )
+        .build()
+        .unwrap();
+    for mode in [Mode::Binary, Mode::Structured] {
+        let encoded = binding::encode(&event, mode);
+        let headers: serde_json::Map<String, serde_json::Value> = encoded
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
+            .collect();
+        let input = serde_json::json!({
+            "headers": headers,
+            "body": String::from_utf8(encoded.body.to_vec()).unwrap(),
+        });
+        let script = r#"
+const { HTTP } = require("cloudevents");
+const input = JSON.parse(process.argv[1]);
+const e = HTTP.toEvent({ headers: input.headers, body: input.body });
+console.log(JSON.stringify({ id: e.id, source: e.source, type: e.type, subject: e.subject,
+  tenant: e.tenant, datacontenttype: e.datacontenttype, data: e.data }));
+"#;
+        let out = run("node", &["-e", script, &input.to_string()], Some(&dir));
+        let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(read["id"], "rs-1", "{mode}: {read}");
+        assert_eq!(read["source"], "/spindle");
+        assert_eq!(read["type"], "com.example.rs");
+        assert_eq!(read["subject"], "order-1001", "{mode}: {read}");
+        assert_eq!(read["tenant"], "acme");
+        assert_eq!(read["datacontenttype"], "application/json");
+        assert_eq!(read["data"], serde_json::json!({"n": 1}), "{mode}: {read}");
+    }
+}

@@ -209,7 +209,11 @@ async fn bad_messages_are_skipped_and_mosquitto_pub_binary_events_are_received()
         d.event.extension("myext").unwrap().to_canonical_string(),
         "hello"
     );
-    assert_eq!(d.event.extensions().len(), 1, "only myext became an extension");
+    assert_eq!(
+        d.event.extensions().len(),
+        1,
+        "only myext became an extension"
+    );
     d.ack.ack().await.unwrap();
     // Structured, from the 3.1.1 client.
     pub_(&[
