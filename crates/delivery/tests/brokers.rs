@@ -358,7 +358,12 @@ async fn amqp_in_binary_and_structured_mode() {
             &format!("amqp://127.0.0.1:{AMQP}{queue}"),
             mode,
         );
-        sub.protocolsettings = Some(serde_json::json!({"sendersettlementmode": "unsettled"}));
+        // The Subscriptions API's AMQP link settings reach the broker's attach.
+        sub.protocolsettings = Some(serde_json::json!({
+            "sendersettlementmode": "unsettled",
+            "linkName": unique("spindle-link-"),
+            "linkProperties": {"tenant": "acme"},
+        }));
         sub.sinkcredential = Some(serde_json::json!({
             "credentialtype": "PLAIN", "identifier": "guest", "secret": "guest"
         }));

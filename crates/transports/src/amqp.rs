@@ -499,6 +499,15 @@ impl AmqpHandle {
 
 // ---- Sending ---------------------------------------------------------------------------
 
+/// The Subscriptions API's AMQP link settings (`linkName`, `linkProperties`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// The link's name; a process-unique one when `None`.
+    pub name: Option<String>,
+    /// Properties announced when the link attaches.
+    pub properties: Vec<(String, String)>,
+}
+
 /// Sends events to one target address and waits for the broker's outcome.
 ///
 /// The link is opened at connect time and reopened on the next send after a failure, so a
@@ -508,6 +517,7 @@ pub struct AmqpSender {
     address: String,
     credentials: Option<Credentials>,
     mode: Mode,
+    settings: LinkSettings,
     link: tokio::sync::Mutex<Option<Link<fe2o3_amqp::Sender>>>,
 }
 
@@ -528,11 +538,23 @@ impl AmqpSender {
         credentials: Option<Credentials>,
         mode: Mode,
     ) -> Result<Self, ConnectError> {
+        Self::connect_with(broker, address, credentials, mode, LinkSettings::default()).await
+    }
+
+    /// [`AmqpSender::connect`] with the link's name and properties set.
+    pub async fn connect_with(
+        broker: &Endpoint,
+        address: &str,
+        credentials: Option<Credentials>,
+        mode: Mode,
+        settings: LinkSettings,
+    ) -> Result<Self, ConnectError> {
         let sender = AmqpSender {
             broker: broker.clone(),
             address: address.to_owned(),
             credentials,
             mode,
+            settings,
             link: tokio::sync::Mutex::new(None),
         };
         let link = sender.open().await?;
@@ -542,8 +564,22 @@ impl AmqpSender {
 
     async fn open(&self) -> Result<Link<fe2o3_amqp::Sender>, ConnectError> {
         let (connection, mut session) = open_session(&self.broker, &self.credentials).await?;
-        let attach =
-            fe2o3_amqp::Sender::attach(&mut session, unique_name("sender"), self.address.as_str());
+        let name = self
+            .settings
+            .name
+            .clone()
+            .unwrap_or_else(|| unique_name("sender"));
+        let mut builder = fe2o3_amqp::Sender::builder()
+            .name(name)
+            .target(self.address.as_str());
+        if !self.settings.properties.is_empty() {
+            let mut fields = definitions::Fields::default();
+            for (k, v) in &self.settings.properties {
+                fields.insert(Symbol(k.clone()), Value::String(v.clone()));
+            }
+            builder = builder.properties(fields);
+        }
+        let attach = builder.attach(&mut session);
         let link = tokio::time::timeout(OPEN_TIMEOUT, attach)
             .await
             .map_err(|_| setup(format!("attach a sender to `{}`: timed out", self.address)))?

@@ -28,6 +28,9 @@ pub struct SendOptions {
     pub mqtt_user_properties: Vec<(String, String)>,
     /// AMQP: SASL PLAIN credentials; ANONYMOUS when `None`.
     pub amqp_credentials: Option<Credentials>,
+    /// AMQP: the sending link's name (unique per connection, so a process-unique one when
+    /// `None`) and properties.
+    pub amqp_link: crate::amqp::LinkSettings,
 }
 
 impl SendOptions {
@@ -102,8 +105,14 @@ impl Sender {
                 .await?,
             ),
             Sink::Amqp { broker, address } => Sender::Amqp(
-                AmqpSender::connect(broker, address, options.amqp_credentials, options.mode)
-                    .await?,
+                AmqpSender::connect_with(
+                    broker,
+                    address,
+                    options.amqp_credentials,
+                    options.mode,
+                    options.amqp_link,
+                )
+                .await?,
             ),
             Sink::Kafka { broker, topic } => Sender::Kafka(
                 KafkaSender::connect_as(

@@ -254,18 +254,20 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
         Protocol::Mqtt3 | Protocol::Mqtt5 => mqtt(sub, &url, settings(sub)?, &mut options)?,
         Protocol::Amqp => {
             let s: AmqpSettings = settings(sub)?;
-            if s.link_name.is_some() {
-                return Err(invalid(
-                    sub,
-                    "protocolsettings.linkName is not supported: Spindle names its links \
-                     itself (one per connection)",
-                ));
+            // Subscriptions 3.2.2.3: `linkName` and `linkProperties` SHOULD be supported. Each
+            // sink has its own connection, so a given name stays unique on it.
+            if s.link_name.as_deref() == Some("") {
+                return Err(invalid(sub, "protocolsettings.linkName must not be empty"));
             }
-            if s.link_properties.as_ref().is_some_and(|p| !p.is_empty()) {
-                return Err(invalid(
-                    sub,
-                    "protocolsettings.linkProperties is not supported by Spindle's AMQP sink",
-                ));
+            options.amqp_link.name = s.link_name;
+            for (name, value) in s.link_properties.unwrap_or_default() {
+                let Value::String(value) = value else {
+                    return Err(invalid(
+                        sub,
+                        format!("protocolsettings.linkProperties.{name} must be a string"),
+                    ));
+                };
+                options.amqp_link.properties.push((name, value));
             }
             match s.sendersettlementmode.as_deref() {
                 None | Some("unsettled") => {}
@@ -1101,13 +1103,24 @@ mod tests {
                 password: "p".into()
             })
         );
-        for unsupported in [
-            json!({"sendersettlementmode": "settled"}),
-            json!({"linkName": "mine"}),
-            json!({"linkProperties": {"a": "b"}}),
+        // Subscriptions 3.2.2.3: `linkName` and `linkProperties` SHOULD be supported.
+        let t = ok(&with(
+            sub(Protocol::Amqp, "amqp://h/queue/q"),
+            json!({"linkName": "mine", "linkProperties": {"a": "b"}}),
+        ));
+        assert_eq!(t.options.amqp_link.name.as_deref(), Some("mine"));
+        assert_eq!(
+            t.options.amqp_link.properties,
+            [("a".to_owned(), "b".to_owned())]
+        );
+        for (refused, says) in [
+            // At-least-once delivery waits for the broker's outcome of every message.
+            (json!({"sendersettlementmode": "settled"}), "not supported"),
+            (json!({"linkName": ""}), "must not be empty"),
+            (json!({"linkProperties": {"a": 1}}), "must be a string"),
         ] {
-            let r = reason(&with(sub(Protocol::Amqp, "amqp://h/queue/q"), unsupported));
-            assert!(r.contains("not supported"), "{r}");
+            let r = reason(&with(sub(Protocol::Amqp, "amqp://h/queue/q"), refused));
+            assert!(r.contains(says), "{r}");
         }
         s.sinkcredential = Some(json!({"credentialtype": "ACCESSTOKEN", "accesstoken": "t"}));
         assert!(reason(&s).starts_with("sinkcredential"));
