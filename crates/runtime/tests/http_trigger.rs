@@ -349,6 +349,9 @@ async fn webhook_handshake_and_auth() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    // Webhook spec 3.2: "the delivery target SHOULD include the header `Cache-Control:
+    // private`" in a successful answer to a request with the token in its query.
+    assert_eq!(r.headers()["cache-control"], "private");
 }
 
 #[tokio::test]

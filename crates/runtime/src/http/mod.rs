@@ -178,6 +178,26 @@ impl HttpTrigger {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // Webhook spec 3.2: a successful answer to a request that carried the token in its
+        // query "SHOULD include the header `Cache-Control: private`", so no cache keeps it.
+        let token_in_query = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("access_token=")));
+        let mut response = self.route(request).await;
+        if token_in_query && response.status().is_success() {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        }
+        response
+    }
+
+    async fn route<B>(&self, request: Request<B>) -> HttpResponse
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = request.uri().path();
         let Some(route) = self.routes.iter().find(|r| r.route.matches(path)) else {
             return Problem::new(StatusCode::NOT_FOUND, "No such route")
