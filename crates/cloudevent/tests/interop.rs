@@ -236,3 +236,60 @@ console.log(JSON.stringify({ id: e.id, source: e.source, type: e.type, subject: 
         assert_eq!(read["data"], serde_json::json!({"n": 1}), "{mode}: {read}");
     }
 }
+
+/// HTTP binding 1.3, the other direction for the PyPI package: what Spindle's encoder sends is
+/// read by PyPI `cloudevents` (2.x) in both modes, a percent-encoded header value, an
+/// extension, `time` and JSON data intact.
+#[test]
+fn python_cloudevents_reads_what_spindle_sends_in_both_modes() {
+    python_cloudevents();
+    let event = cloudevent::Event::builder()
+        .id("rs-1")
+        .source("/spindle")
+        .ty("com.example.rs")
+        .subject("a b%c é")
+        .time(
+            "2018-04-05T03:56:24Z"
+                .parse::<cloudevent::Timestamp>()
+                .unwrap(),
+        )
+        .extension("tenant", cloudevent::AttributeValue::String("acme".into()))
+        .data_with_type(
+            "application/json",
+            cloudevent::Data::json(&serde_json::json!({"n": 1})),
+        )
+        .build()
+        .unwrap();
+    let script = r#"
+import base64, json, sys
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+m = json.loads(sys.argv[1])
+e = from_http_event(HTTPMessage(m["headers"], base64.b64decode(m["body"])))
+a = e.get_attributes()
+print(json.dumps({"id": a["id"], "subject": a.get("subject"), "tenant": a.get("tenant"),
+                  "time": a["time"].isoformat(), "data": e.get_data()}, default=str))
+"#;
+    for mode in [Mode::Binary, Mode::Structured] {
+        let encoded = binding::encode(&event, mode);
+        let headers: serde_json::Map<String, serde_json::Value> = encoded
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
+            .collect();
+        let input = serde_json::json!({
+            "headers": headers,
+            "body": base64::engine::general_purpose::STANDARD.encode(&encoded.body),
+        });
+        let out = run("python3", &["-c", script, &input.to_string()], None);
+        let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(read["id"], "rs-1", "{mode}: {read}");
+        assert_eq!(read["subject"], "a b%c é", "{mode}: {read}");
+        assert_eq!(read["tenant"], "acme", "{mode}: {read}");
+        assert_eq!(read["time"], "2018-04-05T03:56:24+00:00", "{mode}: {read}");
+        let data = match &read["data"] {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+            other => other.clone(),
+        };
+        assert_eq!(data, serde_json::json!({"n": 1}), "{mode}: {read}");
+    }
+}
