@@ -62,6 +62,35 @@ fn run(program: &str, args: &[&str], dir: Option<&PathBuf>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The event the "reads what Spindle sends" tests send: an extension and JSON data, the rest
+/// added by each test.
+fn spindle_event() -> cloudevent::EventBuilder {
+    cloudevent::Event::builder()
+        .id("rs-1")
+        .source("/spindle")
+        .ty("com.example.rs")
+        .extension("tenant", cloudevent::AttributeValue::String("acme".into()))
+        .data_with_type(
+            "application/json",
+            cloudevent::Data::json(&serde_json::json!({"n": 1})),
+        )
+}
+
+/// `event` as Spindle's HTTP binding sends it in `mode`, for a script in another language:
+/// `{"headers": {name: value}, "body": base64}`.
+fn sent_by_spindle(event: &cloudevent::Event, mode: Mode) -> serde_json::Value {
+    let encoded = binding::encode(event, mode);
+    let headers: serde_json::Map<String, serde_json::Value> = encoded
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
+        .collect();
+    serde_json::json!({
+        "headers": headers,
+        "body": base64::engine::general_purpose::STANDARD.encode(&encoded.body),
+    })
+}
+
 /// Splits a raw HTTP/1.1 request into its headers and body, header values kept as the bytes
 /// that travelled.
 fn parse_request(raw: &[u8]) -> (HeaderMap, Bytes) {
@@ -195,33 +224,14 @@ for conv in (to_binary_event, to_structured_event):
 #[test]
 fn npm_cloudevents_reads_what_spindle_sends_in_both_modes() {
     let dir = npm_cloudevents();
-    let event = cloudevent::Event::builder()
-        .id("rs-1")
-        .source("/spindle")
-        .ty("com.example.rs")
-        .subject("order-1001")
-        .extension("tenant", cloudevent::AttributeValue::String("acme".into()))
-        .data_with_type(
-            "application/json",
-            cloudevent::Data::json(&serde_json::json!({"n": 1})),
-        )
-        .build()
-        .unwrap();
+    let event = spindle_event().subject("order-1001").build().unwrap();
     for mode in [Mode::Binary, Mode::Structured] {
-        let encoded = binding::encode(&event, mode);
-        let headers: serde_json::Map<String, serde_json::Value> = encoded
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
-            .collect();
-        let input = serde_json::json!({
-            "headers": headers,
-            "body": String::from_utf8(encoded.body.to_vec()).unwrap(),
-        });
+        let input = sent_by_spindle(&event, mode);
         let script = r#"
 const { HTTP } = require("cloudevents");
 const input = JSON.parse(process.argv[1]);
-const e = HTTP.toEvent({ headers: input.headers, body: input.body });
+const e = HTTP.toEvent({ headers: input.headers,
+  body: Buffer.from(input.body, "base64").toString() });
 console.log(JSON.stringify({ id: e.id, source: e.source, type: e.type, subject: e.subject,
   tenant: e.tenant, datacontenttype: e.datacontenttype, data: e.data }));
 "#;
@@ -243,20 +253,12 @@ console.log(JSON.stringify({ id: e.id, source: e.source, type: e.type, subject: 
 #[test]
 fn python_cloudevents_reads_what_spindle_sends_in_both_modes() {
     python_cloudevents();
-    let event = cloudevent::Event::builder()
-        .id("rs-1")
-        .source("/spindle")
-        .ty("com.example.rs")
+    let event = spindle_event()
         .subject("a b%c é")
         .time(
             "2018-04-05T03:56:24Z"
                 .parse::<cloudevent::Timestamp>()
                 .unwrap(),
-        )
-        .extension("tenant", cloudevent::AttributeValue::String("acme".into()))
-        .data_with_type(
-            "application/json",
-            cloudevent::Data::json(&serde_json::json!({"n": 1})),
         )
         .build()
         .unwrap();
@@ -270,16 +272,7 @@ print(json.dumps({"id": a["id"], "subject": a.get("subject"), "tenant": a.get("t
                   "time": a["time"].isoformat(), "data": e.get_data()}, default=str))
 "#;
     for mode in [Mode::Binary, Mode::Structured] {
-        let encoded = binding::encode(&event, mode);
-        let headers: serde_json::Map<String, serde_json::Value> = encoded
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
-            .collect();
-        let input = serde_json::json!({
-            "headers": headers,
-            "body": base64::engine::general_purpose::STANDARD.encode(&encoded.body),
-        });
+        let input = sent_by_spindle(&event, mode);
         let out = run("python3", &["-c", script, &input.to_string()], None);
         let read: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(read["id"], "rs-1", "{mode}: {read}");
