@@ -9,13 +9,9 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cloudevent::{Data, Event, http as binding};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 fn event(id: &str, ty: &str) -> Event {
     Event::builder()
@@ -84,67 +80,11 @@ memory = "4GiB"
     }
 }
 
-/// A test CA, and a TLS server on 127.0.0.1 presenting a certificate for `localhost` that it
-/// signed, answering 200 to every request and passing each request's headers and body on.
-struct TlsSink {
-    port: u16,
-    ca_pem: String,
-    requests: mpsc::Receiver<(http::HeaderMap, Bytes)>,
-}
-
-fn tls_sink() -> TlsSink {
-    let pki = test_support::TestPki::new();
-    let acceptor = pki.acceptor(&pki.leaf());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(
-                        move |req: http::Request<hyper::body::Incoming>| {
-                            let tx = tx.clone();
-                            async move {
-                                let (parts, body) = req.into_parts();
-                                let body = body.collect().await?.to_bytes();
-                                let _ = tx.send((parts.headers, body));
-                                Ok::<_, hyper::Error>(http::Response::new(Full::new(Bytes::new())))
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    TlsSink {
-        port,
-        ca_pem: pki.ca_pem(),
-        requests,
-    }
-}
-
 /// An `https://` output written in `spindle.toml` is delivered over TLS (the test CA is
 /// trusted through `SSL_CERT_FILE`, as for any OpenSSL-style tool).
 #[test]
 fn an_https_output_in_the_manifest_is_delivered_over_tls() {
-    let sink = tls_sink();
+    let sink = test_support::HttpsServer::start(b"");
     let behaviours = support::guest("guest_behaviours");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
@@ -176,7 +116,7 @@ audit = "https://localhost:{}/hook"
         post(&format!("{}/in", up.http), &event("tls-1", "publish"), None),
         200
     );
-    let (headers, _) = sink
+    let (_, _, headers, _) = sink
         .requests
         .recv_timeout(Duration::from_secs(60))
         .expect("the output reached the TLS sink");

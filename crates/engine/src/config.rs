@@ -24,6 +24,10 @@ pub struct EngineConfig {
     /// How often the background ticker advances the epoch: the granularity of deadlines and
     /// how often a running guest yields to the async executor.
     pub epoch_tick: Duration,
+    /// CA certificates (PEM) trusted for guests' outbound HTTPS beside the system's roots
+    /// (which `SSL_CERT_FILE` / `SSL_CERT_DIR` override), e.g. a private CA of internal
+    /// services.
+    pub extra_roots: Vec<u8>,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +37,7 @@ impl Default for EngineConfig {
             pool_size: 256,
             max_memory_bytes: 1 << 30,
             epoch_tick: Duration::from_millis(10),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -95,7 +100,9 @@ pub struct Grants {
 }
 
 /// Everything the manifest says about one component that the engine needs.
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` names the variables but never prints their values (they may be secrets).
+#[derive(Clone, Default)]
 pub struct ComponentConfig {
     /// Isolation limits.
     pub limits: Limits,
@@ -105,4 +112,15 @@ pub struct ComponentConfig {
     pub variables: BTreeMap<String, String>,
     /// Output names the guest may `publish` to; any other name gets `unknown-output`.
     pub outputs: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("limits", &self.limits)
+            .field("grants", &self.grants)
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .field("outputs", &self.outputs)
+            .finish()
+    }
 }

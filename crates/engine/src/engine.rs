@@ -7,6 +7,7 @@ use crate::error::LoadError;
 use crate::handler::Handler;
 use crate::host::{ComponentShared, HostState};
 use crate::http::{HttpHandler, HttpState};
+use crate::outgoing::OutgoingTls;
 use crate::ticker::Ticker;
 use crate::wasi::ResolvedGrants;
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub struct Engine {
 pub(crate) struct EngineInner {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) config: EngineConfig,
+    /// TLS trust of guests' outbound HTTPS, shared by every instance.
+    pub(crate) outgoing_tls: Arc<OutgoingTls>,
     _ticker: Ticker,
 }
 
@@ -78,6 +81,7 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 wasmtime,
+                outgoing_tls: Arc::new(OutgoingTls::new(config.extra_roots.clone())),
                 config,
                 _ticker: ticker,
             }),
@@ -100,6 +104,7 @@ impl Engine {
         };
         let mut linker = Linker::<HostState>::new(&self.inner.wasmtime);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         bindings::Handler::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(link)?;
         let pre = linker.instantiate_pre(&component).map_err(link)?;

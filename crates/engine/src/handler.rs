@@ -8,6 +8,7 @@ use crate::error::HandleError;
 use crate::event::Event;
 use crate::host::{ComponentShared, HostState};
 use crate::limiter::MemoryLimiter;
+use crate::outgoing::OutgoingHttp;
 use crate::publisher::Publisher;
 use crate::wasi::{LazyWasi, ResolvedGrants};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 /// A loaded `spindle:cloudevents/handler` component, ready to handle events concurrently.
 ///
@@ -119,6 +121,13 @@ impl Handler {
             publisher,
             deadline,
             budget: Budget::default(),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingHttp::new(
+                name.clone(),
+                inner.grants.outbound_hosts.clone(),
+                inner.engine.inner.outgoing_tls.clone(),
+                deadline,
+            ),
         };
         let mut store = Store::new(&inner.engine.inner.wasmtime, state);
         store.limiter(|s| &mut s.limiter);

@@ -4,6 +4,7 @@ use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
 use crate::budget::{self, Budget, MAX_LOG_BYTES, MAX_LOG_RECORDS};
 use crate::event::Event;
 use crate::limiter::MemoryLimiter;
+use crate::outgoing::OutgoingHttp;
 use crate::publisher::{PublishError, Publisher};
 use crate::wasi::LazyWasi;
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,9 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What every instance of one component shares: fixed at load.
-#[derive(Debug)]
 pub(crate) struct ComponentShared {
     /// The component's name, tagging its logs and errors.
     pub(crate) name: Arc<str>,
@@ -21,6 +22,17 @@ pub(crate) struct ComponentShared {
     pub(crate) outputs: BTreeSet<String>,
     /// `config.get` values.
     pub(crate) variables: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ComponentShared {
+    /// Names the variables, never their values (they may be secrets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentShared")
+            .field("name", &self.name)
+            .field("outputs", &self.outputs)
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The store data of one handler instance: lives exactly as long as one event.
@@ -34,6 +46,20 @@ pub(crate) struct HostState {
     pub(crate) deadline: Instant,
     /// What the guest has published and logged during this event, against its limits.
     pub(crate) budget: Budget,
+    /// `wasi:http` state for outgoing requests.
+    pub(crate) http: WasiHttpCtx,
+    /// Which outgoing requests are allowed, and until when.
+    pub(crate) outgoing: OutgoingHttp,
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.outgoing,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
 }
 
 impl WasiView for HostState {

@@ -2,13 +2,15 @@
 //! instance per request, under the same limits as event handlers.
 //!
 //! This lets `spindle up` serve ordinary HTTP components (Spin-style) beside CloudEvents
-//! handlers. Outgoing HTTP from the guest is denied: this executor grants no network.
+//! handlers. Outgoing HTTP from the guest goes only to its `allowed_outbound_hosts`, as for
+//! event handlers (see `outgoing`).
 
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::handler::{ErrorContext, arm_deadline};
 use crate::limiter::MemoryLimiter;
+use crate::outgoing::OutgoingHttp;
 use crate::wasi::{LazyWasi, ResolvedGrants};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The body type of responses from [`HttpHandler::handle`]; hyper can serve it directly.
 pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -29,7 +31,7 @@ pub(crate) struct HttpState {
     wasi: LazyWasi,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: DenyOutgoing,
+    hooks: OutgoingHttp,
     limiter: MemoryLimiter,
 }
 
@@ -49,30 +51,6 @@ impl WasiHttpView for HttpState {
             table: &mut self.table,
             ctx: &mut self.http,
         }
-    }
-}
-
-/// Refuses every outgoing request: no network unless granted, and this executor has no
-/// HTTP grants yet.
-struct DenyOutgoing;
-
-impl WasiHttpHooks for DenyOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        Box::new(std::future::ready(Err(
-            wasmtime_wasi_http::Error::HttpRequestDenied,
-        )))
     }
 }
 
@@ -159,7 +137,12 @@ impl HttpHandler {
             wasi: LazyWasi::new(&inner.grants, &name).map_err(setup)?,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: DenyOutgoing,
+            hooks: OutgoingHttp::new(
+                name.clone(),
+                inner.grants.outbound_hosts.clone(),
+                inner.engine.inner.outgoing_tls.clone(),
+                deadline,
+            ),
             limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
         };
         let mut store = Store::new(&inner.engine.inner.wasmtime, state);

@@ -16,6 +16,8 @@ pub(crate) struct ResolvedGrants {
     dirs: Vec<DirGrant>,
     env: Vec<(String, String)>,
     outbound: Arc<SocketGrants>,
+    /// Every grant, for outgoing HTTP (matched by scheme and host name, not resolved).
+    pub(crate) outbound_hosts: Arc<[crate::OutboundHost]>,
 }
 
 impl ResolvedGrants {
@@ -33,6 +35,7 @@ impl ResolvedGrants {
             dirs: grants.dirs.clone(),
             env: grants.env.clone(),
             outbound: Arc::new(SocketGrants::resolve(&grants.outbound_hosts)),
+            outbound_hosts: grants.outbound_hosts.clone().into(),
         })
     }
 

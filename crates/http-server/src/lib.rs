@@ -26,6 +26,7 @@ mod limits;
 mod problem;
 mod serve;
 pub mod tls;
+pub mod trust;
 pub mod uri;
 mod watchdog;
 

@@ -197,24 +197,63 @@ pub struct Admin {
     pub tls: Option<TlsFiles>,
 }
 
-/// A secret value: written inline, or (better) read from the environment at
-/// startup so it never has to be committed.
+/// A secret value: written inline, or (better) read at startup from the environment or a
+/// file, so it never has to be committed.
 ///
-/// In TOML: `token = "s3cr3t"` or `token = { env = "SPINDLE_ADMIN_TOKEN" }`.
+/// In TOML: `token = "s3cr3t"`, `token = { env = "SPINDLE_ADMIN_TOKEN" }` or
+/// `token = { file = "/run/secrets/admin-token" }` (relative to the manifest; one trailing
+/// newline is dropped, as `echo` and most secret mounts write one).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
     /// The secret itself.
     Literal(String),
     /// The name of an environment variable holding the secret.
     Env(String),
+    /// A file holding the secret.
+    File(PathBuf),
+}
+
+/// Why a [`Secret`] could not be read; names where it was looked for, never its value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is unset or not UTF-8.
+    #[error("environment variable {name} is not set (or not UTF-8)")]
+    Env {
+        /// The variable's name.
+        name: String,
+    },
+    /// The file cannot be read as UTF-8 text.
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
 }
 
 impl Secret {
-    /// The secret's value, reading the environment for [`Secret::Env`].
-    pub fn resolve(&self) -> Result<String, std::env::VarError> {
+    /// The secret's value, reading the environment or the file now.
+    pub fn resolve(&self) -> Result<String, SecretError> {
         match self {
             Secret::Literal(s) => Ok(s.clone()),
-            Secret::Env(var) => std::env::var(var),
+            Secret::Env(var) => {
+                std::env::var(var).map_err(|_| SecretError::Env { name: var.clone() })
+            }
+            Secret::File(path) => {
+                let mut text =
+                    std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                        path: path.clone(),
+                        source,
+                    })?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(text)
+            }
         }
     }
 }
@@ -226,6 +265,7 @@ impl fmt::Debug for Secret {
         match self {
             Secret::Literal(_) => f.write_str("Secret::Literal(<redacted>)"),
             Secret::Env(var) => write!(f, "Secret::Env({var:?})"),
+            Secret::File(path) => write!(f, "Secret::File({path:?})"),
         }
     }
 }
@@ -406,8 +446,9 @@ pub struct Component {
     pub outputs: BTreeMap<String, Output>,
     /// Resource limits, with defaults filled in.
     pub limits: Limits,
-    /// Read-only configuration values the guest can look up by name.
-    pub variables: BTreeMap<String, String>,
+    /// Read-only configuration values the guest can look up by name: inline, or read at
+    /// startup from the environment or a file (`{ env = "NAME" }`, `{ file = "path" }`).
+    pub variables: BTreeMap<String, Secret>,
     /// Files and directories preopened read-only for the guest.
     pub files: Vec<FileMount>,
     /// Hosts the guest may connect to, in Spin's `scheme://host[:port]`

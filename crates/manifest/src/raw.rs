@@ -75,11 +75,12 @@ pub(crate) struct RawTls {
     pub key: Str,
 }
 
-/// `{ env = "VAR" }`
+/// `{ env = "VAR" }` or `{ file = "path" }`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSecretTable {
-    pub env: Str,
+    pub env: Option<Str>,
+    pub file: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,7 +163,7 @@ pub(crate) struct RawComponent {
     pub outputs: BTreeMap<Str, Spanned<StrOr<RawOutputTable>>>,
     pub limits: Option<RawLimits>,
     #[serde(default)]
-    pub variables: BTreeMap<Str, String>,
+    pub variables: BTreeMap<Str, Spanned<StrOr<RawSecretTable>>>,
     #[serde(default)]
     pub files: Vec<Spanned<StrOr<RawFileMount>>>,
     #[serde(default)]

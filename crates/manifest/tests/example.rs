@@ -204,7 +204,7 @@ fn example_round_trips_to_the_typed_model() {
             memory: ByteSize(64 * 1024 * 1024),
             max_concurrency: 100,
         },
-        variables: [("greeting".to_owned(), "hello".to_owned())].into(),
+        variables: [("greeting".to_owned(), Secret::Literal("hello".to_owned()))].into(),
         files: vec![
             FileMount {
                 source: base.join("data/"),

@@ -313,6 +313,32 @@ fn variable_names() {
 }
 
 #[test]
+fn variables_come_inline_from_the_environment_or_from_a_file() {
+    let m = ok(&with(
+        "[component.orders.variables]\na = \"\"\nb = { env = \"API_KEY\" }\nc = { file = \"secrets/c\" }\n",
+    ));
+    let v = &m.components["orders"].variables;
+    assert_eq!(v["a"], manifest::Secret::Literal(String::new()));
+    assert_eq!(v["b"], manifest::Secret::Env("API_KEY".into()));
+    assert_eq!(v["c"], manifest::Secret::File("/app/secrets/c".into()));
+    // The value of an inline variable never shows in a debug print of the manifest.
+    let m = ok(&with("[component.orders.variables]\nkey = \"hunter2\"\n"));
+    assert!(!format!("{m:?}").contains("hunter2"));
+    for bad in [
+        "k = { env = \"A\", file = \"b\" }",
+        "k = {}",
+        "k = { env = \"1BAD\" }",
+        "k = { file = \"\" }",
+        "k = { path = \"x\" }",
+    ] {
+        assert!(
+            !errors(&with(&format!("[component.orders.variables]\n{bad}\n"))).is_empty(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn environment_names() {
     one(
         &with("environment = { \"1BAD\" = \"x\" }\n"),
@@ -722,10 +748,17 @@ fn secrets() {
         9,
     );
     one(
-        &format!("{BASE}[application.admin]\ntoken = {{ file = \"x\" }}\n"),
+        &format!("{BASE}[application.admin]\ntoken = {{ path = \"x\" }}\n"),
         ErrorKind::UnknownKey,
-        "application.admin.token.file",
+        "application.admin.token.path",
         9,
+    );
+    let m = ok(&format!(
+        "{BASE}[application.admin]\ntoken = {{ file = \"secrets/admin\" }}\n"
+    ));
+    assert_eq!(
+        m.application.admin.token,
+        Some(manifest::Secret::File("/app/secrets/admin".into()))
     );
 }
 

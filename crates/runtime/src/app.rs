@@ -102,7 +102,7 @@ impl App {
         let mut http_handlers = HashMap::new();
         for (id, component) in &manifest.components {
             let id = id.as_str();
-            let config = component_config(component);
+            let config = component_config(component)?;
             // A component behind a wasi-http route only is a plain HTTP component; every other
             // component (a CloudEvents route, a broker trigger, a subscriber) is a handler.
             if raw_http.contains(id) {
@@ -304,9 +304,20 @@ pub fn engine_config(manifest: &Manifest, state_dir: &std::path::Path) -> Engine
     .with_cache_dir(state_dir.join("cache"))
 }
 
-/// The engine's view of a component's manifest entry: limits, grants, variables, outputs.
-pub fn component_config(component: &Component) -> ComponentConfig {
-    ComponentConfig {
+/// The engine's view of a component's manifest entry: limits, grants, variables (read now
+/// from the environment or files where the manifest says so), outputs.
+pub fn component_config(component: &Component) -> Result<ComponentConfig, AppError> {
+    let mut variables = std::collections::BTreeMap::new();
+    for (name, value) in &component.variables {
+        let value = value.resolve().map_err(|e| {
+            AppError::Config(format!(
+                "[component.{}.variables] {name}: {e}",
+                component.id.as_str()
+            ))
+        })?;
+        variables.insert(name.clone(), value);
+    }
+    Ok(ComponentConfig {
         limits: Limits {
             deadline: component.limits.timeout,
             max_memory_bytes: component.limits.memory.bytes(),
@@ -328,7 +339,7 @@ pub fn component_config(component: &Component) -> ComponentConfig {
                 .collect(),
             outbound_hosts: component.allowed_outbound_hosts.clone(),
         },
-        variables: component.variables.clone(),
+        variables,
         outputs: component.outputs.keys().cloned().collect(),
-    }
+    })
 }

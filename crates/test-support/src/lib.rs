@@ -105,3 +105,82 @@ impl TestPki {
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
+
+/// A request an [`HttpsServer`] received: its method, path, headers and body.
+pub type ReceivedRequest = (http::Method, String, http::HeaderMap, bytes::Bytes);
+
+/// An HTTPS server on 127.0.0.1 for tests: a fresh [`TestPki`], a certificate for
+/// `localhost`, HTTP/1.1, `200` with a fixed body to every request, and every request passed
+/// on through [`HttpsServer::requests`]. It runs on its own thread until the process ends.
+pub struct HttpsServer {
+    /// The port it listens on.
+    pub port: u16,
+    /// Its CA certificate, PEM (write it to a file for `SSL_CERT_FILE`).
+    pub ca_pem: String,
+    /// What it received, in order.
+    pub requests: std::sync::mpsc::Receiver<ReceivedRequest>,
+}
+
+impl HttpsServer {
+    /// Starts a server answering `reply` (as `text/plain`).
+    pub fn start(reply: &'static [u8]) -> Self {
+        use http_body_util::{BodyExt, Full};
+        let pki = TestPki::new();
+        let acceptor = pki.acceptor(&pki.leaf());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("local address").port();
+        let (tx, requests) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let service = hyper::service::service_fn(
+                            move |req: http::Request<hyper::body::Incoming>| {
+                                let tx = tx.clone();
+                                async move {
+                                    let (parts, body) = req.into_parts();
+                                    let body = body.collect().await?.to_bytes();
+                                    let _ = tx.send((
+                                        parts.method,
+                                        parts.uri.path().to_owned(),
+                                        parts.headers,
+                                        body,
+                                    ));
+                                    let mut response = http::Response::new(Full::new(
+                                        bytes::Bytes::from_static(reply),
+                                    ));
+                                    response.headers_mut().insert(
+                                        http::header::CONTENT_TYPE,
+                                        http::HeaderValue::from_static("text/plain"),
+                                    );
+                                    Ok::<_, hyper::Error>(response)
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        HttpsServer {
+            port,
+            ca_pem: pki.ca_pem(),
+            requests,
+        }
+    }
+}

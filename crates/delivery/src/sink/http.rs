@@ -53,7 +53,7 @@ impl HttpSinkFactory {
     /// A factory that also trusts the CA certificates in `extra_roots` (PEM), e.g. a private
     /// CA that signed an internal webhook receiver's certificate.
     pub fn with_tls(timeout: Duration, extra_roots: &[u8]) -> Result<Self, String> {
-        let tls = super::tls::client_config(extra_roots)?;
+        let tls = http_server::trust::client_config(extra_roots, &[b"http/1.1"])?;
         let client = reqwest::Client::builder()
             // The webhook spec forbids following redirects: a 3xx is the sink's answer.
             .redirect(reqwest::redirect::Policy::none())
@@ -378,7 +378,7 @@ fn reserved_header(name: &HeaderName) -> Option<&'static str> {
 /// except a request we could not even build, and a sink whose TLS certificate does not verify
 /// (unknown issuer, expired, wrong name): retrying cannot fix that, so it is dead-lettered now.
 fn transport_failure(e: &reqwest::Error) -> SendOutcome {
-    if let Some(problem) = super::tls::certificate_problem(e) {
+    if let Some(problem) = http_server::trust::certificate_problem(e) {
         return SendOutcome::Permanent {
             reason: format!("{problem} (the sink's certificate does not verify)"),
             status: None,

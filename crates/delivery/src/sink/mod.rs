@@ -5,7 +5,6 @@
 pub mod broker;
 pub mod egress;
 pub mod http;
-pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;

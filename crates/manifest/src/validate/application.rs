@@ -180,7 +180,7 @@ fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress, base_dir: &Path) -> HttpIng
     });
     let auth_token = h
         .auth_token
-        .map(|t| secret(cx, "application.http.auth_token", t));
+        .map(|t| secret(cx, "application.http.auth_token", t, base_dir, false));
     let limits = listener_limits(
         cx,
         "application.http",
@@ -206,7 +206,9 @@ fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress, base_dir: &Path) -> HttpIng
 }
 
 fn admin(cx: &mut Ctx<'_>, a: RawAdmin, base_dir: &Path) -> Admin {
-    let token = a.token.map(|t| secret(cx, "application.admin.token", t));
+    let token = a
+        .token
+        .map(|t| secret(cx, "application.admin.token", t, base_dir, false));
     let mut listen = default_admin().listen;
     if let Some(l) = &a.listen {
         match l.get_ref().parse::<SocketAddr>() {
@@ -276,25 +278,59 @@ fn tls(cx: &mut Ctx<'_>, key: &str, t: Spanned<RawTls>, base_dir: &Path) -> Opti
     })
 }
 
-fn secret(cx: &mut Ctx<'_>, key: &str, s: Spanned<StrOr<RawSecretTable>>) -> Secret {
+/// A secret or variable: inline, `{ env = "NAME" }` or `{ file = "path" }` (relative to
+/// the manifest). `empty_ok` allows an empty inline value (a variable may be empty, a token not).
+pub(super) fn secret(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    s: Spanned<StrOr<RawSecretTable>>,
+    base_dir: &Path,
+    empty_ok: bool,
+) -> Secret {
     let span = s.span();
     match s.into_inner() {
         StrOr::Str(v) => {
-            if v.is_empty() {
+            if v.is_empty() && !empty_ok {
                 cx.err(span, key, ErrorKind::InvalidValue, "must not be empty");
             }
             Secret::Literal(v)
         }
-        StrOr::Table(t) => {
-            if let Err(msg) = names::check_env_name(t.env.get_ref()) {
+        StrOr::Table(RawSecretTable {
+            env: Some(env),
+            file: None,
+        }) => {
+            if let Err(msg) = names::check_env_name(env.get_ref()) {
                 cx.err(
-                    t.env.span(),
+                    env.span(),
                     &format!("{key}.env"),
                     ErrorKind::InvalidValue,
                     msg,
                 );
             }
-            Secret::Env(t.env.into_inner())
+            Secret::Env(env.into_inner())
+        }
+        StrOr::Table(RawSecretTable {
+            env: None,
+            file: Some(file),
+        }) => {
+            if file.get_ref().trim().is_empty() {
+                cx.err(
+                    file.span(),
+                    &format!("{key}.file"),
+                    ErrorKind::InvalidValue,
+                    "must not be empty",
+                );
+            }
+            Secret::File(base_dir.join(file.get_ref()))
+        }
+        StrOr::Table(_) => {
+            cx.err(
+                span,
+                key,
+                ErrorKind::InvalidValue,
+                "write exactly one of `env = \"NAME\"` or `file = \"path\"`",
+            );
+            Secret::Literal(String::new())
         }
     }
 }

@@ -57,6 +57,8 @@ pub(super) fn component(
                 msg,
             );
         }
+        let vkey = format!("{key}.variables.{}", quote_key(name.get_ref()));
+        let value = super::application::secret(cx, &vkey, value, base_dir, true);
         variables.insert(name.into_inner(), value);
     }
 

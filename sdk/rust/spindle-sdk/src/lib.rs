@@ -37,7 +37,8 @@
 //! `?` on any `std::error::Error` gives a permanent error.
 //!
 //! Besides returning events, a handler can [`publish`] to outputs declared in `spindle.toml`,
-//! read [`config`] variables and write structured [`log`] records.
+//! read [`config`] variables, call granted hosts over [`http`] and write structured [`log`]
+//! records.
 //!
 //! The crate also compiles for the host (imports then panic if called), so the pure parts,
 //! like [`Event`], can be unit-tested with a plain `cargo test`.
@@ -54,6 +55,7 @@ mod outbound;
 mod timestamp;
 
 pub mod config;
+pub mod http;
 pub mod log;
 
 pub use error::{Error, ErrorKind, Result};

@@ -83,6 +83,15 @@ fn handle(event: Event) -> Result<Vec<Event>> {
             spindle_sdk::log::info("logged by the guest", &[("id", event.id())]);
             Ok(vec![])
         }
+        "http.get" => {
+            // GETs the URL in the subject: the answer's status and body, or the error.
+            let url = event.subject().unwrap_or_default().to_owned();
+            let text = match spindle_sdk::http::get(&url) {
+                Ok(r) => format!("{} {}", r.status(), String::from_utf8_lossy(r.body())),
+                Err(e) => format!("error: {e}"),
+            };
+            Ok(vec![event.with_data("text/plain", text)])
+        }
         "counter" => {
             // A global that a reused instance would carry over from the previous event.
             static CALLS: AtomicU32 = AtomicU32::new(0);

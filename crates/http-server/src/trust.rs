@@ -1,10 +1,10 @@
-//! TLS for `https://` sinks: rustls (no OpenSSL) on the `ring` provider, trusting the system's
-//! root certificates (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them, as for OpenSSL tools)
-//! plus any extra CA certificates the embedder adds.
+//! Whom Spindle's outbound HTTPS clients trust: rustls (no OpenSSL) on the `ring` provider,
+//! the system's root certificates (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them, as for
+//! OpenSSL tools) plus any extra CA certificates the operator adds.
 //!
-//! A certificate the sink presents that does not verify (unknown issuer, expired, issued for
-//! another name) is a permanent failure: retrying cannot fix it, so the event is dead-lettered
-//! at once with a reason naming the problem, see [`certificate_problem`].
+//! One owner for both clients that leave the host, the sinks' webhook sender and the guests'
+//! `wasi:http` requests, so a private CA trusted by one is trusted by the other, and a
+//! certificate problem reads the same in a dead letter and in a guest's error.
 
 use std::sync::Arc;
 
@@ -12,10 +12,10 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-/// The client TLS settings of the HTTP sinks: the system's roots plus `extra_roots` (PEM
-/// certificates, e.g. a private CA). Fails when `extra_roots` is not PEM or no root at all can
-/// be found (then no `https://` sink could ever be verified).
-pub fn client_config(extra_roots: &[u8]) -> Result<rustls::ClientConfig, String> {
+/// Client TLS settings trusting the system's roots plus `extra_roots` (PEM certificates, e.g.
+/// a private CA), offering `alpn` (e.g. `[b"http/1.1"]`). Fails when `extra_roots` is not PEM;
+/// warns when no root at all can be found (then no server could ever be verified).
+pub fn client_config(extra_roots: &[u8], alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
@@ -34,7 +34,7 @@ pub fn client_config(extra_roots: &[u8]) -> Result<rustls::ClientConfig, String>
     }
     if added + extra == 0 {
         tracing::warn!(
-            "no root certificates found (install ca-certificates or set SSL_CERT_FILE); https:// sinks will fail verification"
+            "no root certificates found (install ca-certificates or set SSL_CERT_FILE); outbound HTTPS will fail verification"
         );
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -43,11 +43,11 @@ pub fn client_config(extra_roots: &[u8]) -> Result<rustls::ClientConfig, String>
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
 
-/// The TLS failure behind a request error, if it was one, described for a dead letter (e.g.
+/// The TLS failure behind a client error, if it was one, described for a person (e.g.
 /// `TLS: invalid peer certificate: UnknownIssuer`).
 pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cause = Some(error);
