@@ -3,6 +3,7 @@
 # Debian machine, installing) whatever is missing. Idempotent: a running service is left alone.
 #
 #   NATS with JetStream :4222   Mosquitto :1883   RabbitMQ (+AMQP 1.0) :5672   Kafka (Tansu) :9092
+#   Redis :6379 (key-value stores)
 set -euo pipefail
 
 say() { printf '[services] %s\n' "$*" >&2; }
@@ -47,6 +48,16 @@ if ! up 1883; then
 fi
 command -v mosquitto_pub >/dev/null 2>&1 || need_pkg mosquitto_pub mosquitto-clients
 
+if ! up 6379; then
+  need_pkg redis-server redis-server
+  say "starting redis-server on 127.0.0.1:6379"
+  mkdir -p "$state/redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir "$state/redis" --logfile "$state/redis.log"
+  wait_port 6379 20 redis-server
+fi
+command -v redis-cli >/dev/null 2>&1 || need_pkg redis-cli redis-tools
+
 if ! up 5672; then
   need_pkg rabbitmq-server rabbitmq-server
   say "starting rabbitmq-server on 127.0.0.1:5672"
@@ -74,4 +85,4 @@ if ! up 9092; then
     >"$state/tansu.log" 2>&1 &
   wait_port 9092 30 tansu
 fi
-say "NATS, Mosquitto, RabbitMQ and Kafka are up on 127.0.0.1"
+say "NATS, Mosquitto, RabbitMQ, Kafka and Redis are up on 127.0.0.1"

@@ -1,6 +1,6 @@
 //! What a handler may reach beyond its event, granted in `spindle.toml` and exercised through
-//! a running `spindle up`: outbound HTTP(S) to granted hosts only, and variables read from
-//! the environment or a file.
+//! a running `spindle up`: outbound HTTP(S) to granted hosts only, key-value stores (embedded
+//! and Redis), and variables read from the environment or a file.
 
 #[allow(dead_code)] // this file reads only some of what the helper reports
 mod running;
@@ -16,8 +16,13 @@ use cloudevent::{Event, http as binding};
 /// POSTs an event of type `ty` (subject `subject`) in binary mode to `url`; returns the
 /// status and the reply's data as text.
 fn call(url: &str, ty: &str, subject: &str) -> (u16, String) {
+    call_with_id(url, "cap-1", ty, subject)
+}
+
+/// [`call`] with the event id `id`.
+fn call_with_id(url: &str, id: &str, ty: &str, subject: &str) -> (u16, String) {
     let event = Event::builder()
-        .id("cap-1")
+        .id(id)
         .source("/capabilities")
         .ty(ty)
         .subject(subject)
@@ -217,4 +222,104 @@ greeting = {greeting}
         stderr.contains("greeting") && stderr.contains("SPINDLE_TEST_UNSET_VAR"),
         "{stderr}"
     );
+}
+
+fn kv_manifest(behaviours: &Path, extra: &str) -> String {
+    format!(
+        r#"spindle_manifest_version = 1
+[application]
+name = "kv"
+[[trigger.http]]
+route = "/in"
+component = "behaviours"
+[component.behaviours]
+source = "{}"
+{extra}"#,
+        behaviours.display()
+    )
+}
+
+/// A counter in the embedded `default` store survives a `kill -9` of `spindle up`; a store the
+/// component was not granted cannot be opened.
+#[test]
+fn a_counter_in_the_embedded_store_survives_restarts() {
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        &kv_manifest(&behaviours, "key_value_stores = [\"default\"]\n"),
+    );
+    {
+        let up = running::up(dir.path(), Stdio::inherit());
+        let url = format!("{}/in", up.http);
+        for n in 1..=3 {
+            assert_eq!(call(&url, "kv.counter", "default"), (200, n.to_string()));
+        }
+        let (_, text) = call(&url, "kv.counter", "cache");
+        assert!(text.contains("access denied"), "{text}");
+    } // SIGKILL
+    let up = running::up(dir.path(), Stdio::inherit());
+    assert_eq!(
+        call(&format!("{}/in", up.http), "kv.counter", "default"),
+        (200, "4".into())
+    );
+}
+
+/// Without a grant, even `default` is denied.
+#[test]
+fn key_value_is_denied_without_a_grant() {
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), &kv_manifest(&behaviours, ""));
+    let up = running::up(dir.path(), Stdio::inherit());
+    let (_, text) = call(&format!("{}/in", up.http), "kv.counter", "default");
+    assert!(text.contains("access denied"), "{text}");
+}
+
+/// A Redis-backed store (the local server) counts, and an independent client (`redis-cli`)
+/// reads what the component wrote.
+#[test]
+fn a_redis_store_keeps_what_the_component_writes() {
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        &kv_manifest(
+            &behaviours,
+            "key_value_stores = [\"cache\"]\n[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        ),
+    );
+    let up = running::up(dir.path(), Stdio::inherit());
+    let url = format!("{}/in", up.http);
+    let id = format!("redis-{}", uuid::Uuid::new_v4());
+    assert_eq!(
+        call_with_id(&url, &id, "kv.counter", "cache"),
+        (200, "1".into())
+    );
+    assert_eq!(
+        call_with_id(&url, &id, "kv.counter", "cache"),
+        (200, "2".into())
+    );
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "GET",
+            &format!("hits-{id}"),
+        ])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let _ = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "DEL",
+            &format!("hits-{id}"),
+        ])
+        .output();
 }

@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     path: "../../wit",
     imports: { default: async },
     exports: { default: async },
+    with: { "spindle:cloudevents/key-value.store": crate::kv::OpenStore },
 });
 
 pub(crate) use spindle::cloudevents::types as wit;

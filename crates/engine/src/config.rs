@@ -112,6 +112,8 @@ pub struct ComponentConfig {
     pub variables: BTreeMap<String, String>,
     /// Output names the guest may `publish` to; any other name gets `unknown-output`.
     pub outputs: BTreeSet<String>,
+    /// The key-value stores the guest may open, by label; any other label is `access-denied`.
+    pub key_value: crate::kv::KeyValueGrants,
 }
 
 impl std::fmt::Debug for ComponentConfig {
@@ -121,6 +123,7 @@ impl std::fmt::Debug for ComponentConfig {
             .field("grants", &self.grants)
             .field("variables", &self.variables.keys().collect::<Vec<_>>())
             .field("outputs", &self.outputs)
+            .field("key_value", &self.key_value.keys().collect::<Vec<_>>())
             .finish()
     }
 }

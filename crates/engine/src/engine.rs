@@ -113,6 +113,7 @@ impl Engine {
             name: name.into(),
             outputs: config.outputs,
             variables: config.variables,
+            key_value: config.key_value,
         });
         Ok(Handler::new(
             self.clone(),

@@ -22,6 +22,8 @@ pub(crate) struct ComponentShared {
     pub(crate) outputs: BTreeSet<String>,
     /// `config.get` values.
     pub(crate) variables: BTreeMap<String, String>,
+    /// The key-value stores it may open.
+    pub(crate) key_value: crate::kv::KeyValueGrants,
 }
 
 impl std::fmt::Debug for ComponentShared {

@@ -41,6 +41,7 @@ mod event;
 mod handler;
 mod host;
 mod http;
+pub mod kv;
 mod limiter;
 mod outbound;
 mod outgoing;

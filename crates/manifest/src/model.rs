@@ -86,6 +86,8 @@ pub struct Manifest {
     pub triggers: Triggers,
     /// `[component.<id>]`, keyed (and therefore ordered) by id.
     pub components: BTreeMap<ComponentId, Component>,
+    /// `[key_value_store.<label>]`, plus `default` (the embedded store) unless redefined.
+    pub key_value_stores: BTreeMap<String, KeyValueStore>,
     /// Where things came from, for diagnostics produced after parsing
     /// (e.g. [`Manifest::check_sources`]).
     pub(crate) origin: Origin,
@@ -457,6 +459,25 @@ pub struct Component {
     pub allowed_outbound_hosts: Vec<engine::OutboundHost>,
     /// Environment variables visible to the guest.
     pub environment: BTreeMap<String, String>,
+    /// Labels of the key-value stores the guest may open (each one `default` or a
+    /// `[key_value_store.<label>]`); none by default.
+    pub key_value_stores: Vec<String>,
+}
+
+/// The label of the store every application has without defining it: the embedded one.
+pub const DEFAULT_KEY_VALUE_STORE: &str = "default";
+
+/// `[key_value_store.<label>]`: where a key-value store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValueStore {
+    /// `type = "embedded"`: a file in the state directory, surviving restarts; no server.
+    Embedded,
+    /// `type = "redis"`, `url = "redis://[user:password@]host:port[/db]"` (or the URL from
+    /// `{ env = ... }` / `{ file = ... }` when it holds a password). No TLS (`rediss://`) yet.
+    Redis {
+        /// The server's URL.
+        url: Secret,
+    },
 }
 
 /// `[component.<id>.build]`: how `spindle build` builds the component.

@@ -26,6 +26,17 @@ pub(crate) struct RawManifest {
     pub trigger: RawTriggers,
     #[serde(default)]
     pub component: BTreeMap<Str, Spanned<RawComponent>>,
+    #[serde(default)]
+    pub key_value_store: BTreeMap<Str, Spanned<RawKeyValueStore>>,
+}
+
+/// `[key_value_store.<label>]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKeyValueStore {
+    #[serde(rename = "type")]
+    pub ty: Str,
+    pub url: Option<Spanned<StrOr<RawSecretTable>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +181,8 @@ pub(crate) struct RawComponent {
     pub allowed_outbound_hosts: Vec<Str>,
     #[serde(default)]
     pub environment: BTreeMap<Str, String>,
+    #[serde(default)]
+    pub key_value_stores: Vec<Str>,
 }
 
 #[derive(Debug, Deserialize)]

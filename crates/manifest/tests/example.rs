@@ -220,6 +220,7 @@ fn example_round_trips_to_the_typed_model() {
             "https://*.example.org:8443".parse().unwrap(),
         ],
         environment: [("RUST_LOG".to_owned(), "info".to_owned())].into(),
+        key_value_stores: vec!["default".into()],
     };
     assert_eq!(m.component("orders"), Some(&orders));
 
@@ -234,9 +235,22 @@ fn example_round_trips_to_the_typed_model() {
         files: vec![],
         allowed_outbound_hosts: vec![],
         environment: BTreeMap::new(),
+        key_value_stores: vec![],
     };
     assert_eq!(m.component("legacy-api"), Some(&legacy));
     assert_eq!(m.components.len(), 2);
+    assert_eq!(
+        m.key_value_stores,
+        BTreeMap::from([
+            ("default".to_owned(), KeyValueStore::Embedded),
+            (
+                "cache".to_owned(),
+                KeyValueStore::Redis {
+                    url: Secret::Literal("redis://127.0.0.1:6379".into())
+                }
+            ),
+        ])
+    );
 }
 
 #[test]

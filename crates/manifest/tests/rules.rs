@@ -339,6 +339,33 @@ fn variables_come_inline_from_the_environment_or_from_a_file() {
 }
 
 #[test]
+fn key_value_stores_are_defined_before_they_are_granted() {
+    let m = ok(&with(
+        "key_value_stores = [\"default\", \"cache\"]\n[key_value_store.cache]\ntype = \"redis\"\nurl = { env = \"REDIS_URL\" }\n",
+    ));
+    assert_eq!(
+        m.components["orders"].key_value_stores,
+        ["default", "cache"]
+    );
+    let d = one(
+        &with("key_value_stores = [\"nope\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.key_value_stores[0]",
+        8,
+    );
+    assert!(d.message.contains("[key_value_store.nope]"), "{d}");
+    for bad in [
+        "[key_value_store.c]\ntype = \"memcached\"\n",
+        "[key_value_store.c]\ntype = \"redis\"\n",
+        "[key_value_store.c]\ntype = \"redis\"\nurl = \"http://x\"\n",
+        "[key_value_store.c]\ntype = \"embedded\"\nurl = \"redis://x\"\n",
+        "[key_value_store.Bad]\ntype = \"embedded\"\n",
+    ] {
+        assert!(!errors(&with(bad)).is_empty(), "{bad}");
+    }
+}
+
+#[test]
 fn environment_names() {
     one(
         &with("environment = { \"1BAD\" = \"x\" }\n"),

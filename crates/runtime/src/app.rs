@@ -98,11 +98,13 @@ impl App {
             .map(ComponentId::as_str)
             .collect();
 
+        let stores = crate::kv::open_stores(manifest, &options.state_dir)?;
         let mut components = HashMap::new();
         let mut http_handlers = HashMap::new();
         for (id, component) in &manifest.components {
             let id = id.as_str();
-            let config = component_config(component)?;
+            let mut config = component_config(component)?;
+            config.key_value = crate::kv::grants_for(component, &stores);
             // A component behind a wasi-http route only is a plain HTTP component; every other
             // component (a CloudEvents route, a broker trigger, a subscriber) is a handler.
             if raw_http.contains(id) {
@@ -341,5 +343,7 @@ pub fn component_config(component: &Component) -> Result<ComponentConfig, AppErr
         },
         variables,
         outputs: component.outputs.keys().cloned().collect(),
+        // Opened stores are added by the caller; see `crate::kv`.
+        key_value: Default::default(),
     })
 }

@@ -9,6 +9,7 @@
 //!   the durable outbox.
 //! - [`brokers`]: the NATS, MQTT, AMQP and Kafka trigger loops.
 //! - [`subscriber`]: components as subscribers (`component:<id>` sinks).
+//! - [`kv`]: the key-value stores components are granted (embedded, Redis).
 //! - [`http`]: the HTTP trigger — CloudEvents webhook receiver (all three content modes, the
 //!   abuse-protection handshake, bearer auth) and the raw `wasi:http` path.
 
@@ -17,6 +18,7 @@ pub mod brokers;
 pub mod dispatch;
 pub mod handler;
 pub mod http;
+pub mod kv;
 pub mod outputs;
 pub mod routing;
 pub mod subscriber;

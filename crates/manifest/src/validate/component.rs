@@ -106,6 +106,7 @@ pub(super) fn component(
         files,
         allowed_outbound_hosts,
         environment,
+        key_value_stores: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::units::{ByteSize, parse_size};
 
 mod application;
 mod component;
+mod key_value;
 mod triggers;
 
 use application::{application, placeholder_application};
@@ -139,6 +140,8 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
     let defined: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
     let triggers = triggers(cx, raw.trigger, &defined, &application.name);
 
+    let key_value_stores = key_value::stores(cx, raw.key_value_store, base_dir);
+
     let mut components = BTreeMap::new();
     let mut source_lines = BTreeMap::new();
     for (name, comp) in raw.component {
@@ -148,7 +151,10 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
         }
         let id = ComponentId(name.into_inner());
         source_lines.insert(id.clone(), cx.line(&comp.get_ref().source.span()));
-        let c = component(cx, &key, id.clone(), comp.into_inner(), base_dir);
+        let mut raw_component = comp.into_inner();
+        let stores = std::mem::take(&mut raw_component.key_value_stores);
+        let mut c = component(cx, &key, id.clone(), raw_component, base_dir);
+        c.key_value_stores = key_value::grants(cx, &key, stores, &key_value_stores);
         components.insert(id, c);
     }
 
@@ -161,6 +167,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
         application,
         triggers,
         components,
+        key_value_stores,
         origin: Origin {
             file: cx.file.to_owned(),
             source_lines,

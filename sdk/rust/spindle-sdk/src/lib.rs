@@ -37,8 +37,8 @@
 //! `?` on any `std::error::Error` gives a permanent error.
 //!
 //! Besides returning events, a handler can [`publish`] to outputs declared in `spindle.toml`,
-//! read [`config`] variables, call granted hosts over [`http`] and write structured [`log`]
-//! records.
+//! read [`config`] variables, call granted hosts over [`http`], keep state in granted [`kv`]
+//! stores and write structured [`log`] records.
 //!
 //! The crate also compiles for the host (imports then panic if called), so the pure parts,
 //! like [`Event`], can be unit-tested with a plain `cargo test`.
@@ -56,6 +56,7 @@ mod timestamp;
 
 pub mod config;
 pub mod http;
+pub mod kv;
 pub mod log;
 
 pub use error::{Error, ErrorKind, Result};

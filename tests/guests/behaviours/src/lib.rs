@@ -92,6 +92,20 @@ fn handle(event: Event) -> Result<Vec<Event>> {
             };
             Ok(vec![event.with_data("text/plain", text)])
         }
+        "kv.counter" => {
+            // Counts events with this id in the store named by the subject, across instances.
+            let label = event.subject().unwrap_or("default").to_owned();
+            let key = format!("hits-{}", event.id());
+            let counted = spindle_sdk::kv::Store::open(&label).and_then(|store| {
+                store.set("last-id", event.id())?;
+                store.increment(&key, 1)
+            });
+            let text = match counted {
+                Ok(n) => n.to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            Ok(vec![event.with_data("text/plain", text)])
+        }
         "counter" => {
             // A global that a reused instance would carry over from the previous event.
             static CALLS: AtomicU32 = AtomicU32::new(0);
