@@ -235,7 +235,7 @@ pub fn schemes(protocol: Protocol) -> &'static [&'static str] {
         Protocol::Http => &["http", "https"],
         Protocol::Mqtt3 | Protocol::Mqtt5 => &["mqtt", "mqtts", "ws", "wss"],
         Protocol::Amqp => &["amqp", "amqps"],
-        Protocol::Nats => &["nats", "tls"],
+        Protocol::Nats => &["nats", "nats+tls", "tls"],
         Protocol::Kafka => &["kafka"],
     }
 }

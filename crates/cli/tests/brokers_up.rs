@@ -108,10 +108,7 @@ out = {{ uri = "nats://127.0.0.1:4222/{out}", mode = "structured" }}
 
     // What comes out of the app, read off the NATS output subject.
     let mut results = transports::nats::receive(transports::nats::NatsReceiverConfig {
-        server: manifest::Endpoint {
-            host: "127.0.0.1".into(),
-            port: 4222,
-        },
+        server: manifest::Endpoint::plain("127.0.0.1", 4222),
         subject: out.clone(),
         queue_group: None,
         jetstream: None,
@@ -255,10 +252,7 @@ out = "nats://127.0.0.1:4222/{out}?jetstream=true"
     .unwrap();
 
     let mut stored = transports::nats::receive(transports::nats::NatsReceiverConfig {
-        server: manifest::Endpoint {
-            host: "127.0.0.1".into(),
-            port: 4222,
-        },
+        server: manifest::Endpoint::plain("127.0.0.1", 4222),
         subject: out.clone(),
         queue_group: None,
         jetstream: Some(transports::nats::JetStreamConfig {

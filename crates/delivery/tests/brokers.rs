@@ -39,10 +39,7 @@ fn require(port: u16, name: &str) {
 }
 
 fn endpoint(port: u16) -> Endpoint {
-    Endpoint {
-        host: "127.0.0.1".to_owned(),
-        port,
-    }
+    Endpoint::plain("127.0.0.1", port)
 }
 
 /// A name no other test run uses.

@@ -23,7 +23,9 @@ use crate::model::{MqttVersion, Qos};
 use crate::names;
 
 /// The schemes a sink URI may use, in the order they are listed in errors.
-pub const SINK_SCHEMES: &[&str] = &["http", "https", "nats", "mqtt", "amqp", "kafka"];
+pub const SINK_SCHEMES: &[&str] = &[
+    "http", "https", "nats", "nats+tls", "tls", "mqtt", "mqtts", "amqp", "kafka",
+];
 
 /// Why a sink URI was rejected. The manifest wraps this as
 /// `invalid sink URI "<uri>": <this>`.
@@ -33,7 +35,9 @@ pub enum SinkError {
     #[error("not a valid URI ({0})")]
     Syntax(String),
     /// A scheme without a sink implementation.
-    #[error("unsupported scheme \"{0}\" (expected http, https, nats, mqtt, amqp, kafka)")]
+    #[error(
+        "unsupported scheme \"{0}\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
+    )]
     UnsupportedScheme(String),
     /// Brokers and HTTP endpoints are always reached by host.
     #[error("missing host (expected e.g. \"{0}\")")]
@@ -46,7 +50,8 @@ pub enum SinkError {
     Invalid(String),
 }
 
-/// A broker address: host and port, with the scheme's default port filled in.
+/// A broker address: host and port, with the scheme's default port filled in, and whether
+/// the connection uses TLS (`nats+tls://`, `mqtts://`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// Host name or IP address; IPv6 addresses keep their brackets so that
@@ -54,6 +59,20 @@ pub struct Endpoint {
     pub host: String,
     /// Port, defaulted per scheme when the URI leaves it out.
     pub port: u16,
+    /// Connect over TLS, verifying the broker against the system's roots (`SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR` override them).
+    pub tls: bool,
+}
+
+impl Endpoint {
+    /// A plain (non-TLS) endpoint.
+    pub fn plain(host: impl Into<String>, port: u16) -> Self {
+        Endpoint {
+            host: host.into(),
+            port,
+            tls: false,
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -158,7 +177,8 @@ impl FromStr for Sink {
                 }
                 Ok(Sink::Http { url })
             }
-            "nats" => {
+            // `tls://` is NATS's own name for a TLS server address.
+            "nats" | "nats+tls" | "tls" => {
                 let server = endpoint(&url, 4222, "nats://127.0.0.1:4222/orders.created")?;
                 let mut jetstream = false;
                 for (key, value) in url.query_pairs() {
@@ -185,8 +205,9 @@ impl FromStr for Sink {
                     jetstream,
                 })
             }
-            "mqtt" => {
-                let broker = endpoint(&url, 1883, "mqtt://127.0.0.1:1883/orders/created")?;
+            "mqtt" | "mqtts" => {
+                let default_port = if scheme == "mqtts" { 8883 } else { 1883 };
+                let broker = endpoint(&url, default_port, "mqtt://127.0.0.1:1883/orders/created")?;
                 let topic = path_rest(&url)?;
                 names::check_mqtt_topic(&topic, false).map_err(SinkError::Invalid)?;
                 let (mut qos, mut version, mut retain) = (Qos::AtLeastOnce, MqttVersion::V5, false);
@@ -253,7 +274,8 @@ impl fmt::Display for Sink {
                 subject,
                 jetstream,
             } => {
-                write!(f, "nats://{server}/{subject}")?;
+                let scheme = if server.tls { "nats+tls" } else { "nats" };
+                write!(f, "{scheme}://{server}/{subject}")?;
                 if *jetstream {
                     f.write_str("?jetstream=true")?;
                 }
@@ -268,9 +290,10 @@ impl fmt::Display for Sink {
             } => {
                 let topic: String =
                     percent_encoding::utf8_percent_encode(topic, PATH_ESCAPES).collect();
+                let scheme = if broker.tls { "mqtts" } else { "mqtt" };
                 write!(
                     f,
-                    "mqtt://{broker}/{topic}?qos={}&version={}&retain={retain}",
+                    "{scheme}://{broker}/{topic}?qos={}&version={}&retain={retain}",
                     *qos as u8,
                     version.as_str()
                 )
@@ -318,6 +341,7 @@ fn endpoint(url: &Url, default_port: u16, example: &'static str) -> Result<Endpo
     Ok(Endpoint {
         host,
         port: url.port().unwrap_or(default_port),
+        tls: matches!(url.scheme(), "nats+tls" | "tls" | "mqtts"),
     })
 }
 
@@ -340,7 +364,7 @@ fn path_rest(url: &Url) -> Result<String, SinkError> {
         .into_owned();
     if decoded.is_empty() {
         let what = match url.scheme() {
-            "nats" => "subject",
+            "nats" | "nats+tls" | "tls" => "subject",
             _ => "topic",
         };
         return Err(SinkError::Invalid(format!(
@@ -377,10 +401,7 @@ mod tests {
     }
 
     fn ep(host: &str, port: u16) -> Endpoint {
-        Endpoint {
-            host: host.into(),
-            port,
-        }
+        Endpoint::plain(host, port)
     }
 
     #[test]
@@ -397,7 +418,7 @@ mod tests {
         let e = parse("htp:/x").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported scheme \"htp\" (expected http, https, nats, mqtt, amqp, kafka)"
+            "unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
         );
         assert!(matches!(parse("not a uri"), Err(SinkError::Syntax(_))));
         assert!(matches!(parse(""), Err(SinkError::Syntax(_))));
@@ -497,6 +518,29 @@ mod tests {
                 .contains("fragment")
         );
         assert!(parse("mqtt://b/%FF").is_err());
+    }
+
+    #[test]
+    fn tls_schemes_mean_the_same_protocol_over_tls() {
+        for (uri, port) in [
+            ("nats+tls://b/orders", 4222),
+            ("tls://b:4443/orders", 4443),
+            ("mqtts://b/orders/x", 8883),
+        ] {
+            let sink = parse(uri).unwrap();
+            let endpoint = match &sink {
+                Sink::Nats { server, .. } => server,
+                Sink::Mqtt { broker, .. } => broker,
+                other => panic!("{uri}: {other:?}"),
+            };
+            assert!(endpoint.tls, "{uri}");
+            assert_eq!(endpoint.port, port, "{uri}");
+            assert_eq!(parse(&sink.to_string()).unwrap(), sink, "{uri} round-trips");
+        }
+        assert!(!match parse("nats://b/o").unwrap() {
+            Sink::Nats { server, .. } => server.tls,
+            _ => true,
+        });
     }
 
     #[test]

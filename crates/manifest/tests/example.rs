@@ -14,10 +14,7 @@ fn id(s: &str) -> ComponentId {
 }
 
 fn ep(host: &str, port: u16) -> Endpoint {
-    Endpoint {
-        host: host.into(),
-        port,
-    }
+    Endpoint::plain(host, port)
 }
 
 fn sink(s: &str) -> Sink {

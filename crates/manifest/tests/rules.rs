@@ -421,7 +421,7 @@ fn bad_sink_uri_message_is_exact() {
     );
     assert_eq!(
         d.to_string(),
-        "spindle.toml:11: component.orders.outputs.shipping: invalid sink URI \"htp:/x\": unsupported scheme \"htp\" (expected http, https, nats, mqtt, amqp, kafka)"
+        "spindle.toml:11: component.orders.outputs.shipping: invalid sink URI \"htp:/x\": unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
     );
 }
 

@@ -56,7 +56,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
         if let Some(js) = &mut config.jetstream {
             js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
         }
-        let label = format!("nats://{} {}", t.address, t.subject);
+        let scheme = if t.address.tls { "nats+tls" } else { "nats" };
+        let label = format!("{scheme}://{} {}", t.address, t.subject);
         let receiver = transports::nats::receive(config)
             .await
             .map_err(|e| failed("nats", e))?;
@@ -69,7 +70,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
     }
     for t in &manifest.triggers.mqtt {
         let (max, _) = limits(t.component.as_str());
-        let label = format!("mqtt://{} {}", t.address, t.topic);
+        let scheme = if t.address.tls { "mqtts" } else { "mqtt" };
+        let label = format!("{scheme}://{} {}", t.address, t.topic);
         let receiver = transports::mqtt::receive(t.into())
             .await
             .map_err(|e| failed("mqtt", e))?;

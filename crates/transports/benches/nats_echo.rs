@@ -34,10 +34,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let server = Endpoint {
-        host: "127.0.0.1".to_owned(),
-        port: 4222,
-    };
+    let server = Endpoint::plain("127.0.0.1", 4222);
     if std::net::TcpStream::connect(("127.0.0.1", 4222)).is_err() {
         eprintln!(
             "nats-server is not reachable on 127.0.0.1:4222: run `bash scripts/services.sh` first"

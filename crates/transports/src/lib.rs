@@ -13,6 +13,10 @@
 //! - [`kafka`]: consumer groups with offsets stored only after handling (rdkafka).
 //! - [`Sender`]: one publisher per sink, built from a manifest [`manifest::Sink`].
 //!
+//! Brokers are reached over TLS when their address says so (`nats+tls://` or `tls://`,
+//! `mqtts://`), verified against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR`
+//! override them, e.g. for a private CA).
+//!
 //! Every receiver and sender reconnects on its own after a broker restart (the client
 //! crates' reconnect where they have one, a capped exponential [`backoff`] otherwise) and
 //! logs what happened with `tracing`.
@@ -27,6 +31,7 @@ pub mod kafka;
 pub mod mqtt;
 pub mod nats;
 mod sender;
+mod tls;
 
 pub use cloudevent::nats::Mode;
 pub use delivery::{AckError, AckHandle, Delivery, Outcome, Receiver};

@@ -124,7 +124,12 @@ fn options(
     v: MqttVersion,
     client_id: String,
     persistent: bool,
-) -> (Client, EventLoop) {
+) -> Result<(Client, EventLoop), ConnectError> {
+    let tls = if broker.tls {
+        Some(Arc::new(crate::tls::client_config().map_err(setup)?))
+    } else {
+        None
+    };
     let host = broker
         .host
         .trim_start_matches('[')
@@ -133,6 +138,11 @@ fn options(
     match v {
         MqttVersion::V5 => {
             let mut o = rumqttc::v5::MqttOptions::new(client_id, host, broker.port);
+            if let Some(tls) = &tls {
+                o.set_transport(rumqttc::Transport::tls_with_config(
+                    rumqttc::TlsConfiguration::Rustls(tls.clone()),
+                ));
+            }
             o.set_manual_acks(true)
                 .set_keep_alive(Duration::from_secs(10))
                 .set_clean_start(!persistent);
@@ -141,15 +151,20 @@ fn options(
                 o.set_session_expiry_interval(Some(u32::MAX));
             }
             let (c, l) = rumqttc::v5::AsyncClient::new(o, 1024);
-            (Client::V5(c), EventLoop::V5(l))
+            Ok((Client::V5(c), EventLoop::V5(l)))
         }
         MqttVersion::V3_1_1 => {
             let mut o = rumqttc::MqttOptions::new(client_id, host, broker.port);
+            if let Some(tls) = &tls {
+                o.set_transport(rumqttc::Transport::tls_with_config(
+                    rumqttc::TlsConfiguration::Rustls(tls.clone()),
+                ));
+            }
             o.set_manual_acks(true)
                 .set_keep_alive(Duration::from_secs(10))
                 .set_clean_session(!persistent);
             let (c, l) = rumqttc::AsyncClient::new(o, 1024);
-            (Client::V4(c), EventLoop::V4(l))
+            Ok((Client::V4(c), EventLoop::V4(l)))
         }
     }
 }
@@ -375,7 +390,7 @@ pub async fn receive(config: MqttReceiverConfig) -> Result<Receiver, ConnectErro
         config.version,
         client_id,
         config.persistent_session,
-    );
+    )?;
     eventloop.first_connect(&config.broker).await?;
     client
         .subscribe(&config.topic, config.qos)
@@ -587,7 +602,7 @@ impl MqttSender {
     /// Connects (waiting for the CONNACK) and starts the event loop that reconnects.
     pub async fn connect(config: MqttSinkConfig, mode: Mode) -> Result<Self, ConnectError> {
         let client_id = config.client_id.clone().unwrap_or_else(unique_client_id);
-        let (client, mut eventloop) = options(&config.broker, config.version, client_id, false);
+        let (client, mut eventloop) = options(&config.broker, config.version, client_id, false)?;
         eventloop.first_connect(&config.broker).await?;
         let pending = Arc::new(Mutex::new(Pending::default()));
         let task = tokio::spawn(send_loop(eventloop, pending.clone(), config.broker.clone()));

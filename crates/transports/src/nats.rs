@@ -77,9 +77,19 @@ impl From<&NatsTrigger> for NatsReceiverConfig {
 /// Fails if the server is not reachable now (so misconfiguration shows at startup); once
 /// connected, the client reconnects forever on its own.
 pub async fn connect(server: &Endpoint) -> Result<Client, ConnectError> {
-    let address = format!("nats://{server}");
+    let scheme = if server.tls { "tls" } else { "nats" };
+    let address = format!("{scheme}://{server}");
     let log_address = address.clone();
-    async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    if server.tls {
+        let tls = crate::tls::client_config().map_err(|reason| ConnectError::Unreachable {
+            protocol: PROTOCOL,
+            address: address.clone(),
+            reason,
+        })?;
+        options = options.require_tls(true).tls_client_config(tls);
+    }
+    options
         .name("spindle")
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)

@@ -37,7 +37,17 @@ use crate::model::{ContentMode, Protocol, Subscription};
 
 /// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
 /// [`super::SinkRegistry::with_defaults`].
-pub const SCHEMES: &[&str] = &["nats", "mqtt", "amqp", "kafka"];
+pub const SCHEMES: &[&str] = &["nats", "nats+tls", "tls", "mqtt", "mqtts", "amqp", "kafka"];
+
+/// The protocol scheme of a sink scheme: its TLS variant (`nats+tls`, `mqtts`) is the same
+/// protocol over TLS.
+fn base_scheme(scheme: &str) -> &str {
+    match scheme {
+        "nats+tls" | "tls" => "nats",
+        "mqtts" => "mqtt",
+        other => other,
+    }
+}
 
 /// Longest wait for connecting to the broker (each transport also bounds its own steps);
 /// past it the attempt is a retry.
@@ -209,7 +219,7 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
         ));
     }
     let expected = scheme_of(sub.protocol);
-    if scheme != expected {
+    if base_scheme(&scheme) != expected {
         return Err(invalid(
             sub,
             format!(
@@ -403,12 +413,12 @@ fn destination(
     match from_settings {
         None => {
             if !has_path {
-                let what = match url.scheme() {
+                let what = match base_scheme(url.scheme()) {
                     "nats" => "subject",
                     "amqp" => "address",
                     _ => "topic",
                 };
-                let setting = match url.scheme() {
+                let setting = match base_scheme(url.scheme()) {
                     "nats" => "subject",
                     "amqp" => "address",
                     _ => "topicname",
@@ -961,10 +971,7 @@ mod tests {
         assert_eq!(
             t.sink,
             manifest::Sink::Mqtt {
-                broker: manifest::Endpoint {
-                    host: "b".into(),
-                    port: 1883
-                },
+                broker: manifest::Endpoint::plain("b", 1883),
                 topic: "x y/z".into(),
                 qos: Qos::ExactlyOnce,
                 version: MqttVersion::V5,

@@ -51,32 +51,51 @@ fn check_component_ref(
     ComponentId(name.get_ref().clone())
 }
 
-/// Parses a broker address like `nats://host:port` for a trigger.
+/// The URI schemes of one broker's addresses: the plain one, and those that mean TLS (with
+/// their default port).
+struct BrokerSchemes {
+    plain: &'static str,
+    tls: &'static [&'static str],
+    tls_port: u16,
+}
+
+/// Parses a broker address like `nats://host:port` (or a TLS one like `nats+tls://host:port`)
+/// for a trigger.
 fn broker_address(
     cx: &mut Ctx<'_>,
     key: &str,
     value: Option<&Spanned<String>>,
     default: &str,
-    scheme: &str,
+    schemes: &BrokerSchemes,
     default_port: u16,
 ) -> Endpoint {
     let fallback = || {
         let u = Url::parse(default).expect("default broker address parses");
-        Endpoint {
-            host: u.host_str().unwrap_or_default().to_owned(),
-            port: u.port().unwrap_or(default_port),
-        }
+        Endpoint::plain(
+            u.host_str().unwrap_or_default(),
+            u.port().unwrap_or(default_port),
+        )
     };
     let Some(value) = value else {
         return fallback();
     };
     let text = value.get_ref();
+    let accepted = |s: &str| s == schemes.plain || schemes.tls.contains(&s);
     let problem = match Url::parse(text) {
         Err(e) => Some(format!("not a valid URI ({e})")),
-        Ok(u) if u.scheme() != scheme => Some(format!(
-            "expected a {scheme}:// address, got scheme \"{}\"",
-            u.scheme()
-        )),
+        Ok(u) if !accepted(u.scheme()) => {
+            let tls: Vec<String> = schemes.tls.iter().map(|s| format!("{s}://")).collect();
+            let tls = if tls.is_empty() {
+                String::new()
+            } else {
+                format!(" (or {} for TLS)", tls.join(" or "))
+            };
+            Some(format!(
+                "expected a {}:// address{tls}, got scheme \"{}\"",
+                schemes.plain,
+                u.scheme()
+            ))
+        }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("missing host".to_owned()),
         Ok(u) if !u.username().is_empty() || u.password().is_some() => Some(
             "credentials in the address are not supported (keep secrets out of spindle.toml)"
@@ -89,9 +108,12 @@ fn broker_address(
             )
         }
         Ok(u) => {
+            let tls = schemes.tls.contains(&u.scheme());
+            let port = if tls { schemes.tls_port } else { default_port };
             return Endpoint {
                 host: u.host_str().unwrap_or_default().to_owned(),
-                port: u.port().unwrap_or(default_port),
+                port: u.port().unwrap_or(port),
+                tls,
             };
         }
     };
@@ -211,7 +233,11 @@ fn nats_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_NATS_ADDRESS,
-        "nats",
+        &BrokerSchemes {
+            plain: "nats",
+            tls: &["nats+tls", "tls"],
+            tls_port: 4222,
+        },
         4222,
     );
     if let Err(msg) = names::check_nats_subject(t.subject.get_ref(), true) {
@@ -256,7 +282,11 @@ fn mqtt_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_MQTT_ADDRESS,
-        "mqtt",
+        &BrokerSchemes {
+            plain: "mqtt",
+            tls: &["mqtts"],
+            tls_port: 8883,
+        },
         1883,
     );
     if let Err(msg) = names::check_mqtt_topic(t.topic.get_ref(), true) {
@@ -341,7 +371,11 @@ fn amqp_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_AMQP_ADDRESS,
-        "amqp",
+        &BrokerSchemes {
+            plain: "amqp",
+            tls: &[],
+            tls_port: 5671,
+        },
         5672,
     );
     check_token(cx, &format!("{key}.source"), &t.source);
@@ -440,8 +474,5 @@ fn kafka_broker(s: &str) -> Result<Endpoint, String> {
     if host.is_empty() {
         return Err(bad());
     }
-    Ok(Endpoint {
-        host: host.to_owned(),
-        port,
-    })
+    Ok(Endpoint::plain(host, port))
 }
