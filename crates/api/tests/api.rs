@@ -600,6 +600,10 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
             "protocolsettings": {"address": "/exchange/events/orders.created"}}),
         json!({"sink": "kafka://127.0.0.1:9", "protocol": "KAFKA",
             "protocolsettings": {"topicname": "orders", "partitionkeyextractor": "partitionkey"}}),
+        // Brokers over TLS.
+        json!({"sink": "mqtts://127.0.0.1:9/t", "protocol": "MQTT5"}),
+        json!({"sink": "nats+tls://127.0.0.1:9/orders", "protocol": "NATS"}),
+        json!({"sink": "tls://127.0.0.1:9/orders", "protocol": "NATS"}),
     ];
     for body in accepted {
         let r = s.create(body.clone()).await;
@@ -627,13 +631,13 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
             json!({"sink": "amqp://127.0.0.1:9/orders", "protocol": "AMQP"}),
             "/sink",
         ),
-        // The scheme must fit the protocol; TLS schemes have no sink yet.
+        // The scheme must fit the protocol; AMQP over TLS has no sink yet.
         (
             json!({"sink": "kafka://127.0.0.1:9/t", "protocol": "NATS"}),
             "/sink",
         ),
         (
-            json!({"sink": "mqtts://127.0.0.1:9/t", "protocol": "MQTT5"}),
+            json!({"sink": "amqps://127.0.0.1:9/queue/q", "protocol": "AMQP"}),
             "/sink",
         ),
         (

@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// (which `SSL_CERT_FILE` / `SSL_CERT_DIR` override), e.g. a private CA of internal
     /// services.
     pub extra_roots: Vec<u8>,
+    /// Where guests' outbound HTTP may connect beyond their own grants: every address a
+    /// granted host resolves to is checked against it (e.g. no cloud metadata address, even
+    /// under `*://*:*`).
+    pub egress: std::sync::Arc<http_server::EgressPolicy>,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +42,7 @@ impl Default for EngineConfig {
             max_memory_bytes: 1 << 30,
             epoch_tick: Duration::from_millis(10),
             extra_roots: Vec::new(),
+            egress: Default::default(),
         }
     }
 }

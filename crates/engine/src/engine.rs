@@ -81,7 +81,10 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 wasmtime,
-                outgoing_tls: Arc::new(OutgoingTls::new(config.extra_roots.clone())),
+                outgoing_tls: Arc::new(OutgoingTls::new(
+                    config.extra_roots.clone(),
+                    config.egress.clone(),
+                )),
                 config,
                 _ticker: ticker,
             }),

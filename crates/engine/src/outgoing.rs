@@ -13,6 +13,7 @@
 use crate::outbound::OutboundHost;
 use http::uri::Scheme;
 use http_body_util::{BodyExt, Limited};
+use http_server::EgressPolicy;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -24,19 +25,22 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 /// ends with `HTTP-response-body-size`.
 pub const MAX_RESPONSE_BODY: usize = 32 << 20;
 
-/// The client TLS settings of guest requests, built at the first HTTPS request (loading the
-/// system's roots takes milliseconds that most engines never need to spend).
+/// What every guest request of an engine shares: the egress policy, and the client TLS
+/// settings, built at the first HTTPS request (loading the system's roots takes milliseconds
+/// that most engines never need to spend).
 #[derive(Debug, Default)]
 pub(crate) struct OutgoingTls {
     extra_roots: Vec<u8>,
     config: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    egress: Arc<EgressPolicy>,
 }
 
 impl OutgoingTls {
-    pub(crate) fn new(extra_roots: Vec<u8>) -> Self {
+    pub(crate) fn new(extra_roots: Vec<u8>, egress: Arc<EgressPolicy>) -> Self {
         OutgoingTls {
             extra_roots,
             config: OnceLock::new(),
+            egress,
         }
     }
 
@@ -131,6 +135,46 @@ impl WasiHttpHooks for OutgoingHttp {
     }
 }
 
+/// Resolves `host` and connects to the first address the egress policy allows (a name that
+/// resolves only to refused addresses, e.g. a cloud metadata address, is refused whatever the
+/// component's grants say).
+async fn connect(
+    host: &str,
+    port: u16,
+    egress: &EgressPolicy,
+    component: &str,
+) -> Result<TcpStream, Error> {
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| Error::DnsError {
+            rcode: None,
+            info_code: None,
+        })?;
+    let mut last = None;
+    let mut refusal = None;
+    for addr in addrs {
+        if let Err(denied) = egress.check_addr(host, addr.ip()) {
+            refusal.get_or_insert(denied);
+            continue;
+        }
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    match (last, refusal) {
+        (Some(e), _) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(Error::ConnectionRefused)
+        }
+        (Some(e), _) => Err(Error::Connect(e)),
+        (None, Some(denied)) => {
+            tracing::warn!(component, %denied, "outbound HTTP request denied");
+            Err(Error::DestinationIpProhibited)
+        }
+        (None, None) => Err(Error::DestinationNotFound),
+    }
+}
+
 /// The connection task of one request: drives I/O until the response body is read.
 type Connection = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -152,13 +196,12 @@ async fn send(
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect((host.as_str(), port)))
-        .await
-        .map_err(|_| Error::ConnectionTimeout)?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused,
-            _ => Error::Connect(e),
-        })?;
+    let tcp = tokio::time::timeout(
+        connect_timeout,
+        connect(&host, port, &tls.egress, component),
+    )
+    .await
+    .map_err(|_| Error::ConnectionTimeout)??;
     let _ = tcp.set_nodelay(true);
     // Only the path and query go on the request line; the authority is in `Host`.
     *request.uri_mut() = http::Uri::builder()

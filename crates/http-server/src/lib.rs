@@ -22,6 +22,7 @@
 
 mod auth;
 mod body;
+pub mod egress;
 mod limits;
 mod problem;
 mod serve;
@@ -32,6 +33,7 @@ mod watchdog;
 
 pub use auth::BearerToken;
 pub use body::{BodyDeadline, read_body};
+pub use egress::{EgressDenied, EgressPolicy, EgressRule};
 pub use limits::Limits;
 pub use problem::{HttpResponse, Problem};
 pub use serve::{RequestId, serve, serve_tls};

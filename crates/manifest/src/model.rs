@@ -155,6 +155,10 @@ pub struct Application {
     pub http: HttpIngress,
     /// `[application.admin]`: the subscriptions/admin API listener.
     pub admin: Admin,
+    /// `[application.egress]`: where Spindle may connect on someone's behalf (sinks, outputs,
+    /// the handshake callback, guests' outbound HTTP), `allow`/`deny` rules over the defaults
+    /// (see [`http_server::egress`]).
+    pub egress: http_server::EgressPolicy,
 }
 
 /// `[application.http]`: how the HTTP ingress protects itself.

@@ -49,6 +49,17 @@ pub(crate) struct RawApplication {
     pub authors: Vec<String>,
     pub http: Option<RawHttpIngress>,
     pub admin: Option<RawAdmin>,
+    pub egress: Option<RawEgress>,
+}
+
+/// `[application.egress]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEgress {
+    #[serde(default)]
+    pub allow: Vec<Str>,
+    #[serde(default)]
+    pub deny: Vec<Str>,
 }
 
 #[derive(Debug, Deserialize)]

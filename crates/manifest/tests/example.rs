@@ -53,6 +53,10 @@ fn example_round_trips_to_the_typed_model() {
                 },
                 tls: None,
             },
+            egress: http_server::EgressPolicy {
+                allow: vec!["10.1.2.3".parse().unwrap()],
+                deny: vec!["10.0.0.0/8".parse().unwrap()],
+            },
         }
     );
 

@@ -71,8 +71,11 @@ impl App {
     /// up the output bindings, and connects the broker triggers.
     pub async fn load(manifest: &Manifest, options: &AppOptions) -> Result<App, AppError> {
         let engine = Engine::new(engine_config(manifest, &options.state_dir))?;
+        let egress = Arc::new(manifest.application.egress.clone());
+        // The webhook handshake's callback client, under the egress policy.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(delivery::sink::egress::GuardedResolver::new(egress.clone()))
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| AppError::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -130,7 +133,7 @@ impl App {
         }
 
         let subscribers = ComponentSinkFactory::new(components.keys().cloned().collect());
-        let mut sinks = SinkRegistry::with_defaults();
+        let mut sinks = SinkRegistry::with_egress(egress.clone());
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
         let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
         outputs::set_up(&delivery, manifest).await?;
@@ -183,6 +186,7 @@ impl App {
                 allowed_origins: ingress.allowed_origins.clone(),
                 allowed_rate: ingress.allowed_rate,
                 auth_token,
+                egress: egress.clone(),
             },
             limits: ingress.limits,
             tls: match &ingress.tls {
@@ -299,6 +303,7 @@ pub fn engine_config(manifest: &Manifest, state_dir: &std::path::Path) -> Engine
         .map(|c| c.limits.memory.bytes())
         .fold(defaults.max_memory_bytes, u64::max);
     EngineConfig {
+        egress: Arc::new(manifest.application.egress.clone()),
         pool_size,
         max_memory_bytes,
         ..defaults

@@ -290,6 +290,7 @@ async fn webhook_handshake_and_auth() {
             allowed_origins: vec!["*.example.com".into()],
             allowed_rate: Some(100),
             auth_token: Some(http_server::BearerToken::new("s3cret")),
+            egress: Default::default(),
         },
         ..HttpConfig::default()
     };

@@ -64,14 +64,20 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// subscription's deliveries.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerSinkFactory {
-    _private: (),
+    egress: Arc<http_server::EgressPolicy>,
 }
 
 impl BrokerSinkFactory {
-    /// The factory. There is nothing to configure: what a sink needs comes from its
+    /// The factory under the default egress policy; what a sink needs comes from its
     /// subscription.
     pub fn new() -> Self {
         BrokerSinkFactory::default()
+    }
+
+    /// The factory under `policy`: a broker host it refuses (by name, or a literal address)
+    /// cannot be a sink.
+    pub fn with_egress(self, policy: Arc<http_server::EgressPolicy>) -> Self {
+        BrokerSinkFactory { egress: policy }
     }
 
     /// Works out, without connecting, where and how a subscription's events would be
@@ -86,6 +92,16 @@ impl BrokerSinkFactory {
 impl SinkFactory for BrokerSinkFactory {
     fn create(&self, subscription: &Subscription) -> Result<Arc<dyn Sink>, SinkError> {
         let target = resolve(subscription)?;
+        let host = match &target.sink {
+            manifest::Sink::Nats { server, .. } => &server.host,
+            manifest::Sink::Mqtt { broker, .. }
+            | manifest::Sink::Amqp { broker, .. }
+            | manifest::Sink::Kafka { broker, .. } => &broker.host,
+            manifest::Sink::Http { .. } => return Err(invalid(subscription, "not a broker sink")),
+        };
+        if let Err(denied) = self.egress.check_host(host) {
+            return Err(invalid(subscription, denied.to_string()));
+        }
         Ok(Arc::new(BrokerSink::new(target)))
     }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use http_server::EgressPolicy;
+
 use cloudevent::Event;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
@@ -22,14 +24,17 @@ const ALLOWED_ORIGIN: &str = "webhook-allowed-origin";
 pub const CONFIG_WEBHOOK_ORIGIN: &str = "webhookorigin";
 /// The query parameter of the webhook's URI Query Parameter authorization method (3.2).
 const ACCESS_TOKEN: &str = "access_token";
-/// How much of an error response body ends up in the failure reason.
-const REASON_BODY_LIMIT: usize = 200;
+/// How much of an error response body is read to report its size in the failure reason.
+const REASON_BODY_SCAN: usize = 64 << 10;
 
 /// Builds [`HttpSink`]s sharing one connection pool.
 #[derive(Clone)]
 pub struct HttpSinkFactory {
     client: reqwest::Client,
     origin: Option<String>,
+    timeout: Duration,
+    extra_roots: Arc<[u8]>,
+    egress: Arc<EgressPolicy>,
 }
 
 impl Default for HttpSinkFactory {
@@ -53,19 +58,24 @@ impl HttpSinkFactory {
     /// A factory that also trusts the CA certificates in `extra_roots` (PEM), e.g. a private
     /// CA that signed an internal webhook receiver's certificate.
     pub fn with_tls(timeout: Duration, extra_roots: &[u8]) -> Result<Self, String> {
-        let tls = http_server::trust::client_config(extra_roots, &[b"http/1.1"])?;
-        let client = reqwest::Client::builder()
-            // The webhook spec forbids following redirects: a 3xx is the sink's answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .use_preconfigured_tls(tls)
-            .dns_resolver(super::egress::GuardedResolver)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let egress = Arc::new(EgressPolicy::default());
         Ok(HttpSinkFactory {
-            client,
+            client: client(timeout, extra_roots, &egress)?,
             origin: None,
+            timeout,
+            extra_roots: extra_roots.into(),
+            egress,
+        })
+    }
+
+    /// This factory under `policy` instead of the default egress policy: sinks it refuses
+    /// are invalid at creation (a `400` from the API) and, for names resolving to refused
+    /// addresses, fail at connect time.
+    pub fn with_egress(self, policy: Arc<EgressPolicy>) -> Result<Self, String> {
+        Ok(HttpSinkFactory {
+            client: client(self.timeout, &self.extra_roots, &policy)?,
+            egress: policy,
+            ..self
         })
     }
 
@@ -75,6 +85,25 @@ impl HttpSinkFactory {
         self.origin = Some(origin.into());
         self
     }
+}
+
+/// The sinks' HTTP client: no redirects, bounded waits, the trusted roots, and the egress
+/// policy checked on every resolved address.
+fn client(
+    timeout: Duration,
+    extra_roots: &[u8],
+    egress: &Arc<EgressPolicy>,
+) -> Result<reqwest::Client, String> {
+    let tls = http_server::trust::client_config(extra_roots, &[b"http/1.1"])?;
+    reqwest::Client::builder()
+        // The webhook spec forbids following redirects: a 3xx is the sink's answer.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .use_preconfigured_tls(tls)
+        .dns_resolver(super::egress::GuardedResolver::new(Arc::clone(egress)))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// The OpenAPI `HTTPSettings`.
@@ -113,16 +142,10 @@ impl SinkFactory for HttpSinkFactory {
                 "an HTTP sink needs an http:// or https:// URL",
             ));
         }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(why) = literal.and_then(super::egress::denied) {
-            return Err(invalid(
-                sub,
-                format!("egress policy: the sink's host is {why}, which sinks may not use"),
-            ));
+        if let Some(host) = url.host_str()
+            && let Err(denied) = self.egress.check_host(host)
+        {
+            return Err(invalid(sub, denied.to_string()));
         }
         let settings: HttpSettings = match &sub.protocolsettings {
             None => HttpSettings::default(),
@@ -406,15 +429,33 @@ fn transport_failure(e: &reqwest::Error) -> SendOutcome {
 }
 
 /// The status line and the start of the body, for logs and dead letters.
-async fn failure_reason(response: reqwest::Response) -> String {
+async fn failure_reason(mut response: reqwest::Response) -> String {
     let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&body[..body.len().min(REASON_BODY_LIMIT)]);
-    let text = text.trim();
-    if text.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {text}")
+    // The reason ends up in `GET /deadletters`, readable by whoever can read the API: it
+    // names the status and the body's size, never the body, so a subscription cannot be
+    // used to read what an internal endpoint answers.
+    let mut size = 0usize;
+    let mut complete = true;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                size += chunk.len();
+                if size > REASON_BODY_SCAN {
+                    complete = false;
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    match (size, complete) {
+        (0, true) => format!("HTTP {status}"),
+        (n, true) => format!("HTTP {status} ({n}-byte body)"),
+        (n, false) => format!("HTTP {status} (body of at least {n} bytes)"),
     }
 }
 

@@ -119,11 +119,21 @@ impl SinkRegistry {
     /// certificates), and the brokers `nats`, `mqtt`, `amqp` and `kafka`
     /// ([`BrokerSinkFactory`]).
     pub fn with_defaults() -> Self {
+        Self::with_egress(Arc::new(http_server::EgressPolicy::default()))
+    }
+
+    /// [`SinkRegistry::with_defaults`] under an egress policy (`[application.egress]`): sinks
+    /// it refuses cannot be created, and HTTP sinks are checked again on every address their
+    /// host resolves to.
+    pub fn with_egress(policy: Arc<http_server::EgressPolicy>) -> Self {
         let mut registry = SinkRegistry::new();
-        let webhooks = Arc::new(HttpSinkFactory::new());
+        let webhooks = HttpSinkFactory::new()
+            .with_egress(Arc::clone(&policy))
+            .expect("the default TLS settings always build");
+        let webhooks = Arc::new(webhooks);
         registry.register("http", webhooks.clone());
         registry.register("https", webhooks);
-        let brokers = Arc::new(BrokerSinkFactory::new());
+        let brokers = Arc::new(BrokerSinkFactory::new().with_egress(policy));
         for scheme in broker::SCHEMES {
             registry.register(scheme, brokers.clone());
         }

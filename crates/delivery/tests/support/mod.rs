@@ -32,6 +32,7 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub delay: Duration,
+    pub body: &'static str,
 }
 
 impl Reply {
@@ -40,7 +41,13 @@ impl Reply {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: "",
         }
+    }
+
+    pub fn body(mut self, body: &'static str) -> Self {
+        self.body = body;
+        self
     }
 
     pub fn ok() -> Self {
@@ -195,7 +202,11 @@ impl TestSink {
                             for (k, v) in reply.headers {
                                 response = response.header(k, v);
                             }
-                            Ok::<_, hyper::Error>(response.body(Full::new(Bytes::new())).unwrap())
+                            Ok::<_, hyper::Error>(
+                                response
+                                    .body(Full::new(Bytes::from_static(reply.body.as_bytes())))
+                                    .unwrap(),
+                            )
                         }
                     });
                     let http = hyper::server::conn::http1::Builder::new();

@@ -20,6 +20,7 @@ pub(super) fn placeholder_application() -> Application {
         authors: Vec::new(),
         http: default_http(),
         admin: default_admin(),
+        egress: http_server::EgressPolicy::default(),
     }
 }
 
@@ -119,6 +120,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         Some(a) => admin(cx, a, base_dir),
         None => default_admin(),
     };
+    let egress = egress(cx, app.egress.unwrap_or_default());
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -126,7 +128,31 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         authors: app.authors,
         http,
         admin,
+        egress,
     }
+}
+
+/// `[application.egress]`: `allow` and `deny` rules, each a CIDR, an address, a host name,
+/// `*.domain` or `*`.
+fn egress(cx: &mut Ctx<'_>, raw: RawEgress) -> http_server::EgressPolicy {
+    let mut rules = |list: Vec<Str>, key: &str| {
+        let mut parsed = Vec::new();
+        for (i, rule) in list.into_iter().enumerate() {
+            match rule.get_ref().parse::<http_server::EgressRule>() {
+                Ok(r) => parsed.push(r),
+                Err(msg) => cx.err(
+                    rule.span(),
+                    &format!("application.egress.{key}[{i}]"),
+                    ErrorKind::InvalidValue,
+                    msg,
+                ),
+            }
+        }
+        parsed
+    };
+    let allow = rules(raw.allow, "allow");
+    let deny = rules(raw.deny, "deny");
+    http_server::EgressPolicy { allow, deny }
 }
 
 fn http_ingress(cx: &mut Ctx<'_>, h: RawHttpIngress, base_dir: &Path) -> HttpIngress {

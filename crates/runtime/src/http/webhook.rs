@@ -27,6 +27,9 @@ pub struct WebhookConfig {
     pub allowed_rate: Option<u32>,
     /// When set, deliveries must present this bearer token.
     pub auth_token: Option<BearerToken>,
+    /// Where a handshake callback may go (`[application.egress]`); the client that sends it
+    /// checks the same policy on every address the callback's host resolves to.
+    pub egress: Arc<http_server::EgressPolicy>,
 }
 
 impl WebhookConfig {
@@ -101,6 +104,12 @@ impl WebhookConfig {
                     .detail(format!(
                         "WebHook-Request-Callback must be an http(s) URL on the requesting origin's host `{origin}`"
                     ))
+                    .into_response();
+            }
+            if let Err(denied) = self.egress.check_host(host) {
+                tracing::warn!(origin, %url, %denied, "webhook handshake refused: callback denied by the egress policy");
+                return Problem::new(StatusCode::BAD_REQUEST, "Invalid callback")
+                    .detail(denied.to_string())
                     .into_response();
             }
             let Some(pending) = PendingCallbacks::claim(callbacks, origin) else {
