@@ -37,6 +37,8 @@ pub struct Delivery {
     generation: Arc<AtomicU64>,
     /// Serializes subscription changes so the store, the cache and the workers agree.
     admin: Arc<tokio::sync::Mutex<()>>,
+    /// The hop limit of loop protection, see [`crate::hops`].
+    max_hops: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Delivery {
@@ -74,6 +76,9 @@ impl Delivery {
             subscriptions: Arc::new(RwLock::new(BTreeMap::new())),
             generation: Arc::new(AtomicU64::new(0)),
             admin: Arc::new(tokio::sync::Mutex::new(())),
+            max_hops: Arc::new(std::sync::atomic::AtomicU32::new(
+                crate::hops::DEFAULT_MAX_HOPS,
+            )),
         };
         for sub in subs {
             delivery.start(Arc::new(sub));
@@ -173,6 +178,13 @@ impl Delivery {
         })
     }
 
+    /// Sets the hop limit of loop protection ([`crate::hops`]): an event that has passed
+    /// through more handlers than this is dead-lettered instead of delivered.
+    pub fn set_max_hops(&self, max: u32) {
+        self.max_hops
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A number that changes whenever a subscription is created, replaced or deleted: lets
     /// callers that derive state from [`Delivery::subscriptions`] (compiled filters) know
     /// when to rebuild it without comparing the subscriptions themselves.
@@ -193,6 +205,7 @@ impl Delivery {
         Outbox {
             committer: self.committer.clone(),
             workers: self.workers.clone(),
+            max_hops: self.max_hops.clone(),
         }
     }
 

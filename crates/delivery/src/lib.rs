@@ -35,6 +35,7 @@ mod committer;
 pub mod deadletter;
 mod engine;
 mod error;
+pub mod hops;
 pub mod model;
 mod outbox;
 pub mod schema;

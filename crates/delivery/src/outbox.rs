@@ -10,6 +10,7 @@
 //! made it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cloudevent::Event;
@@ -32,6 +33,8 @@ const DIRECT_PATIENCE: Duration = Duration::from_secs(1);
 pub struct Outbox {
     pub(crate) committer: Committer,
     pub(crate) workers: Arc<Workers>,
+    /// Events past this many hops are dead-lettered, not delivered (see [`crate::hops`]).
+    pub(crate) max_hops: Arc<AtomicU32>,
 }
 
 /// A queue entry or dead letter to write.
@@ -57,6 +60,8 @@ impl Outbox {
             return Ok(0);
         }
         let lanes = self.workers.lanes(deliveries.iter().map(|(id, _)| id));
+        let max_hops = self.max_hops.load(Ordering::Relaxed);
+        let mut looping = Vec::new();
         let mut direct = Vec::new();
         let mut queued = Vec::new();
         // Once one event of a subscription is queued, its later ones queue behind it.
@@ -68,6 +73,13 @@ impl Outbox {
             next_ms: now,
         };
         for ((id, event), lane) in deliveries.iter().zip(lanes) {
+            if crate::hops::hops(event) > max_hops {
+                if let Some(lane) = &lane {
+                    let reason = crate::hops::loop_reason(event, max_hops);
+                    looping.push(dead_letter(lane, id, event, &reason, None, 0));
+                }
+                continue;
+            }
             match lane {
                 Some(lane) if !queued_subs.contains(&id) && lane.open_for_direct() => {
                     direct.push((lane, id, event));
@@ -81,7 +93,7 @@ impl Outbox {
             }
         }
         if direct.is_empty() {
-            return self.write(queued, Vec::new()).await;
+            return self.write(queued, looping).await;
         }
         // Slots are handed out first come, first served: a call's events go in their order.
         let deadline = tokio::time::Instant::now() + DIRECT_PATIENCE;
@@ -90,7 +102,7 @@ impl Outbox {
                 .into_iter()
                 .map(|(lane, id, event)| direct_send(lane, id, event, deadline)),
         );
-        let (stored, sent) = tokio::join!(self.write(queued, Vec::new()), sends);
+        let (stored, sent) = tokio::join!(self.write(queued, looping), sends);
         let mut accepted = stored?;
         let mut retries = Vec::new();
         let mut dead = Vec::new();
@@ -116,7 +128,7 @@ impl Outbox {
                     };
                     match next_attempt(&lane.policy, &meta, after, status, &reason) {
                         NextAttempt::GiveUp(reason) => {
-                            dead.push(dead_letter(&lane, id, event, &reason, status));
+                            dead.push(dead_letter(&lane, id, event, &reason, status, 1));
                         }
                         NextAttempt::At {
                             next_ms,
@@ -140,10 +152,10 @@ impl Outbox {
                     lane.disable(crate::worker::gone_reason(&reason));
                     let reason =
                         format!("{reason}: the sink is gone, the subscription is disabled");
-                    dead.push(dead_letter(&lane, id, event, &reason, status));
+                    dead.push(dead_letter(&lane, id, event, &reason, status, 1));
                 }
                 SendOutcome::Permanent { reason, status } => {
-                    dead.push(dead_letter(&lane, id, event, &reason, status));
+                    dead.push(dead_letter(&lane, id, event, &reason, status, 1));
                 }
             }
         }
@@ -237,16 +249,17 @@ fn entry(id: &SubscriptionId, meta: EntryMeta, event: &Event) -> Row {
     }
 }
 
-/// A dead letter for an event whose direct (first) attempt ended delivery.
+/// A dead letter for an event refused before (`attempts` 0) or by its direct (first) attempt.
 fn dead_letter(
     lane: &Lane,
     id: &SubscriptionId,
     event: &Event,
     reason: &str,
     status: Option<u16>,
+    attempts: u32,
 ) -> Row {
     Row {
         id: id.clone(),
-        value: deadletter::abandon(id, lane.sink.describe(), event, reason, 1, status),
+        value: deadletter::abandon(id, lane.sink.describe(), event, reason, attempts, status),
     }
 }

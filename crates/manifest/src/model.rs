@@ -159,7 +159,14 @@ pub struct Application {
     /// the handshake callback, guests' outbound HTTP), `allow`/`deny` rules over the defaults
     /// (see [`http_server::egress`]).
     pub egress: http_server::EgressPolicy,
+    /// `max_hops`: loop protection, how many handlers an event may pass through (its
+    /// `spindlehops` extension) before it is dead-lettered instead of delivered; default
+    /// [`DEFAULT_MAX_HOPS`].
+    pub max_hops: u32,
 }
+
+/// The default of [`Application::max_hops`].
+pub const DEFAULT_MAX_HOPS: u32 = 32;
 
 /// `[application.http]`: how the HTTP ingress protects itself.
 ///

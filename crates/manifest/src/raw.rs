@@ -50,6 +50,7 @@ pub(crate) struct RawApplication {
     pub http: Option<RawHttpIngress>,
     pub admin: Option<RawAdmin>,
     pub egress: Option<RawEgress>,
+    pub max_hops: Option<Spanned<i64>>,
 }
 
 /// `[application.egress]`

@@ -57,6 +57,7 @@ fn example_round_trips_to_the_typed_model() {
                 allow: vec!["10.1.2.3".parse().unwrap()],
                 deny: vec!["10.0.0.0/8".parse().unwrap()],
             },
+            max_hops: DEFAULT_MAX_HOPS,
         }
     );
 

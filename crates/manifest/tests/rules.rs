@@ -366,6 +366,21 @@ fn key_value_stores_are_defined_before_they_are_granted() {
 }
 
 #[test]
+fn max_hops_is_bounded() {
+    let text = |v: &str| BASE.replace("name = \"app\"", &format!("name = \"app\"\nmax_hops = {v}"));
+    assert_eq!(ok(&text("5")).application.max_hops, 5);
+    assert_eq!(ok(BASE).application.max_hops, manifest::DEFAULT_MAX_HOPS);
+    for bad in ["0", "-1", "10001"] {
+        one(
+            &text(bad),
+            ErrorKind::InvalidValue,
+            "application.max_hops",
+            5,
+        );
+    }
+}
+
+#[test]
 fn environment_names() {
     one(
         &with("environment = { \"1BAD\" = \"x\" }\n"),

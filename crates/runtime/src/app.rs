@@ -136,6 +136,7 @@ impl App {
         let mut sinks = SinkRegistry::with_egress(egress.clone());
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
         let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
+        delivery.set_max_hops(manifest.application.max_hops);
         outputs::set_up(&delivery, manifest).await?;
         let dispatcher = Dispatcher::new(components, Router::new(delivery.clone()));
         subscribers.set_dispatcher(dispatcher.clone());

@@ -124,16 +124,25 @@ impl Dispatcher {
             .get(component)
             .ok_or_else(|| DispatchError::UnknownComponent(component.to_owned()))?;
         let id = event.id().to_owned();
+        let hop = delivery::hops::next_hop(&event);
         let published = Arc::new(Published {
             component: entry.clone(),
             events: Mutex::new(Vec::new()),
         });
         let outputs: Arc<dyn Publish> = published.clone();
         match entry.handler.handle(event, outputs).await {
-            Ok(results) => {
-                let published = std::mem::take(
+            Ok(mut results) => {
+                let mut published = std::mem::take(
                     &mut *published.events.lock().unwrap_or_else(|e| e.into_inner()),
                 );
+                // Loop protection: what a handler emits is one hop further than its input.
+                for event in published
+                    .iter_mut()
+                    .map(|(_, e)| e)
+                    .chain(results.iter_mut())
+                {
+                    delivery::hops::set_hops(event, hop);
+                }
                 tracing::debug!(component, event_id = %id, results = results.len(),
                     published = published.len(), "handled");
                 for (output, event) in published {

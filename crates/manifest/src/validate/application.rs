@@ -21,6 +21,7 @@ pub(super) fn placeholder_application() -> Application {
         http: default_http(),
         admin: default_admin(),
         egress: http_server::EgressPolicy::default(),
+        max_hops: DEFAULT_MAX_HOPS,
     }
 }
 
@@ -121,6 +122,21 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         None => default_admin(),
     };
     let egress = egress(cx, app.egress.unwrap_or_default());
+    let max_hops = match app.max_hops {
+        None => DEFAULT_MAX_HOPS,
+        Some(v) => match u32::try_from(*v.get_ref()) {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                cx.err(
+                    v.span(),
+                    "application.max_hops",
+                    ErrorKind::InvalidValue,
+                    "must be between 1 and 10000",
+                );
+                DEFAULT_MAX_HOPS
+            }
+        },
+    };
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -129,6 +145,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         http,
         admin,
         egress,
+        max_hops,
     }
 }
 
