@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: builds `spindle` and the example order app
-# (examples/orders: Wasm components chained through an output binding, plus an audit component
-# fed by a subscription), starts it with `spindle up` (one process, no broker: the embedded
+# (examples/orders: Wasm components chained through an output binding, a handler calling an HTTP
+# service and keeping a counter in the embedded key-value store, plus an audit component fed by
+# a subscription), starts it with `spindle up` (one process, no broker: the embedded
 # store in examples/orders/.spindle), subscribes with `spindle sub create`, sends it events
 # with `spindle send`, and stops it. Set KEEP_RUNNING=1 to leave the app serving on
 # http://127.0.0.1:3000 (admin API on 127.0.0.1:3001) until Ctrl-C.
@@ -35,7 +36,11 @@ sub_id=$("$spindle" sub create --sink component:audit --sql "type LIKE 'com.exam
   | sed -n 's/^ *"id": *"\([^"]*\)".*/\1/p' | head -n 1)
 "$spindle" sub list
 
-say "spindle send --event order.json  (binary mode; the reply is the accepted order)"
+say "The rates service the orders handler calls out to (a plain wasi:http component): GET /rates/USD"
+curl -s http://127.0.0.1:3000/rates/USD
+echo
+
+say "spindle send --event order.json  (binary mode; the reply is the accepted order, with the rate it fetched and its count from the key-value store)"
 "$spindle" send http://127.0.0.1:3000/orders --event order.json
 
 say "The same order in structured mode"

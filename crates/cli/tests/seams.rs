@@ -246,3 +246,94 @@ source = "{}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
 }
+
+/// An HTTPS output with its own `tls = { ca, cert, key }` trusts that CA for this sink only
+/// and presents the client certificate (mutual TLS): the server that requires one gets the
+/// event; the same server behind an output without the certificate refuses the handshake,
+/// and that output's event is dead-lettered with the TLS reason.
+#[test]
+fn an_https_output_with_its_own_ca_and_client_certificate_is_delivered_over_mutual_tls() {
+    let (server, client) = test_support::HttpsServer::start_mtls(b"");
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &server.ca_pem).unwrap();
+    std::fs::write(dir.path().join("client.pem"), &client.cert_pem).unwrap();
+    std::fs::write(dir.path().join("client.key"), &client.key_pem).unwrap();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "mtls-out"
+[[trigger.http]]
+route = "/with-cert"
+component = "with-cert"
+[[trigger.http]]
+route = "/without-cert"
+component = "without-cert"
+[component.with-cert]
+source = "{behaviours}"
+[component.with-cert.outputs]
+audit = {{ uri = "https://localhost:{port}/hook", tls = {{ ca = "ca.pem", cert = "client.pem", key = "client.key" }} }}
+[component.without-cert]
+source = "{behaviours}"
+[component.without-cert.outputs]
+audit = {{ uri = "https://localhost:{port}/hook", tls = {{ ca = "ca.pem" }} }}
+"#,
+            behaviours = behaviours.display(),
+            port = server.port
+        ),
+    );
+    let up = running::up(dir.path(), Stdio::inherit());
+    assert_eq!(
+        post(
+            &format!("{}/with-cert", up.http),
+            &event("mtls-1", "publish"),
+            None
+        ),
+        200
+    );
+    let (_, _, headers, _) = server
+        .requests
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the output reached the mutual-TLS sink");
+    assert!(!headers["ce-id"].is_empty());
+    assert_eq!(headers["ce-type"], "audited");
+
+    assert_eq!(
+        post(
+            &format!("{}/without-cert", up.http),
+            &event("mtls-2", "publish"),
+            None
+        ),
+        200
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let letter = loop {
+        let text = rt.block_on(async {
+            reqwest::get(format!("{}/deadletters", up.admin))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        if text.contains("output:without-cert:audit") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(letter.contains("TLS"), "{letter}");
+    assert!(
+        server.requests.try_recv().is_err(),
+        "the output without a certificate got through"
+    );
+}

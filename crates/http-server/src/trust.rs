@@ -9,13 +9,39 @@
 use std::sync::Arc;
 
 use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Client TLS settings trusting the system's roots plus `extra_roots` (PEM certificates, e.g.
 /// a private CA), offering `alpn` (e.g. `[b"http/1.1"]`). Fails when `extra_roots` is not PEM;
 /// warns when no root at all can be found (then no server could ever be verified).
 pub fn client_config(extra_roots: &[u8], alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
+    client_config_with_identity(extra_roots, alpn, None)
+}
+
+/// A client's certificate chain and private key, PEM, for mutual TLS.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate chain, leaf first.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    /// Without the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity").finish_non_exhaustive()
+    }
+}
+
+/// [`client_config`] that also presents `identity` when the server asks for a client
+/// certificate (mutual TLS).
+pub fn client_config_with_identity(
+    extra_roots: &[u8],
+    alpn: &[&[u8]],
+    identity: Option<&ClientIdentity>,
+) -> Result<rustls::ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
@@ -38,11 +64,26 @@ pub fn client_config(extra_roots: &[u8], alpn: &[&[u8]]) -> Result<rustls::Clien
         );
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(identity) => {
+            let chain = CertificateDer::pem_slice_iter(&identity.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err("client certificate: no certificate in the PEM file".into());
+            }
+            let key = PrivateKeyDer::from_pem_slice(&identity.key_pem)
+                .map_err(|e| format!("client key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate and key: {e}"))?
+        }
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }

@@ -516,6 +516,18 @@ pub struct Output {
     /// request announcing this origin as `WebHook-Request-Origin`) before the first
     /// delivery, as receivers following cloudevents/http-webhook.md require.
     pub webhook_origin: Option<String>,
+    /// HTTPS sinks only: `tls = { ca, cert, key }`, a CA to trust beside the system's roots
+    /// and a client certificate to present (mutual TLS).
+    pub tls: Option<OutputTls>,
+}
+
+/// The TLS settings of one HTTPS output; paths resolved against the manifest directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTls {
+    /// PEM CA certificates trusted for this sink, beside the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The client certificate chain and key (PEM) presented when the sink asks for one.
+    pub identity: Option<TlsFiles>,
 }
 
 /// CloudEvents content mode for outgoing events.

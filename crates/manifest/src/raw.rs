@@ -213,6 +213,16 @@ pub(crate) struct RawOutputTable {
     #[serde(default)]
     pub headers: BTreeMap<Str, String>,
     pub webhook_origin: Option<Str>,
+    pub tls: Option<Spanned<RawOutputTls>>,
+}
+
+/// `tls = { ca = "...", cert = "...", key = "..." }` on an HTTPS output
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutputTls {
+    pub ca: Option<Str>,
+    pub cert: Option<Str>,
+    pub key: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -187,6 +187,7 @@ fn example_round_trips_to_the_typed_model() {
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect(),
                 webhook_origin: None,
+                tls: None,
             },
         )
     })

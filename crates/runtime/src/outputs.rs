@@ -10,6 +10,48 @@ use manifest::{ContentMode, Manifest, MqttVersion, Output, Sink};
 
 use crate::app::AppError;
 
+/// The HTTP sink factory of the app: the egress policy, and each HTTPS output's own TLS
+/// settings (`tls = { ca, cert, key }`), read from their files now so a missing or malformed
+/// one stops `spindle up` with the output named.
+pub fn http_sinks(
+    manifest: &Manifest,
+    egress: std::sync::Arc<http_server::EgressPolicy>,
+) -> Result<delivery::sink::HttpSinkFactory, AppError> {
+    let mut factory = delivery::sink::HttpSinkFactory::new()
+        .with_egress(egress)
+        .map_err(AppError::Config)?;
+    for (component, c) in &manifest.components {
+        for (name, output) in &c.outputs {
+            let Some(tls) = &output.tls else { continue };
+            let key = format!("[component.{}.outputs] {name}: tls", component.as_str());
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| {
+                    AppError::Config(format!("{key}: cannot read {}: {e}", path.display()))
+                })
+            };
+            let ca = match &tls.ca {
+                Some(path) => read(path)?,
+                None => Vec::new(),
+            };
+            let identity = match &tls.identity {
+                Some(files) => Some(http_server::trust::ClientIdentity {
+                    cert_pem: read(&files.cert)?,
+                    key_pem: read(&files.key)?,
+                }),
+                None => None,
+            };
+            factory = factory
+                .with_sink_tls(
+                    SubscriptionId::output(component.as_str(), name),
+                    &ca,
+                    identity.as_ref(),
+                )
+                .map_err(|e| AppError::Config(format!("{key}: {e}")))?;
+        }
+    }
+    Ok(factory)
+}
+
 /// Makes the queue of every output binding in the manifest match it: each output is a
 /// subscription-like queue (`output:<component>:<name>`) with the engine's retries and dead
 /// letters. Queues of outputs no longer in the manifest are removed, with a warning when

@@ -405,6 +405,7 @@ async fn two_app_pipeline_through_an_output() {
             mode: manifest::ContentMode::Binary,
             headers: BTreeMap::new(),
             webhook_origin: None,
+            tls: None,
         },
     );
     let a = start(outputs, HttpConfig::default()).await;
@@ -587,6 +588,7 @@ async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_del
             mode: manifest::ContentMode::Binary,
             headers: BTreeMap::new(),
             webhook_origin: Some("spindle.test".into()),
+            tls: None,
         },
     );
     let app = start(outputs, HttpConfig::default()).await;

@@ -87,6 +87,33 @@ impl TestPki {
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 
+    /// A TLS acceptor presenting `leaf` that also requires a client certificate signed by
+    /// this CA (mutual TLS).
+    pub fn mtls_acceptor(&self, leaf: &Leaf) -> tokio_rustls::TlsAcceptor {
+        let chain = vec![
+            leaf.cert_der.clone(),
+            CertificateDer::from(self.ca.der().to_vec()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key_der.clone()));
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(self.ca.der().to_vec()))
+            .expect("the CA certificate");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .expect("a client verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .expect("a server certificate");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
     /// A TLS connector trusting this CA only.
     pub fn connector(&self) -> tokio_rustls::TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
@@ -124,9 +151,22 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// Starts a server answering `reply` (as `text/plain`).
     pub fn start(reply: &'static [u8]) -> Self {
-        use http_body_util::{BodyExt, Full};
         let pki = TestPki::new();
         let acceptor = pki.acceptor(&pki.leaf());
+        Self::serve(pki, acceptor, reply)
+    }
+
+    /// [`HttpsServer::start`] requiring a client certificate signed by its CA (mutual TLS);
+    /// also returns a client certificate it accepts.
+    pub fn start_mtls(reply: &'static [u8]) -> (Self, Leaf) {
+        let pki = TestPki::new();
+        let acceptor = pki.mtls_acceptor(&pki.leaf());
+        let client = pki.leaf();
+        (Self::serve(pki, acceptor, reply), client)
+    }
+
+    fn serve(pki: TestPki, acceptor: tokio_rustls::TlsAcceptor, reply: &'static [u8]) -> Self {
+        use http_body_util::{BodyExt, Full};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("local address").port();

@@ -35,6 +35,8 @@ pub struct HttpSinkFactory {
     timeout: Duration,
     extra_roots: Arc<[u8]>,
     egress: Arc<EgressPolicy>,
+    /// Clients with their own TLS settings, for the sinks that have them.
+    per_sink: Arc<std::collections::HashMap<crate::model::SubscriptionId, reqwest::Client>>,
 }
 
 impl Default for HttpSinkFactory {
@@ -65,7 +67,31 @@ impl HttpSinkFactory {
             timeout,
             extra_roots: extra_roots.into(),
             egress,
+            per_sink: Default::default(),
         })
+    }
+
+    /// Gives the sink of subscription `id` its own TLS settings: `ca_pem` (PEM certificates)
+    /// trusted beside the factory's roots, and `identity` presented when the sink asks for a
+    /// client certificate (mutual TLS). For the operator's outputs; fails when the PEM does
+    /// not parse.
+    pub fn with_sink_tls(
+        mut self,
+        id: crate::model::SubscriptionId,
+        ca_pem: &[u8],
+        identity: Option<&http_server::trust::ClientIdentity>,
+    ) -> Result<Self, String> {
+        let mut roots = self.extra_roots.to_vec();
+        roots.push(b'\n');
+        roots.extend_from_slice(ca_pem);
+        let tls =
+            http_server::trust::client_config_with_identity(&roots, &[b"http/1.1"], identity)?;
+        let client = builder(self.timeout, &self.egress)
+            .use_preconfigured_tls(tls)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Arc::make_mut(&mut self.per_sink).insert(id, client);
+        Ok(self)
     }
 
     /// This factory under `policy` instead of the default egress policy: sinks it refuses
@@ -95,15 +121,20 @@ fn client(
     egress: &Arc<EgressPolicy>,
 ) -> Result<reqwest::Client, String> {
     let tls = http_server::trust::client_config(extra_roots, &[b"http/1.1"])?;
+    builder(timeout, egress)
+        .use_preconfigured_tls(tls)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// What every sink client shares, TLS aside.
+fn builder(timeout: Duration, egress: &Arc<EgressPolicy>) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         // The webhook spec forbids following redirects: a 3xx is the sink's answer.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout)
-        .use_preconfigured_tls(tls)
         .dns_resolver(super::egress::GuardedResolver::new(Arc::clone(egress)))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// The OpenAPI `HTTPSettings`.
@@ -223,7 +254,7 @@ impl SinkFactory for HttpSinkFactory {
         let _ = describe.set_password(None);
         describe.set_query(None);
         Ok(Arc::new(HttpSink {
-            client: self.client.clone(),
+            client: self.per_sink.get(&sub.id).unwrap_or(&self.client).clone(),
             url,
             describe: describe.to_string(),
             method,

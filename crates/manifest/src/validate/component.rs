@@ -40,7 +40,7 @@ pub(super) fn component(
         if let Err(msg) = names::check_variable_name(name.get_ref(), true) {
             cx.err(name.span(), &okey, ErrorKind::InvalidName, msg);
         }
-        if let Some(out) = output(cx, &okey, value) {
+        if let Some(out) = output(cx, &okey, value, base_dir) {
             outputs.insert(name.into_inner(), out);
         }
     }
@@ -203,16 +203,22 @@ fn file_mount(
     }
 }
 
-fn output(cx: &mut Ctx<'_>, key: &str, value: Spanned<StrOr<RawOutputTable>>) -> Option<Output> {
+fn output(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    value: Spanned<StrOr<RawOutputTable>>,
+    base_dir: &Path,
+) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_headers, webhook_origin) = match value.into_inner() {
+    let (uri, mode, raw_headers, webhook_origin, raw_tls) = match value.into_inner() {
         StrOr::Str(s) => (
             Spanned::new(span.clone(), s),
             ContentMode::Binary,
             BTreeMap::new(),
             None,
+            None,
         ),
-        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin),
+        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin, t.tls),
     };
     let ukey = if uri.span() == span {
         key.to_owned()
@@ -300,12 +306,66 @@ fn output(cx: &mut Ctx<'_>, key: &str, value: Spanned<StrOr<RawOutputTable>>) ->
             );
         }
     }
+    let tls = raw_tls.and_then(|t| output_tls(cx, &format!("{key}.tls"), t, &sink, base_dir));
     Some(Output {
         sink,
         mode,
         headers,
         webhook_origin: webhook_origin.map(Spanned::into_inner),
+        tls,
     })
+}
+
+/// `tls = { ca, cert, key }` of an output: HTTPS sinks only; `cert` and `key` together.
+fn output_tls(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    raw: Spanned<RawOutputTls>,
+    sink: &Sink,
+    base_dir: &Path,
+) -> Option<OutputTls> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let https = matches!(sink, Sink::Http { url } if url.scheme() == "https");
+    if !https {
+        cx.err(
+            span,
+            key,
+            ErrorKind::InvalidValue,
+            format!(
+                "TLS settings are for https sinks only, not {}",
+                sink.scheme()
+            ),
+        );
+        return None;
+    }
+    let identity = match (raw.cert, raw.key) {
+        (Some(cert), Some(k)) => Some(TlsFiles {
+            cert: base_dir.join(cert.get_ref()),
+            key: base_dir.join(k.get_ref()),
+        }),
+        (None, None) => None,
+        _ => {
+            cx.err(
+                span,
+                key,
+                ErrorKind::InvalidValue,
+                "a client certificate needs both `cert` and `key`",
+            );
+            return None;
+        }
+    };
+    let ca = raw.ca.map(|ca| base_dir.join(ca.get_ref()));
+    if ca.is_none() && identity.is_none() {
+        cx.err(
+            span,
+            key,
+            ErrorKind::InvalidValue,
+            "expected `ca` and/or `cert` + `key`",
+        );
+        return None;
+    }
+    Some(OutputTls { ca, identity })
 }
 
 /// An RFC 9110 `token`: the characters allowed in a header field name.

@@ -11,7 +11,7 @@
 //! fn handle(event: Event) -> Result<Event> {
 //!     let store = kv::Store::open_default().map_err(kv::Error::into_error)?;
 //!     let seen = store.increment("orders-seen", 1).map_err(kv::Error::into_error)?;
-//!     Ok(event.with_extension("seen", seen))
+//!     Ok(event.with_extension("seen", seen.to_string()))
 //! }
 //! ```
 
