@@ -60,6 +60,22 @@ pub struct AdminConfig {
     pub limits: Limits,
     /// Serve HTTPS with this certificate (reloaded when its files change); plain HTTP if not.
     pub tls: Option<http_server::Tls>,
+    /// What else `/readyz` checks besides the delivery engine (the embedder's triggers).
+    pub readiness: Option<ReadinessProbe>,
+}
+
+/// Extra readiness checks: each a name and what is wrong, if anything. Called on every
+/// `/readyz`, so it must be cheap (read state, do no I/O).
+#[derive(Clone)]
+pub struct ReadinessProbe(pub Arc<dyn Fn() -> Vec<ReadinessCheck> + Send + Sync>);
+
+/// One readiness check: its name, and what is wrong if it fails.
+pub type ReadinessCheck = (String, Result<(), String>);
+
+impl std::fmt::Debug for ReadinessProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadinessProbe")
+    }
 }
 
 impl Default for AdminConfig {
@@ -74,6 +90,7 @@ impl Default for AdminConfig {
                 ..Limits::default()
             },
             tls: None,
+            readiness: None,
         }
     }
 }
@@ -150,7 +167,7 @@ impl AdminApi {
             headers: &parts.headers,
             body,
         };
-        let result = routes::route(&self.delivery, call).await;
+        let result = routes::route(&self.delivery, self.config.readiness.as_ref(), call).await;
         let response = result.unwrap_or_else(ApiError::into_response);
         tracing::debug!(method = %parts.method, path = parts.uri.path(),
             status = response.status().as_u16(), "admin API request");

@@ -29,13 +29,47 @@ pub struct Call<'a> {
     pub body: Bytes,
 }
 
+/// `/readyz`: `200` when the delivery engine takes writes and runs every worker and the
+/// embedder's checks (the triggers) pass, else `503`; the body lists each check.
+async fn readyz(delivery: &Delivery, extra: Option<&crate::ReadinessProbe>) -> HttpResponse {
+    let mut checks = delivery.readiness().await;
+    if let Some(extra) = extra {
+        checks.extend((extra.0)());
+    }
+    let ready = checks.iter().all(|(_, r)| r.is_ok());
+    let checks: Vec<serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(()) => serde_json::json!({"name": name, "ok": true}),
+            Err(why) => serde_json::json!({"name": name, "ok": false, "detail": why}),
+        })
+        .collect();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "checks": checks,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    bytes_response(status, "application/json", body.to_string().into())
+}
+
 /// The routes that answer without a token: probes and the API description.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/openapi.yaml" | "/openapi.json")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/openapi.yaml" | "/openapi.json"
+    )
 }
 
 /// Dispatches an authorized request to its handler.
-pub async fn route(delivery: &Arc<Delivery>, call: Call<'_>) -> Result<HttpResponse, ApiError> {
+pub async fn route(
+    delivery: &Arc<Delivery>,
+    readiness: Option<&crate::ReadinessProbe>,
+    call: Call<'_>,
+) -> Result<HttpResponse, ApiError> {
     let path = call.uri.path();
     let method = call.method;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -43,6 +77,10 @@ pub async fn route(delivery: &Arc<Delivery>, call: Call<'_>) -> Result<HttpRespo
         ["healthz"] => read_only(method, || {
             bytes_response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
         }),
+        ["readyz"] if matches!(*method, Method::GET | Method::HEAD) => {
+            Ok(readyz(delivery, readiness).await)
+        }
+        ["readyz"] => Err(ApiError::MethodNotAllowed(ALLOW_READ)),
         ["openapi.yaml"] => read_only(method, || {
             bytes_response(StatusCode::OK, "application/yaml", openapi::YAML.into())
         }),

@@ -28,7 +28,7 @@ pub fn list(delivery: &Delivery, query: &Query) -> HttpResponse {
     let subs: Vec<Value> = delivery
         .subscriptions()
         .iter()
-        .filter(|s| !s.id.is_output())
+        .filter(|s| !s.id.is_internal())
         .filter(|s| protocol.is_none_or(|p| protocol_name(s.protocol) == p))
         .filter(|s| source.is_none_or(|src| s.source.as_deref() == Some(src)))
         .filter(|s| ty.is_none_or(|t| s.types.as_ref().is_some_and(|ts| ts.iter().any(|x| x == t))))
@@ -112,7 +112,7 @@ fn existing(delivery: &Delivery, id: &str) -> Result<Arc<Subscription>, ApiError
     let id = SubscriptionId::new(id);
     delivery
         .subscription(&id)
-        .filter(|_| !id.is_output())
+        .filter(|_| !id.is_internal())
         .ok_or_else(|| not_found(id.as_str()))
 }
 

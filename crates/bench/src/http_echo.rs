@@ -30,6 +30,10 @@ pub struct Args {
     /// Measures one side only (for profiling).
     #[arg(long, value_enum)]
     only: Option<Side>,
+    /// Also measures the app over HTTPS (`[application.http] tls`, a certificate made for
+    /// the run), after the plain HTTP phases.
+    #[arg(long)]
+    https: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +74,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         None
     } else {
         let native = server.block_on(servers::native_echo())?;
-        let figures = measure(args, native.addr, "/")?;
+        let figures = measure(args, native.addr, "/", None)?;
         report("native hyper + codec", &figures);
         Some(figures)
     };
@@ -85,9 +89,41 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         wasm.display().to_string()
     );
     let app = server.block_on(RunningApp::start(&manifest))?;
-    let wasm_figures = measure(args, app.addr, "/echo")?;
+    let wasm_figures = measure(args, app.addr, "/echo", None)?;
     report("spindle app, echo.wasm", &wasm_figures);
     server.block_on(app.stop())?;
+
+    if args.https {
+        // The same app behind TLS: rustls, HTTP/1.1 by ALPN, one handshake per connection
+        // (made before the measured window, as the connections are kept alive).
+        let pki = test_support::TestPki::new();
+        let leaf = pki.leaf();
+        let dir = tempfile::tempdir()?;
+        let (ca, cert, key) = (
+            dir.path().join("ca.pem"),
+            dir.path().join("cert.pem"),
+            dir.path().join("key.pem"),
+        );
+        std::fs::write(&ca, pki.ca_pem())?;
+        std::fs::write(&cert, &leaf.cert_pem)?;
+        std::fs::write(&key, &leaf.key_pem)?;
+        let manifest = manifest.replace(
+            "name = \"bench-http-echo\"\n",
+            &format!(
+                "name = \"bench-http-echo\"\n[application.http]\ntls = {{ cert = {:?}, key = {:?} }}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            ),
+        );
+        let app = server.block_on(RunningApp::start(&manifest))?;
+        let https_figures = measure(args, app.addr, "/echo", Some(ca))?;
+        report("spindle app over HTTPS", &https_figures);
+        server.block_on(app.stop())?;
+        println!(
+            "  HTTPS / HTTP peak of the app: {:.1}%",
+            https_figures.peak.rate() / wasm_figures.peak.rate() * 100.0
+        );
+    }
 
     let floor = engine_alone::floor_us(&wasm, args.common.body_size)?;
     let bound = match &native_figures {
@@ -123,8 +159,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn measure(args: &Args, addr: SocketAddr, path: &str) -> anyhow::Result<Figures> {
+fn measure(
+    args: &Args,
+    addr: SocketAddr,
+    path: &str,
+    tls_ca: Option<PathBuf>,
+) -> anyhow::Result<Figures> {
     let mut spec = args.common.load(addr, path, args.connections, 200);
+    spec.tls_ca = tls_ca;
     let cpu = setup::cpu_by_thread();
     let peak = spec.execute(args.common.in_process)?;
     let cpu_per_event =

@@ -55,12 +55,32 @@ pub struct Spec {
     /// Gives every request a fresh `ce-id`.
     #[arg(long)]
     pub unique_ids: bool,
+    /// Connects over TLS (HTTP/1.1), trusting the CA certificate in this PEM file; the server
+    /// must present a certificate for `localhost`.
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The event's `ce-type` instead of the order event's.
+    #[arg(long)]
+    pub ce_type: Option<String>,
+    /// The event's `ce-subject` instead of the order event's.
+    #[arg(long)]
+    pub ce_subject: Option<String>,
 }
 
 impl Spec {
     fn target(&self) -> anyhow::Result<(Target, Run)> {
-        let (headers, body) = binary_event(self.addr, self.body_size);
+        let (mut headers, body) = binary_event(self.addr, self.body_size);
+        for (name, value) in [("ce-type", &self.ce_type), ("ce-subject", &self.ce_subject)] {
+            if let Some(value) = value {
+                headers.insert(HeaderName::from_static(name), HeaderValue::try_from(value)?);
+            }
+        }
+        let tls = match &self.tls_ca {
+            Some(path) => Some(Arc::new(tls_client(&std::fs::read(path)?)?)),
+            None => None,
+        };
         let target = Target {
+            tls,
             addr: self.addr,
             path: self.path.parse()?,
             headers,
@@ -99,6 +119,17 @@ impl Spec {
         }
         if self.unique_ids {
             args.push("--unique-ids".into());
+        }
+        if let Some(ca) = &self.tls_ca {
+            args.extend(["--tls-ca".into(), ca.display().to_string()]);
+        }
+        for (flag, value) in [
+            ("--ce-type", &self.ce_type),
+            ("--ce-subject", &self.ce_subject),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.into(), value.clone()]);
+            }
         }
         args
     }
@@ -160,6 +191,8 @@ impl Summary {
 /// What every request is: the same method, path, headers and body.
 #[derive(Clone)]
 pub struct Target {
+    /// TLS settings when the server speaks HTTPS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Where the server listens.
     pub addr: SocketAddr,
     /// The request path.
@@ -276,7 +309,7 @@ pub async fn run(target: &Target, run: Run) -> anyhow::Result<Outcome> {
     // Connect everything first, so connection set-up is not part of the figures.
     let mut senders = Vec::with_capacity(run.connections);
     for _ in 0..run.connections {
-        senders.push(connect(target.addr).await?);
+        senders.push(connect(target.addr, target.tls.clone()).await?);
     }
     let start = Instant::now();
     let started = SystemTime::now();
@@ -356,14 +389,42 @@ fn pace(rate: f64, start: Instant, end: Instant, due: &UnboundedSender<Instant>)
     }
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+async fn connect(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
+    let Some(tls) = tls else {
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        return Ok(sender);
+    };
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, stream)
+        .await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    tokio::spawn(connection);
     Ok(sender)
+}
+
+/// A TLS client trusting only `ca_pem`, offering HTTP/1.1.
+fn tls_client(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// One connection's loop: claims requests (closed loop: the next one at once; open loop: the
@@ -423,7 +484,7 @@ async fn connection(
                     // The server closed the connection (or it broke): open another one, after
                     // a pause so a server that is down does not make this spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
-                    match connect(shared.target.addr).await {
+                    match connect(shared.target.addr, shared.target.tls.clone()).await {
                         Ok(fresh) => sender = fresh,
                         Err(_) if Instant::now() < shared.end => continue,
                         Err(_) => break,

@@ -9,6 +9,8 @@
 //!   sink; then the same with the sink down (pure durable acceptance).
 //! - `nats-echo`: NATS → echo component → NATS output (sent directly while the sink keeps
 //!   up, else queued durably), events/s end to end.
+//! - `outbound`: p50/p99 of events whose handler makes one outbound HTTP call to a loopback
+//!   server, next to the same handler answering without a call, at the same fixed rate.
 //!
 //! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
 
@@ -17,6 +19,7 @@ mod engine_alone;
 mod http_echo;
 mod load;
 mod nats_echo;
+mod outbound;
 mod servers;
 mod setup;
 
@@ -48,6 +51,8 @@ enum Command {
     Accept(accept::Args),
     /// NATS → echo component → NATS output, end to end.
     NatsEcho(nats_echo::Args),
+    /// The latency a guest's outbound HTTP call to a loopback server adds to an event.
+    Outbound(outbound::Args),
     /// The HTTP load generator alone (what the other subcommands run in a child process).
     #[command(hide = true)]
     Load(load::Spec),
@@ -96,6 +101,9 @@ impl Common {
             body_size: self.body_size,
             expect,
             unique_ids: false,
+            tls_ca: None,
+            ce_type: None,
+            ce_subject: None,
         }
     }
 
@@ -120,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         Command::HttpEcho(args) => http_echo::run(&args),
         Command::Accept(args) => accept::run(&args),
         Command::NatsEcho(args) => nats_echo::run(&args),
+        Command::Outbound(args) => outbound::run(&args),
         Command::Load(spec) => spec.main(),
         Command::NatsLoad(spec) => spec.main(),
     }

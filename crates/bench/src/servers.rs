@@ -100,6 +100,15 @@ pub async fn counting_sink(received: Arc<AtomicU64>) -> anyhow::Result<Server> {
     .await
 }
 
+/// An upstream service for guests to call: `200` with a short text body to every request.
+pub async fn ok_server() -> anyhow::Result<Server> {
+    serve(|request: Request<Incoming>| async move {
+        let _ = request.into_body().collect().await;
+        Response::new(Full::new(Bytes::from_static(b"1.08")))
+    })
+    .await
+}
+
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = code;

@@ -166,6 +166,11 @@ pub fn echo_guest(path: Option<&Path>) -> PathBuf {
     support::guest("guest_echo")
 }
 
+/// A guest of `tests/guests` by its wasm name (e.g. `guest_behaviours`), built from source.
+pub fn guest(name: &str) -> PathBuf {
+    support::guest(name)
+}
+
 /// Runs a hidden subcommand of this binary in a child process (a benchmark's load side, kept
 /// apart from the server's threads) and reads what it reported with [`report_to_parent`].
 /// `what` names the child in errors.

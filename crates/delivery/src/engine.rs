@@ -178,6 +178,62 @@ impl Delivery {
         })
     }
 
+    /// Dead-letters `event` under the queue `id` (which must exist) without delivering it,
+    /// e.g. a broker message its trigger's component kept failing; `attempts` is how often it
+    /// was tried. Resolves once the dead letter is durable.
+    pub async fn dead_letter(
+        &self,
+        id: &SubscriptionId,
+        sink: &str,
+        event: &cloudevent::Event,
+        reason: &str,
+        attempts: u32,
+    ) -> Result<(), Error> {
+        let value = deadletter::abandon(id, sink, event, reason, attempts, None);
+        let key = id.as_str().to_owned();
+        let stored = self
+            .committer
+            .execute(move |b| {
+                if !b.subscription_exists(&key)? {
+                    return Ok(false);
+                }
+                let seq = b.next_seq();
+                b.dead.insert((key.as_str(), seq), value.as_slice())?;
+                Ok(true)
+            })
+            .await?;
+        if stored {
+            Ok(())
+        } else {
+            Err(Error::NotFound(id.clone()))
+        }
+    }
+
+    /// Readiness of the engine: the store takes a write (an empty transaction, committed
+    /// and synced like any other), and every subscription's worker is running. Each entry
+    /// names a check and says what is wrong, if anything.
+    pub async fn readiness(&self) -> Vec<(String, Result<(), String>)> {
+        let store =
+            match tokio::time::timeout(Duration::from_secs(2), self.committer.execute(|_| Ok(())))
+                .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("the store refuses writes: {e}")),
+                Err(_) => Err("the store did not commit within 2 s".to_owned()),
+            };
+        let dead = self.workers.dead();
+        let workers = if dead.is_empty() {
+            Ok(())
+        } else {
+            let names: Vec<&str> = dead.iter().map(SubscriptionId::as_str).collect();
+            Err(format!("delivery stopped for {}", names.join(", ")))
+        };
+        vec![
+            ("store".to_owned(), store),
+            ("delivery-workers".to_owned(), workers),
+        ]
+    }
+
     /// Sets the hop limit of loop protection ([`crate::hops`]): an event that has passed
     /// through more handlers than this is dead-lettered instead of delivered.
     pub fn set_max_hops(&self, max: u32) {

@@ -43,6 +43,26 @@ impl SubscriptionId {
         self.0.starts_with(OUTPUT_PREFIX)
     }
 
+    /// The id of a broker trigger's dead-letter queue (`trigger:<component>:<n>`, the `n`th
+    /// broker trigger of the manifest): messages its component kept failing, or refused for
+    /// good, are dead-lettered there (and acknowledged on the broker); replaying them hands
+    /// them to the component again.
+    pub fn trigger(component: &str, index: usize) -> Self {
+        SubscriptionId(format!("{TRIGGER_PREFIX}{component}:{index}"))
+    }
+
+    /// Whether this is a broker trigger's dead-letter queue (see [`SubscriptionId::trigger`]).
+    pub fn is_trigger(&self) -> bool {
+        self.0.starts_with(TRIGGER_PREFIX)
+    }
+
+    /// Whether Spindle manages this queue itself (an output binding or a trigger's dead
+    /// letters): it is never matched against events, and the Subscriptions API does not
+    /// show it.
+    pub fn is_internal(&self) -> bool {
+        self.is_output() || self.is_trigger()
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -59,6 +79,8 @@ pub const CONFIG_DISABLED: &str = "spindle.disabled";
 /// Prefix of the ids of output-binding queues; reserved, since API ids are UUIDs or
 /// existing ids.
 const OUTPUT_PREFIX: &str = "output:";
+/// Prefix of the ids of broker triggers' dead-letter queues; reserved like [`OUTPUT_PREFIX`].
+const TRIGGER_PREFIX: &str = "trigger:";
 
 impl fmt::Display for SubscriptionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -150,6 +150,16 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
+    /// The subscriptions whose worker task has ended (a panic: workers otherwise run until
+    /// stopped), for readiness.
+    pub fn dead(&self) -> Vec<SubscriptionId> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(_, h)| h.task.as_ref().is_some_and(JoinHandle::is_finished))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Wakes the workers of these subscriptions (new entries are in the outbox).
     pub fn notify<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());

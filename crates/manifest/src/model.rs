@@ -351,6 +351,9 @@ pub struct NatsTrigger {
     pub jetstream: Option<JetStream>,
     /// The component that handles the events.
     pub component: ComponentId,
+    /// How often a message is handed to the component before it is dead-lettered (in the
+    /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
+    pub max_deliveries: u32,
 }
 
 /// `jetstream = { stream = "...", durable = "..." }` on a NATS trigger.
@@ -381,6 +384,9 @@ pub struct MqttTrigger {
     pub client_id: Option<String>,
     /// The component that handles the events.
     pub component: ComponentId,
+    /// How often a message is handed to the component before it is dead-lettered (in the
+    /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
+    pub max_deliveries: u32,
 }
 
 /// MQTT quality of service level.
@@ -424,6 +430,9 @@ pub struct AmqpTrigger {
     pub source: String,
     /// The component that handles the events.
     pub component: ComponentId,
+    /// How often a message is handed to the component before it is dead-lettered (in the
+    /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
+    pub max_deliveries: u32,
 }
 
 /// `[[trigger.kafka]]`: consume a Kafka topic as part of a consumer group.
@@ -438,6 +447,9 @@ pub struct KafkaTrigger {
     pub group: String,
     /// The component that handles the events.
     pub component: ComponentId,
+    /// How often a message is handed to the component before it is dead-lettered (in the
+    /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
+    pub max_deliveries: u32,
 }
 
 /// `[component.<id>]`: one Wasm component and what it is allowed to do.
@@ -474,6 +486,9 @@ pub struct Component {
     /// `[key_value_store.<label>]`); none by default.
     pub key_value_stores: Vec<String>,
 }
+
+/// The default of a broker trigger's `max_deliveries`.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 10;
 
 /// The label of the store every application has without defining it: the embedded one.
 pub const DEFAULT_KEY_VALUE_STORE: &str = "default";

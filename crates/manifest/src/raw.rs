@@ -138,6 +138,7 @@ pub(crate) struct RawNatsTrigger {
     pub queue_group: Option<Str>,
     pub jetstream: Option<RawJetStream>,
     pub component: Str,
+    pub max_deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +158,7 @@ pub(crate) struct RawMqttTrigger {
     pub persistent_session: Option<Spanned<bool>>,
     pub client_id: Option<Str>,
     pub component: Str,
+    pub max_deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +167,7 @@ pub(crate) struct RawAmqpTrigger {
     pub address: Option<Str>,
     pub source: Str,
     pub component: Str,
+    pub max_deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +177,7 @@ pub(crate) struct RawKafkaTrigger {
     pub topic: Str,
     pub group: Option<Str>,
     pub component: Str,
+    pub max_deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

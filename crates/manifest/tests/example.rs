@@ -90,6 +90,7 @@ fn example_round_trips_to_the_typed_model() {
                     durable: Some("orders-worker".into()),
                 }),
                 component: id("orders"),
+                max_deliveries: DEFAULT_MAX_DELIVERIES,
             }],
             mqtt: vec![MqttTrigger {
                 address: ep("127.0.0.1", 1883),
@@ -99,17 +100,20 @@ fn example_round_trips_to_the_typed_model() {
                 persistent_session: true,
                 client_id: Some("orders-1".into()),
                 component: id("orders"),
+                max_deliveries: DEFAULT_MAX_DELIVERIES,
             }],
             amqp: vec![AmqpTrigger {
                 address: ep("127.0.0.1", 5672),
                 source: "/queue/orders".into(),
                 component: id("orders"),
+                max_deliveries: DEFAULT_MAX_DELIVERIES,
             }],
             kafka: vec![KafkaTrigger {
                 brokers: vec![ep("127.0.0.1", 9092)],
                 topic: "orders".into(),
                 group: "orders-service".into(),
                 component: id("orders"),
+                max_deliveries: DEFAULT_MAX_DELIVERIES,
             }],
         }
     );

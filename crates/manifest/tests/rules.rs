@@ -381,6 +381,31 @@ fn max_hops_is_bounded() {
 }
 
 #[test]
+fn max_deliveries_is_per_broker_trigger_and_bounded() {
+    let trigger = |extra: &str| {
+        with(&format!(
+            "[[trigger.kafka]]\ntopic = \"t\"\ncomponent = \"orders\"\n{extra}"
+        ))
+    };
+    assert_eq!(
+        ok(&trigger("")).triggers.kafka[0].max_deliveries,
+        manifest::DEFAULT_MAX_DELIVERIES
+    );
+    assert_eq!(
+        ok(&trigger("max_deliveries = 3\n")).triggers.kafka[0].max_deliveries,
+        3
+    );
+    for bad in ["0", "1001", "-2"] {
+        one(
+            &trigger(&format!("max_deliveries = {bad}\n")),
+            ErrorKind::InvalidValue,
+            "trigger.kafka[0].max_deliveries",
+            11,
+        );
+    }
+}
+
+#[test]
 fn environment_names() {
     one(
         &with("environment = { \"1BAD\" = \"x\" }\n"),

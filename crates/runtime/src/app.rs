@@ -204,6 +204,7 @@ impl App {
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
         let broker_triggers = brokers::connect(manifest).await?;
+        brokers::set_up_dead_letters(&delivery, &broker_triggers).await?;
         let brokers = broker_triggers
             .iter()
             .map(|t| RouteInfo {
@@ -248,6 +249,31 @@ impl App {
         &self.dispatcher
     }
 
+    /// The app's own readiness checks, for `/readyz` beside the delivery engine's: each broker
+    /// trigger's loop is running.
+    pub fn readiness(
+        &self,
+    ) -> impl Fn() -> Vec<(String, Result<(), String>)> + Send + Sync + 'static {
+        let triggers: Vec<(String, Arc<std::sync::atomic::AtomicBool>)> = self
+            .broker_triggers
+            .iter()
+            .map(|t| (t.label.clone(), t.running()))
+            .collect();
+        move || {
+            triggers
+                .iter()
+                .map(|(label, running)| {
+                    let state = if running.load(std::sync::atomic::Ordering::Relaxed) {
+                        Ok(())
+                    } else {
+                        Err("its receiver stopped".to_owned())
+                    };
+                    (format!("trigger {label}"), state)
+                })
+                .collect()
+        }
+    }
+
     /// The delivery engine: subscriptions, outbox, dead letters. The admin API serves it.
     pub fn delivery(&self) -> &Arc<Delivery> {
         &self.delivery
@@ -264,7 +290,11 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         let mut brokers = tokio::task::JoinSet::new();
         for trigger in self.broker_triggers {
-            brokers.spawn(trigger.run(self.dispatcher.clone(), stopped.clone()));
+            brokers.spawn(trigger.run(
+                self.dispatcher.clone(),
+                self.delivery.clone(),
+                stopped.clone(),
+            ));
         }
         let result = self.http.clone().serve(listener, shutdown).await;
         let _ = stop.send(true);

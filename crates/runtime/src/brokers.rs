@@ -2,12 +2,21 @@
 //! `[[trigger.kafka]]`): one loop per trigger that takes deliveries from its
 //! [`transports::Receiver`], runs them through the same [`Dispatcher::process`] as every
 //! other trigger, and settles each message by the outcome — ack once the handler succeeded
-//! and everything it led to is durably queued, nak (redeliver later) on a transient failure,
-//! reject on a permanent one.
+//! and everything it led to is durably queued, nak (redeliver later) on a transient failure.
+//!
+//! A message that fails `max_deliveries` times in a row (as counted here), or that its
+//! component refuses for good, is a poison message: it is dead-lettered in the trigger's
+//! own queue (`trigger:<component>:<n>`, listed by `spindle dlq list`; replaying hands it to
+//! the component again) and acknowledged, so it cannot block or loop on the broker.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cloudevent::Event;
+use delivery::{Delivery, Protocol, Subscription, SubscriptionId};
 use manifest::Manifest;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -21,6 +30,9 @@ use crate::handler::HandlerError;
 const TRANSIENT_REDELIVERY: Duration = Duration::from_secs(5);
 /// How long a redelivery waits when the component is at its concurrency cap.
 const BUSY_REDELIVERY: Duration = Duration::from_secs(1);
+/// How many failing messages a trigger keeps counts for; beyond it the counts start over
+/// (a message may then be tried more than `max_deliveries` times, never fewer).
+const MAX_TRACKED_FAILURES: usize = 10_000;
 /// The shortest JetStream ack wait: the server redelivers an unsettled message after it.
 const MIN_ACK_WAIT: Duration = Duration::from_secs(30);
 
@@ -33,6 +45,12 @@ pub struct BrokerTrigger {
     /// How many of its events may be in the handler at once.
     pub max_in_flight: usize,
     receiver: Receiver,
+    /// Whether its loop is taking deliveries, for readiness; false once it has ended.
+    running: Arc<std::sync::atomic::AtomicBool>,
+    /// Where its poison messages go.
+    pub dead_letters: SubscriptionId,
+    /// How often a message is tried before it is dead-lettered.
+    max_deliveries: u32,
 }
 
 /// Connects every broker trigger of the manifest. Fails, naming the trigger, when a broker
@@ -66,6 +84,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             t.component.as_str(),
             max,
             receiver,
+            t.max_deliveries,
+            triggers.len(),
         ));
     }
     for t in &manifest.triggers.mqtt {
@@ -80,6 +100,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             t.component.as_str(),
             max,
             receiver,
+            t.max_deliveries,
+            triggers.len(),
         ));
     }
     for t in &manifest.triggers.amqp {
@@ -93,6 +115,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             t.component.as_str(),
             max,
             receiver,
+            t.max_deliveries,
+            triggers.len(),
         ));
     }
     for t in &manifest.triggers.kafka {
@@ -107,26 +131,56 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             t.component.as_str(),
             max,
             receiver,
+            t.max_deliveries,
+            triggers.len(),
         ));
     }
     Ok(triggers)
 }
 
 impl BrokerTrigger {
-    fn new(label: String, component: &str, max_in_flight: u32, receiver: Receiver) -> Self {
+    fn new(
+        label: String,
+        component: &str,
+        max_in_flight: u32,
+        receiver: Receiver,
+        max_deliveries: u32,
+        index: usize,
+    ) -> Self {
         BrokerTrigger {
             label,
             component: component.to_owned(),
             max_in_flight: usize::try_from(max_in_flight.max(1)).unwrap_or(1),
             receiver,
+            running: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            dead_letters: SubscriptionId::trigger(component, index),
+            max_deliveries: max_deliveries.max(1),
         }
+    }
+
+    /// A flag that turns false when this trigger's loop ends (its receiver stopped for good,
+    /// or the app is stopping).
+    pub fn running(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.running.clone()
     }
 
     /// Takes deliveries until `stop` turns true, then waits for the events in flight to be
     /// handled and settled, and closes the broker connection.
-    pub async fn run(mut self, dispatcher: Dispatcher, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        dispatcher: Dispatcher,
+        delivery: Arc<Delivery>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         tracing::info!(trigger = %self.label, component = %self.component, "broker trigger running");
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
+        let poison = Arc::new(Poison {
+            queue: self.dead_letters.clone(),
+            sink: format!("component:{}", self.component),
+            max_deliveries: self.max_deliveries,
+            failures: Mutex::new(HashMap::new()),
+            delivery,
+        });
         let mut in_flight = JoinSet::new();
         loop {
             let permit = tokio::select! {
@@ -140,6 +194,8 @@ impl BrokerTrigger {
             };
             let Some(delivery) = delivery else {
                 tracing::error!(trigger = %self.label, "receiver stopped");
+                self.running
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 break;
             };
             // Reap finished tasks so the set does not grow without bound.
@@ -147,11 +203,13 @@ impl BrokerTrigger {
             let dispatcher = dispatcher.clone();
             let component = self.component.clone();
             let label = self.label.clone();
+            let poison = poison.clone();
             in_flight.spawn(async move {
                 let _permit = permit;
                 let event_id = delivery.event.id().to_owned();
+                let event = delivery.event.clone();
                 let result = dispatcher.process(Some(&component), delivery.event).await;
-                let outcome = outcome_of(&result);
+                let outcome = poison.settle(&label, event, outcome_of(&result)).await;
                 if let Err(error) = delivery.ack.settle(outcome).await {
                     // The broker will deliver it again: at least once still holds.
                     tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");
@@ -165,6 +223,103 @@ impl BrokerTrigger {
         while in_flight.join_next().await.is_some() {}
         tracing::info!(trigger = %self.label, "broker trigger stopped");
     }
+}
+
+/// A trigger's poison-message handling: failure counts by message, and its dead-letter queue.
+struct Poison {
+    queue: SubscriptionId,
+    sink: String,
+    max_deliveries: u32,
+    /// Consecutive failures by message (source and id).
+    failures: Mutex<HashMap<(String, String), u32>>,
+    delivery: Arc<Delivery>,
+}
+
+impl Poison {
+    /// The settlement of `event` after processing: the processing outcome, unless the
+    /// message is poison (refused for good, or failed `max_deliveries` times): then it is
+    /// dead-lettered and acknowledged (rejected as before if even that fails).
+    async fn settle(&self, trigger: &str, event: Event, outcome: Outcome) -> Outcome {
+        let key = (event.source().to_owned(), event.id().to_owned());
+        let (reason, attempts) = {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            match &outcome {
+                Outcome::Ack => {
+                    failures.remove(&key);
+                    return outcome;
+                }
+                Outcome::Nak(_) => {
+                    if failures.len() >= MAX_TRACKED_FAILURES && !failures.contains_key(&key) {
+                        failures.clear();
+                    }
+                    let count = failures.entry(key.clone()).or_insert(0);
+                    *count += 1;
+                    if *count < self.max_deliveries {
+                        return outcome;
+                    }
+                    let attempts = *count;
+                    failures.remove(&key);
+                    (
+                        format!(
+                            "the component failed it {attempts} times (max_deliveries = {})",
+                            self.max_deliveries
+                        ),
+                        attempts,
+                    )
+                }
+                Outcome::Reject(why) => {
+                    failures.remove(&key);
+                    (format!("refused for good: {why}"), 1)
+                }
+            }
+        };
+        match self
+            .delivery
+            .dead_letter(&self.queue, &self.sink, &event, &reason, attempts)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(trigger, event_id = event.id(), queue = %self.queue, %reason,
+                    "poison message dead-lettered and acknowledged");
+                Outcome::Ack
+            }
+            Err(error) => {
+                tracing::error!(trigger, event_id = event.id(), %error,
+                    "cannot dead-letter a poison message; refusing it on the broker");
+                Outcome::Reject(reason)
+            }
+        }
+    }
+}
+
+/// Makes the dead-letter queue of every broker trigger exist (a queue Spindle manages, whose
+/// replay hands messages to the trigger's component), and removes those of triggers no longer
+/// in the manifest.
+pub async fn set_up_dead_letters(
+    delivery: &Delivery,
+    triggers: &[BrokerTrigger],
+) -> Result<(), AppError> {
+    let wanted: HashMap<&SubscriptionId, &BrokerTrigger> =
+        triggers.iter().map(|t| (&t.dead_letters, t)).collect();
+    for existing in delivery.subscriptions() {
+        if existing.id.is_trigger() && !wanted.contains_key(&existing.id) {
+            delivery.delete_subscription(&existing.id).await?;
+        }
+    }
+    for (id, trigger) in wanted {
+        if delivery.subscription(id).is_some() {
+            continue;
+        }
+        let queue = Subscription::new(
+            id.as_str(),
+            Protocol::Http,
+            format!("{}:{}", crate::subscriber::SCHEME, trigger.component),
+        );
+        delivery.put_subscription(queue).await.map_err(|e| {
+            AppError::Config(format!("trigger {}: dead-letter queue: {e}", trigger.label))
+        })?;
+    }
+    Ok(())
 }
 
 /// How a broker message is settled after processing.

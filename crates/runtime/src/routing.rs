@@ -108,7 +108,7 @@ impl Router {
             .delivery
             .subscriptions()
             .iter()
-            .filter(|s| !s.id.is_output())
+            .filter(|s| !s.id.is_internal())
             .filter_map(|s| Matcher::compile(s))
             .collect();
         let fresh = Arc::new(Matchers {

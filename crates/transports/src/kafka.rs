@@ -436,6 +436,7 @@ mod tests {
             topic: "t".into(),
             group: "g".into(),
             component: manifest::ComponentId::new("c").unwrap(),
+            max_deliveries: manifest::DEFAULT_MAX_DELIVERIES,
         };
         assert_eq!(
             KafkaReceiverConfig::from(&trigger).keys,

@@ -119,6 +119,12 @@ enum EventLoop {
     V4(rumqttc::EventLoop),
 }
 
+/// The largest MQTT packet sent or received, both versions: the client library's default
+/// (10 KiB) would refuse an ordinary event with a JSON body, and a persistent session would
+/// then reconnect forever on one large queued message. 32 MiB covers the largest event the
+/// HTTP ingress (`max_body_size`) or a handler (32 MiB of results) can produce, plus headers.
+pub const MAX_PACKET_SIZE: usize = (32 << 20) + (64 << 10);
+
 fn options(
     broker: &Endpoint,
     v: MqttVersion,
@@ -145,7 +151,8 @@ fn options(
             }
             o.set_manual_acks(true)
                 .set_keep_alive(Duration::from_secs(10))
-                .set_clean_start(!persistent);
+                .set_clean_start(!persistent)
+                .set_max_packet_size(Some(MAX_PACKET_SIZE as u32));
             if persistent {
                 // MQTT 5 ends a session at disconnection unless it has an expiry interval.
                 o.set_session_expiry_interval(Some(u32::MAX));
@@ -162,7 +169,8 @@ fn options(
             }
             o.set_manual_acks(true)
                 .set_keep_alive(Duration::from_secs(10))
-                .set_clean_session(!persistent);
+                .set_clean_session(!persistent)
+                .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE);
             let (c, l) = rumqttc::AsyncClient::new(o, 1024);
             Ok((Client::V4(c), EventLoop::V4(l)))
         }

@@ -83,6 +83,33 @@ async fn v3_1_1_is_always_structured() {
     d.ack.ack().await.unwrap();
 }
 
+/// Events far over the client library's default 10 KiB packet limit go through both ways, in
+/// both versions (3.1.1 carries the whole event in its payload).
+#[tokio::test]
+async fn large_events_pass_in_both_versions() {
+    require(PORT, "mosquitto");
+    for version in [MqttVersion::V5, MqttVersion::V3_1_1] {
+        let topic = unique("t/large/");
+        let mut rx = mqtt::receive(receiver_config(&topic, version))
+            .await
+            .unwrap();
+        let tx = sender(&topic, version, Qos::AtLeastOnce, Mode::Structured).await;
+        let mut event = sample("large");
+        let text = "x".repeat(512 << 10);
+        event
+            .set_data(
+                Some("application/json".into()),
+                Some(cloudevent::Data::json(&serde_json::json!({ "text": text }))),
+            )
+            .unwrap();
+        tx.send(&event).await.unwrap();
+        let d = next(&mut rx).await;
+        assert_eq!(d.event.id(), "large", "{version:?}");
+        assert_eq!(d.event.data(), event.data(), "{version:?}");
+        d.ack.ack().await.unwrap();
+    }
+}
+
 async fn persistent(topic: &str, client_id: &str) -> Receiver {
     mqtt::receive(MqttReceiverConfig {
         persistent_session: true,

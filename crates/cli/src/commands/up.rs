@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -132,6 +133,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
                 token: admin_token.as_deref().map(http_server::BearerToken::new),
                 limits: manifest.application.admin.limits,
                 tls: admin_tls,
+                readiness: Some(api::ReadinessProbe(Arc::new(app.readiness()))),
             },
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));

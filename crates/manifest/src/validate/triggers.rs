@@ -267,6 +267,7 @@ fn nats_trigger(
         queue_group: t.queue_group.map(Spanned::into_inner),
         jetstream,
         component,
+        max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
     }
 }
 
@@ -356,6 +357,7 @@ fn mqtt_trigger(
         persistent_session,
         client_id: t.client_id.map(Spanned::into_inner),
         component,
+        max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
     }
 }
 
@@ -383,6 +385,7 @@ fn amqp_trigger(
         address,
         source: t.source.into_inner(),
         component,
+        max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
     }
 }
 
@@ -443,6 +446,7 @@ fn kafka_trigger(
         topic: t.topic.into_inner(),
         group,
         component,
+        max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
     }
 }
 
@@ -475,4 +479,23 @@ fn kafka_broker(s: &str) -> Result<Endpoint, String> {
         return Err(bad());
     }
     Ok(Endpoint::plain(host, port))
+}
+
+/// `max_deliveries`: 1 to 1000, default [`DEFAULT_MAX_DELIVERIES`].
+fn max_deliveries(cx: &mut Ctx<'_>, key: &str, v: Option<&Spanned<i64>>) -> u32 {
+    let Some(v) = v else {
+        return DEFAULT_MAX_DELIVERIES;
+    };
+    match u32::try_from(*v.get_ref()) {
+        Ok(n) if (1..=1000).contains(&n) => n,
+        _ => {
+            cx.err(
+                v.span(),
+                &format!("{key}.max_deliveries"),
+                ErrorKind::InvalidValue,
+                "must be between 1 and 1000",
+            );
+            DEFAULT_MAX_DELIVERIES
+        }
+    }
 }

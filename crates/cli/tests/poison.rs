@@ -1,0 +1,112 @@
+//! Poison messages on a broker trigger, through a running `spindle up` and RabbitMQ (AMQP
+//! 1.0): a message its component refuses for good, and one it keeps failing, end up in the
+//! trigger's dead-letter queue with the reason, and are acknowledged (not redelivered forever).
+
+#[allow(dead_code)] // this file reads only some of what the helper reports
+mod running;
+#[path = "../../engine/tests/support/mod.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use cloudevent::Event;
+use transports::{SendOptions, Sender};
+
+fn event(id: &str, ty: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/poison")
+        .ty(ty)
+        .build()
+        .unwrap()
+}
+
+async fn dead_letters(admin: &str) -> Vec<serde_json::Value> {
+    let text = reqwest::get(format!("{admin}/deadletters"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_array()
+        .or_else(|| v["deadletters"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_dead_lettered_in_the_triggers_queue_and_acknowledged() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let queue = format!("/queue/spindle-poison-{run}");
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spindle.toml"),
+        format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "poison"
+[[trigger.amqp]]
+source = "{queue}"
+component = "behaviours"
+max_deliveries = 2
+[component.behaviours]
+source = "{}"
+"#,
+            behaviours.display()
+        ),
+    )
+    .unwrap();
+    let up = running::up(dir.path(), Stdio::inherit());
+
+    let sink: manifest::Sink = format!("amqp://127.0.0.1:5672{queue}").parse().unwrap();
+    let sender = Sender::connect(&sink, SendOptions::default())
+        .await
+        .unwrap();
+    sender
+        .send(&event("refused", "fail.permanent"))
+        .await
+        .unwrap();
+    sender
+        .send(&event("failing", "fail.transient"))
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let letters = loop {
+        let letters = dead_letters(&up.admin).await;
+        if letters.len() >= 2 {
+            break letters;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead letters so far: {letters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for letter in &letters {
+        assert_eq!(letter["subscription"], "trigger:behaviours:0", "{letter}");
+    }
+    let reason_of = |id: &str| {
+        letters
+            .iter()
+            .find(|l| l["event"]["id"] == id)
+            .unwrap_or_else(|| panic!("no dead letter for {id}: {letters:?}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        reason_of("refused").contains("refused for good"),
+        "{letters:?}"
+    );
+    let failing = reason_of("failing");
+    assert!(failing.contains("2 times"), "{failing}");
+
+    // Acknowledged: nothing comes back, so no more dead letters appear.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(dead_letters(&up.admin).await.len(), 2);
+}
