@@ -249,7 +249,13 @@ impl HttpTrigger {
         let mut deliveries = self.dispatcher.router().deliveries();
         let mut results = Vec::new();
         let mut failure = None;
-        for (index, event) in message.into_events().into_iter().enumerate() {
+        let events = message.into_events();
+        // The loop marker is for events that flow on; a caller that did not send one does not
+        // get one back in its reply (an echo answers what it was sent).
+        let marked = events
+            .iter()
+            .any(|e| e.extension(delivery::hops::HOPS_EXTENSION).is_some());
+        for (index, event) in events.into_iter().enumerate() {
             let id = event.id().to_owned();
             match self
                 .dispatcher
@@ -293,6 +299,12 @@ impl HttpTrigger {
         };
         if let Some(failure) = failure {
             return failure;
+        }
+        let mut reply = reply;
+        if !marked {
+            for event in &mut reply {
+                event.remove_extension(delivery::hops::HOPS_EXTENSION);
+            }
         }
         reply_with(mode, reply, queued)
     }
