@@ -338,17 +338,7 @@ async fn receive_loop(
             received = link.link.recv::<Body<Value>>() => Step::Received(received),
         };
         match step {
-            Step::Settle(request) => {
-                let result = if request.generation == generation {
-                    dispose(&link.link, request.info, &request.outcome).await
-                } else {
-                    Err(
-                        "the message came on a previous connection; the broker redelivers it"
-                            .to_owned(),
-                    )
-                };
-                let _ = request.done.send(result);
-            }
+            Step::Settle(request) => settle(&link, generation, request).await,
             Step::Received(Ok(delivery)) => {
                 let info = DeliveryInfo::from(&delivery);
                 let decoded = to_message(delivery.message()).and_then(|m| decode(&m));
@@ -359,17 +349,26 @@ async fn receive_loop(
                             info,
                             settle: settle_tx.clone(),
                         };
-                        if tx
-                            .send(Delivery {
-                                event,
-                                ack: AckHandle::new(handle),
-                            })
-                            .await
-                            .is_err()
-                        {
+                        // Settle requests keep being served while the trigger has no room for
+                        // this message: its handlers wait for those settlements before they
+                        // free a slot, so blocking on the channel alone would deadlock.
+                        let room = loop {
+                            tokio::select! {
+                                biased;
+                                Some(request) = settle_rx.recv() => {
+                                    settle(&link, generation, request).await;
+                                }
+                                room = tx.reserve() => break room,
+                            }
+                        };
+                        let Ok(room) = room else {
                             detach_receiver(link).await;
                             return;
-                        }
+                        };
+                        room.send(Delivery {
+                            event,
+                            ack: AckHandle::new(handle),
+                        });
                     }
                     Err(error) => {
                         log_undecodable(PROTOCOL, &config.source, &error);
@@ -405,6 +404,17 @@ async fn receive_loop(
             }
         }
     }
+}
+
+/// Settles one message on the link it came on; one from an earlier connection cannot be
+/// settled any more (the broker redelivers it).
+async fn settle(link: &Link<fe2o3_amqp::Receiver>, generation: u64, request: SettleRequest) {
+    let result = if request.generation == generation {
+        dispose(&link.link, request.info, &request.outcome).await
+    } else {
+        Err("the message came on a previous connection; the broker redelivers it".to_owned())
+    };
+    let _ = request.done.send(result);
 }
 
 /// Detaches (RabbitMQ expects `detach`, not `close`) and ends session and connection.
