@@ -228,7 +228,11 @@ impl Drop for WorkerHandle {
     }
 }
 
-/// Starts the worker of a subscription.
+/// Starts the worker of a subscription, under a supervisor: if the worker panics (a bug:
+/// sends run in tasks of their own, so a sink cannot), the panic is logged with the
+/// subscription, and a fresh worker takes over after a short backoff. Nothing is lost: the
+/// worker's queue is a cache of the outbox, so the new one reads it again, and sends that were
+/// in flight are retried (at least once).
 pub(crate) fn spawn(
     sub: &Subscription,
     sink: Arc<dyn Sink>,
@@ -241,19 +245,22 @@ pub(crate) fn spawn(
     let policy = sub
         .delivery_policy()
         .unwrap_or_else(|_| sub.delivery.clone());
-    let worker = Worker {
-        id: sub.id.clone(),
-        window: WINDOW.max(policy.max_in_flight as usize * 2),
-        bucket: policy.rate_limit.map(TokenBucket::new),
-        lane: Arc::new(Lane::new(
-            sink,
-            policy,
-            sub.disabled().map(str::to_owned),
-            on_disable,
-        )),
-        db,
-        committer,
-        notify: notify.clone(),
+    let lane = Arc::new(Lane::new(
+        sink,
+        policy,
+        sub.disabled().map(str::to_owned),
+        on_disable,
+    ));
+    let id = sub.id.clone();
+    let (l, n) = (lane.clone(), notify.clone());
+    let fresh = move || Worker {
+        id: id.clone(),
+        window: WINDOW.max(l.policy.max_in_flight as usize * 2),
+        bucket: l.policy.rate_limit.map(TokenBucket::new),
+        lane: l.clone(),
+        db: db.clone(),
+        committer: committer.clone(),
+        notify: n.clone(),
         queue: BTreeMap::new(),
         cursor: 0,
         more: true,
@@ -264,8 +271,38 @@ pub(crate) fn spawn(
     };
     WorkerHandle {
         notify,
-        lane: worker.lane.clone(),
-        task: Some(tokio::spawn(worker.run())),
+        lane,
+        task: Some(tokio::spawn(supervise(sub.id.clone(), fresh))),
+    }
+}
+
+/// Runs workers made by `fresh` one after another, each after the previous one panicked.
+/// Stopping (aborting) the supervisor drops the running worker with it.
+async fn supervise(id: SubscriptionId, fresh: impl Fn() -> Worker + Send + 'static) {
+    let mut restarts: u32 = 0;
+    loop {
+        // In a set, so dropping the supervisor aborts the worker too.
+        let mut running = JoinSet::new();
+        running.spawn(fresh().run());
+        match running.join_next().await {
+            Some(Err(e)) if e.is_panic() => {
+                restarts = restarts.saturating_add(1);
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                let backoff = Duration::from_millis(100)
+                    .saturating_mul(restarts.min(50))
+                    .min(Duration::from_secs(5));
+                tracing::error!(subscription = %id, restarts, panic = %message, ?backoff,
+                    "delivery worker panicked; starting a fresh one (undelivered events stay queued)");
+                tokio::time::sleep(backoff).await;
+            }
+            // Cancelled with the supervisor, or (never) returned.
+            _ => return,
+        }
     }
 }
 

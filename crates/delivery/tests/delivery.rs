@@ -751,3 +751,112 @@ async fn access_token_in_the_query_is_sent_with_cache_control_no_store() {
     }
     engine.shutdown().await;
 }
+
+/// A sink that trips the worker once: it refuses the event `poison` for good, and the first
+/// time after that the worker asks for its description (to write the dead letter), it panics,
+/// as a bug in the worker itself would.
+struct TripOnce {
+    armed: std::sync::atomic::AtomicBool,
+    tripped: std::sync::atomic::AtomicBool,
+    delivered: std::sync::Mutex<Vec<String>>,
+}
+
+impl delivery::sink::Sink for TripOnce {
+    fn send<'a>(&'a self, event: &'a cloudevent::Event) -> delivery::sink::SendFuture<'a> {
+        use std::sync::atomic::Ordering;
+        Box::pin(async move {
+            if event.id() == "poison" {
+                if !self.tripped.load(Ordering::SeqCst) {
+                    self.armed.store(true, Ordering::SeqCst);
+                }
+                return delivery::sink::SendOutcome::Permanent {
+                    reason: "no".into(),
+                    status: None,
+                };
+            }
+            self.delivered.lock().unwrap().push(event.id().to_owned());
+            delivery::sink::SendOutcome::Delivered
+        })
+    }
+
+    fn describe(&self) -> &str {
+        use std::sync::atomic::Ordering;
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.tripped.store(true, Ordering::SeqCst);
+            panic!("a bug in the delivery worker");
+        }
+        "trip://once"
+    }
+}
+
+struct TripFactory(std::sync::Arc<TripOnce>);
+
+impl delivery::sink::SinkFactory for TripFactory {
+    fn create(
+        &self,
+        _: &delivery::Subscription,
+    ) -> Result<std::sync::Arc<dyn delivery::sink::Sink>, delivery::sink::SinkError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A worker that panics is replaced by a fresh one: the event it had in hand is dead-lettered
+/// by its successor, and later events are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_worker_is_restarted_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = std::sync::Arc::new(TripOnce {
+        armed: false.into(),
+        tripped: false.into(),
+        delivered: Default::default(),
+    });
+    let mut sinks = delivery::sink::SinkRegistry::new();
+    sinks.register("trip", std::sync::Arc::new(TripFactory(sink.clone())));
+    let engine = delivery::Delivery::open(dir.path(), sinks).await.unwrap();
+    engine
+        .put_subscription(subscription("s", "trip://once"))
+        .await
+        .unwrap();
+    let id = SubscriptionId::new("s");
+    let mut poison = event(1);
+    poison.set_id("poison").unwrap();
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), poison)])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || sink
+            .tripped
+            .load(std::sync::atomic::Ordering::SeqCst))
+        .await,
+        "the worker never tripped"
+    );
+    let mut good = event(2);
+    good.set_id("good").unwrap();
+    engine
+        .outbox()
+        .enqueue(vec![(id.clone(), good)])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PATIENCE, || engine
+            .dead_letters(Some(&id), 10)
+            .unwrap()
+            .len()
+            == 1
+            && sink.delivered.lock().unwrap().contains(&"good".to_owned()))
+        .await,
+        "dead letters {:?}, delivered {:?}",
+        engine.dead_letters(Some(&id), 10).unwrap(),
+        sink.delivered.lock().unwrap()
+    );
+    assert_eq!(
+        engine.dead_letters(Some(&id), 10).unwrap()[0].event.id(),
+        "poison"
+    );
+    assert_eq!(engine.pending(Some(&id)).unwrap(), 0);
+    let ready = engine.readiness().await;
+    assert!(ready.iter().all(|(_, r)| r.is_ok()), "{ready:?}");
+    engine.shutdown().await;
+}
