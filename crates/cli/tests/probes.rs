@@ -84,3 +84,47 @@ source = "{}"
         assert_eq!(post.status(), 405);
     });
 }
+
+/// Logs written to a pipe carry no ANSI colour codes; `SPINDLE_LOG_FORMAT=json` (the
+/// `--log-format json` flag) writes one JSON object per line.
+#[test]
+fn logs_off_a_terminal_are_plain_text_or_json() {
+    use std::io::{BufRead, BufReader};
+    let echo = support::guest("guest_echo");
+    for json in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("spindle.toml"),
+            format!(
+                "spindle_manifest_version = 1\n[application]\nname = \"logs\"\n[[trigger.http]]\nroute = \"/e\"\ncomponent = \"echo\"\n[component.echo]\nsource = \"{}\"\n",
+                echo.display()
+            ),
+        )
+        .unwrap();
+        let env: &[(&str, &str)] = if json {
+            &[("SPINDLE_LOG_FORMAT", "json")]
+        } else {
+            &[]
+        };
+        let mut up = running::up_with_env(dir.path(), Stdio::piped(), env);
+        let stderr = up.child.stderr.take().unwrap();
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let done = line.contains("delivery engine started");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(!lines.is_empty());
+        for line in &lines {
+            assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
+            if json {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+            }
+        }
+    }
+}

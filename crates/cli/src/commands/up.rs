@@ -36,11 +36,15 @@ pub struct UpArgs {
     /// paths are resolved against the manifest's directory.
     #[arg(long, default_value = ".spindle", env = "SPINDLE_STATE_DIR")]
     state_dir: PathBuf,
+    /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json`
+    /// (one object per line). `RUST_LOG` chooses what is logged (default `info`).
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text, env = "SPINDLE_LOG_FORMAT")]
+    log_format: crate::logging::LogFormat,
 }
 
 /// Runs `spindle up`.
 pub fn run(args: UpArgs) -> Result<ExitCode> {
-    crate::logging::init();
+    crate::logging::init(args.log_format);
     let manifest = match manifest::Manifest::load(&args.file) {
         Ok(manifest) => manifest,
         Err(error) => {
