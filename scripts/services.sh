@@ -57,6 +57,8 @@ if ! up 6379; then
   wait_port 6379 20 redis-server
 fi
 command -v redis-cli >/dev/null 2>&1 || need_pkg redis-cli redis-tools
+# The metrics test scrapes Spindle with the real Prometheus (not started here: the test runs it).
+command -v prometheus >/dev/null 2>&1 || need_pkg prometheus prometheus
 
 if ! up 5672; then
   need_pkg rabbitmq-server rabbitmq-server

@@ -81,6 +81,22 @@ pub async fn route(
             Ok(readyz(delivery, readiness).await)
         }
         ["readyz"] => Err(ApiError::MethodNotAllowed(ALLOW_READ)),
+        ["metrics"] => read_only(method, || {
+            for sub in delivery.subscriptions() {
+                let depth = delivery.pending(Some(&sub.id)).unwrap_or(0);
+                metrics::metrics()
+                    .queue_depth
+                    .get_or_create(&metrics::SubscriptionLabels {
+                        subscription: sub.id.as_str().to_owned(),
+                    })
+                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
+            }
+            bytes_response(
+                StatusCode::OK,
+                metrics::CONTENT_TYPE,
+                metrics::encode().into(),
+            )
+        }),
         ["openapi.yaml"] => read_only(method, || {
             bytes_response(StatusCode::OK, "application/yaml", openapi::YAML.into())
         }),

@@ -230,6 +230,9 @@ fn commit(db: &Database, next_seq: &mut u64, jobs: Vec<Job>) {
         }
         let t2 = std::time::Instant::now();
         txn.commit()?;
+        metrics::metrics()
+            .commit_duration
+            .observe(t0.elapsed().as_secs_f64());
         tracing::trace!(jobs = count, begin = ?(t1 - t0), apply = ?(t2 - t1), commit = ?t2.elapsed(),
             "delivery store commit");
         Ok(())

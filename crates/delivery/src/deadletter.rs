@@ -68,6 +68,12 @@ pub(crate) fn abandon(
         subscription = %subscription, event = event.id(), sink, attempts, status = ?status,
         "delivery abandoned, dead-lettered: {reason}"
     );
+    metrics::metrics()
+        .dead_letters
+        .get_or_create(&metrics::SubscriptionLabels {
+            subscription: subscription.as_str().to_owned(),
+        })
+        .inc();
     let mut event = event.clone();
     annotate(&mut event, reason, attempts, status);
     crate::store::encode_dead(now_ms(), &cloudevent::json::encode(&event))

@@ -547,6 +547,7 @@ impl Worker {
                 )
             }
         };
+        crate::sink::record_attempt(&self.id, &outcome);
         let Some(p) = self.queue.get_mut(&seq) else {
             return;
         };

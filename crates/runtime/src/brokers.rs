@@ -210,6 +210,19 @@ impl BrokerTrigger {
                 let event = delivery.event.clone();
                 let result = dispatcher.process(Some(&component), delivery.event).await;
                 let outcome = poison.settle(&label, event, outcome_of(&result)).await;
+                let counted = match &outcome {
+                    Outcome::Ack if result.is_ok() => "accepted",
+                    Outcome::Ack => "dead_letter",
+                    Outcome::Nak(_) => "retry",
+                    Outcome::Reject(_) => "rejected",
+                };
+                metrics::metrics()
+                    .events_received
+                    .get_or_create(&metrics::TriggerLabels {
+                        trigger: label.clone(),
+                        outcome: counted,
+                    })
+                    .inc();
                 if let Err(error) = delivery.ack.settle(outcome).await {
                     // The broker will deliver it again: at least once still holds.
                     tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");

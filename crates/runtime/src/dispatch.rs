@@ -130,7 +130,22 @@ impl Dispatcher {
             events: Mutex::new(Vec::new()),
         });
         let outputs: Arc<dyn Publish> = published.clone();
-        match entry.handler.handle(event, outputs).await {
+        let metrics = metrics::metrics();
+        let instances = metrics.instances.get_or_create(&metrics::ComponentLabels {
+            component: component.to_owned(),
+        });
+        instances.inc();
+        let started = std::time::Instant::now();
+        let handled = entry.handler.handle(event, outputs).await;
+        instances.dec();
+        metrics
+            .handler_duration
+            .get_or_create(&metrics::HandlerLabels {
+                component: component.to_owned(),
+                outcome: if handled.is_ok() { "ok" } else { "error" },
+            })
+            .observe(started.elapsed().as_secs_f64());
+        match handled {
             Ok(mut results) => {
                 let mut published = std::mem::take(
                     &mut *published.events.lock().unwrap_or_else(|e| e.into_inner()),

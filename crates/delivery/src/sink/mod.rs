@@ -73,6 +73,22 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
+/// Counts one delivery attempt to `subscription` by its outcome (`spindle_delivery_attempts_total`).
+pub(crate) fn record_attempt(subscription: &crate::model::SubscriptionId, outcome: &SendOutcome) {
+    let outcome = match outcome {
+        SendOutcome::Delivered => "delivered",
+        SendOutcome::Retry { .. } => "retry",
+        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => "refused",
+    };
+    metrics::metrics()
+        .deliveries
+        .get_or_create(&metrics::DeliveryLabels {
+            subscription: subscription.as_str().to_owned(),
+            outcome,
+        })
+        .inc();
+}
+
 /// Why no sink could be built for a subscription.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {

@@ -255,6 +255,7 @@ impl HttpTrigger {
         let marked = events
             .iter()
             .any(|e| e.extension(delivery::hops::HOPS_EXTENSION).is_some());
+        let count = events.len() as u64;
         for (index, event) in events.into_iter().enumerate() {
             let id = event.id().to_owned();
             match self
@@ -291,6 +292,7 @@ impl HttpTrigger {
             Ok(queued) => queued,
             Err(error) => {
                 tracing::error!(%error, "cannot store onward deliveries; asking the producer to retry");
+                count_received("retry", count);
                 return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Cannot store the event")
                     .detail(format!("the event was not accepted: {error}"))
                     .retry_after(TRANSIENT_RETRY_AFTER)
@@ -298,8 +300,17 @@ impl HttpTrigger {
             }
         };
         if let Some(failure) = failure {
+            let outcome = if failure.status().is_server_error()
+                || failure.status() == StatusCode::TOO_MANY_REQUESTS
+            {
+                "retry"
+            } else {
+                "rejected"
+            };
+            count_received(outcome, count);
             return failure;
         }
+        count_received("accepted", count);
         let mut reply = reply;
         if !marked {
             for event in &mut reply {
@@ -331,6 +342,17 @@ impl HttpTrigger {
             }
         }
     }
+}
+
+/// Counts events the HTTP trigger took in (`spindle_events_received_total{trigger="http"}`).
+fn count_received(outcome: &'static str, events: u64) {
+    metrics::metrics()
+        .events_received
+        .get_or_create(&metrics::TriggerLabels {
+            trigger: "http".to_owned(),
+            outcome,
+        })
+        .inc_by(events);
 }
 
 /// The success reply: the result events in the request's mode (a batch when there are
