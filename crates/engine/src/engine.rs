@@ -7,7 +7,7 @@ use crate::error::LoadError;
 use crate::handler::Handler;
 use crate::host::{ComponentShared, HostState};
 use crate::http::{HttpHandler, HttpState};
-use crate::outgoing::OutgoingTls;
+use crate::outgoing::OutgoingShared;
 use crate::ticker::Ticker;
 use crate::wasi::ResolvedGrants;
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ pub(crate) struct EngineInner {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) config: EngineConfig,
     /// TLS trust of guests' outbound HTTPS, shared by every instance.
-    pub(crate) outgoing_tls: Arc<OutgoingTls>,
+    pub(crate) outgoing: Arc<OutgoingShared>,
     _ticker: Ticker,
 }
 
@@ -81,7 +81,7 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 wasmtime,
-                outgoing_tls: Arc::new(OutgoingTls::new(
+                outgoing: Arc::new(OutgoingShared::new(
                     config.extra_roots.clone(),
                     config.egress.clone(),
                 )),

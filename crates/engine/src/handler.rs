@@ -125,7 +125,7 @@ impl Handler {
             outgoing: OutgoingHttp::new(
                 name.clone(),
                 inner.grants.outbound_hosts.clone(),
-                inner.engine.inner.outgoing_tls.clone(),
+                inner.engine.inner.outgoing.clone(),
                 deadline,
             ),
         };

@@ -140,7 +140,7 @@ impl HttpHandler {
             hooks: OutgoingHttp::new(
                 name.clone(),
                 inner.grants.outbound_hosts.clone(),
-                inner.engine.inner.outgoing_tls.clone(),
+                inner.engine.inner.outgoing.clone(),
                 deadline,
             ),
             limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),

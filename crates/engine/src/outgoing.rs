@@ -29,15 +29,15 @@ pub const MAX_RESPONSE_BODY: usize = 32 << 20;
 /// settings, built at the first HTTPS request (loading the system's roots takes milliseconds
 /// that most engines never need to spend).
 #[derive(Debug, Default)]
-pub(crate) struct OutgoingTls {
+pub(crate) struct OutgoingShared {
     extra_roots: Vec<u8>,
     config: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
     egress: Arc<EgressPolicy>,
 }
 
-impl OutgoingTls {
+impl OutgoingShared {
     pub(crate) fn new(extra_roots: Vec<u8>, egress: Arc<EgressPolicy>) -> Self {
-        OutgoingTls {
+        OutgoingShared {
             extra_roots,
             config: OnceLock::new(),
             egress,
@@ -57,7 +57,7 @@ impl OutgoingTls {
 pub(crate) struct OutgoingHttp {
     component: Arc<str>,
     grants: Arc<[OutboundHost]>,
-    tls: Arc<OutgoingTls>,
+    shared: Arc<OutgoingShared>,
     deadline: Instant,
 }
 
@@ -65,13 +65,13 @@ impl OutgoingHttp {
     pub(crate) fn new(
         component: Arc<str>,
         grants: Arc<[OutboundHost]>,
-        tls: Arc<OutgoingTls>,
+        shared: Arc<OutgoingShared>,
         deadline: Instant,
     ) -> Self {
         OutgoingHttp {
             component,
             grants,
-            tls,
+            shared,
             deadline,
         }
     }
@@ -118,10 +118,10 @@ impl WasiHttpHooks for OutgoingHttp {
         let first_byte = options
             .and_then(|o| o.first_byte_timeout)
             .map_or(remaining, |t| t.min(remaining));
-        let tls = self.tls.clone();
+        let shared = self.shared.clone();
         let component = self.component.clone();
         Box::new(async move {
-            let (response, conn) = send(request, &tls, &component, connect, first_byte).await?;
+            let (response, conn) = send(request, &shared, &component, connect, first_byte).await?;
             // The connection is driven apart from the guest, never past the event's deadline.
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(remaining, conn).await;
@@ -182,7 +182,7 @@ type Connection = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// with its body capped, plus the task that drives the connection.
 async fn send(
     mut request: http::Request<WasiBody>,
-    tls: &OutgoingTls,
+    shared: &OutgoingShared,
     component: &str,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
@@ -198,7 +198,7 @@ async fn send(
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let tcp = tokio::time::timeout(
         connect_timeout,
-        connect(&host, port, &tls.egress, component),
+        connect(&host, port, &shared.egress, component),
     )
     .await
     .map_err(|_| Error::ConnectionTimeout)??;
@@ -210,7 +210,7 @@ async fn send(
         .map_err(|_| Error::HttpRequestUriInvalid)?;
 
     let (mut sender, conn): (_, Connection) = if https {
-        let config = tls.config().map_err(|reason| {
+        let config = shared.config().map_err(|reason| {
             tracing::warn!(component, %reason, "outbound HTTPS is unavailable");
             Error::ConfigurationError
         })?;

@@ -209,7 +209,17 @@ impl BrokerTrigger {
                 let event_id = delivery.event.id().to_owned();
                 let event = delivery.event.clone();
                 let result = dispatcher.process(Some(&component), delivery.event).await;
-                let outcome = poison.settle(&label, event, outcome_of(&result)).await;
+                // Only the handler's own failures count towards max_deliveries: a busy
+                // component or a store that cannot take the onward deliveries is not the
+                // message's fault.
+                let counts = matches!(
+                    &result,
+                    Err(ProcessError::Dispatch(DispatchError::Handler(e)))
+                        if !matches!(e, HandlerError::Busy)
+                );
+                let outcome = poison
+                    .settle(&label, event, outcome_of(&result), counts)
+                    .await;
                 let counted = match &outcome {
                     Outcome::Ack if result.is_ok() => "accepted",
                     Outcome::Ack => "dead_letter",
@@ -250,9 +260,10 @@ struct Poison {
 
 impl Poison {
     /// The settlement of `event` after processing: the processing outcome, unless the
-    /// message is poison (refused for good, or failed `max_deliveries` times): then it is
-    /// dead-lettered and acknowledged (rejected as before if even that fails).
-    async fn settle(&self, trigger: &str, event: Event, outcome: Outcome) -> Outcome {
+    /// message is poison (refused for good, or failed `max_deliveries` times, counting only
+    /// failures where `counts`): then it is dead-lettered and acknowledged (rejected as
+    /// before if even that fails).
+    async fn settle(&self, trigger: &str, event: Event, outcome: Outcome, counts: bool) -> Outcome {
         let key = (event.source().to_owned(), event.id().to_owned());
         let (reason, attempts) = {
             let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,6 +272,7 @@ impl Poison {
                     failures.remove(&key);
                     return outcome;
                 }
+                Outcome::Nak(_) if !counts => return outcome,
                 Outcome::Nak(_) => {
                     if failures.len() >= MAX_TRACKED_FAILURES && !failures.contains_key(&key) {
                         failures.clear();
