@@ -259,6 +259,7 @@ out = "nats://127.0.0.1:4222/{out}?jetstream=true"
             stream: stream_name.clone(),
             durable: Some("check".into()),
             ack_wait: Duration::from_secs(5),
+            max_ack_pending: transports::nats::DEFAULT_MAX_ACK_PENDING,
         }),
     })
     .await
@@ -274,4 +275,54 @@ out = "nats://127.0.0.1:4222/{out}?jetstream=true"
         panic!("stored twice: {}", extra.event.id());
     }
     js.delete_stream(&stream_name).await.unwrap();
+}
+
+/// A JetStream trigger's consumer is sized from the component: the server hands out at most
+/// twice its `max_concurrency` unsettled messages (a backlog waits on the server, where it does
+/// not time out), and waits for a settle at least twice the component's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_consumer_is_sized_from_its_component() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let echo = support::guest("guest_echo");
+    let (stream, subject, durable) = (
+        format!("SIZED{run}"),
+        format!("sized.{run}"),
+        format!("sized-{run}"),
+    );
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![subject.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let app = start(&format!(
+        r#"spindle_manifest_version = 1
+[application]
+name = "sized"
+[[trigger.nats]]
+subject = "{subject}"
+jetstream = {{ stream = "{stream}", durable = "{durable}" }}
+component = "echo"
+[component.echo]
+source = "{}"
+[component.echo.limits]
+max_concurrency = 3
+timeout = "20s"
+"#,
+        echo.display()
+    ));
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream(&stream)
+        .await
+        .unwrap()
+        .get_consumer(&durable)
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.config.max_ack_pending, 6);
+    assert_eq!(info.config.ack_wait, Duration::from_secs(40));
+    drop(app);
+    js.delete_stream(&stream).await.unwrap();
 }

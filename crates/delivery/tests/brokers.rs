@@ -202,6 +202,7 @@ async fn nats_jetstream_sink_delivers_into_the_stream() {
             stream: stream.clone(),
             durable: Some("check".into()),
             ack_wait: Duration::from_secs(5),
+            max_ack_pending: transports::nats::DEFAULT_MAX_ACK_PENDING,
         }),
     })
     .await

@@ -73,6 +73,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
         let mut config = transports::nats::NatsReceiverConfig::from(t);
         if let Some(js) = &mut config.jetstream {
             js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
+            js.max_ack_pending = i64::from(max).saturating_mul(2).max(1);
         }
         let scheme = if t.address.tls { "nats+tls" } else { "nats" };
         let label = format!("{scheme}://{} {}", t.address, t.subject);

@@ -55,7 +55,16 @@ pub struct JetStreamConfig {
     /// How long the server waits for a settle before redelivering; longer than the
     /// handler's timeout, or slow handlers would see their events twice.
     pub ack_wait: Duration,
+    /// How many messages the server hands out before earlier ones are settled. Messages
+    /// waiting in Spindle's buffer count against `ack_wait` too, so this is sized from the
+    /// trigger's concurrency: a backlog waits on the server, not in a local buffer where it
+    /// would time out and be redelivered while still queued.
+    pub max_ack_pending: i64,
 }
+
+/// The default [`JetStreamConfig::max_ack_pending`]: a component's default concurrency,
+/// twice.
+pub const DEFAULT_MAX_ACK_PENDING: i64 = 200;
 
 impl From<&NatsTrigger> for NatsReceiverConfig {
     fn from(t: &NatsTrigger) -> Self {
@@ -67,6 +76,7 @@ impl From<&NatsTrigger> for NatsReceiverConfig {
                 stream: j.stream.clone(),
                 durable: j.durable.clone(),
                 ack_wait: Duration::from_secs(30),
+                max_ack_pending: DEFAULT_MAX_ACK_PENDING,
             }),
         }
     }
@@ -262,6 +272,7 @@ async fn open_consumer(
         filter_subject: subject.to_owned(),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
         ack_wait: config.ack_wait,
+        max_ack_pending: config.max_ack_pending.max(1),
         ..Default::default()
     };
     let consumer: jetstream::consumer::PullConsumer = match &config.durable {

@@ -49,6 +49,7 @@ fn js_config(port: u16, stream: &str, subject: &str, durable: &str) -> NatsRecei
             stream: stream.to_owned(),
             durable: Some(durable.to_owned()),
             ack_wait: Duration::from_secs(2),
+            max_ack_pending: transports::nats::DEFAULT_MAX_ACK_PENDING,
         }),
     }
 }
