@@ -128,3 +128,70 @@ fn logs_off_a_terminal_are_plain_text_or_json() {
         }
     }
 }
+
+/// The guest's own log lines carry the event they were written for: its id, and its trace
+/// (the distributed-tracing `traceparent` extension) when it has one.
+#[test]
+fn a_guests_log_lines_name_the_event_and_its_trace() {
+    use std::io::{BufRead, BufReader};
+    let behaviours = support::guest("guest_behaviours");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spindle.toml"),
+        format!(
+            "spindle_manifest_version = 1\n[application]\nname = \"traced\"\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"behaviours\"\n[component.behaviours]\nsource = \"{}\"\n",
+            behaviours.display()
+        ),
+    )
+    .unwrap();
+    let mut up = running::up_with_env(
+        dir.path(),
+        Stdio::piped(),
+        &[("SPINDLE_LOG_FORMAT", "json")],
+    );
+    let stderr = up.child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("logged by the guest") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let event = cloudevent::Event::builder()
+        .id("traced-1")
+        .source("/traced")
+        .ty("log")
+        .extension(
+            "traceparent",
+            cloudevent::AttributeValue::string(trace).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let encoded = cloudevent::http::encode_binary(&event);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/b", up.http))
+            .headers(encoded.headers)
+            .body(encoded.body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the guest's log line");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let span = &v["span"];
+    assert_eq!(span["name"], "event", "{line}");
+    assert_eq!(span["event_id"], "traced-1", "{line}");
+    assert_eq!(span["traceparent"], trace, "{line}");
+    assert_eq!(span["component"], "behaviours", "{line}");
+}

@@ -136,7 +136,24 @@ impl Dispatcher {
         });
         instances.inc();
         let started = std::time::Instant::now();
-        let handled = entry.handler.handle(event, outputs).await;
+        // Every log line of this event's handling (the guest's included) names the event,
+        // and its trace when it carries one (the distributed-tracing extension).
+        let span = tracing::info_span!(
+            "event",
+            component,
+            event_id = %id,
+            source = %event.source(),
+            ty = %event.ty(),
+            traceparent = tracing::field::Empty,
+        );
+        if let Some(trace) = event.extension("traceparent") {
+            span.record(
+                "traceparent",
+                tracing::field::display(trace.to_canonical_string()),
+            );
+        }
+        let handled =
+            tracing::Instrument::instrument(entry.handler.handle(event, outputs), span).await;
         instances.dec();
         metrics
             .handler_duration
