@@ -4,6 +4,7 @@
 //! an echo component, and leave through a NATS output; a subscription delivers to a component
 //! in process; a message that is not a CloudEvent is rejected without stopping the trigger.
 
+#[allow(dead_code)] // this file reads only some of what the helper reports
 mod running;
 #[path = "../../engine/tests/support/mod.rs"]
 mod support;

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
+use running::write_manifest;
 
 /// POSTs an event of type `ty` (subject `subject`) in binary mode to `url`; returns the
 /// status and the reply's data as text.
@@ -28,27 +29,7 @@ fn call_with_id(url: &str, id: &str, ty: &str, subject: &str) -> (u16, String) {
         .subject(subject)
         .build()
         .unwrap();
-    let encoded = binding::encode_binary(&event);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let response = reqwest::Client::new()
-            .post(url)
-            .headers(encoded.headers)
-            .body(encoded.body)
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    })
-}
-
-fn write_manifest(dir: &Path, text: &str) {
-    std::fs::write(dir.join("spindle.toml"), text).unwrap();
+    running::post_blocking(url, &event)
 }
 
 /// A handler granted `https://localhost:<port>` calls that HTTPS server (trusting the test CA

@@ -11,7 +11,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -117,18 +117,7 @@ allowed_outbound_hosts = ["*://*:*"]
             .subject(url.as_str())
             .build()
             .unwrap();
-        let encoded = binding::encode_binary(&event);
-        let text = rt().block_on(async {
-            let r = reqwest::Client::new()
-                .post(format!("{}/in", up.http))
-                .headers(encoded.headers)
-                .body(encoded.body)
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await
-                .unwrap();
-            r.text().await.unwrap()
-        });
+        let (_, text) = running::post_blocking(&format!("{}/in", up.http), &event);
         assert!(
             text.starts_with("error:") && text.contains("DestinationIpProhibited"),
             "{url}: {text}"

@@ -10,7 +10,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_components_feeding_each_other_stop_at_the_hop_limit() {
@@ -60,15 +60,8 @@ source = "{echo}"
         .ty("com.example.bounce")
         .build()
         .unwrap();
-    let encoded = binding::encode_binary(&event);
-    let r = client
-        .post(format!("{}/events", up.http))
-        .headers(encoded.headers)
-        .body(encoded.body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let (status, _) = running::post(&format!("{}/events", up.http), &event).await;
+    assert_eq!(status, 202);
 
     // The ball matches both subscriptions, so two copies bounce (ping → pong → …, and
     // pong → ping → …); each is dead-lettered once it is past 4 hops, with the loop named.

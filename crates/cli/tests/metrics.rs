@@ -9,7 +9,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
 
 struct Killed(Child);
 
@@ -41,15 +41,8 @@ async fn prometheus_scrapes_the_event_and_handler_metrics() {
             .ty("com.example.metered")
             .build()
             .unwrap();
-        let encoded = binding::encode_binary(&event);
-        let r = client
-            .post(format!("{}/echo", up.http))
-            .headers(encoded.headers)
-            .body(encoded.body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let (status, _) = running::post(&format!("{}/echo", up.http), &event).await;
+        assert_eq!(status, 200);
     }
 
     // The exposition itself.

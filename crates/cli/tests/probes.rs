@@ -169,22 +169,8 @@ fn a_guests_log_lines_name_the_event_and_its_trace() {
         )
         .build()
         .unwrap();
-    let encoded = cloudevent::http::encode_binary(&event);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/b", up.http))
-            .headers(encoded.headers)
-            .body(encoded.body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success(), "{status}");
+    let (status, _) = running::post_blocking(&format!("{}/b", up.http), &event);
+    assert!((200..300).contains(&status), "{status}");
     let line = rx
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the guest's log line");

@@ -7,7 +7,6 @@ mod running;
 #[path = "../../engine/tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -43,9 +42,7 @@ fn post(url: &str, event: &Event, token: Option<&str>) -> u16 {
     })
 }
 
-fn write_manifest(dir: &Path, text: &str) {
-    std::fs::write(dir.join("spindle.toml"), text).unwrap();
-}
+use running::write_manifest;
 
 /// Grants in Spin's format, the largest memory the manifest accepts, and more components at
 /// their default concurrency than the engine's old fixed pool could hold: all of it loads and

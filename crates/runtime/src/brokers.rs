@@ -9,11 +9,9 @@
 //! own queue (`trigger:<component>:<n>`, listed by `spindle dlq list`; replaying hands it to
 //! the component again) and acknowledged, so it cannot block or loop on the broker.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use cloudevent::Event;
 use delivery::{Delivery, Protocol, Subscription, SubscriptionId};

@@ -71,3 +71,32 @@ pub fn up_with_env(dir: &Path, stderr: Stdio, env: &[(&str, &str)]) -> Up {
         listing,
     }
 }
+
+/// Writes `text` as `dir/spindle.toml`.
+pub fn write_manifest(dir: &Path, text: &str) {
+    std::fs::write(dir.join("spindle.toml"), text).unwrap();
+}
+
+/// POSTs `event` in binary mode to `url`; the status and the reply's body as text.
+pub async fn post(url: &str, event: &cloudevent::Event) -> (u16, String) {
+    let encoded = cloudevent::http::encode_binary(event);
+    let response = reqwest::Client::new()
+        .post(url)
+        .headers(encoded.headers)
+        .body(encoded.body)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// [`post`] from synchronous code, on a runtime of its own.
+pub fn post_blocking(url: &str, event: &cloudevent::Event) -> (u16, String) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(post(url, event))
+}
