@@ -19,8 +19,8 @@ Wasm file is missing. Stop with Ctrl-C (or SIGTERM): Spindle stops accepting, fi
 events in flight, and exits. Events that still await delivery to subscriptions or outputs \
 stay in the state directory and go out on the next start.
 
-The admin API (Subscriptions API, dead letters, /openapi.yaml, /healthz) listens on \
-[application.admin] listen, 127.0.0.1:3001 by default."
+The admin API (Subscriptions API, dead letters, /openapi.yaml, /metrics, and the probes /healthz \
+and /readyz) listens on [application.admin] listen, 127.0.0.1:3001 by default."
 )]
 pub struct UpArgs {
     /// The app manifest.
