@@ -181,3 +181,28 @@ fn a_guests_log_lines_name_the_event_and_its_trace() {
     assert_eq!(span["traceparent"], trace, "{line}");
     assert_eq!(span["component"], "behaviours", "{line}");
 }
+
+/// A token written inline in `spindle.toml` works, with a warning to move it out of the file.
+#[test]
+fn an_inline_token_is_warned_about() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spindle.toml"),
+        "spindle_manifest_version = 1\n[application]\nname = \"inline\"\n[application.admin]\ntoken = \"s3cret\"\n[[trigger.http]]\nroute = \"/e\"\n",
+    )
+    .unwrap();
+    let mut up = running::up(dir.path(), Stdio::piped());
+    let stderr = up.child.stderr.take().unwrap();
+    let mut warned = false;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        assert!(!line.contains("s3cret"), "the token was logged: {line}");
+        if line.contains("[application.admin] token is written in spindle.toml") {
+            warned = true;
+        }
+        if line.contains("delivery engine started") {
+            break;
+        }
+    }
+    assert!(warned);
+}

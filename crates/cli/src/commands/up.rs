@@ -42,6 +42,22 @@ pub struct UpArgs {
     log_format: crate::logging::LogFormat,
 }
 
+/// Warns about tokens written into `spindle.toml` itself: the file is usually committed, so a
+/// secret belongs in the environment or a file of its own.
+fn warn_inline_secrets(manifest: &manifest::Manifest) {
+    let app = &manifest.application;
+    for (key, secret) in [
+        ("[application.http] auth_token", &app.http.auth_token),
+        ("[application.admin] token", &app.admin.token),
+    ] {
+        if let Some(manifest::Secret::Literal(_)) = secret {
+            tracing::warn!(
+                "{key} is written in spindle.toml; keep it out of the file with {{ env = \"NAME\" }} or {{ file = \"path\" }}"
+            );
+        }
+    }
+}
+
 /// Runs `spindle up`.
 pub fn run(args: UpArgs) -> Result<ExitCode> {
     crate::logging::init(args.log_format);
@@ -63,6 +79,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    warn_inline_secrets(&manifest);
     let admin_token = match &manifest.application.admin.token {
         Some(secret) => Some(
             secret
