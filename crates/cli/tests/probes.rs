@@ -206,3 +206,73 @@ fn an_inline_token_is_warned_about() {
     }
     assert!(warned);
 }
+
+/// `/readyz` follows a NATS trigger's connection: `503` naming the trigger while its server
+/// is down, `200` again once the client has reconnected.
+#[test]
+fn readiness_follows_a_nats_triggers_connection() {
+    let echo = support::guest("guest_echo");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nats = |port: u16| {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    };
+    let mut server = nats(port);
+    let dir = tempfile::tempdir().unwrap();
+    running::write_manifest(
+        dir.path(),
+        &format!(
+            "spindle_manifest_version = 1\n[application]\nname = \"ready-nats\"\n[[trigger.nats]]\naddress = \"nats://127.0.0.1:{port}\"\nsubject = \"ready\"\ncomponent = \"echo\"\n[component.echo]\nsource = \"{}\"\n",
+            echo.display()
+        ),
+    );
+    let up = running::up(dir.path(), Stdio::inherit());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let readyz = || {
+        rt.block_on(async {
+            let r = reqwest::get(format!("{}/readyz", up.admin)).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let wait_for = |status: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (got, body) = readyz();
+            if got == status {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {got}, not {status}: {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    wait_for(200);
+    let _ = server.kill();
+    let _ = server.wait();
+    let body = wait_for(503);
+    assert!(body.contains(&format!("nats://127.0.0.1:{port}")), "{body}");
+    server = nats(port);
+    wait_for(200);
+    let _ = server.kill();
+    let _ = server.wait();
+}

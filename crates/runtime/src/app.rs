@@ -250,23 +250,28 @@ impl App {
     }
 
     /// The app's own readiness checks, for `/readyz` beside the delivery engine's: each broker
-    /// trigger's loop is running.
+    /// trigger's loop is running and, where its client tells (NATS), connected.
     pub fn readiness(
         &self,
     ) -> impl Fn() -> Vec<(String, Result<(), String>)> + Send + Sync + 'static {
-        let triggers: Vec<(String, Arc<std::sync::atomic::AtomicBool>)> = self
+        type Probe = (
+            String,
+            Arc<std::sync::atomic::AtomicBool>,
+            Option<transports::ConnectionProbe>,
+        );
+        let triggers: Vec<Probe> = self
             .broker_triggers
             .iter()
-            .map(|t| (t.label.clone(), t.running()))
+            .map(|t| (t.label.clone(), t.running(), t.connection()))
             .collect();
         move || {
             triggers
                 .iter()
-                .map(|(label, running)| {
-                    let state = if running.load(std::sync::atomic::Ordering::Relaxed) {
-                        Ok(())
-                    } else {
+                .map(|(label, running, connection)| {
+                    let state = if !running.load(std::sync::atomic::Ordering::Relaxed) {
                         Err("its receiver stopped".to_owned())
+                    } else {
+                        connection.as_ref().map_or(Ok(()), |probe| probe())
                     };
                     (format!("trigger {label}"), state)
                 })

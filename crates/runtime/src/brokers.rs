@@ -163,6 +163,11 @@ impl BrokerTrigger {
         self.running.clone()
     }
 
+    /// Its broker connection's state, where the protocol's client reports it.
+    pub fn connection(&self) -> Option<transports::ConnectionProbe> {
+        self.receiver.connection()
+    }
+
     /// Takes deliveries until `stop` turns true, then waits for the events in flight to be
     /// handled and settled, and closes the broker connection.
     pub async fn run(

@@ -134,15 +134,40 @@ pub struct Delivery {
 /// Messages that are not valid CloudEvents never show up here: the protocol task rejects
 /// them on the broker (with the reason in the log) and goes on. Dropping the receiver stops
 /// the task that feeds it and closes its broker connection.
-#[derive(Debug)]
 pub struct Receiver {
     rx: mpsc::Receiver<Delivery>,
     task: JoinHandle<()>,
+    connection: Option<ConnectionProbe>,
+}
+
+/// Tells whether a receiver's broker connection is up now; `Err` says what is wrong.
+pub type ConnectionProbe = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
 }
 
 impl Receiver {
     pub(crate) fn new(rx: mpsc::Receiver<Delivery>, task: JoinHandle<()>) -> Self {
-        Receiver { rx, task }
+        Receiver {
+            rx,
+            task,
+            connection: None,
+        }
+    }
+
+    /// This receiver, able to report its connection state (see [`Receiver::connection`]).
+    pub(crate) fn with_connection_probe(mut self, probe: ConnectionProbe) -> Self {
+        self.connection = Some(probe);
+        self
+    }
+
+    /// How to ask whether the broker connection is up, for protocols whose client tells
+    /// (NATS); `None` where the receive task reconnects without saying (its log does).
+    pub fn connection(&self) -> Option<ConnectionProbe> {
+        self.connection.clone()
     }
 
     /// The next delivery; `None` once the receive task has stopped for good (it only

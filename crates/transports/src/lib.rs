@@ -34,7 +34,7 @@ mod sender;
 mod tls;
 
 pub use cloudevent::nats::Mode;
-pub use delivery::{AckError, AckHandle, Delivery, Outcome, Receiver};
+pub use delivery::{AckError, AckHandle, ConnectionProbe, Delivery, Outcome, Receiver};
 pub use error::{ConnectError, SendError};
 pub use sender::{SendOptions, Sender};
 

@@ -141,6 +141,13 @@ pub async fn receive_on(
     config: NatsReceiverConfig,
 ) -> Result<Receiver, ConnectError> {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let state = client.clone();
+    let address = config.server.to_string();
+    let probe: crate::delivery::ConnectionProbe =
+        std::sync::Arc::new(move || match state.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            other => Err(format!("NATS connection to {address} is {other:?}")),
+        });
     let task = match config.jetstream.clone() {
         None => {
             let subscriber = match &config.queue_group {
@@ -165,7 +172,7 @@ pub async fn receive_on(
             tokio::spawn(jetstream_loop(context, config.subject, js, messages, tx))
         }
     };
-    Ok(Receiver::new(rx, task))
+    Ok(Receiver::new(rx, task).with_connection_probe(probe))
 }
 
 fn setup(reason: String) -> ConnectError {
