@@ -111,7 +111,7 @@ impl Outbox {
                 retries.push(entry(id, fresh, event));
                 continue;
             };
-            crate::sink::record_attempt(id, &outcome);
+            lane.record_attempt(&outcome);
             match outcome {
                 SendOutcome::Delivered => {
                     tracing::debug!(subscription = %id, event = event.id(),

@@ -63,10 +63,13 @@ pub(crate) struct Lane {
     disabled: OnceLock<String>,
     /// Tells the engine, the first time the sink says it is gone.
     on_disable: DisableHook,
+    /// The queue's `spindle_delivery_attempts_total` counters.
+    attempts: metrics::QueueMetrics,
 }
 
 impl Lane {
     fn new(
+        id: &SubscriptionId,
         sink: Arc<dyn Sink>,
         policy: DeliveryPolicy,
         disabled: Option<String>,
@@ -89,7 +92,18 @@ impl Lane {
             idle: AtomicBool::new(false),
             hold_until_ms: AtomicU64::new(0),
             slot_freed: Notify::new(),
+            attempts: metrics::metrics().queue(id.as_str()),
         }
+    }
+
+    /// Counts one delivery attempt by its outcome, whoever made it (worker or direct send).
+    pub fn record_attempt(&self, outcome: &SendOutcome) {
+        match outcome {
+            SendOutcome::Delivered => &self.attempts.delivered,
+            SendOutcome::Retry { .. } => &self.attempts.retry,
+            SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => &self.attempts.refused,
+        }
+        .inc();
     }
 
     /// Whether an event may skip the queue now: the sink takes direct sends and the worker
@@ -246,6 +260,7 @@ pub(crate) fn spawn(
         .delivery_policy()
         .unwrap_or_else(|_| sub.delivery.clone());
     let lane = Arc::new(Lane::new(
+        &sub.id,
         sink,
         policy,
         sub.disabled().map(str::to_owned),
@@ -547,7 +562,7 @@ impl Worker {
                 )
             }
         };
-        crate::sink::record_attempt(&self.id, &outcome);
+        self.lane.record_attempt(&outcome);
         let Some(p) = self.queue.get_mut(&seq) else {
             return;
         };

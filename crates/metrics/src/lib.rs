@@ -147,6 +147,101 @@ impl Metrics {
     }
 }
 
+/// One component's handles, looked up once (a family lookup hashes and allocates its labels):
+/// what the executor updates per event.
+#[derive(Clone)]
+pub struct ComponentMetrics {
+    /// Its `spindle_handler_instances`.
+    pub instances: Gauge,
+    /// Its `spindle_handler_duration_seconds{outcome="ok"}`.
+    pub ok: Histogram,
+    /// Its `spindle_handler_duration_seconds{outcome="error"}`.
+    pub error: Histogram,
+}
+
+/// One trigger's `spindle_events_received_total` counters, by outcome, looked up once.
+#[derive(Clone)]
+pub struct TriggerMetrics {
+    /// `outcome="accepted"`.
+    pub accepted: Counter,
+    /// `outcome="retry"`.
+    pub retry: Counter,
+    /// `outcome="rejected"`.
+    pub rejected: Counter,
+    /// `outcome="dead_letter"`.
+    pub dead_letter: Counter,
+}
+
+/// One queue's `spindle_delivery_attempts_total` counters, by outcome, looked up once.
+#[derive(Clone)]
+pub struct QueueMetrics {
+    /// `outcome="delivered"`.
+    pub delivered: Counter,
+    /// `outcome="retry"`.
+    pub retry: Counter,
+    /// `outcome="refused"`.
+    pub refused: Counter,
+}
+
+impl Metrics {
+    /// The handles of `component`.
+    pub fn component(&self, component: &str) -> ComponentMetrics {
+        let duration = |outcome| {
+            self.handler_duration
+                .get_or_create(&HandlerLabels {
+                    component: component.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        ComponentMetrics {
+            instances: self
+                .instances
+                .get_or_create(&ComponentLabels {
+                    component: component.to_owned(),
+                })
+                .clone(),
+            ok: duration("ok"),
+            error: duration("error"),
+        }
+    }
+
+    /// The counters of `trigger`.
+    pub fn trigger(&self, trigger: &str) -> TriggerMetrics {
+        let counter = |outcome| {
+            self.events_received
+                .get_or_create(&TriggerLabels {
+                    trigger: trigger.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        TriggerMetrics {
+            accepted: counter("accepted"),
+            retry: counter("retry"),
+            rejected: counter("rejected"),
+            dead_letter: counter("dead_letter"),
+        }
+    }
+
+    /// The counters of the queue `subscription`.
+    pub fn queue(&self, subscription: &str) -> QueueMetrics {
+        let counter = |outcome| {
+            self.deliveries
+                .get_or_create(&DeliveryLabels {
+                    subscription: subscription.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        QueueMetrics {
+            delivered: counter("delivered"),
+            retry: counter("retry"),
+            refused: counter("refused"),
+        }
+    }
+}
+
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();

@@ -133,10 +133,8 @@ impl App {
         }
 
         let subscribers = ComponentSinkFactory::new(components.keys().cloned().collect());
-        let mut sinks = SinkRegistry::with_egress(egress.clone());
         let webhooks = Arc::new(outputs::http_sinks(manifest, egress.clone())?);
-        sinks.register("http", webhooks.clone());
-        sinks.register("https", webhooks);
+        let mut sinks = SinkRegistry::with_http(webhooks, egress.clone());
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
         let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
         delivery.set_max_hops(manifest.application.max_hops);

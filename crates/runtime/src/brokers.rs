@@ -185,6 +185,7 @@ impl BrokerTrigger {
             failures: Mutex::new(HashMap::new()),
             delivery,
         });
+        let received = Arc::new(metrics::metrics().trigger(&self.label));
         let mut in_flight = JoinSet::new();
         loop {
             let permit = tokio::select! {
@@ -208,6 +209,7 @@ impl BrokerTrigger {
             let component = self.component.clone();
             let label = self.label.clone();
             let poison = poison.clone();
+            let received = received.clone();
             in_flight.spawn(async move {
                 let _permit = permit;
                 let event_id = delivery.event.id().to_owned();
@@ -224,19 +226,13 @@ impl BrokerTrigger {
                 let outcome = poison
                     .settle(&label, event, outcome_of(&result), counts)
                     .await;
-                let counted = match &outcome {
-                    Outcome::Ack if result.is_ok() => "accepted",
-                    Outcome::Ack => "dead_letter",
-                    Outcome::Nak(_) => "retry",
-                    Outcome::Reject(_) => "rejected",
+                let counter = match &outcome {
+                    Outcome::Ack if result.is_ok() => &received.accepted,
+                    Outcome::Ack => &received.dead_letter,
+                    Outcome::Nak(_) => &received.retry,
+                    Outcome::Reject(_) => &received.rejected,
                 };
-                metrics::metrics()
-                    .events_received
-                    .get_or_create(&metrics::TriggerLabels {
-                        trigger: label.clone(),
-                        outcome: counted,
-                    })
-                    .inc();
+                counter.inc();
                 if let Err(error) = delivery.ack.settle(outcome).await {
                     // The broker will deliver it again: at least once still holds.
                     tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");

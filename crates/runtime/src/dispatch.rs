@@ -66,6 +66,8 @@ impl ProcessError {
 #[derive(Clone)]
 pub struct Dispatcher {
     components: Arc<HashMap<String, Arc<ComponentEntry>>>,
+    /// Each component's metric handles, looked up once here rather than per event.
+    metrics: Arc<HashMap<String, metrics::ComponentMetrics>>,
     router: Router,
 }
 
@@ -73,6 +75,12 @@ impl Dispatcher {
     /// A dispatcher over the given components, by id, whose events flow on through `router`.
     pub fn new(components: HashMap<String, ComponentEntry>, router: Router) -> Self {
         Dispatcher {
+            metrics: Arc::new(
+                components
+                    .keys()
+                    .map(|id| (id.clone(), metrics::metrics().component(id)))
+                    .collect(),
+            ),
             components: Arc::new(
                 components
                     .into_iter()
@@ -130,11 +138,10 @@ impl Dispatcher {
             events: Mutex::new(Vec::new()),
         });
         let outputs: Arc<dyn Publish> = published.clone();
-        let metrics = metrics::metrics();
-        let instances = metrics.instances.get_or_create(&metrics::ComponentLabels {
-            component: component.to_owned(),
-        });
-        instances.inc();
+        let metrics = self.metrics.get(component);
+        if let Some(m) = metrics {
+            m.instances.inc();
+        }
         let started = std::time::Instant::now();
         // Every log line of this event's handling (the guest's included) names the event,
         // and its trace when it carries one (the distributed-tracing extension).
@@ -154,14 +161,11 @@ impl Dispatcher {
         }
         let handled =
             tracing::Instrument::instrument(entry.handler.handle(event, outputs), span).await;
-        instances.dec();
-        metrics
-            .handler_duration
-            .get_or_create(&metrics::HandlerLabels {
-                component: component.to_owned(),
-                outcome: if handled.is_ok() { "ok" } else { "error" },
-            })
-            .observe(started.elapsed().as_secs_f64());
+        if let Some(m) = metrics {
+            m.instances.dec();
+            let duration = if handled.is_ok() { &m.ok } else { &m.error };
+            duration.observe(started.elapsed().as_secs_f64());
+        }
         match handled {
             Ok(mut results) => {
                 let mut published = std::mem::take(

@@ -17,9 +17,12 @@ pub fn http_sinks(
     manifest: &Manifest,
     egress: std::sync::Arc<http_server::EgressPolicy>,
 ) -> Result<delivery::sink::HttpSinkFactory, AppError> {
-    let mut factory = delivery::sink::HttpSinkFactory::new()
-        .with_egress(egress)
-        .map_err(AppError::Config)?;
+    let mut factory = delivery::sink::HttpSinkFactory::with_settings(
+        delivery::sink::DEFAULT_HTTP_TIMEOUT,
+        &[],
+        egress,
+    )
+    .map_err(AppError::Config)?;
     for (component, c) in &manifest.components {
         for (name, output) in &c.outputs {
             let Some(tls) = &output.tls else { continue };

@@ -48,7 +48,7 @@ impl Default for HttpSinkFactory {
 impl HttpSinkFactory {
     /// A factory with a 30 s request timeout and no handshake.
     pub fn new() -> Self {
-        Self::with_timeout(Duration::from_secs(30))
+        Self::with_timeout(super::DEFAULT_HTTP_TIMEOUT)
     }
 
     /// A factory whose requests time out after `timeout` (a timeout is a retry), trusting the
@@ -60,7 +60,18 @@ impl HttpSinkFactory {
     /// A factory that also trusts the CA certificates in `extra_roots` (PEM), e.g. a private
     /// CA that signed an internal webhook receiver's certificate.
     pub fn with_tls(timeout: Duration, extra_roots: &[u8]) -> Result<Self, String> {
-        let egress = Arc::new(EgressPolicy::default());
+        Self::with_settings(timeout, extra_roots, Arc::new(EgressPolicy::default()))
+    }
+
+    /// A factory under `egress` instead of the default egress policy: sinks it refuses are
+    /// invalid at creation (a `400` from the API) and, for names resolving to refused
+    /// addresses, fail at connect time. `timeout` and `extra_roots` as for
+    /// [`HttpSinkFactory::with_tls`].
+    pub fn with_settings(
+        timeout: Duration,
+        extra_roots: &[u8],
+        egress: Arc<EgressPolicy>,
+    ) -> Result<Self, String> {
         Ok(HttpSinkFactory {
             client: client(timeout, extra_roots, &egress)?,
             origin: None,
@@ -92,17 +103,6 @@ impl HttpSinkFactory {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Arc::make_mut(&mut self.per_sink).insert(id, client);
         Ok(self)
-    }
-
-    /// This factory under `policy` instead of the default egress policy: sinks it refuses
-    /// are invalid at creation (a `400` from the API) and, for names resolving to refused
-    /// addresses, fail at connect time.
-    pub fn with_egress(self, policy: Arc<EgressPolicy>) -> Result<Self, String> {
-        Ok(HttpSinkFactory {
-            client: client(self.timeout, &self.extra_roots, &policy)?,
-            egress: policy,
-            ..self
-        })
     }
 
     /// Performs the webhook abuse-protection handshake, announcing this DNS name as

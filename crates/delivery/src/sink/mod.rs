@@ -73,22 +73,6 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
-/// Counts one delivery attempt to `subscription` by its outcome (`spindle_delivery_attempts_total`).
-pub(crate) fn record_attempt(subscription: &crate::model::SubscriptionId, outcome: &SendOutcome) {
-    let outcome = match outcome {
-        SendOutcome::Delivered => "delivered",
-        SendOutcome::Retry { .. } => "retry",
-        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => "refused",
-    };
-    metrics::metrics()
-        .deliveries
-        .get_or_create(&metrics::DeliveryLabels {
-            subscription: subscription.as_str().to_owned(),
-            outcome,
-        })
-        .inc();
-}
-
 /// Why no sink could be built for a subscription.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
@@ -117,6 +101,9 @@ pub trait SinkFactory: Send + Sync + 'static {
     fn create(&self, subscription: &Subscription) -> Result<Arc<dyn Sink>, SinkError>;
 }
 
+/// How long an HTTP sink may take to answer one delivery before it counts as failed.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sink factories by URI scheme: how protocols (HTTP here, NATS, MQTT, AMQP and Kafka in
 /// [`broker`], or an embedder's own) plug in without the engine knowing them.
 #[derive(Clone, Default)]
@@ -142,11 +129,18 @@ impl SinkRegistry {
     /// it refuses cannot be created, and HTTP sinks are checked again on every address their
     /// host resolves to.
     pub fn with_egress(policy: Arc<http_server::EgressPolicy>) -> Self {
-        let mut registry = SinkRegistry::new();
-        let webhooks = HttpSinkFactory::new()
-            .with_egress(Arc::clone(&policy))
+        let webhooks = HttpSinkFactory::with_settings(DEFAULT_HTTP_TIMEOUT, &[], policy.clone())
             .expect("the default TLS settings always build");
-        let webhooks = Arc::new(webhooks);
+        Self::with_http(Arc::new(webhooks), policy)
+    }
+
+    /// The built-in sinks with `webhooks` as the `http`/`https` factory (e.g. one with TLS
+    /// settings of its own per sink), and broker sinks under `policy`.
+    pub fn with_http(
+        webhooks: Arc<HttpSinkFactory>,
+        policy: Arc<http_server::EgressPolicy>,
+    ) -> Self {
+        let mut registry = SinkRegistry::new();
         registry.register("http", webhooks.clone());
         registry.register("https", webhooks);
         let brokers = Arc::new(BrokerSinkFactory::new().with_egress(policy));

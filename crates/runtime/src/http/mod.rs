@@ -292,7 +292,7 @@ impl HttpTrigger {
             Ok(queued) => queued,
             Err(error) => {
                 tracing::error!(%error, "cannot store onward deliveries; asking the producer to retry");
-                count_received("retry", count);
+                received().retry.inc_by(count);
                 return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Cannot store the event")
                     .detail(format!("the event was not accepted: {error}"))
                     .retry_after(TRANSIENT_RETRY_AFTER)
@@ -300,17 +300,17 @@ impl HttpTrigger {
             }
         };
         if let Some(failure) = failure {
-            let outcome = if failure.status().is_server_error()
+            let counter = if failure.status().is_server_error()
                 || failure.status() == StatusCode::TOO_MANY_REQUESTS
             {
-                "retry"
+                &received().retry
             } else {
-                "rejected"
+                &received().rejected
             };
-            count_received(outcome, count);
+            counter.inc_by(count);
             return failure;
         }
-        count_received("accepted", count);
+        received().accepted.inc_by(count);
         let mut reply = reply;
         if !marked {
             for event in &mut reply {
@@ -344,15 +344,10 @@ impl HttpTrigger {
     }
 }
 
-/// Counts events the HTTP trigger took in (`spindle_events_received_total{trigger="http"}`).
-fn count_received(outcome: &'static str, events: u64) {
-    metrics::metrics()
-        .events_received
-        .get_or_create(&metrics::TriggerLabels {
-            trigger: "http".to_owned(),
-            outcome,
-        })
-        .inc_by(events);
+/// The HTTP trigger's `spindle_events_received_total{trigger="http"}` counters.
+fn received() -> &'static metrics::TriggerMetrics {
+    static HTTP: std::sync::OnceLock<metrics::TriggerMetrics> = std::sync::OnceLock::new();
+    HTTP.get_or_init(|| metrics::metrics().trigger("http"))
 }
 
 /// The success reply: the result events in the request's mode (a batch when there are
