@@ -44,9 +44,9 @@ async fn a_backlog_drains_at_max_concurrency_one_and_two() {
         }
 
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("spindle.toml"),
-            format!(
+        running::write_manifest(
+            dir.path(),
+            &format!(
                 r#"spindle_manifest_version = 1
 [application]
 name = "backlog"
@@ -62,8 +62,7 @@ out = "nats://127.0.0.1:4222/{out}"
 "#,
                 echo.display()
             ),
-        )
-        .unwrap();
+        );
         let _up = running::up(dir.path(), Stdio::inherit());
 
         let mut seen = BTreeSet::new();

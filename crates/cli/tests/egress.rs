@@ -58,9 +58,9 @@ fn the_egress_policy_holds_for_sinks_guests_and_handshake_callbacks() {
     let (port, hits) = counting_server();
     let behaviours = support::guest("guest_behaviours");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             r#"spindle_manifest_version = 1
 [application]
 name = "egress"
@@ -75,8 +75,7 @@ allowed_outbound_hosts = ["*://*:*"]
 "#,
             behaviours.display()
         ),
-    )
-    .unwrap();
+    );
     let up = running::up(dir.path(), Stdio::inherit());
 
     // Sinks: the defaults (a metadata address), a denied network, a denied domain.

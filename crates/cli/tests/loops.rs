@@ -8,7 +8,7 @@ mod running;
 mod support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloudevent::Event;
 
@@ -16,9 +16,9 @@ use cloudevent::Event;
 async fn two_components_feeding_each_other_stop_at_the_hop_limit() {
     let echo = support::guest("guest_echo");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             r#"spindle_manifest_version = 1
 [application]
 name = "loops"
@@ -32,8 +32,7 @@ source = "{echo}"
 "#,
             echo = echo.display()
         ),
-    )
-    .unwrap();
+    );
     let up = running::up(dir.path(), Stdio::inherit());
     let client = reqwest::Client::new();
     for component in ["ping", "pong"] {
@@ -65,28 +64,7 @@ source = "{echo}"
 
     // The ball matches both subscriptions, so two copies bounce (ping → pong → …, and
     // pong → ping → …); each is dead-lettered once it is past 4 hops, with the loop named.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let letters = loop {
-        let letters = client
-            .get(format!("{}/deadletters", up.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let letters: serde_json::Value = serde_json::from_str(&letters).unwrap();
-        let found = letters
-            .as_array()
-            .or_else(|| letters["deadletters"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        if found.len() >= 2 {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no dead letter: {letters}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let letters = running::wait_for_dead_letters(&up.admin, 2).await;
     assert_eq!(letters.len(), 2, "{letters:?}");
     for letter in &letters {
         let text = letter.to_string();
@@ -97,18 +75,6 @@ source = "{echo}"
 
     // And the bouncing has stopped: no more dead letters or deliveries appear.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let again = client
-        .get(format!("{}/deadletters", up.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
-    let count = again
-        .as_array()
-        .or_else(|| again["deadletters"].as_array())
-        .map_or(0, Vec::len);
-    assert_eq!(count, 2, "{again}");
+    let again = running::dead_letters(&up.admin).await;
+    assert_eq!(again.len(), 2, "{again:?}");
 }

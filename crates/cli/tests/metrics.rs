@@ -24,14 +24,13 @@ impl Drop for Killed {
 async fn prometheus_scrapes_the_event_and_handler_metrics() {
     let echo = support::guest("guest_echo");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             "spindle_manifest_version = 1\n[application]\nname = \"metrics\"\n[[trigger.http]]\nroute = \"/echo\"\ncomponent = \"echo\"\n[component.echo]\nsource = \"{}\"\n",
             echo.display()
         ),
-    )
-    .unwrap();
+    );
     let up = running::up(dir.path(), Stdio::inherit());
     let client = reqwest::Client::new();
     for i in 0..3 {

@@ -8,7 +8,7 @@ mod running;
 mod support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloudevent::Event;
 use transports::{SendOptions, Sender};
@@ -22,29 +22,15 @@ fn event(id: &str, ty: &str) -> Event {
         .unwrap()
 }
 
-async fn dead_letters(admin: &str) -> Vec<serde_json::Value> {
-    let text = reqwest::get(format!("{admin}/deadletters"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v.as_array()
-        .or_else(|| v["deadletters"].as_array())
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_are_dead_lettered_in_the_triggers_queue_and_acknowledged() {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let queue = format!("/queue/spindle-poison-{run}");
     let behaviours = support::guest("guest_behaviours");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             r#"spindle_manifest_version = 1
 [application]
 name = "poison"
@@ -57,8 +43,7 @@ source = "{}"
 "#,
             behaviours.display()
         ),
-    )
-    .unwrap();
+    );
     let up = running::up(dir.path(), Stdio::inherit());
 
     let sink: manifest::Sink = format!("amqp://127.0.0.1:5672{queue}").parse().unwrap();
@@ -74,18 +59,7 @@ source = "{}"
         .await
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let letters = loop {
-        let letters = dead_letters(&up.admin).await;
-        if letters.len() >= 2 {
-            break letters;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dead letters so far: {letters:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let letters = running::wait_for_dead_letters(&up.admin, 2).await;
     assert_eq!(letters.len(), 2, "{letters:?}");
     for letter in &letters {
         assert_eq!(letter["subscription"], "trigger:behaviours:0", "{letter}");
@@ -108,5 +82,5 @@ source = "{}"
 
     // Acknowledged: nothing comes back, so no more dead letters appear.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(dead_letters(&up.admin).await.len(), 2);
+    assert_eq!(running::dead_letters(&up.admin).await.len(), 2);
 }

@@ -13,9 +13,9 @@ fn readiness_lists_the_store_the_workers_and_each_broker_trigger() {
     let echo = support::guest("guest_echo");
     let dir = tempfile::tempdir().unwrap();
     let subject = format!("spindle.probe.{}", uuid::Uuid::new_v4().simple());
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             r#"spindle_manifest_version = 1
 [application]
 name = "probes"
@@ -29,8 +29,7 @@ source = "{}"
 "#,
             echo.display()
         ),
-    )
-    .unwrap();
+    );
     let up = running::up(dir.path(), Stdio::inherit());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -93,14 +92,13 @@ fn logs_off_a_terminal_are_plain_text_or_json() {
     let echo = support::guest("guest_echo");
     for json in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("spindle.toml"),
-            format!(
+        running::write_manifest(
+            dir.path(),
+            &format!(
                 "spindle_manifest_version = 1\n[application]\nname = \"logs\"\n[[trigger.http]]\nroute = \"/e\"\ncomponent = \"echo\"\n[component.echo]\nsource = \"{}\"\n",
                 echo.display()
             ),
-        )
-        .unwrap();
+        );
         let env: &[(&str, &str)] = if json {
             &[("SPINDLE_LOG_FORMAT", "json")]
         } else {
@@ -136,14 +134,13 @@ fn a_guests_log_lines_name_the_event_and_its_trace() {
     use std::io::{BufRead, BufReader};
     let behaviours = support::guest("guest_behaviours");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
-        format!(
+    running::write_manifest(
+        dir.path(),
+        &format!(
             "spindle_manifest_version = 1\n[application]\nname = \"traced\"\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"behaviours\"\n[component.behaviours]\nsource = \"{}\"\n",
             behaviours.display()
         ),
-    )
-    .unwrap();
+    );
     let mut up = running::up_with_env(
         dir.path(),
         Stdio::piped(),
@@ -187,11 +184,10 @@ fn a_guests_log_lines_name_the_event_and_its_trace() {
 fn an_inline_token_is_warned_about() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("spindle.toml"),
+    running::write_manifest(
+        dir.path(),
         "spindle_manifest_version = 1\n[application]\nname = \"inline\"\n[application.admin]\ntoken = \"s3cret\"\n[[trigger.http]]\nroute = \"/e\"\n",
-    )
-    .unwrap();
+    );
     let mut up = running::up(dir.path(), Stdio::piped());
     let stderr = up.child.stderr.take().unwrap();
     let mut warned = false;

@@ -100,3 +100,35 @@ pub fn post_blocking(url: &str, event: &cloudevent::Event) -> (u16, String) {
         .unwrap()
         .block_on(post(url, event))
 }
+
+/// The dead letters the admin API at `admin` lists.
+pub async fn dead_letters(admin: &str) -> Vec<serde_json::Value> {
+    let text = reqwest::get(format!("{admin}/deadletters"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_array()
+        .or_else(|| v["deadletters"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Polls [`dead_letters`] until there are at least `count` (panics after 90 s).
+pub async fn wait_for_dead_letters(admin: &str, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let letters = dead_letters(admin).await;
+        if letters.len() >= count {
+            return letters;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} dead letters, not {count}: {letters:?}",
+            letters.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
