@@ -12,6 +12,7 @@ root=$PWD
 say() { printf '\n==> %s\n' "$*" >&2; }
 
 say "Building spindle (cargo build --release -p spindle-cli)"
+bash scripts/build-deps.sh
 cargo build --release --locked -q -p spindle-cli
 spindle="$root/target/release/spindle"
 

@@ -14,6 +14,9 @@ say "Checking formatting (cargo fmt --check)"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
 
+say "Making sure the C libraries the build links are installed (OpenSSL for librdkafka)"
+bash scripts/build-deps.sh
+
 say "Starting the brokers the tests talk to (NATS, Mosquitto, RabbitMQ, Kafka) if they are down"
 bash scripts/services.sh
 

@@ -236,7 +236,7 @@ pub fn schemes(protocol: Protocol) -> &'static [&'static str] {
         Protocol::Mqtt3 | Protocol::Mqtt5 => &["mqtt", "mqtts", "ws", "wss"],
         Protocol::Amqp => &["amqp", "amqps"],
         Protocol::Nats => &["nats", "nats+tls", "tls"],
-        Protocol::Kafka => &["kafka"],
+        Protocol::Kafka => &["kafka", "kafka+tls"],
     }
 }
 

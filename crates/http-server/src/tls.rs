@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 /// How often the certificate and key files are checked for a change.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
-/// Where a listener's certificate chain and private key are, as PEM files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a certificate chain and its private key are, as PEM files (a listener's, or a
+/// client's for mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TlsFiles {
     /// The certificate chain, leaf first.
     pub cert: PathBuf,

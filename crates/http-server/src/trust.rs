@@ -6,6 +6,7 @@
 //! `wasi:http` requests, so a private CA trusted by one is trusted by the other, and a
 //! certificate problem reads the same in a dead letter and in a guest's error.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
@@ -32,6 +33,46 @@ impl std::fmt::Debug for ClientIdentity {
     /// Without the key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientIdentity").finish_non_exhaustive()
+    }
+}
+
+/// How one client connection of Spindle (an HTTPS sink, a broker) is secured beyond the
+/// defaults, as `spindle.toml` says it with `tls = { ca, cert, key }`: a CA to trust beside the
+/// system's roots and a client certificate to present (mutual TLS). Paths, read when a
+/// connection is configured, so a renewed file is picked up at the next connect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ClientTls {
+    /// PEM CA certificates trusted beside the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The client certificate chain and key (PEM) presented when the server asks for one.
+    pub identity: Option<crate::TlsFiles>,
+}
+
+impl ClientTls {
+    /// The extra CA certificates (empty without `ca`) and the client identity, read from
+    /// their files; the error names the file that could not be read.
+    pub fn load(&self) -> Result<(Vec<u8>, Option<ClientIdentity>), String> {
+        fn read(path: &Path) -> Result<Vec<u8>, String> {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
+        let ca = match &self.ca {
+            Some(path) => read(path)?,
+            None => Vec::new(),
+        };
+        let identity = match &self.identity {
+            Some(files) => Some(ClientIdentity {
+                cert_pem: read(&files.cert)?,
+                key_pem: read(&files.key)?,
+            }),
+            None => None,
+        };
+        Ok((ca, identity))
+    }
+
+    /// The rustls client configuration these settings describe, offering `alpn`.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
+        let (ca, identity) = self.load()?;
+        client_config_with_identity(&ca, alpn, identity.as_ref())
     }
 }
 

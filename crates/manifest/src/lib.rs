@@ -13,7 +13,7 @@
 //! *all* problems, each with file, line and key:
 //!
 //! ```text
-//! spindle.toml:12: component.orders.outputs.shipping: invalid sink URI "htp:/x": unsupported scheme "htp" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)
+//! spindle.toml:12: component.orders.outputs.shipping: invalid sink URI "htp:/x": unsupported scheme "htp" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, amqps, kafka, kafka+tls)
 //! ```
 //!
 //! Whether the component `.wasm` files exist is a separate question,

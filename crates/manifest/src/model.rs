@@ -40,6 +40,7 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3001";
 pub use http_server::Limits as ListenerLimits;
 /// A listener's certificate and key files: the HTTP server stack's own type.
 pub use http_server::TlsFiles;
+pub use http_server::trust::ClientTls;
 
 /// Default [`Admin`] `max_connections`: the admin API serves a few operators and scripts.
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -531,18 +532,11 @@ pub struct Output {
     /// request announcing this origin as `WebHook-Request-Origin`) before the first
     /// delivery, as receivers following cloudevents/http-webhook.md require.
     pub webhook_origin: Option<String>,
-    /// HTTPS sinks only: `tls = { ca, cert, key }`, a CA to trust beside the system's roots
-    /// and a client certificate to present (mutual TLS).
-    pub tls: Option<OutputTls>,
-}
-
-/// The TLS settings of one HTTPS output; paths resolved against the manifest directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputTls {
-    /// PEM CA certificates trusted for this sink, beside the system's roots.
-    pub ca: Option<PathBuf>,
-    /// The client certificate chain and key (PEM) presented when the sink asks for one.
-    pub identity: Option<TlsFiles>,
+    /// HTTPS sinks: `tls = { ca, cert, key }`, a CA to trust beside the system's roots and a
+    /// client certificate to present (mutual TLS). A broker sink's TLS settings travel with
+    /// its address instead ([`Endpoint::tls`](crate::Endpoint::tls)), where its sender
+    /// reads them.
+    pub tls: Option<ClientTls>,
 }
 
 /// CloudEvents content mode for outgoing events.

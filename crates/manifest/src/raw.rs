@@ -139,6 +139,7 @@ pub(crate) struct RawNatsTrigger {
     pub jetstream: Option<RawJetStream>,
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawClientTls>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +160,7 @@ pub(crate) struct RawMqttTrigger {
     pub client_id: Option<Str>,
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawClientTls>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +170,7 @@ pub(crate) struct RawAmqpTrigger {
     pub source: Str,
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawClientTls>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +181,7 @@ pub(crate) struct RawKafkaTrigger {
     pub group: Option<Str>,
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawKafkaTls>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,13 +221,42 @@ pub(crate) struct RawOutputTable {
     #[serde(default)]
     pub headers: BTreeMap<Str, String>,
     pub webhook_origin: Option<Str>,
-    pub tls: Option<Spanned<RawOutputTls>>,
+    pub tls: Option<Spanned<RawClientTls>>,
 }
 
-/// `tls = { ca = "...", cert = "...", key = "..." }` on an HTTPS output
+/// A Kafka trigger's `tls`: `true` (the system's roots) or the settings table. Kafka
+/// brokers are listed as `host:port` without a scheme, so TLS is switched on here.
+#[derive(Debug)]
+pub(crate) enum RawKafkaTls {
+    On(bool),
+    Settings(RawClientTls),
+}
+
+impl<'de> Deserialize<'de> for RawKafkaTls {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawKafkaTls;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a table { ca, cert, key }")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawKafkaTls, E> {
+                Ok(RawKafkaTls::On(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawKafkaTls, A::Error> {
+                RawClientTls::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawKafkaTls::Settings)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `tls = { ca = "...", cert = "...", key = "..." }` on an HTTPS or broker output, or on a
+/// broker trigger
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawOutputTls {
+pub(crate) struct RawClientTls {
     pub ca: Option<Str>,
     pub cert: Option<Str>,
     pub key: Option<Str>,

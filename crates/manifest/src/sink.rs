@@ -12,6 +12,10 @@
 //! | `mqtt` | `mqtt://host:port/topic/levels?qos=1&version=5&retain=false` | 1883 |
 //! | `amqp` | `amqp://host:port/queue/NAME` or `/exchange/NAME[/ROUTING_KEY]` | 5672 |
 //! | `kafka` | `kafka://host:port/topic` | 9092 |
+//!
+//! Each broker scheme has a TLS twin with its own default port: `nats+tls` (or NATS's own
+//! `tls`, 4222), `mqtts` (8883), `amqps` (5671) and `kafka+tls` (Kafka's `SSL` security
+//! protocol, 9093).
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,12 +23,22 @@ use std::str::FromStr;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::model::{MqttVersion, Qos};
+use crate::model::{ClientTls, MqttVersion, Qos};
 use crate::names;
 
 /// The schemes a sink URI may use, in the order they are listed in errors.
 pub const SINK_SCHEMES: &[&str] = &[
-    "http", "https", "nats", "nats+tls", "tls", "mqtt", "mqtts", "amqp", "kafka",
+    "http",
+    "https",
+    "nats",
+    "nats+tls",
+    "tls",
+    "mqtt",
+    "mqtts",
+    "amqp",
+    "amqps",
+    "kafka",
+    "kafka+tls",
 ];
 
 /// Why a sink URI was rejected. The manifest wraps this as
@@ -36,7 +50,7 @@ pub enum SinkError {
     Syntax(String),
     /// A scheme without a sink implementation.
     #[error(
-        "unsupported scheme \"{0}\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
+        "unsupported scheme \"{0}\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, amqps, kafka, kafka+tls)"
     )]
     UnsupportedScheme(String),
     /// Brokers and HTTP endpoints are always reached by host.
@@ -51,7 +65,7 @@ pub enum SinkError {
 }
 
 /// A broker address: host and port, with the scheme's default port filled in, and whether
-/// the connection uses TLS (`nats+tls://`, `mqtts://`).
+/// and how the connection uses TLS (`nats+tls://`, `mqtts://`, `amqps://`, `kafka+tls://`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// Host name or IP address; IPv6 addresses keep their brackets so that
@@ -59,9 +73,10 @@ pub struct Endpoint {
     pub host: String,
     /// Port, defaulted per scheme when the URI leaves it out.
     pub port: u16,
-    /// Connect over TLS, verifying the broker against the system's roots (`SSL_CERT_FILE` /
-    /// `SSL_CERT_DIR` override them).
-    pub tls: bool,
+    /// Connect over TLS when set: the broker is verified against the system's roots
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them) plus the settings' own CA, and the
+    /// settings' client certificate is presented if the broker asks for one.
+    pub tls: Option<ClientTls>,
 }
 
 impl Endpoint {
@@ -70,8 +85,13 @@ impl Endpoint {
         Endpoint {
             host: host.into(),
             port,
-            tls: false,
+            tls: None,
         }
+    }
+
+    /// Whether the connection uses TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -143,6 +163,18 @@ impl Sink {
             Sink::Mqtt { .. } => "mqtt",
             Sink::Amqp { .. } => "amqp",
             Sink::Kafka { .. } => "kafka",
+        }
+    }
+
+    /// The broker endpoint a broker sink connects to (none for HTTP), e.g. to attach the
+    /// TLS settings an output declares.
+    pub fn endpoint_mut(&mut self) -> Option<&mut Endpoint> {
+        match self {
+            Sink::Http { .. } => None,
+            Sink::Nats { server, .. } => Some(server),
+            Sink::Mqtt { broker, .. } | Sink::Amqp { broker, .. } | Sink::Kafka { broker, .. } => {
+                Some(broker)
+            }
         }
     }
 }
@@ -244,15 +276,17 @@ impl FromStr for Sink {
                     retain,
                 })
             }
-            "amqp" => {
-                let broker = endpoint(&url, 5672, "amqp://127.0.0.1:5672/queue/orders")?;
+            "amqp" | "amqps" => {
+                let default_port = if scheme == "amqps" { 5671 } else { 5672 };
+                let broker = endpoint(&url, default_port, "amqp://127.0.0.1:5672/queue/orders")?;
                 no_query(&url)?;
                 let address = url.path().to_owned();
                 check_amqp_address(&address)?;
                 Ok(Sink::Amqp { broker, address })
             }
-            "kafka" => {
-                let broker = endpoint(&url, 9092, "kafka://127.0.0.1:9092/orders")?;
+            "kafka" | "kafka+tls" => {
+                let default_port = if scheme == "kafka+tls" { 9093 } else { 9092 };
+                let broker = endpoint(&url, default_port, "kafka://127.0.0.1:9092/orders")?;
                 no_query(&url)?;
                 let topic = path_rest(&url)?;
                 names::check_kafka_topic(&topic).map_err(SinkError::Invalid)?;
@@ -274,7 +308,7 @@ impl fmt::Display for Sink {
                 subject,
                 jetstream,
             } => {
-                let scheme = if server.tls { "nats+tls" } else { "nats" };
+                let scheme = if server.is_tls() { "nats+tls" } else { "nats" };
                 write!(f, "{scheme}://{server}/{subject}")?;
                 if *jetstream {
                     f.write_str("?jetstream=true")?;
@@ -290,7 +324,7 @@ impl fmt::Display for Sink {
             } => {
                 let topic: String =
                     percent_encoding::utf8_percent_encode(topic, PATH_ESCAPES).collect();
-                let scheme = if broker.tls { "mqtts" } else { "mqtt" };
+                let scheme = if broker.is_tls() { "mqtts" } else { "mqtt" };
                 write!(
                     f,
                     "{scheme}://{broker}/{topic}?qos={}&version={}&retain={retain}",
@@ -298,8 +332,18 @@ impl fmt::Display for Sink {
                     version.as_str()
                 )
             }
-            Sink::Amqp { broker, address } => write!(f, "amqp://{broker}{address}"),
-            Sink::Kafka { broker, topic } => write!(f, "kafka://{broker}/{topic}"),
+            Sink::Amqp { broker, address } => {
+                let scheme = if broker.is_tls() { "amqps" } else { "amqp" };
+                write!(f, "{scheme}://{broker}{address}")
+            }
+            Sink::Kafka { broker, topic } => {
+                let scheme = if broker.is_tls() {
+                    "kafka+tls"
+                } else {
+                    "kafka"
+                };
+                write!(f, "{scheme}://{broker}/{topic}")
+            }
         }
     }
 }
@@ -341,7 +385,11 @@ fn endpoint(url: &Url, default_port: u16, example: &'static str) -> Result<Endpo
     Ok(Endpoint {
         host,
         port: url.port().unwrap_or(default_port),
-        tls: matches!(url.scheme(), "nats+tls" | "tls" | "mqtts"),
+        tls: matches!(
+            url.scheme(),
+            "nats+tls" | "tls" | "mqtts" | "amqps" | "kafka+tls"
+        )
+        .then(ClientTls::default),
     })
 }
 
@@ -418,7 +466,7 @@ mod tests {
         let e = parse("htp:/x").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
+            "unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, amqps, kafka, kafka+tls)"
         );
         assert!(matches!(parse("not a uri"), Err(SinkError::Syntax(_))));
         assert!(matches!(parse(""), Err(SinkError::Syntax(_))));
@@ -526,19 +574,17 @@ mod tests {
             ("nats+tls://b/orders", 4222),
             ("tls://b:4443/orders", 4443),
             ("mqtts://b/orders/x", 8883),
+            ("amqps://b/queue/orders", 5671),
+            ("kafka+tls://b/orders", 9093),
         ] {
-            let sink = parse(uri).unwrap();
-            let endpoint = match &sink {
-                Sink::Nats { server, .. } => server,
-                Sink::Mqtt { broker, .. } => broker,
-                other => panic!("{uri}: {other:?}"),
-            };
-            assert!(endpoint.tls, "{uri}");
+            let mut sink = parse(uri).unwrap();
+            let endpoint = sink.endpoint_mut().expect("a broker sink");
+            assert!(endpoint.is_tls(), "{uri}");
             assert_eq!(endpoint.port, port, "{uri}");
             assert_eq!(parse(&sink.to_string()).unwrap(), sink, "{uri} round-trips");
         }
         assert!(!match parse("nats://b/o").unwrap() {
-            Sink::Nats { server, .. } => server.tls,
+            Sink::Nats { server, .. } => server.is_tls(),
             _ => true,
         });
     }

@@ -461,7 +461,7 @@ fn bad_sink_uri_message_is_exact() {
     );
     assert_eq!(
         d.to_string(),
-        "spindle.toml:11: component.orders.outputs.shipping: invalid sink URI \"htp:/x\": unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, kafka)"
+        "spindle.toml:11: component.orders.outputs.shipping: invalid sink URI \"htp:/x\": unsupported scheme \"htp\" (expected http, https, nats, nats+tls, tls, mqtt, mqtts, amqp, amqps, kafka, kafka+tls)"
     );
 }
 
@@ -1028,5 +1028,96 @@ fn outbound_hosts_in_spin_format_become_engine_grants() {
         ErrorKind::InvalidValue,
         "component.orders.allowed_outbound_hosts[0]",
         8,
+    );
+}
+
+// ------------------------------------------------------------ broker TLS
+
+#[test]
+fn broker_tls_settings_travel_with_the_address() {
+    let m = ok(&with(
+        r#"
+[[trigger.amqp]]
+address = "amqps://rabbit.example.com"
+source = "/queue/in"
+component = "orders"
+tls = { ca = "ca.pem", cert = "client.pem", key = "client-key.pem" }
+
+[[trigger.kafka]]
+brokers = ["k1:9093", "k2:9093"]
+topic = "in"
+component = "orders"
+tls = true
+
+[component.orders.outputs]
+out = { uri = "mqtts://mqtt.example.com/out", tls = { ca = "ca.pem" } }
+"#,
+    ));
+    let amqp = &m.triggers.amqp[0].address;
+    assert_eq!(amqp.port, 5671);
+    let tls = amqp.tls.as_ref().expect("amqps is TLS");
+    assert_eq!(tls.ca.as_deref(), Some(std::path::Path::new("/app/ca.pem")));
+    assert_eq!(
+        tls.identity.as_ref().unwrap().key,
+        std::path::Path::new("/app/client-key.pem")
+    );
+    for broker in &m.triggers.kafka[0].brokers {
+        assert_eq!(broker.tls, Some(manifest::ClientTls::default()));
+    }
+    let output = &m.components.values().next().unwrap().outputs["out"];
+    assert_eq!(
+        output.tls, None,
+        "a broker output's TLS goes with its address"
+    );
+    match &output.sink {
+        manifest::Sink::Mqtt { broker, .. } => assert_eq!(
+            broker.tls.as_ref().unwrap().ca.as_deref(),
+            Some(std::path::Path::new("/app/ca.pem"))
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn broker_tls_settings_need_a_tls_address() {
+    let d = one(
+        &with(
+            r#"
+[[trigger.nats]]
+address = "nats://127.0.0.1:4222"
+subject = "in"
+component = "orders"
+tls = { ca = "ca.pem" }
+"#,
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.nats[0].tls",
+        13,
+    );
+    assert!(d.message.contains("nats+tls://"), "{d}");
+    let d = one(
+        &with(
+            r#"
+[component.orders.outputs]
+out = { uri = "kafka://k:9092/out", tls = { ca = "ca.pem" } }
+"#,
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.out.tls",
+        10,
+    );
+    assert!(d.message.contains("kafka+tls"), "{d}");
+    one(
+        &with(
+            r#"
+[[trigger.kafka]]
+topic = "in"
+component = "orders"
+tls = { cert = "client.pem" }
+"#,
+        ),
+        ErrorKind::InvalidValue,
+        "trigger.kafka[0].tls",
+        12,
     );
 }

@@ -134,7 +134,8 @@ impl App {
 
         let subscribers = ComponentSinkFactory::new(components.keys().cloned().collect());
         let webhooks = Arc::new(outputs::http_sinks(manifest, egress.clone())?);
-        let mut sinks = SinkRegistry::with_http(webhooks, egress.clone());
+        let brokers = Arc::new(outputs::broker_sinks(manifest, egress.clone())?);
+        let mut sinks = SinkRegistry::with_factories(webhooks, brokers);
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
         let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
         delivery.set_max_hops(manifest.application.max_hops);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cloudevent::Event;
 use delivery::{Delivery, Protocol, Subscription, SubscriptionId};
-use manifest::Manifest;
+use manifest::{Endpoint, Manifest};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use transports::{Outcome, Receiver};
@@ -73,7 +73,11 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
             js.max_ack_pending = i64::from(max).saturating_mul(2).max(1);
         }
-        let scheme = if t.address.tls { "nats+tls" } else { "nats" };
+        let scheme = if t.address.is_tls() {
+            "nats+tls"
+        } else {
+            "nats"
+        };
         let label = format!("{scheme}://{} {}", t.address, t.subject);
         let receiver = transports::nats::receive(config)
             .await
@@ -89,7 +93,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
     }
     for t in &manifest.triggers.mqtt {
         let (max, _) = limits(t.component.as_str());
-        let scheme = if t.address.tls { "mqtts" } else { "mqtt" };
+        let scheme = if t.address.is_tls() { "mqtts" } else { "mqtt" };
         let label = format!("{scheme}://{} {}", t.address, t.topic);
         let receiver = transports::mqtt::receive(t.into())
             .await
@@ -105,7 +109,8 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
     }
     for t in &manifest.triggers.amqp {
         let (max, _) = limits(t.component.as_str());
-        let label = format!("amqp://{} {}", t.address, t.source);
+        let scheme = if t.address.is_tls() { "amqps" } else { "amqp" };
+        let label = format!("{scheme}://{} {}", t.address, t.source);
         let receiver = transports::amqp::receive(t.into())
             .await
             .map_err(|e| failed("amqp", e))?;
@@ -121,7 +126,9 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
     for t in &manifest.triggers.kafka {
         let (max, _) = limits(t.component.as_str());
         let brokers: Vec<String> = t.brokers.iter().map(ToString::to_string).collect();
-        let label = format!("kafka://{} {}", brokers.join(","), t.topic);
+        let tls = t.brokers.iter().any(Endpoint::is_tls);
+        let scheme = if tls { "kafka+tls" } else { "kafka" };
+        let label = format!("{scheme}://{} {}", brokers.join(","), t.topic);
         let receiver = transports::kafka::receive(t.into())
             .await
             .map_err(|e| failed("kafka", e))?;

@@ -27,22 +27,9 @@ pub fn http_sinks(
         for (name, output) in &c.outputs {
             let Some(tls) = &output.tls else { continue };
             let key = format!("[component.{}.outputs] {name}: tls", component.as_str());
-            let read = |path: &std::path::Path| {
-                std::fs::read(path).map_err(|e| {
-                    AppError::Config(format!("{key}: cannot read {}: {e}", path.display()))
-                })
-            };
-            let ca = match &tls.ca {
-                Some(path) => read(path)?,
-                None => Vec::new(),
-            };
-            let identity = match &tls.identity {
-                Some(files) => Some(http_server::trust::ClientIdentity {
-                    cert_pem: read(&files.cert)?,
-                    key_pem: read(&files.key)?,
-                }),
-                None => None,
-            };
+            let (ca, identity) = tls
+                .load()
+                .map_err(|e| AppError::Config(format!("{key}: {e}")))?;
             factory = factory
                 .with_sink_tls(
                     SubscriptionId::output(component.as_str(), name),
@@ -50,6 +37,33 @@ pub fn http_sinks(
                     identity.as_ref(),
                 )
                 .map_err(|e| AppError::Config(format!("{key}: {e}")))?;
+        }
+    }
+    Ok(factory)
+}
+
+/// The broker sink factory of the app: the egress policy, and each TLS broker output's own
+/// settings (`tls = { ca, cert, key }` beside `nats+tls://`, `mqtts://`, `amqps://` or
+/// `kafka+tls://`). The files are read once now, so a missing or malformed one stops
+/// `spindle up` with the output named; the sinks read them again at each connect.
+pub fn broker_sinks(
+    manifest: &Manifest,
+    egress: std::sync::Arc<http_server::EgressPolicy>,
+) -> Result<delivery::sink::BrokerSinkFactory, AppError> {
+    let mut factory = delivery::sink::BrokerSinkFactory::new().with_egress(egress);
+    for (component, c) in &manifest.components {
+        for (name, output) in &c.outputs {
+            let mut sink = output.sink.clone();
+            let Some(tls) = sink.endpoint_mut().and_then(|e| e.tls.take()) else {
+                continue;
+            };
+            if tls == manifest::ClientTls::default() {
+                continue;
+            }
+            let key = format!("[component.{}.outputs] {name}: tls", component.as_str());
+            tls.client_config(&[])
+                .map_err(|e| AppError::Config(format!("{key}: {e}")))?;
+            factory = factory.with_sink_tls(SubscriptionId::output(component.as_str(), name), tls);
         }
     }
     Ok(factory)

@@ -224,3 +224,56 @@ impl HttpsServer {
         }
     }
 }
+
+/// A TLS-terminating TCP proxy on 127.0.0.1 for tests: it accepts TLS with the given
+/// acceptor (e.g. [`TestPki::mtls_acceptor`], so clients must present a certificate) and
+/// relays the plain bytes to `upstream`. It puts a broker that speaks no TLS itself (the
+/// shared RabbitMQ, a Tansu Kafka broker) behind a real TLS endpoint. Runs on its own thread
+/// until the process ends.
+pub struct TlsProxy {
+    /// The port it listens on.
+    pub port: u16,
+    handshakes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TlsProxy {
+    /// Starts relaying TLS connections on a free port to `upstream`.
+    pub fn start(acceptor: tokio_rustls::TlsAcceptor, upstream: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("local address").port();
+        let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = handshakes.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (acceptor, counted) = (acceptor.clone(), counted.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    });
+                }
+            });
+        });
+        TlsProxy { port, handshakes }
+    }
+
+    /// How many TLS handshakes it has completed.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -126,15 +126,45 @@ async fn open_session(
         },
         None => SaslProfile::Anonymous,
     };
-    let url = format!("amqp://{broker}");
-    let open = Connection::builder()
+    let host = broker.host.trim_start_matches('[').trim_end_matches(']');
+    let builder = Connection::builder()
         .container_id(unique_name("container"))
-        .sasl_profile(profile)
-        .open(url.as_str());
+        .hostname(host)
+        .sasl_profile(profile);
+    let certificate = |problem: String| ConnectError::Certificate {
+        protocol: PROTOCOL,
+        address: broker.to_string(),
+        problem,
+    };
+    let open = async {
+        let tcp = tokio::net::TcpStream::connect((host, broker.port))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        match &broker.tls {
+            None => builder
+                .open_with_stream(tcp)
+                .await
+                .map_err(|e| unreachable(e.to_string())),
+            // `amqps`: TLS first, then AMQP inside it (RabbitMQ's port 5671).
+            Some(settings) => {
+                let config = crate::tls::client_config(settings).map_err(certificate)?;
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| certificate(format!("TLS server name {host}: {e}")))?;
+                let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| ConnectError::connecting(PROTOCOL, broker, &e))?;
+                builder
+                    .open_with_stream(stream)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))
+            }
+        }
+    };
     let mut connection = tokio::time::timeout(OPEN_TIMEOUT, open)
         .await
-        .map_err(|_| unreachable("connection timed out".to_owned()))?
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|_| unreachable("connection timed out".to_owned()))??;
     let session = tokio::time::timeout(OPEN_TIMEOUT, Session::begin(&mut connection))
         .await
         .map_err(|_| unreachable("session begin timed out".to_owned()))?

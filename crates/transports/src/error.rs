@@ -22,9 +22,49 @@ pub enum ConnectError {
         /// What is wrong.
         reason: String,
     },
+    /// The broker's TLS certificate was refused (expired, unknown issuer, name mismatch) or
+    /// the TLS settings cannot be used: retrying will not help until the operator fixes
+    /// them, so a sink dead-letters instead of retrying.
+    #[error("cannot connect to {protocol} broker at {address}: {problem}")]
+    Certificate {
+        /// `nats`, `mqtt` or `amqp`.
+        protocol: &'static str,
+        /// The address tried.
+        address: String,
+        /// What is wrong, e.g. `TLS: invalid peer certificate: UnknownIssuer`.
+        problem: String,
+    },
     /// The sink's scheme has no broker transport here (HTTP sinks are the runtime's).
     #[error("sink scheme `{0}` is not a broker transport")]
     Unsupported(String),
+}
+
+impl ConnectError {
+    /// A failure to connect, as [`ConnectError::Certificate`] when a TLS certificate problem
+    /// caused it, else [`ConnectError::Unreachable`].
+    pub(crate) fn connecting(
+        protocol: &'static str,
+        address: impl ToString,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        match http_server::trust::certificate_problem(error) {
+            Some(problem) => ConnectError::Certificate {
+                protocol,
+                address: address.to_string(),
+                problem,
+            },
+            None => ConnectError::Unreachable {
+                protocol,
+                address: address.to_string(),
+                reason: error.to_string(),
+            },
+        }
+    }
+
+    /// Whether retrying the same connection can succeed without a change of configuration.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectError::Unreachable { .. })
+    }
 }
 
 /// Why an event could not be sent. [`SendError::is_retryable`] is what delivery code looks at.

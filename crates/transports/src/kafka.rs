@@ -66,6 +66,16 @@ impl From<&KafkaTrigger> for KafkaReceiverConfig {
     }
 }
 
+/// Kafka's `SSL` security protocol when the brokers are reached over TLS (they all are or
+/// none is: the manifest gives a trigger's brokers one setting, a sink has one broker).
+fn set_tls(config: &mut ClientConfig, brokers: &[Endpoint]) {
+    if let Some(settings) = brokers.iter().find_map(|b| b.tls.as_ref()) {
+        for (key, value) in crate::tls::kafka_settings(settings) {
+            config.set(key, value);
+        }
+    }
+}
+
 fn bootstrap(brokers: &[Endpoint]) -> String {
     brokers
         .iter()
@@ -136,7 +146,8 @@ impl Tracker {
 /// in the background (a few seconds with the settings used here).
 pub async fn receive(config: KafkaReceiverConfig) -> Result<Receiver, ConnectError> {
     let brokers = bootstrap(&config.brokers);
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut settings = ClientConfig::new();
+    settings
         .set("bootstrap.servers", &brokers)
         .set("group.id", &config.group)
         .set("enable.auto.commit", "true")
@@ -152,12 +163,12 @@ pub async fn receive(config: KafkaReceiverConfig) -> Result<Receiver, ConnectErr
         )
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
-        .set("reconnect.backoff.max.ms", "5000")
-        .create()
-        .map_err(|e| ConnectError::Setup {
-            protocol: PROTOCOL,
-            reason: e.to_string(),
-        })?;
+        .set("reconnect.backoff.max.ms", "5000");
+    set_tls(&mut settings, &config.brokers);
+    let consumer: StreamConsumer = settings.create().map_err(|e| ConnectError::Setup {
+        protocol: PROTOCOL,
+        reason: e.to_string(),
+    })?;
     let consumer = Arc::new(consumer);
     let probe = consumer.clone();
     let topic = config.topic.clone();
@@ -352,6 +363,7 @@ impl KafkaSender {
             .set("message.timeout.ms", "30000")
             .set("reconnect.backoff.max.ms", "5000")
             .set("linger.ms", "5");
+        set_tls(&mut config, brokers);
         if let Some(id) = client_id {
             config.set("client.id", id);
         }

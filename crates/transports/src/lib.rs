@@ -14,8 +14,11 @@
 //! - [`Sender`]: one publisher per sink, built from a manifest [`manifest::Sink`].
 //!
 //! Brokers are reached over TLS when their address says so (`nats+tls://` or `tls://`,
-//! `mqtts://`), verified against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR`
-//! override them, e.g. for a private CA).
+//! `mqtts://`, `amqps://`, `kafka+tls://`), verified against the system's roots
+//! (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them) plus the CA of the endpoint's own
+//! [`manifest::ClientTls`], presenting its client certificate when the broker asks (mutual
+//! TLS). rustls everywhere except Kafka, whose TLS is librdkafka's (OpenSSL). A refused
+//! certificate is a [`ConnectError::Certificate`], which retrying cannot fix.
 //!
 //! Every receiver and sender reconnects on its own after a broker restart (the client
 //! crates' reconnect where they have one, a capped exponential [`backoff`] otherwise) and

@@ -131,10 +131,11 @@ fn options(
     client_id: String,
     persistent: bool,
 ) -> Result<(Client, EventLoop), ConnectError> {
-    let tls = if broker.tls {
-        Some(Arc::new(crate::tls::client_config().map_err(setup)?))
-    } else {
-        None
+    let tls = match &broker.tls {
+        Some(settings) => Some(Arc::new(
+            crate::tls::client_config(settings).map_err(setup)?,
+        )),
+        None => None,
     };
     let host = broker
         .host
@@ -301,12 +302,12 @@ impl Publish {
 }
 
 impl EventLoop {
-    async fn poll(&mut self) -> Result<Ev, String> {
+    async fn poll(&mut self) -> Result<Ev, PollError> {
         match self {
             EventLoop::V5(l) => {
                 use p5::Packet;
                 use rumqttc::v5::Event;
-                Ok(match l.poll().await.map_err(|e| e.to_string())? {
+                Ok(match l.poll().await.map_err(|e| PollError::of(&e))? {
                     Event::Incoming(Packet::ConnAck(a)) => Ev::Connected {
                         session_present: a.session_present,
                     },
@@ -345,7 +346,7 @@ impl EventLoop {
             }
             EventLoop::V4(l) => {
                 use rumqttc::{Event, Packet};
-                Ok(match l.poll().await.map_err(|e| e.to_string())? {
+                Ok(match l.poll().await.map_err(|e| PollError::of(&e))? {
                     Event::Incoming(Packet::ConnAck(a)) => Ev::Connected {
                         session_present: a.session_present,
                     },
@@ -377,7 +378,17 @@ impl EventLoop {
         loop {
             match tokio::time::timeout_at(deadline, self.poll()).await {
                 Err(_) => return Err(unreachable("no CONNACK in time".to_owned())),
-                Ok(Err(e)) => return Err(unreachable(e)),
+                Ok(Err(PollError {
+                    text,
+                    certificate: true,
+                })) => {
+                    return Err(ConnectError::Certificate {
+                        protocol: PROTOCOL,
+                        address: broker.to_string(),
+                        problem: text,
+                    });
+                }
+                Ok(Err(e)) => return Err(unreachable(e.text)),
                 Ok(Ok(Ev::Connected { .. })) => return Ok(()),
                 Ok(Ok(_)) => {}
             }
@@ -426,6 +437,35 @@ pub async fn receive(config: MqttReceiverConfig) -> Result<Receiver, ConnectErro
     }
     let task = tokio::spawn(receive_loop(client, eventloop, config, tx));
     Ok(Receiver::new(rx, task))
+}
+
+/// Why polling the connection failed: the client library's error, or the TLS certificate
+/// problem behind it (which retrying cannot fix).
+#[derive(Debug)]
+struct PollError {
+    text: String,
+    certificate: bool,
+}
+
+impl PollError {
+    fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        match http_server::trust::certificate_problem(error) {
+            Some(problem) => PollError {
+                text: problem,
+                certificate: true,
+            },
+            None => PollError {
+                text: error.to_string(),
+                certificate: false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 fn setup(reason: String) -> ConnectError {

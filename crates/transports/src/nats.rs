@@ -87,16 +87,17 @@ impl From<&NatsTrigger> for NatsReceiverConfig {
 /// Fails if the server is not reachable now (so misconfiguration shows at startup); once
 /// connected, the client reconnects forever on its own.
 pub async fn connect(server: &Endpoint) -> Result<Client, ConnectError> {
-    let scheme = if server.tls { "tls" } else { "nats" };
+    let scheme = if server.is_tls() { "tls" } else { "nats" };
     let address = format!("{scheme}://{server}");
     let log_address = address.clone();
     let mut options = async_nats::ConnectOptions::new();
-    if server.tls {
-        let tls = crate::tls::client_config().map_err(|reason| ConnectError::Unreachable {
-            protocol: PROTOCOL,
-            address: address.clone(),
-            reason,
-        })?;
+    if let Some(settings) = &server.tls {
+        let tls =
+            crate::tls::client_config(settings).map_err(|problem| ConnectError::Certificate {
+                protocol: PROTOCOL,
+                address: address.clone(),
+                problem,
+            })?;
         options = options.require_tls(true).tls_client_config(tls);
     }
     options
@@ -119,11 +120,7 @@ pub async fn connect(server: &Endpoint) -> Result<Client, ConnectError> {
         })
         .connect(&address)
         .await
-        .map_err(|e| ConnectError::Unreachable {
-            protocol: PROTOCOL,
-            address,
-            reason: e.to_string(),
-        })
+        .map_err(|e| ConnectError::connecting(PROTOCOL, address, &e))
 }
 
 /// Connects and starts receiving; see [`receive_on`].

@@ -18,6 +18,7 @@
 //! refuse that). The first send connects, later sends share the connection, and a send that
 //! fails in a way worth retrying drops it, so the next attempt starts from a fresh one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,18 +34,30 @@ use transports::{ConnectError, Mode, SendError, SendOptions, Sender};
 use url::Url;
 
 use super::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory};
-use crate::model::{ContentMode, Protocol, Subscription};
+use crate::model::{ContentMode, Protocol, Subscription, SubscriptionId};
 
 /// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
 /// [`super::SinkRegistry::with_defaults`].
-pub const SCHEMES: &[&str] = &["nats", "nats+tls", "tls", "mqtt", "mqtts", "amqp", "kafka"];
+pub const SCHEMES: &[&str] = &[
+    "nats",
+    "nats+tls",
+    "tls",
+    "mqtt",
+    "mqtts",
+    "amqp",
+    "amqps",
+    "kafka",
+    "kafka+tls",
+];
 
-/// The protocol scheme of a sink scheme: its TLS variant (`nats+tls`, `mqtts`) is the same
-/// protocol over TLS.
+/// The protocol scheme of a sink scheme: its TLS variant (`nats+tls`, `mqtts`, `amqps`,
+/// `kafka+tls`) is the same protocol over TLS.
 fn base_scheme(scheme: &str) -> &str {
     match scheme {
         "nats+tls" | "tls" => "nats",
         "mqtts" => "mqtt",
+        "amqps" => "amqp",
+        "kafka+tls" => "kafka",
         other => other,
     }
 }
@@ -65,6 +78,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default)]
 pub struct BrokerSinkFactory {
     egress: Arc<http_server::EgressPolicy>,
+    /// The TLS settings of the operator's broker outputs (`tls = { ca, cert, key }`), which
+    /// their stored sink URIs cannot carry.
+    per_sink_tls: HashMap<SubscriptionId, manifest::ClientTls>,
 }
 
 impl BrokerSinkFactory {
@@ -77,7 +93,19 @@ impl BrokerSinkFactory {
     /// The factory under `policy`: a broker host it refuses (by name, or a literal address)
     /// cannot be a sink.
     pub fn with_egress(self, policy: Arc<http_server::EgressPolicy>) -> Self {
-        BrokerSinkFactory { egress: policy }
+        BrokerSinkFactory {
+            egress: policy,
+            ..self
+        }
+    }
+
+    /// The sink of subscription `id`, when its URI is a TLS one (`nats+tls`, `mqtts`,
+    /// `amqps`, `kafka+tls`), trusts `tls`'s CA beside the system's roots and presents its
+    /// client certificate. For the operator's outputs; a sink without such settings uses the
+    /// system's roots alone.
+    pub fn with_sink_tls(mut self, id: SubscriptionId, tls: manifest::ClientTls) -> Self {
+        self.per_sink_tls.insert(id, tls);
+        self
     }
 
     /// Works out, without connecting, where and how a subscription's events would be
@@ -91,7 +119,13 @@ impl BrokerSinkFactory {
 
 impl SinkFactory for BrokerSinkFactory {
     fn create(&self, subscription: &Subscription) -> Result<Arc<dyn Sink>, SinkError> {
-        let target = resolve(subscription)?;
+        let mut target = resolve(subscription)?;
+        if let Some(tls) = self.per_sink_tls.get(&subscription.id)
+            && let Some(endpoint) = target.sink.endpoint_mut()
+            && endpoint.is_tls()
+        {
+            endpoint.tls = Some(tls.clone());
+        }
         let host = match &target.sink {
             manifest::Sink::Nats { server, .. } => &server.host,
             manifest::Sink::Mqtt { broker, .. }
@@ -764,6 +798,15 @@ impl BrokerSink {
             Ok(Err(ConnectError::Unsupported(scheme))) => {
                 return Err(SendOutcome::Permanent {
                     reason: format!("sink scheme `{scheme}` has no broker transport"),
+                    status: None,
+                });
+            }
+            // A refused certificate stays refused until the operator acts: dead-letter
+            // with the problem named rather than retrying for the whole retry window.
+            Ok(Err(e @ ConnectError::Certificate { .. })) => {
+                tracing::warn!(sink = %self.describe, error = %e, "TLS certificate refused");
+                return Err(SendOutcome::Permanent {
+                    reason: e.to_string(),
                     status: None,
                 });
             }

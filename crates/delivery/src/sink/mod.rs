@@ -131,19 +131,16 @@ impl SinkRegistry {
     pub fn with_egress(policy: Arc<http_server::EgressPolicy>) -> Self {
         let webhooks = HttpSinkFactory::with_settings(DEFAULT_HTTP_TIMEOUT, &[], policy.clone())
             .expect("the default TLS settings always build");
-        Self::with_http(Arc::new(webhooks), policy)
+        let brokers = BrokerSinkFactory::new().with_egress(policy);
+        Self::with_factories(Arc::new(webhooks), Arc::new(brokers))
     }
 
-    /// The built-in sinks with `webhooks` as the `http`/`https` factory (e.g. one with TLS
-    /// settings of its own per sink), and broker sinks under `policy`.
-    pub fn with_http(
-        webhooks: Arc<HttpSinkFactory>,
-        policy: Arc<http_server::EgressPolicy>,
-    ) -> Self {
+    /// The built-in sinks with `webhooks` as the `http`/`https` factory and `brokers` for
+    /// every broker scheme (e.g. factories with TLS settings of their own per sink).
+    pub fn with_factories(webhooks: Arc<HttpSinkFactory>, brokers: Arc<BrokerSinkFactory>) -> Self {
         let mut registry = SinkRegistry::new();
         registry.register("http", webhooks.clone());
         registry.register("https", webhooks);
-        let brokers = Arc::new(BrokerSinkFactory::new().with_egress(policy));
         for scheme in broker::SCHEMES {
             registry.register(scheme, brokers.clone());
         }

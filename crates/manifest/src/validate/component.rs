@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{Ctx, size};
+use super::{Ctx, client_tls, size};
 use crate::error::ErrorKind;
 use crate::locate::quote_key;
 use crate::model::*;
@@ -225,7 +225,7 @@ fn output(
     } else {
         format!("{key}.uri")
     };
-    let sink = match uri.get_ref().parse::<Sink>() {
+    let mut sink = match uri.get_ref().parse::<Sink>() {
         Ok(sink) => sink,
         Err(e) => {
             cx.err(
@@ -306,7 +306,7 @@ fn output(
             );
         }
     }
-    let tls = raw_tls.and_then(|t| output_tls(cx, &format!("{key}.tls"), t, &sink, base_dir));
+    let tls = raw_tls.and_then(|t| output_tls(cx, &format!("{key}.tls"), t, &mut sink, base_dir));
     Some(Output {
         sink,
         mode,
@@ -316,56 +316,37 @@ fn output(
     })
 }
 
-/// `tls = { ca, cert, key }` of an output: HTTPS sinks only; `cert` and `key` together.
+/// `tls = { ca, cert, key }` of an output: on an HTTPS sink the output keeps it; on a
+/// broker sink it goes with the broker's address, which must be a TLS one.
 fn output_tls(
     cx: &mut Ctx<'_>,
     key: &str,
-    raw: Spanned<RawOutputTls>,
-    sink: &Sink,
+    raw: Spanned<RawClientTls>,
+    sink: &mut Sink,
     base_dir: &Path,
-) -> Option<OutputTls> {
+) -> Option<ClientTls> {
     let span = raw.span();
-    let raw = raw.into_inner();
+    let settings = client_tls(cx, key, raw, base_dir, false)?;
     let https = matches!(sink, Sink::Http { url } if url.scheme() == "https");
-    if !https {
-        cx.err(
-            span,
-            key,
-            ErrorKind::InvalidValue,
-            format!(
-                "TLS settings are for https sinks only, not {}",
-                sink.scheme()
-            ),
-        );
-        return None;
-    }
-    let identity = match (raw.cert, raw.key) {
-        (Some(cert), Some(k)) => Some(TlsFiles {
-            cert: base_dir.join(cert.get_ref()),
-            key: base_dir.join(k.get_ref()),
-        }),
-        (None, None) => None,
+    let scheme = sink.scheme().to_owned();
+    match sink.endpoint_mut() {
+        None if https => Some(settings),
+        Some(endpoint) if endpoint.is_tls() => {
+            endpoint.tls = Some(settings);
+            None
+        }
         _ => {
             cx.err(
                 span,
                 key,
                 ErrorKind::InvalidValue,
-                "a client certificate needs both `cert` and `key`",
+                format!(
+                    "TLS settings need a TLS sink (https, nats+tls, mqtts, amqps, kafka+tls), not {scheme}"
+                ),
             );
-            return None;
+            None
         }
-    };
-    let ca = raw.ca.map(|ca| base_dir.join(ca.get_ref()));
-    if ca.is_none() && identity.is_none() {
-        cx.err(
-            span,
-            key,
-            ErrorKind::InvalidValue,
-            "expected `ca` and/or `cert` + `key`",
-        );
-        return None;
     }
-    Some(OutputTls { ca, identity })
 }
 
 /// An RFC 9110 `token`: the characters allowed in a header field name.

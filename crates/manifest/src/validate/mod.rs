@@ -138,7 +138,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
     };
 
     let defined: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
-    let triggers = triggers(cx, raw.trigger, &defined, &application.name);
+    let triggers = triggers(cx, raw.trigger, &defined, &application.name, base_dir);
 
     let key_value_stores = key_value::stores(cx, raw.key_value_store, base_dir);
 
@@ -189,4 +189,45 @@ fn size(cx: &mut Ctx<'_>, key: &str, v: &Spanned<StrOrInt>) -> Option<ByteSize> 
             None
         }
     }
+}
+
+/// `tls = { ca, cert, key }` of a client connection (an HTTPS sink, a broker): `cert` and
+/// `key` together, paths resolved against the manifest's directory. An empty table is an
+/// error unless `empty_ok` (where the table itself is what switches TLS on).
+fn client_tls(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    raw: Spanned<RawClientTls>,
+    base_dir: &Path,
+    empty_ok: bool,
+) -> Option<ClientTls> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let identity = match (raw.cert, raw.key) {
+        (Some(cert), Some(k)) => Some(TlsFiles {
+            cert: base_dir.join(cert.get_ref()),
+            key: base_dir.join(k.get_ref()),
+        }),
+        (None, None) => None,
+        _ => {
+            cx.err(
+                span,
+                key,
+                ErrorKind::InvalidValue,
+                "a client certificate needs both `cert` and `key`",
+            );
+            return None;
+        }
+    };
+    let ca = raw.ca.map(|ca| base_dir.join(ca.get_ref()));
+    if ca.is_none() && identity.is_none() && !empty_ok {
+        cx.err(
+            span,
+            key,
+            ErrorKind::InvalidValue,
+            "expected `ca` and/or `cert` + `key`",
+        );
+        return None;
+    }
+    Some(ClientTls { ca, identity })
 }

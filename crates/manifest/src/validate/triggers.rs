@@ -2,11 +2,13 @@
 //! addresses, subjects and topics.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use toml::Spanned;
 use url::Url;
 
 use super::Ctx;
+use super::client_tls;
 use crate::error::ErrorKind;
 use crate::locate::quote_key;
 use crate::model::*;
@@ -113,7 +115,7 @@ fn broker_address(
             return Endpoint {
                 host: u.host_str().unwrap_or_default().to_owned(),
                 port: u.port().unwrap_or(port),
-                tls,
+                tls: tls.then(ClientTls::default),
             };
         }
     };
@@ -128,19 +130,54 @@ fn broker_address(
     fallback()
 }
 
+/// A broker trigger's `tls = { ca, cert, key }`, attached to its address, which must be a
+/// TLS one (`tls_schemes`).
+fn address_tls(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    address: &mut Endpoint,
+    raw: Option<Spanned<RawClientTls>>,
+    base_dir: &Path,
+    tls_schemes: &str,
+) {
+    let Some(raw) = raw else { return };
+    let key = format!("{key}.tls");
+    let span = raw.span();
+    let Some(settings) = client_tls(cx, &key, raw, base_dir, false) else {
+        return;
+    };
+    if address.is_tls() {
+        address.tls = Some(settings);
+    } else {
+        cx.err(
+            span,
+            &key,
+            ErrorKind::InvalidValue,
+            format!("TLS settings need a TLS address ({tls_schemes})"),
+        );
+    }
+}
+
 pub(super) fn triggers(
     cx: &mut Ctx<'_>,
     raw: RawTriggers,
     defined: &BTreeSet<String>,
     app_name: &str,
+    base_dir: &Path,
 ) -> Triggers {
     Triggers {
         http: http_triggers(cx, raw.http, defined),
-        nats: each(raw.nats, "nats", |key, t| nats_trigger(cx, key, t, defined)),
-        mqtt: each(raw.mqtt, "mqtt", |key, t| mqtt_trigger(cx, key, t, defined)),
-        amqp: each(raw.amqp, "amqp", |key, t| amqp_trigger(cx, key, t, defined)),
+        nats: each(raw.nats, "nats", |key, t| {
+            nats_trigger(cx, key, t, defined, base_dir)
+        }),
+        mqtt: each(raw.mqtt, "mqtt", |key, t| {
+            mqtt_trigger(cx, key, t, defined, base_dir)
+        }),
+        amqp: each(raw.amqp, "amqp", |key, t| {
+            amqp_trigger(cx, key, t, defined, base_dir)
+        }),
         kafka: each(raw.kafka, "kafka", |key, t| {
-            kafka_trigger(cx, key, t, defined, app_name)
+            kafka_trigger(cx, key, t, defined, app_name, base_dir)
         }),
     }
 }
@@ -226,9 +263,10 @@ fn nats_trigger(
     key: &str,
     t: RawNatsTrigger,
     defined: &BTreeSet<String>,
+    base_dir: &Path,
 ) -> NatsTrigger {
     let component = check_component_ref(cx, &format!("{key}.component"), &t.component, defined);
-    let address = broker_address(
+    let mut address = broker_address(
         cx,
         &format!("{key}.address"),
         t.address.as_ref(),
@@ -239,6 +277,14 @@ fn nats_trigger(
             tls_port: 4222,
         },
         4222,
+    );
+    address_tls(
+        cx,
+        key,
+        &mut address,
+        t.tls,
+        base_dir,
+        "nats+tls:// or tls://",
     );
     if let Err(msg) = names::check_nats_subject(t.subject.get_ref(), true) {
         cx.err(
@@ -276,9 +322,10 @@ fn mqtt_trigger(
     key: &str,
     t: RawMqttTrigger,
     defined: &BTreeSet<String>,
+    base_dir: &Path,
 ) -> MqttTrigger {
     let component = check_component_ref(cx, &format!("{key}.component"), &t.component, defined);
-    let address = broker_address(
+    let mut address = broker_address(
         cx,
         &format!("{key}.address"),
         t.address.as_ref(),
@@ -290,6 +337,7 @@ fn mqtt_trigger(
         },
         1883,
     );
+    address_tls(cx, key, &mut address, t.tls, base_dir, "mqtts://");
     if let Err(msg) = names::check_mqtt_topic(t.topic.get_ref(), true) {
         cx.err(
             t.topic.span(),
@@ -366,20 +414,22 @@ fn amqp_trigger(
     key: &str,
     t: RawAmqpTrigger,
     defined: &BTreeSet<String>,
+    base_dir: &Path,
 ) -> AmqpTrigger {
     let component = check_component_ref(cx, &format!("{key}.component"), &t.component, defined);
-    let address = broker_address(
+    let mut address = broker_address(
         cx,
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_AMQP_ADDRESS,
         &BrokerSchemes {
             plain: "amqp",
-            tls: &[],
+            tls: &["amqps"],
             tls_port: 5671,
         },
         5672,
     );
+    address_tls(cx, key, &mut address, t.tls, base_dir, "amqps://");
     check_token(cx, &format!("{key}.source"), &t.source);
     AmqpTrigger {
         address,
@@ -395,9 +445,27 @@ fn kafka_trigger(
     t: RawKafkaTrigger,
     defined: &BTreeSet<String>,
     app_name: &str,
+    base_dir: &Path,
 ) -> KafkaTrigger {
     let component = check_component_ref(cx, &format!("{key}.component"), &t.component, defined);
-    let brokers = match &t.brokers {
+    // Kafka's `SSL` security protocol: brokers are `host:port`, so `tls` switches it on.
+    let tls = match t.tls {
+        None => None,
+        Some(raw) => {
+            let span = raw.span();
+            match raw.into_inner() {
+                RawKafkaTls::On(on) => on.then(ClientTls::default),
+                RawKafkaTls::Settings(settings) => client_tls(
+                    cx,
+                    &format!("{key}.tls"),
+                    Spanned::new(span, settings),
+                    base_dir,
+                    true,
+                ),
+            }
+        }
+    };
+    let mut brokers = match &t.brokers {
         None => vec![kafka_broker(DEFAULT_KAFKA_BROKER).expect("default broker parses")],
         Some(list) if list.get_ref().is_empty() => {
             cx.err(
@@ -426,6 +494,9 @@ fn kafka_trigger(
             })
             .collect(),
     };
+    for broker in &mut brokers {
+        broker.tls = tls.clone();
+    }
     if let Err(msg) = names::check_kafka_topic(t.topic.get_ref()) {
         cx.err(
             t.topic.span(),
