@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("unsupported media type `{0}`; send application/json")]
     UnsupportedMediaType(String),
+    /// Too many requests of a bounded kind are open (e.g. live tails).
+    #[error("{0}")]
+    Busy(String),
     /// The delivery engine failed (store error, shutdown).
     #[error(transparent)]
     Delivery(delivery::Error),
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
             }
+            ApiError::Busy(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             ApiError::Delivery(e) => {
                 tracing::error!(error = %e, "admin API: delivery engine failed");
                 let status = match e {

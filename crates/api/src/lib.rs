@@ -32,6 +32,7 @@ mod problem;
 mod query;
 mod routes;
 mod subscriptions;
+mod tail;
 mod validate;
 
 use std::io;
@@ -125,6 +126,11 @@ impl AdminApi {
         // name resolves to 127.0.0.1 (DNS rebinding) cannot reach the API through it.
         let loopback = listener.local_addr()?.ip().is_loopback();
         let tls = self.config.tls.clone();
+        // Live tails end when the API stops, so the graceful shutdown does not wait on them.
+        let shutdown = async {
+            shutdown.await;
+            delivery::tap::global().close_watchers();
+        };
         let handler = move |request: Request<hyper::body::Incoming>| {
             let this = self.clone();
             async move {

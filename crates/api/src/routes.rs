@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use crate::error::ApiError;
 use crate::problem::{HttpResponse, bytes_response, empty};
 use crate::query::{Query, decode};
-use crate::{deadletters, openapi, subscriptions};
+use crate::{deadletters, openapi, subscriptions, tail};
 
 const ALLOW_COLLECTION: &str = "GET, POST, OPTIONS";
 const ALLOW_ITEM: &str = "GET, PUT, DELETE, OPTIONS";
@@ -97,6 +97,10 @@ pub async fn route(
                 metrics::encode().into(),
             )
         }),
+        ["events", "tail"] => match *method {
+            Method::GET => tail::stream(&Query::parse(call.uri.query())),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
         ["openapi.yaml"] => read_only(method, || {
             bytes_response(StatusCode::OK, "application/yaml", openapi::YAML.into())
         }),

@@ -604,6 +604,8 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
         json!({"sink": "mqtts://127.0.0.1:9/t", "protocol": "MQTT5"}),
         json!({"sink": "nats+tls://127.0.0.1:9/orders", "protocol": "NATS"}),
         json!({"sink": "tls://127.0.0.1:9/orders", "protocol": "NATS"}),
+        json!({"sink": "amqps://127.0.0.1:9/queue/q", "protocol": "AMQP"}),
+        json!({"sink": "kafka+tls://127.0.0.1:9/t", "protocol": "KAFKA"}),
     ];
     for body in accepted {
         let r = s.create(body.clone()).await;
@@ -631,13 +633,13 @@ async fn broker_sinks_are_accepted_and_their_settings_checked() {
             json!({"sink": "amqp://127.0.0.1:9/orders", "protocol": "AMQP"}),
             "/sink",
         ),
-        // The scheme must fit the protocol; AMQP over TLS has no sink yet.
+        // The scheme must fit the protocol.
         (
             json!({"sink": "kafka://127.0.0.1:9/t", "protocol": "NATS"}),
             "/sink",
         ),
         (
-            json!({"sink": "amqps://127.0.0.1:9/queue/q", "protocol": "AMQP"}),
+            json!({"sink": "amqps://127.0.0.1:9/queue/q", "protocol": "KAFKA"}),
             "/sink",
         ),
         (

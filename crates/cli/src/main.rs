@@ -40,6 +40,9 @@ enum Command {
     /// Work with CloudEvents: validate them.
     #[command(subcommand)]
     Event(commands::event::EventCommand),
+    /// Watch the events passing through a running app (`spindle events tail`).
+    #[command(subcommand)]
+    Events(commands::events::EventsCommand),
     /// Evaluate a CESQL expression or a Subscriptions API filter against an event.
     #[command(subcommand)]
     Filter(commands::filter::FilterCommand),
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(args),
         Command::Up(args) => commands::up::run(args),
         Command::Event(cmd) => commands::event::run(cmd),
+        Command::Events(cmd) => commands::events::run(cmd),
         Command::Filter(cmd) => commands::filter::run(cmd),
         Command::Send(args) => commands::send::run(*args),
         Command::Sub(cmd) => commands::sub::run(cmd),

@@ -41,6 +41,7 @@ mod outbox;
 pub mod schema;
 pub mod sink;
 mod store;
+pub mod tap;
 mod worker;
 
 pub use deadletter::{DeadLetter, DeadLetterSelector};

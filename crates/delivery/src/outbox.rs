@@ -232,7 +232,7 @@ async fn direct_send<'a>(
         lane.release(slot);
         return (lane, id, event, None);
     }
-    let outcome = tokio::time::timeout_at(deadline, lane.sink.send(event)).await;
+    let outcome = tokio::time::timeout_at(deadline, lane.send(event)).await;
     lane.release(slot);
     let outcome = outcome.unwrap_or_else(|_| SendOutcome::Retry {
         after: None,

@@ -65,6 +65,8 @@ pub(crate) struct Lane {
     on_disable: DisableHook,
     /// The queue's `spindle_delivery_attempts_total` counters.
     attempts: metrics::QueueMetrics,
+    /// The subscription, for the live tap.
+    id: SubscriptionId,
 }
 
 impl Lane {
@@ -93,7 +95,20 @@ impl Lane {
             hold_until_ms: AtomicU64::new(0),
             slot_freed: Notify::new(),
             attempts: metrics::metrics().queue(id.as_str()),
+            id: id.clone(),
         }
+    }
+
+    /// Sends `event` to the sink, showing the attempt on the live tap (the event is copied
+    /// only when someone watches).
+    pub async fn send(&self, event: &Event) -> SendOutcome {
+        let started = Instant::now();
+        let outcome = self.sink.send(event).await;
+        crate::tap::global().offer(|| {
+            let event = Arc::new(event.clone());
+            crate::tap::Record::delivery(&self.id, event, &outcome, started.elapsed())
+        });
+        outcome
     }
 
     /// Counts one delivery attempt by its outcome, whoever made it (worker or direct send).
@@ -489,11 +504,11 @@ impl Worker {
                 break;
             }
             p.in_flight = true;
-            let sink = self.lane.sink.clone();
+            let lane = self.lane.clone();
             let event = p.event.clone();
             let handle = self.tasks.spawn(async move {
                 let _slot = slot;
-                (seq, sink.send(&event).await)
+                (seq, lane.send(&event).await)
             });
             self.task_seqs.insert(handle.id(), seq);
         }

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::body::BodyDeadline;
 use crate::limits::Limits;
 use crate::problem::HttpResponse;
+use crate::stream::ServedBody;
 use crate::tls::Tls;
 use crate::watchdog::{Activity, Watched};
 
@@ -245,9 +246,9 @@ fn service<H, F>(
     handler: H,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = HttpResponse,
+    Response = http::Response<ServedBody>,
     Error = Infallible,
-    Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+    Future = impl Future<Output = Result<http::Response<ServedBody>, Infallible>> + Send + 'static,
 > + Clone
 + Send
 + 'static
@@ -273,8 +274,7 @@ where
             let mut response = handler(request).await;
             tracing::debug!(status = response.status().as_u16(), "answered");
             response.headers_mut().insert(REQUEST_ID, id.0);
-            drop(guard);
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(ServedBody::serve(response, guard))
         }
         .instrument(span)
     })

@@ -143,6 +143,10 @@ impl Dispatcher {
             m.instances.inc();
         }
         let started = std::time::Instant::now();
+        // A copy for the live tap, only while someone watches.
+        let tapped = delivery::tap::global()
+            .is_watched()
+            .then(|| Arc::new(event.clone()));
         // Every log line of this event's handling (the guest's included) names the event,
         // and its trace when it carries one (the distributed-tracing extension).
         let span = tracing::info_span!(
@@ -165,6 +169,18 @@ impl Dispatcher {
             m.instances.dec();
             let duration = if handled.is_ok() { &m.ok } else { &m.error };
             duration.observe(started.elapsed().as_secs_f64());
+        }
+        if let Some(event) = tapped {
+            delivery::tap::global().offer(|| delivery::tap::Record {
+                at: std::time::SystemTime::now(),
+                stage: delivery::tap::Stage::Handled {
+                    component: component.to_owned(),
+                },
+                outcome: if handled.is_ok() { "ok" } else { "error" },
+                detail: handled.as_ref().err().map(ToString::to_string),
+                latency: started.elapsed(),
+                event,
+            });
         }
         match handled {
             Ok(mut results) => {

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod dlq;
 pub mod event;
+pub mod events;
 pub mod filter;
 pub mod new;
 pub mod send;

@@ -376,7 +376,12 @@ impl AdminClient {
 }
 
 /// A readable error from a failed call: the status, then the problem's detail and field.
-fn describe_failure(method: &Method, path: &str, status: StatusCode, body: &Value) -> String {
+pub(crate) fn describe_failure(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    body: &Value,
+) -> String {
     let mut message = format!(
         "{method} {path}: {} {}",
         status.as_u16(),
