@@ -192,6 +192,11 @@ pub struct DeliveryPolicy {
     /// key, keys in parallel). Events without the extension are unordered.
     #[serde(rename = "orderedByPartitionKey")]
     pub ordered_by_partitionkey: bool,
+    /// Deliver the events of one ordering key strictly in the order they were accepted, one at
+    /// a time (keys in parallel): the key is the `partitionkey` extension, else the `source`,
+    /// so every event is ordered. A failing event holds back the later ones of its key until
+    /// it is delivered or dead-lettered; the order holds across sink outages and restarts.
+    pub ordered: bool,
     /// HTTP content mode for the sink.
     pub mode: ContentMode,
 }
@@ -207,12 +212,19 @@ impl Default for DeliveryPolicy {
             max_in_flight: 16,
             rate_limit: None,
             ordered_by_partitionkey: false,
+            ordered: false,
             mode: ContentMode::Binary,
         }
     }
 }
 
 impl DeliveryPolicy {
+    /// Whether deliveries are ordered per key ([`DeliveryPolicy::ordered`] or
+    /// [`DeliveryPolicy::ordered_by_partitionkey`]).
+    pub fn is_ordered(&self) -> bool {
+        self.ordered || self.ordered_by_partitionkey
+    }
+
     /// Whether this is the default policy (then it is left out of the JSON).
     pub fn is_default(&self) -> bool {
         *self == DeliveryPolicy::default()

@@ -58,6 +58,9 @@ struct PolicyRecord {
     max_retry_after_ms: Option<u64>,
     max_in_flight: u32,
     rate_limit: Option<f64>,
+    /// Added within record version 1: absent in older records (unordered).
+    #[serde(default)]
+    ordered: bool,
     ordered_by_partition_key: bool,
     mode: String,
 }
@@ -111,6 +114,7 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
             max_in_flight: p.max_in_flight,
             rate_limit: p.rate_limit,
             ordered_by_partition_key: p.ordered_by_partitionkey,
+            ordered: p.ordered,
             mode: match p.mode {
                 ContentMode::Binary => "binary",
                 ContentMode::Structured => "structured",
@@ -162,6 +166,7 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     max_in_flight: p.max_in_flight,
                     rate_limit: p.rate_limit,
                     ordered_by_partitionkey: p.ordered_by_partition_key,
+                    ordered: p.ordered,
                     mode,
                 },
             })

@@ -77,9 +77,8 @@ impl Lane {
         disabled: Option<String>,
         on_disable: DisableHook,
     ) -> Self {
-        let direct = sink.takes_direct_sends()
-            && !policy.ordered_by_partitionkey
-            && policy.rate_limit.is_none();
+        let direct =
+            sink.takes_direct_sends() && !policy.is_ordered() && policy.rate_limit.is_none();
         let disabled_lock = OnceLock::new();
         if let Some(why) = disabled {
             let _ = disabled_lock.set(why);
@@ -421,15 +420,7 @@ impl Worker {
             self.cursor = row.seq + 1;
             match cloudevent::json::decode(&row.json) {
                 Ok(event) => {
-                    let key = if self.lane.policy.ordered_by_partitionkey {
-                        event.extension(PARTITION_KEY).map(|v| {
-                            let mut h = DefaultHasher::new();
-                            v.to_canonical_string().hash(&mut h);
-                            h.finish()
-                        })
-                    } else {
-                        None
-                    };
+                    let key = ordering_key(&self.lane.policy, &event);
                     self.queue.insert(
                         row.seq,
                         Pending {
@@ -467,7 +458,7 @@ impl Worker {
         if shared_hold > now_ms {
             return Some(now + Duration::from_millis(shared_hold - now_ms));
         }
-        let ordered = self.lane.policy.ordered_by_partitionkey;
+        let ordered = self.lane.policy.is_ordered();
         let mut heads = HashSet::new();
         let mut earliest: Option<u64> = None;
         let mut rate_wait = None;
@@ -714,6 +705,24 @@ pub(crate) enum NextAttempt {
     },
     /// Stop: the reason for the dead letter.
     GiveUp(String),
+}
+
+/// The ordering key of an event under `policy` (hashed; a collision only serializes more):
+/// `partitionkey`, else (with [`DeliveryPolicy::ordered`]) `source`; `None` when unordered.
+fn ordering_key(policy: &DeliveryPolicy, event: &Event) -> Option<u64> {
+    let hash = |text: &str| {
+        let mut h = DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    if !policy.is_ordered() {
+        return None;
+    }
+    match event.extension(PARTITION_KEY) {
+        Some(key) => Some(hash(&key.to_canonical_string())),
+        None if policy.ordered => Some(hash(event.source())),
+        None => None,
+    }
 }
 
 /// Decides what follows a failed attempt (`meta.attempts` already counts it): the backoff, or

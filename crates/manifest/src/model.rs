@@ -537,6 +537,9 @@ pub struct Output {
     /// its address instead ([`Endpoint::tls`](crate::Endpoint::tls)), where its sender
     /// reads them.
     pub tls: Option<ClientTls>,
+    /// `ordered = true`: deliver the events of one ordering key (`partitionkey`, else
+    /// `source`) strictly in the order the component produced them, one at a time per key.
+    pub ordered: bool,
 }
 
 /// CloudEvents content mode for outgoing events.

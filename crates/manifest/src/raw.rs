@@ -222,6 +222,8 @@ pub(crate) struct RawOutputTable {
     pub headers: BTreeMap<Str, String>,
     pub webhook_origin: Option<Str>,
     pub tls: Option<Spanned<RawClientTls>>,
+    #[serde(default)]
+    pub ordered: bool,
 }
 
 /// A Kafka trigger's `tls`: `true` (the system's roots) or the settings table. Kafka

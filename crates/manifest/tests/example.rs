@@ -192,6 +192,7 @@ fn example_round_trips_to_the_typed_model() {
                     .collect(),
                 webhook_origin: None,
                 tls: None,
+                ordered: false,
             },
         )
     })

@@ -126,6 +126,7 @@ pub fn subscription(component: &str, name: &str, output: &Output) -> Subscriptio
             ContentMode::Binary => delivery::ContentMode::Binary,
             ContentMode::Structured => delivery::ContentMode::Structured,
         },
+        ordered: output.ordered,
         ..DeliveryPolicy::default()
     };
     if !output.headers.is_empty() {

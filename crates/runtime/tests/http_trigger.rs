@@ -406,6 +406,7 @@ async fn two_app_pipeline_through_an_output() {
             headers: BTreeMap::new(),
             webhook_origin: None,
             tls: None,
+            ordered: false,
         },
     );
     let a = start(outputs, HttpConfig::default()).await;
@@ -589,6 +590,7 @@ async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_del
             headers: BTreeMap::new(),
             webhook_origin: Some("spindle.test".into()),
             tls: None,
+            ordered: false,
         },
     );
     let app = start(outputs, HttpConfig::default()).await;

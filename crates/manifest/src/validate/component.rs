@@ -210,15 +210,16 @@ fn output(
     base_dir: &Path,
 ) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_headers, webhook_origin, raw_tls) = match value.into_inner() {
+    let (uri, mode, raw_headers, webhook_origin, raw_tls, ordered) = match value.into_inner() {
         StrOr::Str(s) => (
             Spanned::new(span.clone(), s),
             ContentMode::Binary,
             BTreeMap::new(),
             None,
             None,
+            false,
         ),
-        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin, t.tls),
+        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin, t.tls, t.ordered),
     };
     let ukey = if uri.span() == span {
         key.to_owned()
@@ -313,6 +314,7 @@ fn output(
         headers,
         webhook_origin: webhook_origin.map(Spanned::into_inner),
         tls,
+        ordered,
     })
 }
 
