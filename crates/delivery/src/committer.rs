@@ -15,7 +15,7 @@ use redb::{Database, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::store::{DEAD_LETTERS, META, NEXT_SEQ, OUTBOX, SUBSCRIPTIONS};
+use crate::store::{DEAD_LETTERS, DEDUP, META, NEXT_SEQ, OUTBOX, SUBSCRIPTIONS};
 
 /// Most jobs folded into one transaction, so one commit's latency stays bounded.
 const MAX_JOBS_PER_COMMIT: usize = 4096;
@@ -34,6 +34,8 @@ pub(crate) struct Batch<'t> {
     pub outbox: Table<'t, (&'static str, u64), &'static [u8]>,
     /// Dead letters.
     pub dead: Table<'t, (&'static str, u64), &'static [u8]>,
+    /// Deduplication keys (see [`crate::dedup`]).
+    pub dedup: Table<'t, &'static str, u64>,
     next_seq: u64,
     known: HashMap<String, bool>,
 }
@@ -62,6 +64,29 @@ impl Batch<'_> {
     pub fn set_subscription_exists(&mut self, id: &str, exists: bool) {
         self.known.insert(id.to_owned(), exists);
     }
+}
+
+/// Runs `f` on a batch of one write transaction of `db` and commits it (for unit tests of
+/// what jobs do).
+#[cfg(test)]
+pub(crate) fn with_batch<T>(
+    db: &Database,
+    f: impl FnOnce(&mut Batch<'_>) -> Result<T, redb::Error>,
+) -> T {
+    let txn = db.begin_write().expect("a write transaction");
+    let out = {
+        let mut batch = Batch {
+            subscriptions: txn.open_table(SUBSCRIPTIONS).expect("table"),
+            outbox: txn.open_table(OUTBOX).expect("table"),
+            dead: txn.open_table(DEAD_LETTERS).expect("table"),
+            dedup: txn.open_table(DEDUP).expect("table"),
+            next_seq: 1,
+            known: HashMap::new(),
+        };
+        f(&mut batch).expect("the job")
+    };
+    txn.commit().expect("commit");
+    out
 }
 
 /// Called with the commit result once the batch is durable (or failed).
@@ -217,6 +242,7 @@ fn commit(db: &Database, next_seq: &mut u64, jobs: Vec<Job>) {
                 subscriptions: txn.open_table(SUBSCRIPTIONS)?,
                 outbox: txn.open_table(OUTBOX)?,
                 dead: txn.open_table(DEAD_LETTERS)?,
+                dedup: txn.open_table(DEDUP)?,
                 next_seq: *next_seq,
                 known: HashMap::new(),
             };

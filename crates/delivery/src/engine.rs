@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use cloudevent::Event;
 use redb::{Database, ReadableTable};
 
 use crate::committer::Committer;
@@ -39,6 +40,8 @@ pub struct Delivery {
     admin: Arc<tokio::sync::Mutex<()>>,
     /// The hop limit of loop protection, see [`crate::hops`].
     max_hops: Arc<std::sync::atomic::AtomicU32>,
+    /// Forgets dedup keys that left their window (see [`crate::dedup`]).
+    pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Delivery {
@@ -79,7 +82,11 @@ impl Delivery {
             max_hops: Arc::new(std::sync::atomic::AtomicU32::new(
                 crate::hops::DEFAULT_MAX_HOPS,
             )),
+            pruner: Mutex::new(None),
         };
+        *delivery.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(
+            prune_dedup(delivery.committer.clone(), delivery.subscriptions.clone()),
+        ));
         for sub in subs {
             delivery.start(Arc::new(sub));
         }
@@ -277,6 +284,34 @@ impl Delivery {
         cache.get(id).cloned()
     }
 
+    /// Whether `event` was already handled by trigger (or subscription) `id` within its dedup
+    /// window (`DeliveryPolicy::dedup_window`); always `false` without one. Pair with
+    /// [`Delivery::remember`] once the event is handled.
+    pub async fn is_duplicate(&self, id: &SubscriptionId, event: &Event) -> Result<bool, Error> {
+        let Some(window) = self.subscription(id).and_then(|s| s.delivery.dedup_window) else {
+            return Ok(false);
+        };
+        let key = crate::dedup::key(id.as_str(), event);
+        self.committer
+            .execute(move |b| crate::dedup::seen(b, &key, window, store::now_ms()))
+            .await
+    }
+
+    /// Records, durably, that trigger (or subscription) `id` handled `event`, so a copy
+    /// within its dedup window is recognised by [`Delivery::is_duplicate`]. Does nothing
+    /// without a window.
+    pub async fn remember(&self, id: &SubscriptionId, event: &Event) -> Result<(), Error> {
+        let Some(window) = self.subscription(id).and_then(|s| s.delivery.dedup_window) else {
+            return Ok(());
+        };
+        let key = crate::dedup::key(id.as_str(), event);
+        self.committer
+            .execute(move |b| {
+                crate::dedup::check_and_record(b, &key, window, store::now_ms()).map(|_| ())
+            })
+            .await
+    }
+
     /// Creates a subscription with a fresh id (`POST /subscriptions`).
     pub async fn create_subscription(
         &self,
@@ -333,6 +368,7 @@ impl Delivery {
                 b.set_subscription_exists(&key, false);
                 b.outbox
                     .retain_in((key.as_str(), 0)..=(key.as_str(), u64::MAX), |_, _| false)?;
+                crate::dedup::forget_all(b, &key)?;
                 Ok(existed)
             })
             .await?;
@@ -395,6 +431,9 @@ impl Delivery {
     /// triggers, the admin API and in-process subscribers): the store closes when the last
     /// handle is dropped. Nothing can be queued after this.
     pub async fn stop(&self) {
+        if let Some(pruner) = self.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            pruner.abort();
+        }
         let tasks: Vec<_> = self
             .workers
             .drain()
@@ -417,5 +456,38 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         drop(self.workers.drain());
         self.committer.shutdown();
+    }
+}
+
+/// How often dedup keys past their window are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+/// Keeps every dedup window to its time and size, forever (aborted when the engine stops).
+async fn prune_dedup(committer: Committer, subscriptions: Cache) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let windows: Vec<(String, Duration, u32)> = {
+            let cache = subscriptions.read().unwrap_or_else(|e| e.into_inner());
+            cache
+                .values()
+                .filter_map(|s| {
+                    let window = s.delivery.dedup_window?;
+                    Some((
+                        s.id.as_str().to_owned(),
+                        window,
+                        s.delivery.dedup_max_entries,
+                    ))
+                })
+                .collect()
+        };
+        for (id, window, max) in windows {
+            let pruned = committer
+                .execute(move |b| crate::dedup::prune(b, &id, window, max, store::now_ms()))
+                .await;
+            if let Err(error) = pruned {
+                tracing::warn!(%error, "could not prune the dedup window");
+            }
+        }
     }
 }

@@ -33,6 +33,7 @@
 pub mod backoff;
 mod committer;
 pub mod deadletter;
+mod dedup;
 mod engine;
 mod error;
 pub mod hops;

@@ -161,6 +161,11 @@ pub const MIN_RATE_LIMIT: f64 = 0.001;
 /// The fastest `rateLimit` that still means something.
 pub const MAX_RATE_LIMIT: f64 = 1_000_000.0;
 
+/// The default of [`DeliveryPolicy::dedup_max_entries`].
+pub const DEFAULT_DEDUP_MAX_ENTRIES: u32 = 100_000;
+/// The largest [`DeliveryPolicy::dedup_max_entries`].
+pub const MAX_DEDUP_ENTRIES: u32 = 10_000_000;
+
 /// How hard Spindle tries to deliver to one subscription. Not part of the Subscriptions API:
 /// carried in the extra `delivery` member of the subscription JSON, all fields optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +202,15 @@ pub struct DeliveryPolicy {
     /// so every event is ordered. A failing event holds back the later ones of its key until
     /// it is delivered or dead-lettered; the order holds across sink outages and restarts.
     pub ordered: bool,
+    /// Idempotency: an event whose (`source`, `id`) this subscription accepted less than this
+    /// long ago is acknowledged and not delivered again. Remembered on disk, so the window
+    /// holds across restarts. `None` = no deduplication.
+    #[serde(rename = "dedupWindowMs", with = "opt_millis")]
+    pub dedup_window: Option<Duration>,
+    /// The most (`source`, `id`) pairs remembered for [`DeliveryPolicy::dedup_window`]; past
+    /// it the oldest are forgotten first.
+    #[serde(rename = "dedupMaxEntries")]
+    pub dedup_max_entries: u32,
     /// HTTP content mode for the sink.
     pub mode: ContentMode,
 }
@@ -213,6 +227,8 @@ impl Default for DeliveryPolicy {
             rate_limit: None,
             ordered_by_partitionkey: false,
             ordered: false,
+            dedup_window: None,
+            dedup_max_entries: DEFAULT_DEDUP_MAX_ENTRIES,
             mode: ContentMode::Binary,
         }
     }
@@ -248,6 +264,14 @@ impl DeliveryPolicy {
         within("maxRetryAfterMs", self.max_retry_after, MAX_BACKOFF)?;
         if let Some(age) = self.max_age {
             within("maxAgeMs", age, MAX_AGE)?;
+        }
+        if let Some(window) = self.dedup_window {
+            within("dedupWindowMs", window, MAX_AGE)?;
+        }
+        if !(1..=MAX_DEDUP_ENTRIES).contains(&self.dedup_max_entries) {
+            return Err(format!(
+                "delivery.dedupMaxEntries must be between 1 and {MAX_DEDUP_ENTRIES}"
+            ));
         }
         if self.max_backoff < self.initial_backoff {
             return Err("delivery.maxBackoffMs must be at least initialBackoffMs".into());

@@ -41,6 +41,9 @@ pub struct Outbox {
 struct Row {
     id: SubscriptionId,
     value: Vec<u8>,
+    /// For a subscription with a dedup window: the event's dedup key and the window. The
+    /// entry is written only if the key is not in the window (see [`crate::dedup`]).
+    dedup: Option<(String, Duration)>,
 }
 
 impl Outbox {
@@ -88,7 +91,11 @@ impl Outbox {
                     if !queued_subs.contains(&id) {
                         queued_subs.push(id);
                     }
-                    queued.push(entry(id, fresh, event));
+                    let mut row = entry(id, fresh, event);
+                    row.dedup = lane
+                        .and_then(|l| l.policy.dedup_window)
+                        .map(|window| (crate::dedup::key(id.as_str(), event), window));
+                    queued.push(row);
                 }
             }
         }
@@ -176,6 +183,7 @@ impl Outbox {
                 move |b| {
                     let mut accepted = 0;
                     let mut touched: Vec<String> = Vec::new();
+                    let now = store::now_ms();
                     for (row, is_dead) in queued
                         .iter()
                         .map(|r| (r, false))
@@ -184,6 +192,15 @@ impl Outbox {
                         let id = row.id.as_str();
                         if !b.subscription_exists(id)? {
                             tracing::debug!(subscription = %id, "no such subscription, not queued");
+                            continue;
+                        }
+                        if !is_dead
+                            && let Some((key, window)) = &row.dedup
+                            && crate::dedup::check_and_record(b, key, *window, now)?
+                        {
+                            // Accepted before, within the window: acknowledged, not again.
+                            tracing::debug!(subscription = %id, "duplicate (source, id) within the dedup window, not queued");
+                            accepted += 1;
                             continue;
                         }
                         let seq = b.next_seq();
@@ -247,6 +264,7 @@ fn entry(id: &SubscriptionId, meta: EntryMeta, event: &Event) -> Row {
     Row {
         id: id.clone(),
         value: store::encode_entry(meta, &cloudevent::json::encode(event)),
+        dedup: None,
     }
 }
 
@@ -262,5 +280,6 @@ fn dead_letter(
     Row {
         id: id.clone(),
         value: deadletter::abandon(id, lane.sink.describe(), event, reason, attempts, status),
+        dedup: None,
     }
 }

@@ -61,6 +61,10 @@ struct PolicyRecord {
     /// Added within record version 1: absent in older records (unordered).
     #[serde(default)]
     ordered: bool,
+    #[serde(default)]
+    dedup_window_ms: Option<u64>,
+    #[serde(default)]
+    dedup_max_entries: Option<u32>,
     ordered_by_partition_key: bool,
     mode: String,
 }
@@ -115,6 +119,8 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
             rate_limit: p.rate_limit,
             ordered_by_partition_key: p.ordered_by_partitionkey,
             ordered: p.ordered,
+            dedup_window_ms: p.dedup_window.map(millis),
+            dedup_max_entries: Some(p.dedup_max_entries),
             mode: match p.mode {
                 ContentMode::Binary => "binary",
                 ContentMode::Structured => "structured",
@@ -167,6 +173,10 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     rate_limit: p.rate_limit,
                     ordered_by_partitionkey: p.ordered_by_partition_key,
                     ordered: p.ordered,
+                    dedup_window: p.dedup_window_ms.map(Duration::from_millis),
+                    dedup_max_entries: p
+                        .dedup_max_entries
+                        .unwrap_or(crate::model::DEFAULT_DEDUP_MAX_ENTRIES),
                     mode,
                 },
             })

@@ -24,6 +24,9 @@ pub(crate) const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("dead_letters");
 /// Counters (`next_seq`) and the store schema version.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Deduplication: `subscription` NUL `source` NUL `id` -> when it was accepted (ms since the
+/// epoch), see [`crate::dedup`]. Only subscriptions with a dedup window have entries.
+pub(crate) const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
 /// The key of the sequence counter in [`META`].
 pub(crate) const NEXT_SEQ: &str = "next_seq";
 
@@ -48,6 +51,7 @@ pub(crate) fn open(dir: &Path) -> Result<(Database, u64), Error> {
         let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(store)?;
         txn.open_table(OUTBOX).map_err(store)?;
         txn.open_table(DEAD_LETTERS).map_err(store)?;
+        txn.open_table(DEDUP).map_err(store)?;
         let mut meta = txn.open_table(META).map_err(store)?;
         let found = meta.get(SCHEMA_KEY).map_err(store)?.map(|v| v.value());
         match found {

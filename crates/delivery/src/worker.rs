@@ -77,8 +77,11 @@ impl Lane {
         disabled: Option<String>,
         on_disable: DisableHook,
     ) -> Self {
-        let direct =
-            sink.takes_direct_sends() && !policy.is_ordered() && policy.rate_limit.is_none();
+        // Ordering, a rate limit and deduplication all need every event to pass the queue.
+        let direct = sink.takes_direct_sends()
+            && !policy.is_ordered()
+            && policy.rate_limit.is_none()
+            && policy.dedup_window.is_none();
         let disabled_lock = OnceLock::new();
         if let Some(why) = disabled {
             let _ = disabled_lock.set(why);

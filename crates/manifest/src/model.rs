@@ -355,6 +355,10 @@ pub struct NatsTrigger {
     /// How often a message is handed to the component before it is dead-lettered (in the
     /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
     pub max_deliveries: u32,
+    /// `dedup_window = "10m"`: a message whose (`source`, `id`) this trigger already handled
+    /// within the window is acknowledged without handling it again (kept on disk, so the
+    /// window holds across restarts). Off by default.
+    pub dedup_window: Option<Duration>,
 }
 
 /// `jetstream = { stream = "...", durable = "..." }` on a NATS trigger.
@@ -388,6 +392,10 @@ pub struct MqttTrigger {
     /// How often a message is handed to the component before it is dead-lettered (in the
     /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
     pub max_deliveries: u32,
+    /// `dedup_window = "10m"`: a message whose (`source`, `id`) this trigger already handled
+    /// within the window is acknowledged without handling it again (kept on disk, so the
+    /// window holds across restarts). Off by default.
+    pub dedup_window: Option<Duration>,
 }
 
 /// MQTT quality of service level.
@@ -434,6 +442,10 @@ pub struct AmqpTrigger {
     /// How often a message is handed to the component before it is dead-lettered (in the
     /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
     pub max_deliveries: u32,
+    /// `dedup_window = "10m"`: a message whose (`source`, `id`) this trigger already handled
+    /// within the window is acknowledged without handling it again (kept on disk, so the
+    /// window holds across restarts). Off by default.
+    pub dedup_window: Option<Duration>,
 }
 
 /// `[[trigger.kafka]]`: consume a Kafka topic as part of a consumer group.
@@ -451,6 +463,10 @@ pub struct KafkaTrigger {
     /// How often a message is handed to the component before it is dead-lettered (in the
     /// trigger's dead-letter queue) and acknowledged; default [`DEFAULT_MAX_DELIVERIES`].
     pub max_deliveries: u32,
+    /// `dedup_window = "10m"`: a message whose (`source`, `id`) this trigger already handled
+    /// within the window is acknowledged without handling it again (kept on disk, so the
+    /// window holds across restarts). Off by default.
+    pub dedup_window: Option<Duration>,
 }
 
 /// `[component.<id>]`: one Wasm component and what it is allowed to do.

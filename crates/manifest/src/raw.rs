@@ -140,6 +140,7 @@ pub(crate) struct RawNatsTrigger {
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
     pub tls: Option<Spanned<RawClientTls>>,
+    pub dedup_window: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +162,7 @@ pub(crate) struct RawMqttTrigger {
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
     pub tls: Option<Spanned<RawClientTls>>,
+    pub dedup_window: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +173,7 @@ pub(crate) struct RawAmqpTrigger {
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
     pub tls: Option<Spanned<RawClientTls>>,
+    pub dedup_window: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +185,7 @@ pub(crate) struct RawKafkaTrigger {
     pub component: Str,
     pub max_deliveries: Option<Spanned<i64>>,
     pub tls: Option<Spanned<RawKafkaTls>>,
+    pub dedup_window: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

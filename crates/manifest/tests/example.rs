@@ -91,6 +91,7 @@ fn example_round_trips_to_the_typed_model() {
                 }),
                 component: id("orders"),
                 max_deliveries: DEFAULT_MAX_DELIVERIES,
+                dedup_window: Some(std::time::Duration::from_secs(600)),
             }],
             mqtt: vec![MqttTrigger {
                 address: ep("127.0.0.1", 1883),
@@ -101,12 +102,14 @@ fn example_round_trips_to_the_typed_model() {
                 client_id: Some("orders-1".into()),
                 component: id("orders"),
                 max_deliveries: DEFAULT_MAX_DELIVERIES,
+                dedup_window: None,
             }],
             amqp: vec![AmqpTrigger {
                 address: ep("127.0.0.1", 5672),
                 source: "/queue/orders".into(),
                 component: id("orders"),
                 max_deliveries: DEFAULT_MAX_DELIVERIES,
+                dedup_window: None,
             }],
             kafka: vec![KafkaTrigger {
                 brokers: vec![ep("127.0.0.1", 9092)],
@@ -114,6 +117,7 @@ fn example_round_trips_to_the_typed_model() {
                 group: "orders-service".into(),
                 component: id("orders"),
                 max_deliveries: DEFAULT_MAX_DELIVERIES,
+                dedup_window: None,
             }],
         }
     );

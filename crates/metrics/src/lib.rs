@@ -170,6 +170,8 @@ pub struct TriggerMetrics {
     pub rejected: Counter,
     /// `outcome="dead_letter"`.
     pub dead_letter: Counter,
+    /// `outcome="duplicate"`: dropped by the trigger's dedup window.
+    pub duplicate: Counter,
 }
 
 /// One queue's `spindle_delivery_attempts_total` counters, by outcome, looked up once.
@@ -221,6 +223,7 @@ impl Metrics {
             retry: counter("retry"),
             rejected: counter("rejected"),
             dead_letter: counter("dead_letter"),
+            duplicate: counter("duplicate"),
         }
     }
 

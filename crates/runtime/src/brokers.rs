@@ -49,6 +49,8 @@ pub struct BrokerTrigger {
     pub dead_letters: SubscriptionId,
     /// How often a message is tried before it is dead-lettered.
     max_deliveries: u32,
+    /// Its dedup window, kept as the policy of its queue ([`Delivery::is_duplicate`]).
+    dedup_window: Option<Duration>,
 }
 
 /// Connects every broker trigger of the manifest. Fails, naming the trigger, when a broker
@@ -89,6 +91,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             receiver,
             t.max_deliveries,
             triggers.len(),
+            t.dedup_window,
         ));
     }
     for t in &manifest.triggers.mqtt {
@@ -105,6 +108,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             receiver,
             t.max_deliveries,
             triggers.len(),
+            t.dedup_window,
         ));
     }
     for t in &manifest.triggers.amqp {
@@ -121,6 +125,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             receiver,
             t.max_deliveries,
             triggers.len(),
+            t.dedup_window,
         ));
     }
     for t in &manifest.triggers.kafka {
@@ -139,6 +144,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
             receiver,
             t.max_deliveries,
             triggers.len(),
+            t.dedup_window,
         ));
     }
     Ok(triggers)
@@ -152,6 +158,7 @@ impl BrokerTrigger {
         receiver: Receiver,
         max_deliveries: u32,
         index: usize,
+        dedup_window: Option<Duration>,
     ) -> Self {
         BrokerTrigger {
             label,
@@ -161,6 +168,7 @@ impl BrokerTrigger {
             running: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             dead_letters: SubscriptionId::trigger(component, index),
             max_deliveries: max_deliveries.max(1),
+            dedup_window,
         }
     }
 
@@ -217,11 +225,22 @@ impl BrokerTrigger {
             let label = self.label.clone();
             let poison = poison.clone();
             let received = received.clone();
+            let dedup = self.dedup_window.is_some();
             in_flight.spawn(async move {
                 let _permit = permit;
                 let event_id = delivery.event.id().to_owned();
                 let event = delivery.event.clone();
+                if dedup && poison.is_duplicate(&label, &event).await {
+                    received.duplicate.inc();
+                    if let Err(error) = delivery.ack.settle(Outcome::Ack).await {
+                        tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");
+                    }
+                    return;
+                }
                 let result = dispatcher.process(Some(&component), delivery.event).await;
+                if dedup && result.is_ok() {
+                    poison.remember(&label, &event).await;
+                }
                 // Only the handler's own failures count towards max_deliveries: a busy
                 // component or a store that cannot take the onward deliveries is not the
                 // message's fault.
@@ -266,6 +285,34 @@ struct Poison {
 }
 
 impl Poison {
+    /// Whether the trigger handled `event` within its dedup window already (logged). A store
+    /// that cannot answer lets the message through: at least once, never lost.
+    async fn is_duplicate(&self, trigger: &str, event: &Event) -> bool {
+        match self.delivery.is_duplicate(&self.queue, event).await {
+            Ok(true) => {
+                tracing::info!(
+                    trigger,
+                    event_id = event.id(),
+                    source = event.source(),
+                    "duplicate within the dedup window: acknowledged, not handled again"
+                );
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(trigger, event_id = event.id(), %error, "cannot check the dedup window");
+                false
+            }
+        }
+    }
+
+    /// Records that the trigger handled `event`, before it is acknowledged.
+    async fn remember(&self, trigger: &str, event: &Event) {
+        if let Err(error) = self.delivery.remember(&self.queue, event).await {
+            tracing::warn!(trigger, event_id = event.id(), %error, "cannot record the event in the dedup window");
+        }
+    }
+
     /// The settlement of `event` after processing: the processing outcome, unless the
     /// message is poison (refused for good, or failed `max_deliveries` times, counting only
     /// failures where `counts`): then it is dead-lettered and acknowledged (rejected as
@@ -339,14 +386,18 @@ pub async fn set_up_dead_letters(
         }
     }
     for (id, trigger) in wanted {
-        if delivery.subscription(id).is_some() {
-            continue;
-        }
-        let queue = Subscription::new(
+        let mut queue = Subscription::new(
             id.as_str(),
             Protocol::Http,
             format!("{}:{}", crate::subscriber::SCHEME, trigger.component),
         );
+        queue.delivery.dedup_window = trigger.dedup_window;
+        if delivery
+            .subscription(id)
+            .is_some_and(|s| s.sink == queue.sink && s.delivery == queue.delivery)
+        {
+            continue;
+        }
         delivery.put_subscription(queue).await.map_err(|e| {
             AppError::Config(format!("trigger {}: dead-letter queue: {e}", trigger.label))
         })?;

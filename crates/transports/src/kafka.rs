@@ -449,6 +449,7 @@ mod tests {
             group: "g".into(),
             component: manifest::ComponentId::new("c").unwrap(),
             max_deliveries: manifest::DEFAULT_MAX_DELIVERIES,
+            dedup_window: None,
         };
         assert_eq!(
             KafkaReceiverConfig::from(&trigger).keys,

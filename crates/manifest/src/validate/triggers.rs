@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 use url::Url;
@@ -314,6 +315,7 @@ fn nats_trigger(
         jetstream,
         component,
         max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
+        dedup_window: dedup_window(cx, key, t.dedup_window.as_ref()),
     }
 }
 
@@ -406,6 +408,7 @@ fn mqtt_trigger(
         client_id: t.client_id.map(Spanned::into_inner),
         component,
         max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
+        dedup_window: dedup_window(cx, key, t.dedup_window.as_ref()),
     }
 }
 
@@ -436,6 +439,7 @@ fn amqp_trigger(
         source: t.source.into_inner(),
         component,
         max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
+        dedup_window: dedup_window(cx, key, t.dedup_window.as_ref()),
     }
 }
 
@@ -518,6 +522,7 @@ fn kafka_trigger(
         group,
         component,
         max_deliveries: max_deliveries(cx, key, t.max_deliveries.as_ref()),
+        dedup_window: dedup_window(cx, key, t.dedup_window.as_ref()),
     }
 }
 
@@ -550,6 +555,32 @@ fn kafka_broker(s: &str) -> Result<Endpoint, String> {
         return Err(bad());
     }
     Ok(Endpoint::plain(host, port))
+}
+
+/// `dedup_window`: a duration from 1 ms to a year, or none.
+fn dedup_window(cx: &mut Ctx<'_>, key: &str, v: Option<&Spanned<String>>) -> Option<Duration> {
+    let v = v?;
+    match crate::units::parse_duration(v.get_ref()) {
+        Ok(d) if !d.is_zero() && d <= Duration::from_secs(365 * 24 * 3600) => Some(d),
+        Ok(_) => {
+            cx.err(
+                v.span(),
+                &format!("{key}.dedup_window"),
+                ErrorKind::InvalidValue,
+                "must be between 1ms and 365d",
+            );
+            None
+        }
+        Err(e) => {
+            cx.err(
+                v.span(),
+                &format!("{key}.dedup_window"),
+                ErrorKind::InvalidValue,
+                e.to_string(),
+            );
+            None
+        }
+    }
 }
 
 /// `max_deliveries`: 1 to 1000, default [`DEFAULT_MAX_DELIVERIES`].
