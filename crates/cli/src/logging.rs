@@ -16,16 +16,43 @@ pub enum LogFormat {
 
 /// Installs the log subscriber once; later calls do nothing.
 pub fn init(format: LogFormat) {
+    let _ = init_with_traces(format, None);
+}
+
+/// [`init`], plus trace export to `otlp` (see [`crate::telemetry::endpoint`]) as service
+/// `service` when given: every event's `event` and `deliver` spans go to the collector,
+/// whatever `RUST_LOG` keeps for the log.
+pub fn init_with_traces(
+    format: LogFormat,
+    otlp: Option<(Option<String>, &str)>,
+) -> anyhow::Result<Option<crate::telemetry::Telemetry>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let (telemetry, traces) = match otlp {
+        Some((endpoint, service)) => {
+            let (telemetry, layer) = crate::telemetry::Telemetry::start(endpoint, service)?;
+            // Only the spans that follow events across hops; none of the log lines.
+            let spans = tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() && matches!(meta.name(), "event" | "deliver")
+            });
+            (Some(telemetry), Some(layer.with_filter(spans)))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(traces)
+        .try_init();
+    Ok(telemetry)
 }

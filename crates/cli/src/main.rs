@@ -6,6 +6,7 @@
 mod commands;
 mod input;
 mod logging;
+mod telemetry;
 
 use std::process::ExitCode;
 

@@ -43,6 +43,7 @@ pub mod schema;
 pub mod sink;
 mod store;
 pub mod tap;
+pub mod trace;
 mod worker;
 
 pub use deadletter::{DeadLetter, DeadLetterSelector};

@@ -105,7 +105,23 @@ impl Lane {
     /// only when someone watches).
     pub async fn send(&self, event: &Event) -> SendOutcome {
         let started = Instant::now();
-        let outcome = self.sink.send(event).await;
+        let outcome = if crate::trace::exporting() {
+            // One span per attempt, in the trace the event carries.
+            let span = tracing::info_span!(
+                "deliver",
+                subscription = %self.id,
+                event_id = event.id(),
+                sink = %self.sink.describe(),
+                outcome = tracing::field::Empty,
+            );
+            crate::trace::adopt(&span, event);
+            let outcome =
+                tracing::Instrument::instrument(self.sink.send(event), span.clone()).await;
+            span.record("outcome", outcome_name(&outcome));
+            outcome
+        } else {
+            self.sink.send(event).await
+        };
         crate::tap::global().offer(|| {
             let event = Arc::new(event.clone());
             crate::tap::Record::delivery(&self.id, event, &outcome, started.elapsed())
@@ -708,6 +724,16 @@ pub(crate) enum NextAttempt {
     },
     /// Stop: the reason for the dead letter.
     GiveUp(String),
+}
+
+/// A send's outcome in one word, for spans.
+fn outcome_name(outcome: &SendOutcome) -> &'static str {
+    match outcome {
+        SendOutcome::Delivered => "delivered",
+        SendOutcome::Retry { .. } => "retry",
+        SendOutcome::Permanent { .. } => "refused",
+        SendOutcome::Gone { .. } => "gone",
+    }
 }
 
 /// The ordering key of an event under `policy` (hashed; a collision only serializes more):

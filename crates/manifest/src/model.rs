@@ -164,6 +164,10 @@ pub struct Application {
     /// `spindlehops` extension) before it is dead-lettered instead of delivered; default
     /// [`DEFAULT_MAX_HOPS`].
     pub max_hops: u32,
+    /// `[application.telemetry] otlp = "http://collector:4318"`: export the spans of every
+    /// event's handling and delivery over OTLP (HTTP/protobuf) to this collector. `None`:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` decides, and without it tracing export is off.
+    pub otlp: Option<url::Url>,
 }
 
 /// The default of [`Application::max_hops`].

@@ -51,6 +51,14 @@ pub(crate) struct RawApplication {
     pub admin: Option<RawAdmin>,
     pub egress: Option<RawEgress>,
     pub max_hops: Option<Spanned<i64>>,
+    pub telemetry: Option<RawTelemetry>,
+}
+
+/// `[application.telemetry]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    pub otlp: Option<Str>,
 }
 
 /// `[application.egress]`

@@ -58,6 +58,7 @@ fn example_round_trips_to_the_typed_model() {
                 deny: vec!["10.0.0.0/8".parse().unwrap()],
             },
             max_hops: DEFAULT_MAX_HOPS,
+            otlp: None,
         }
     );
 

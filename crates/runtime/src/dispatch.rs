@@ -163,6 +163,9 @@ impl Dispatcher {
                 tracing::field::display(trace.to_canonical_string()),
             );
         }
+        delivery::trace::adopt(&span, &event);
+        // What the handler emits continues the trace under its span (the multi-hop rule).
+        let onward = delivery::trace::traceparent_of(&span);
         let handled =
             tracing::Instrument::instrument(entry.handler.handle(event, outputs), span).await;
         if let Some(m) = metrics {
@@ -194,6 +197,9 @@ impl Dispatcher {
                     .chain(results.iter_mut())
                 {
                     delivery::hops::set_hops(event, hop);
+                    if let Some(traceparent) = &onward {
+                        delivery::trace::stamp(event, traceparent);
+                    }
                 }
                 tracing::debug!(component, event_id = %id, results = results.len(),
                     published = published.len(), "handled");

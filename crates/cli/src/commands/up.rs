@@ -60,14 +60,28 @@ fn warn_inline_secrets(manifest: &manifest::Manifest) {
 
 /// Runs `spindle up`.
 pub fn run(args: UpArgs) -> Result<ExitCode> {
-    crate::logging::init(args.log_format);
     let manifest = match manifest::Manifest::load(&args.file) {
         Ok(manifest) => manifest,
         Err(error) => {
+            crate::logging::init(args.log_format);
             eprintln!("{error}");
             return Ok(ExitCode::from(1));
         }
     };
+    let otlp = crate::telemetry::endpoint(manifest.application.otlp.as_ref());
+    let telemetry = crate::logging::init_with_traces(
+        args.log_format,
+        otlp.map(|endpoint| (endpoint, manifest.application.name.as_str())),
+    )?;
+    let result = serve(args, manifest);
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    result
+}
+
+/// `spindle up` once logging (and trace export) is set up.
+fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
     if let Err(error) = manifest.check_sources() {
         eprintln!("{error}");
         return Ok(ExitCode::from(1));

@@ -22,6 +22,7 @@ pub(super) fn placeholder_application() -> Application {
         admin: default_admin(),
         egress: http_server::EgressPolicy::default(),
         max_hops: DEFAULT_MAX_HOPS,
+        otlp: None,
     }
 }
 
@@ -137,6 +138,26 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
             }
         },
     };
+    let otlp =
+        app.telemetry
+            .and_then(|t| t.otlp)
+            .and_then(|v| match url::Url::parse(v.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                    Some(u)
+                }
+                _ => {
+                    cx.err(
+                    v.span(),
+                    "application.telemetry.otlp",
+                    ErrorKind::InvalidUri,
+                    format!(
+                        "invalid OTLP endpoint \"{}\" (expected e.g. \"http://127.0.0.1:4318\")",
+                        v.get_ref()
+                    ),
+                );
+                    None
+                }
+            });
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -146,6 +167,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         admin,
         egress,
         max_hops,
+        otlp,
     }
 }
 
