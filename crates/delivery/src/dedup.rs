@@ -43,7 +43,9 @@ pub(crate) fn check_and_record(
     Ok(false)
 }
 
-/// Whether `key` was accepted within `window` of `now_ms`, without recording anything.
+/// Whether `key` was accepted within `window` of `now_ms`, without recording anything (in a
+/// batch; outside one, [`seen_in`]).
+#[cfg(test)]
 pub(crate) fn seen(
     b: &mut Batch<'_>,
     key: &str,
@@ -53,6 +55,24 @@ pub(crate) fn seen(
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     Ok(b.dedup
         .get(key)?
+        .is_some_and(|at| now_ms.saturating_sub(at.value()) < window_ms))
+}
+
+/// [`seen`] in a read transaction of `db` (no commit needed).
+pub(crate) fn seen_in(
+    db: &redb::Database,
+    key: &str,
+    window: Duration,
+    now_ms: u64,
+) -> Result<bool, crate::error::Error> {
+    use redb::ReadableDatabase;
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    use crate::error::store;
+    let txn = db.begin_read().map_err(store)?;
+    let table = txn.open_table(crate::store::DEDUP).map_err(store)?;
+    Ok(table
+        .get(key)
+        .map_err(store)?
         .is_some_and(|at| now_ms.saturating_sub(at.value()) < window_ms))
 }
 

@@ -292,9 +292,13 @@ impl Delivery {
             return Ok(false);
         };
         let key = crate::dedup::key(id.as_str(), event);
-        self.committer
-            .execute(move |b| crate::dedup::seen(b, &key, window, store::now_ms()))
-            .await
+        // A read: no write transaction, no commit.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::dedup::seen_in(&db, &key, window, store::now_ms())
+        })
+        .await
+        .map_err(|_| Error::Aborted)?
     }
 
     /// Records, durably, that trigger (or subscription) `id` handled `event`, so a copy
