@@ -277,3 +277,63 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     );
     stopping.await.unwrap();
 }
+
+/// A streamed response (Server-Sent Events) counts as a request in flight for as long as it
+/// streams: neither the idle nor the header deadline cuts it, and it ends when its producer
+/// ends.
+#[tokio::test]
+async fn a_streamed_response_outlives_the_idle_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(500),
+        ..limits()
+    };
+    let stream_handler = |_request: Request<Incoming>| async {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for i in 0..6 {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                if tx
+                    .send(Bytes::from(format!("data: {i}\n\n")))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        http_server::Streaming::response(http::StatusCode::OK, "text/event-stream", rx)
+    };
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve("test", listener, limits, stream_handler, async {
+        let _ = stopped.await;
+    }));
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // 6 chunks 400 ms apart: 2.4 s, well past the 0.5 s idle timeout.
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let text = loop {
+        let n = timeout(Duration::from_secs(10), conn.read(&mut chunk))
+            .await
+            .expect("the stream keeps coming")
+            .unwrap();
+        got.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        // Chunked encoding ends with a zero-length chunk once the producer is done.
+        if n == 0 || text.ends_with("0\r\n\r\n") {
+            break text;
+        }
+    };
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("text/event-stream"), "{text}");
+    for i in 0..6 {
+        assert!(
+            text.contains(&format!("data: {i}")),
+            "chunk {i} missing: {text}"
+        );
+    }
+}
