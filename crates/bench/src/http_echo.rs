@@ -34,6 +34,10 @@ pub struct Args {
     /// the run), after the plain HTTP phases.
     #[arg(long)]
     https: bool,
+    /// Also measures the app with trace export on (OTLP HTTP/protobuf to a collector here
+    /// that takes everything), after the plain HTTP phase. Needs RUST_LOG unset.
+    #[arg(long)]
+    traces: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let wasm_figures = measure(args, app.addr, "/echo", None)?;
     report("spindle app, echo.wasm", &wasm_figures);
     server.block_on(app.stop())?;
+
+    if args.traces {
+        traced(args, &server, &manifest, &wasm_figures)?;
+    }
 
     if args.https {
         // The same app behind TLS: rustls, HTTP/1.1 by ALPN, one handshake per connection
@@ -155,6 +163,45 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "NOT met"
         },
         native_figures.cpu_per_event / wasm_figures.cpu_per_event * 100.0,
+    );
+    Ok(())
+}
+
+/// The app again with every event's span exported over OTLP: a collector on loopback, the
+/// same exporter `spindle up` installs, no log output.
+fn traced(
+    args: &Args,
+    server: &tokio::runtime::Runtime,
+    manifest: &str,
+    plain: &Figures,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let received = Arc::new(AtomicU64::new(0));
+    let collector = server.block_on(servers::otlp_sink(received.clone()))?;
+    let (telemetry, layer) = runtime::telemetry::Telemetry::start(
+        Some(format!("http://{}/v1/traces", collector.addr)),
+        "bench-http-echo",
+    )?;
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && matches!(meta.name(), "event" | "deliver")
+    });
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(layer.with_filter(spans)),
+    )
+    .map_err(|_| anyhow::anyhow!("--traces needs RUST_LOG unset (a subscriber is installed)"))?;
+    let app = server.block_on(RunningApp::start(manifest))?;
+    let figures = measure(args, app.addr, "/echo", None)?;
+    report("spindle app, traces on", &figures);
+    server.block_on(app.stop())?;
+    telemetry.shutdown();
+    println!(
+        "  traces on / off peak of the app: {:.1}% ({:.1} MB of OTLP exported)",
+        figures.peak.rate() / plain.peak.rate() * 100.0,
+        received.load(Ordering::Relaxed) as f64 / 1e6
     );
     Ok(())
 }

@@ -100,6 +100,21 @@ pub async fn counting_sink(received: Arc<AtomicU64>) -> anyhow::Result<Server> {
     .await
 }
 
+/// An OTLP/HTTP collector that takes every export (`200`) and counts the bytes, for the cost
+/// of trace export.
+pub async fn otlp_sink(bytes: Arc<AtomicU64>) -> anyhow::Result<Server> {
+    serve(move |request: Request<Incoming>| {
+        let bytes = bytes.clone();
+        async move {
+            if let Ok(body) = request.into_body().collect().await {
+                bytes.fetch_add(body.to_bytes().len() as u64, Ordering::Relaxed);
+            }
+            status(StatusCode::OK)
+        }
+    })
+    .await
+}
+
 /// An upstream service for guests to call: `200` with a short text body to every request.
 pub async fn ok_server() -> anyhow::Result<Server> {
     serve(|request: Request<Incoming>| async move {

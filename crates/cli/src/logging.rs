@@ -19,13 +19,13 @@ pub fn init(format: LogFormat) {
     let _ = init_with_traces(format, None);
 }
 
-/// [`init`], plus trace export to `otlp` (see [`crate::telemetry::endpoint`]) as service
+/// [`init`], plus trace export to `otlp` (see [`runtime::telemetry::endpoint`]) as service
 /// `service` when given: every event's `event` and `deliver` spans go to the collector,
 /// whatever `RUST_LOG` keeps for the log.
 pub fn init_with_traces(
     format: LogFormat,
     otlp: Option<(Option<String>, &str)>,
-) -> anyhow::Result<Option<crate::telemetry::Telemetry>> {
+) -> anyhow::Result<Option<runtime::telemetry::Telemetry>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -41,7 +41,7 @@ pub fn init_with_traces(
     };
     let (telemetry, traces) = match otlp {
         Some((endpoint, service)) => {
-            let (telemetry, layer) = crate::telemetry::Telemetry::start(endpoint, service)?;
+            let (telemetry, layer) = runtime::telemetry::Telemetry::start(endpoint, service)?;
             // Only the spans that follow events across hops; none of the log lines.
             let spans = tracing_subscriber::filter::filter_fn(|meta| {
                 meta.is_span() && matches!(meta.name(), "event" | "deliver")

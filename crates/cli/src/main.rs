@@ -6,7 +6,6 @@
 mod commands;
 mod input;
 mod logging;
-mod telemetry;
 
 use std::process::ExitCode;
 

@@ -22,6 +22,7 @@ pub mod kv;
 pub mod outputs;
 pub mod routing;
 pub mod subscriber;
+pub mod telemetry;
 pub mod wasm;
 
 pub use app::{App, AppError, AppOptions, RouteInfo};

@@ -68,7 +68,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let otlp = crate::telemetry::endpoint(manifest.application.otlp.as_ref());
+    let otlp = runtime::telemetry::endpoint(manifest.application.otlp.as_ref());
     let telemetry = crate::logging::init_with_traces(
         args.log_format,
         otlp.map(|endpoint| (endpoint, manifest.application.name.as_str())),

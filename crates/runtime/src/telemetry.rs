@@ -2,10 +2,14 @@
 //! sent over OTLP (HTTP/protobuf) to a collector when `[application.telemetry] otlp` or
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` names one. Off otherwise, at no cost on the hot path.
 
-use anyhow::{Context, Result};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+
+/// Why trace export could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OTLP exporter: {0}")]
+pub struct TelemetryError(String);
 
 /// A running exporter; [`Telemetry::shutdown`] flushes what is still buffered.
 pub struct Telemetry {
@@ -37,10 +41,13 @@ impl Telemetry {
     pub fn start<S>(
         endpoint: Option<String>,
         service: &str,
-    ) -> Result<(
-        Self,
-        tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
-    )>
+    ) -> Result<
+        (
+            Self,
+            tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
+        ),
+        TelemetryError,
+    >
     where
         S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
     {
@@ -53,7 +60,7 @@ impl Telemetry {
         }
         let exporter = exporter
             .build()
-            .context("cannot set up the OTLP exporter")?;
+            .map_err(|e| TelemetryError(e.to_string()))?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(
