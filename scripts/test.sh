@@ -31,3 +31,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "Running the tests"
 export CI="${CI:-false}"
 cargo test --workspace --locked
+
+# Coverage-guided fuzzing of every untrusted-input surface (fuzz/fuzz_targets), briefly: a
+# crash fails the run and leaves its input in fuzz/artifacts/. FUZZ_SECONDS=0 skips it.
+fuzz_seconds="${FUZZ_SECONDS:-20}"
+if [ "$fuzz_seconds" != 0 ]; then
+  say "Fuzzing each target for ${fuzz_seconds} s (scripts/fuzz.sh)"
+  bash scripts/fuzz.sh "$fuzz_seconds"
+fi

@@ -167,7 +167,11 @@ impl fmt::Display for Expr {
             Expr::Exists(name) => write!(f, "(EXISTS {name})"),
             Expr::Unary { op, operand } => match op {
                 UnaryOp::Not => write!(f, "(NOT {operand})"),
-                UnaryOp::Neg => write!(f, "(- {operand})"),
+                // `- 5` would read back as the literal -5: keep a negated number a negation.
+                UnaryOp::Neg => match operand.as_ref() {
+                    Expr::Literal(Value::Integer(i)) if *i >= 0 => write!(f, "(- ({operand}))"),
+                    _ => write!(f, "(- {operand})"),
+                },
             },
             Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
             Expr::Logic { first, rest } => {

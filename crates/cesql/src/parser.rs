@@ -646,6 +646,9 @@ mod tests {
             "-(-5) + -2147483648",
             "CONCAT_WS(',', 'a', b) IN ('x', 1, TRUE)",
             "EXISTS a AND a NOT IN (1)",
+            // A negated non-negative number stays a negation (found by the cesql fuzz target).
+            "-(5)",
+            "INT('12') + - -0 = 16",
         ] {
             let once = parse(s).unwrap();
             let twice = parse(&once.to_string()).unwrap();

@@ -53,14 +53,26 @@ impl Data {
         }
     }
 
-    /// JSON text, checked to be well-formed; the text is kept byte for byte.
+    /// JSON text, checked to be well-formed (UTF-8 throughout, RFC 8259 section 8.1); the text
+    /// is kept byte for byte.
     pub fn json_text(text: impl Into<Bytes>) -> Result<Self, serde_json::Error> {
         let bytes = text.into();
-        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            <serde_json::Error as serde::de::Error>::custom(format!("JSON text is not UTF-8: {e}"))
+        })?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
         Ok(Data {
             bytes,
             kind: DataKind::Json,
         })
+    }
+
+    /// Whether `bytes` are a JSON document: UTF-8 throughout and well-formed. (serde_json's
+    /// byte-slice parser does not check UTF-8 inside strings, so such bytes copied into a JSON
+    /// event would make it unreadable.)
+    pub fn is_json_text(bytes: &[u8]) -> bool {
+        std::str::from_utf8(bytes)
+            .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
     }
 
     /// JSON text the caller has already checked.

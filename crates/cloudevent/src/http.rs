@@ -340,11 +340,7 @@ pub fn implied_content_type(data: &Data) -> &'static str {
     match data.kind() {
         DataKind::Json => media::APPLICATION_JSON,
         DataKind::Text => "text/plain; charset=utf-8",
-        DataKind::Binary
-            if serde_json::from_slice::<serde::de::IgnoredAny>(data.as_bytes()).is_ok() =>
-        {
-            media::APPLICATION_JSON
-        }
+        DataKind::Binary if Data::is_json_text(data.as_bytes()) => media::APPLICATION_JSON,
         DataKind::Binary => "application/octet-stream",
     }
 }

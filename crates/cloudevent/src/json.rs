@@ -320,7 +320,7 @@ fn write_event(out: &mut Vec<u8>, event: &Event) {
 fn write_data(out: &mut Vec<u8>, first: &mut bool, ct: Option<&str>, data: &Data) {
     let explicit_json = ct.is_some_and(media::is_json);
     let non_json = ct.is_some() && !explicit_json;
-    let parses = || serde_json::from_slice::<de::IgnoredAny>(data.as_bytes()).is_ok();
+    let parses = || Data::is_json_text(data.as_bytes());
     let raw = match data.kind() {
         DataKind::Json => !non_json,
         DataKind::Binary => explicit_json && parses(),
@@ -391,6 +391,25 @@ mod tests {
     }
 
     const BASE: &str = r#""specversion":"1.0","id":"1","source":"/s","type":"t""#;
+
+    /// Bytes declared JSON that look like JSON but are not UTF-8 inside a string are carried
+    /// as `data_base64`, so what is written reads back (found by the binding fuzz targets).
+    #[test]
+    fn binary_data_that_is_not_utf8_json_is_written_as_base64() {
+        let event = Event::builder()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .data_with_type("application/json", Data::binary(vec![b'"', 0xff, b'"']))
+            .build()
+            .unwrap();
+        let written = encode(&event);
+        let back = decode(&written).unwrap_or_else(|e| {
+            panic!("{}: {e}", String::from_utf8_lossy(&written))
+        });
+        assert_eq!(back.data().unwrap().as_bytes(), &[b'"', 0xff, b'"']);
+        assert!(Data::json_text(vec![b'"', 0xff, b'"']).is_err());
+    }
 
     #[test]
     fn decodes_the_spec_examples() {
