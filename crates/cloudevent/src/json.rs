@@ -404,9 +404,8 @@ mod tests {
             .build()
             .unwrap();
         let written = encode(&event);
-        let back = decode(&written).unwrap_or_else(|e| {
-            panic!("{}: {e}", String::from_utf8_lossy(&written))
-        });
+        let back = decode(&written)
+            .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&written)));
         assert_eq!(back.data().unwrap().as_bytes(), &[b'"', 0xff, b'"']);
         assert!(Data::json_text(vec![b'"', 0xff, b'"']).is_err());
     }
