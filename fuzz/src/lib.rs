@@ -141,8 +141,25 @@ pub fn with_string_extensions(mut event: Event) -> Event {
 }
 
 /// The JSON format (and so every structured mode) carries Boolean, Integer and String
-/// extensions natively and every other type as its canonical string.
+/// extensions natively and every other type as its canonical string, and JSON data as a JSON
+/// value: whitespace around the document is not part of it.
 pub fn as_json_carries(mut event: Event) -> Event {
+    let ct = event.datacontenttype().map(str::to_owned);
+    if let Some(data) = event.data()
+        && ct.as_deref().is_none_or(media::is_json)
+        && Data::is_json_text(data.as_bytes())
+    {
+        let is_ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        let bytes = data.as_bytes();
+        let start = bytes.iter().position(|c| !is_ws(c)).unwrap_or(bytes.len());
+        let end = bytes.iter().rposition(|c| !is_ws(c)).map_or(start, |i| i + 1);
+        if (start, end) != (0, bytes.len()) {
+            let trimmed = Data::binary(bytes[start..end].to_vec());
+            event
+                .set_data(ct.clone(), Some(trimmed))
+                .expect("the event's own content type");
+        }
+    }
     let names: Vec<String> = event.extensions().keys().cloned().collect();
     for name in names {
         let value = event.remove_extension(&name).expect("listed");
