@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     https: bool,
     /// Also measures the app with trace export on (OTLP HTTP/protobuf to a collector here
-    /// that takes everything), after the plain HTTP phase. Needs RUST_LOG unset.
+    /// that takes everything), after the plain HTTP phase.
     #[arg(long)]
     traces: bool,
 }
@@ -177,22 +177,13 @@ fn traced(
 ) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
 
     let received = Arc::new(AtomicU64::new(0));
     let collector = server.block_on(servers::otlp_sink(received.clone()))?;
-    let (telemetry, layer) = runtime::telemetry::Telemetry::start(
+    let telemetry = runtime::telemetry::Telemetry::start(
         Some(format!("http://{}/v1/traces", collector.addr)),
         "bench-http-echo",
     )?;
-    let spans = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.is_span() && matches!(meta.name(), "event" | "deliver")
-    });
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(layer.with_filter(spans)),
-    )
-    .map_err(|_| anyhow::anyhow!("--traces needs RUST_LOG unset (a subscriber is installed)"))?;
     let app = server.block_on(RunningApp::start(manifest))?;
     let figures = measure(args, app.addr, "/echo", None)?;
     report("spindle app, traces on", &figures);

@@ -39,20 +39,12 @@ pub fn init_with_traces(
         LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    let (telemetry, traces) = match otlp {
-        Some((endpoint, service)) => {
-            let (telemetry, layer) = runtime::telemetry::Telemetry::start(endpoint, service)?;
-            // Only the spans that follow events across hops; none of the log lines.
-            let spans = tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_span() && matches!(meta.name(), "event" | "deliver")
-            });
-            (Some(telemetry), Some(layer.with_filter(spans)))
-        }
-        None => (None, None),
+    let telemetry = match otlp {
+        Some((endpoint, service)) => Some(runtime::telemetry::Telemetry::start(endpoint, service)?),
+        None => None,
     };
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(traces)
         .try_init();
     Ok(telemetry)
 }

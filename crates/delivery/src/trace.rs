@@ -1,31 +1,98 @@
 //! Distributed tracing across hops: the CloudEvents distributed-tracing extension
-//! (`traceparent`, `tracestate`, W3C Trace Context) joined to Spindle's `tracing` spans.
+//! (`traceparent`, `tracestate`, W3C Trace Context) and OpenTelemetry spans.
 //!
 //! - A span that works on an event (a handler's `event` span, a delivery attempt's `deliver`
-//!   span) takes the event's `traceparent` as its parent ([`adopt`]).
-//! - What a handler emits carries the *handler's* trace context onwards ([`stamp`]), so the
-//!   next app's spans hang under it and a pipeline of apps is one trace.
+//!   span) is a child of the event's `traceparent` ([`start`]).
+//! - What a handler emits carries the *handler's* span as its `traceparent`
+//!   ([`TraceSpan::traceparent`]), so the next app's spans hang under it and a pipeline of
+//!   apps is one trace.
 //!
-//! Spans reach a collector only when the process installed an OpenTelemetry layer (`spindle
-//! up` with `[application.telemetry] otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT`) and called
-//! [`set_exporting`]; until then nothing here does more than one atomic load.
+//! The spans are made with the OpenTelemetry API directly (not bridged from `tracing`, which
+//! cost several times more per event) and reach a collector only once the process installed
+//! a tracer ([`install`]: `spindle up` with `[application.telemetry] otlp` or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`); until then [`start`] is one atomic load.
 
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cloudevent::{AttributeValue, Event};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::KeyValue;
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer as _,
+};
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);
+static TRACER: RwLock<Option<BoxedTracer>> = RwLock::new(None);
 
-/// Says spans are exported (an OpenTelemetry layer is installed).
-pub fn set_exporting(on: bool) {
-    EXPORTING.store(on, Ordering::Release);
+/// Installs the tracer spans are made with (`None`: stop making them).
+pub fn install(tracer: Option<BoxedTracer>) {
+    EXPORTING.store(tracer.is_some(), Ordering::Release);
+    *TRACER.write().unwrap_or_else(|e| e.into_inner()) = tracer;
 }
 
-/// Whether spans are exported.
+/// Whether spans are made and exported.
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Acquire)
+}
+
+/// One span on one event; ended when dropped.
+pub struct TraceSpan(BoxedSpan);
+
+impl TraceSpan {
+    /// The W3C `traceparent` naming this span, for what is emitted under it.
+    pub fn traceparent(&self) -> String {
+        let context = self.0.span_context();
+        format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        )
+    }
+
+    /// Adds an attribute (e.g. the outcome, once known).
+    pub fn set(&mut self, key: &'static str, value: impl Into<opentelemetry::Value>) {
+        self.0.set_attribute(KeyValue::new(key, value));
+    }
+}
+
+impl Drop for TraceSpan {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// Starts span `name` on `event`, a child of the trace the event carries (a new trace
+/// without one), with the event's id, source and type (OpenTelemetry's CloudEvents
+/// attributes) and `attributes`; `None` while no tracer is installed.
+pub fn start(
+    name: &'static str,
+    kind: SpanKind,
+    event: &Event,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Option<TraceSpan> {
+    if !exporting() {
+        return None;
+    }
+    let tracer = TRACER.read().unwrap_or_else(|e| e.into_inner());
+    let tracer = tracer.as_ref()?;
+    let parent = match context_of(event) {
+        Some(remote) => opentelemetry::Context::new().with_remote_span_context(remote),
+        None => opentelemetry::Context::new(),
+    };
+    let mut all = vec![
+        KeyValue::new("cloudevents.event_id", event.id().to_owned()),
+        KeyValue::new("cloudevents.event_source", event.source().to_owned()),
+        KeyValue::new("cloudevents.event_type", event.ty().to_owned()),
+    ];
+    all.extend(attributes());
+    let builder = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(all);
+    Some(TraceSpan(tracer.build_with_context(builder, &parent)))
 }
 
 /// The remote span context an event's `traceparent` (and `tracestate`) names, if valid.
@@ -61,34 +128,6 @@ pub fn context_of(event: &Event) -> Option<SpanContext> {
         true,
         state,
     ))
-}
-
-/// Makes `span` a child of the trace `event` carries (a no-op without export or without a
-/// valid `traceparent`).
-pub fn adopt(span: &tracing::Span, event: &Event) {
-    if !exporting() {
-        return;
-    }
-    if let Some(remote) = context_of(event) {
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
-    }
-}
-
-/// The W3C `traceparent` of `span`, when it is exported and valid.
-pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    if !exporting() {
-        return None;
-    }
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            span_context.trace_id(),
-            span_context.span_id(),
-            span_context.trace_flags().to_u8()
-        )
-    })
 }
 
 /// Sets `event`'s `traceparent` to `traceparent` (the emitting handler's span), keeping the

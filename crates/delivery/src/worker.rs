@@ -105,23 +105,22 @@ impl Lane {
     /// only when someone watches).
     pub async fn send(&self, event: &Event) -> SendOutcome {
         let started = Instant::now();
-        let outcome = if crate::trace::exporting() {
-            // One span per attempt, in the trace the event carries.
-            let span = tracing::info_span!(
-                "deliver",
-                subscription = %self.id,
-                event_id = event.id(),
-                sink = %self.sink.describe(),
-                outcome = tracing::field::Empty,
-            );
-            crate::trace::adopt(&span, event);
-            let outcome =
-                tracing::Instrument::instrument(self.sink.send(event), span.clone()).await;
-            span.record("outcome", outcome_name(&outcome));
-            outcome
-        } else {
-            self.sink.send(event).await
-        };
+        // One span per attempt, in the trace the event carries (when traces are exported).
+        let span = crate::trace::start(
+            "deliver",
+            opentelemetry::trace::SpanKind::Producer,
+            event,
+            || {
+                vec![
+                    opentelemetry::KeyValue::new("spindle.subscription", self.id.to_string()),
+                    opentelemetry::KeyValue::new("spindle.sink", self.sink.describe().to_string()),
+                ]
+            },
+        );
+        let outcome = self.sink.send(event).await;
+        if let Some(mut span) = span {
+            span.set("spindle.outcome", outcome_name(&outcome));
+        }
         crate::tap::global().offer(|| {
             let event = Arc::new(event.clone());
             crate::tap::Record::delivery(&self.id, event, &outcome, started.elapsed())

@@ -163,15 +163,32 @@ impl Dispatcher {
                 tracing::field::display(trace.to_canonical_string()),
             );
         }
-        delivery::trace::adopt(&span, &event);
-        // What the handler emits continues the trace under its span (the multi-hop rule).
-        let onward = delivery::trace::traceparent_of(&span);
+        // The handling's span, in the trace the event carries; what the handler emits
+        // continues the trace under it (the multi-hop rule).
+        let trace = delivery::trace::start(
+            "event",
+            opentelemetry::trace::SpanKind::Consumer,
+            &event,
+            || {
+                vec![opentelemetry::KeyValue::new(
+                    "spindle.component",
+                    component.to_owned(),
+                )]
+            },
+        );
+        let onward = trace.as_ref().map(delivery::trace::TraceSpan::traceparent);
         let handled =
             tracing::Instrument::instrument(entry.handler.handle(event, outputs), span).await;
         if let Some(m) = metrics {
             m.instances.dec();
             let duration = if handled.is_ok() { &m.ok } else { &m.error };
             duration.observe(started.elapsed().as_secs_f64());
+        }
+        if let Some(mut trace) = trace {
+            trace.set(
+                "spindle.outcome",
+                if handled.is_ok() { "ok" } else { "error" },
+            );
         }
         if let Some(event) = tapped {
             delivery::tap::global().offer(|| delivery::tap::Record {

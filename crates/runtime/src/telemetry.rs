@@ -2,7 +2,6 @@
 //! sent over OTLP (HTTP/protobuf) to a collector when `[application.telemetry] otlp` or
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` names one. Off otherwise, at no cost on the hot path.
 
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
@@ -35,22 +34,11 @@ pub fn endpoint(configured: Option<&url::Url>) -> Option<Option<String>> {
 }
 
 impl Telemetry {
-    /// Starts exporting to `endpoint` (`None`: the environment's) as service `service`, and
-    /// returns the `tracing` layer that feeds it. Must run outside an async runtime (the
-    /// exporter's HTTP client is a blocking one, on the batch processor's own thread).
-    pub fn start<S>(
-        endpoint: Option<String>,
-        service: &str,
-    ) -> Result<
-        (
-            Self,
-            tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
-        ),
-        TelemetryError,
-    >
-    where
-        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
-    {
+    /// Starts exporting to `endpoint` (`None`: the environment's) as service `service`: from
+    /// now on every event's handling and delivery attempts make spans
+    /// ([`delivery::trace`]). Must run outside an async runtime (the exporter's HTTP client
+    /// is a blocking one, on the batch processor's own thread).
+    pub fn start(endpoint: Option<String>, service: &str) -> Result<Self, TelemetryError> {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -69,14 +57,14 @@ impl Telemetry {
                     .build(),
             )
             .build();
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("spindle"));
-        delivery::trace::set_exporting(true);
-        Ok((Telemetry { provider }, layer))
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        delivery::trace::install(Some(opentelemetry::global::tracer("spindle")));
+        Ok(Telemetry { provider })
     }
 
     /// Flushes the buffered spans and stops the exporter.
     pub fn shutdown(self) {
-        delivery::trace::set_exporting(false);
+        delivery::trace::install(None);
         if let Err(error) = self.provider.shutdown() {
             eprintln!("warning: the OTLP exporter did not shut down cleanly: {error}");
         }
