@@ -142,11 +142,14 @@ pub fn with_string_extensions(mut event: Event) -> Event {
 
 /// The JSON format (and so every structured mode) carries Boolean, Integer and String
 /// extensions natively and every other type as its canonical string, and JSON data as a JSON
-/// value: whitespace around the document is not part of it.
+/// value when it is written as one: whitespace around the document is not part of it.
 pub fn as_json_carries(mut event: Event) -> Event {
     let ct = event.datacontenttype().map(str::to_owned);
+    // Written as a JSON value (not `data_base64`): JSON or text data under a JSON type or none,
+    // binary data only under an explicit JSON type (cloudevent::json's write_data).
+    let explicit_json = ct.as_deref().is_some_and(media::is_json);
     if let Some(data) = event.data()
-        && ct.as_deref().is_none_or(media::is_json)
+        && (explicit_json || (ct.is_none() && data.kind() != cloudevent::DataKind::Binary))
         && Data::is_json_text(data.as_bytes())
     {
         let is_ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
