@@ -25,6 +25,12 @@ fn range(id: &str) -> (String, String) {
     (format!("{id}\0"), format!("{id}\u{1}"))
 }
 
+/// Whether a key accepted at `at_ms` is still within `window` at `now_ms`.
+fn within(at_ms: u64, window: Duration, now_ms: u64) -> bool {
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    now_ms.saturating_sub(at_ms) < window_ms
+}
+
 /// Whether `key` was accepted within `window` of `now_ms`; if not, records it as accepted
 /// now. Returns `true` for a duplicate.
 pub(crate) fn check_and_record(
@@ -33,10 +39,7 @@ pub(crate) fn check_and_record(
     window: Duration,
     now_ms: u64,
 ) -> Result<bool, redb::Error> {
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-    if let Some(at) = b.dedup.get(key)?.map(|v| v.value())
-        && now_ms.saturating_sub(at) < window_ms
-    {
+    if seen(b, key, window, now_ms)? {
         return Ok(true);
     }
     b.dedup.insert(key, now_ms)?;
@@ -45,17 +48,15 @@ pub(crate) fn check_and_record(
 
 /// Whether `key` was accepted within `window` of `now_ms`, without recording anything (in a
 /// batch; outside one, [`seen_in`]).
-#[cfg(test)]
 pub(crate) fn seen(
     b: &mut Batch<'_>,
     key: &str,
     window: Duration,
     now_ms: u64,
 ) -> Result<bool, redb::Error> {
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     Ok(b.dedup
         .get(key)?
-        .is_some_and(|at| now_ms.saturating_sub(at.value()) < window_ms))
+        .is_some_and(|at| within(at.value(), window, now_ms)))
 }
 
 /// [`seen`] in a read transaction of `db` (no commit needed).
@@ -66,14 +67,14 @@ pub(crate) fn seen_in(
     now_ms: u64,
 ) -> Result<bool, crate::error::Error> {
     use redb::ReadableDatabase;
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+
     use crate::error::store;
     let txn = db.begin_read().map_err(store)?;
     let table = txn.open_table(crate::store::DEDUP).map_err(store)?;
     Ok(table
         .get(key)
         .map_err(store)?
-        .is_some_and(|at| now_ms.saturating_sub(at.value()) < window_ms))
+        .is_some_and(|at| within(at.value(), window, now_ms)))
 }
 
 /// Forgets one subscription's entries older than `window`, then its oldest ones beyond
@@ -85,14 +86,13 @@ pub(crate) fn prune(
     max_entries: u32,
     now_ms: u64,
 ) -> Result<usize, redb::Error> {
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     let (from, to) = range(id);
     let mut kept: Vec<(u64, String)> = Vec::new();
     let mut expired = Vec::new();
     for entry in b.dedup.range(from.as_str()..to.as_str())? {
         let (key, at) = entry?;
         let at = at.value();
-        if now_ms.saturating_sub(at) >= window_ms {
+        if !within(at, window, now_ms) {
             expired.push(key.value().to_owned());
         } else {
             kept.push((at, key.value().to_owned()));

@@ -37,18 +37,13 @@ use super::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory};
 use crate::model::{ContentMode, Protocol, Subscription, SubscriptionId};
 
 /// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
-/// [`super::SinkRegistry::with_defaults`].
-pub const SCHEMES: &[&str] = &[
-    "nats",
-    "nats+tls",
-    "tls",
-    "mqtt",
-    "mqtts",
-    "amqp",
-    "amqps",
-    "kafka",
-    "kafka+tls",
-];
+/// [`super::SinkRegistry::with_defaults`]: every sink scheme the manifest knows but HTTP's.
+pub fn schemes() -> impl Iterator<Item = &'static str> {
+    manifest::sink::SINK_SCHEMES
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "http" | "https"))
+}
 
 /// The protocol scheme of a sink scheme: its TLS variant (`nats+tls`, `mqtts`, `amqps`,
 /// `kafka+tls`) is the same protocol over TLS.
@@ -259,12 +254,12 @@ struct RawCredential {
 fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
     let url = Url::parse(&sub.sink).map_err(|e| invalid(sub, format!("not a valid URI ({e})")))?;
     let scheme = url.scheme().to_owned();
-    if !SCHEMES.contains(&scheme.as_str()) {
+    if !schemes().any(|s| s == scheme) {
         return Err(invalid(
             sub,
             format!(
                 "`{scheme}:` is not a broker sink (expected {})",
-                SCHEMES.join(", ")
+                schemes().collect::<Vec<_>>().join(", ")
             ),
         ));
     }

@@ -141,7 +141,7 @@ impl SinkRegistry {
         let mut registry = SinkRegistry::new();
         registry.register("http", webhooks.clone());
         registry.register("https", webhooks);
-        for scheme in broker::SCHEMES {
+        for scheme in broker::schemes() {
             registry.register(scheme, brokers.clone());
         }
         registry
