@@ -116,9 +116,11 @@ impl Default for Tap {
 }
 
 impl Tap {
-    /// Whether anyone watches (so a record is worth building).
+    /// Whether anyone watches (so a record is worth building). One atomic load: it is asked
+    /// for every event and every delivery attempt (the channel's own receiver count would
+    /// take its lock).
     pub fn is_watched(&self) -> bool {
-        self.records.receiver_count() > 0
+        self.watchers.load(Ordering::Acquire) > 0
     }
 
     /// Offers a record to the watchers, building it only if there are any. Never waits.
