@@ -167,55 +167,35 @@ impl HttpsServer {
 
     fn serve(pki: TestPki, acceptor: tokio_rustls::TlsAcceptor, reply: &'static [u8]) -> Self {
         use http_body_util::{BodyExt, Full};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("local address").port();
         let (tx, requests) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let service = hyper::service::service_fn(
-                            move |req: http::Request<hyper::body::Incoming>| {
-                                let tx = tx.clone();
-                                async move {
-                                    let (parts, body) = req.into_parts();
-                                    let body = body.collect().await?.to_bytes();
-                                    let _ = tx.send((
-                                        parts.method,
-                                        parts.uri.path().to_owned(),
-                                        parts.headers,
-                                        body,
-                                    ));
-                                    let mut response = http::Response::new(Full::new(
-                                        bytes::Bytes::from_static(reply),
-                                    ));
-                                    response.headers_mut().insert(
-                                        http::header::CONTENT_TYPE,
-                                        http::HeaderValue::from_static("text/plain"),
-                                    );
-                                    Ok::<_, hyper::Error>(response)
-                                }
-                            },
-                        );
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
+        let port = serve_tls_connections(acceptor, move |stream| {
+            let tx = tx.clone();
+            async move {
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let _ = tx.send((
+                                parts.method,
+                                parts.uri.path().to_owned(),
+                                parts.headers,
+                                body,
+                            ));
+                            let mut response =
+                                http::Response::new(Full::new(bytes::Bytes::from_static(reply)));
+                            response.headers_mut().insert(
+                                http::header::CONTENT_TYPE,
+                                http::HeaderValue::from_static("text/plain"),
+                            );
+                            Ok::<_, hyper::Error>(response)
+                        }
                     });
-                }
-            });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            }
         });
         HttpsServer {
             port,
@@ -223,6 +203,42 @@ impl HttpsServer {
             requests,
         }
     }
+}
+
+/// Accepts TLS connections with `acceptor` on a free port of 127.0.0.1, on a thread and
+/// runtime of their own (so they outlive any test's runtime), and hands each completed
+/// handshake to `handle`, each connection on a task of its own. Returns the port.
+fn serve_tls_connections<F, Fut>(acceptor: tokio_rustls::TlsAcceptor, handle: F) -> u16
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                // The handshake on the connection's own task: a stalled client holds up
+                // no one else.
+                let (acceptor, handle) = (acceptor.clone(), handle.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        handle(tls).await;
+                    }
+                });
+            }
+        });
+    });
+    port
 }
 
 /// A TLS-terminating TCP proxy on 127.0.0.1 for tests: it accepts TLS with the given
@@ -239,35 +255,16 @@ pub struct TlsProxy {
 impl TlsProxy {
     /// Starts relaying TLS connections on a free port to `upstream`.
     pub fn start(acceptor: tokio_rustls::TlsAcceptor, upstream: std::net::SocketAddr) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("local address").port();
         let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = handshakes.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (acceptor, counted) = (acceptor.clone(), counted.clone());
-                    tokio::spawn(async move {
-                        let Ok(mut tls) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                    });
-                }
-            });
+        let port = serve_tls_connections(acceptor, move |mut tls| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            }
         });
         TlsProxy { port, handshakes }
     }
