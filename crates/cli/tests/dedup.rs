@@ -91,23 +91,16 @@ out = "nats://127.0.0.1:4222/{trigger_out}"
     nats.flush().await.unwrap();
 
     let mut first = running::up(dir.path(), Stdio::inherit());
-    let created = reqwest::Client::new()
-        .post(format!("{}/subscriptions", first.admin))
-        .header("content-type", "application/json")
-        .body(
-            serde_json::json!({
-                "protocol": "NATS",
-                "sink": format!("nats://127.0.0.1:4222/{sub_out}"),
-                "types": ["com.example.sub"],
-                "delivery": {"dedupWindowMs": 3_600_000}
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let sub: serde_json::Value = serde_json::from_slice(&created.bytes().await.unwrap()).unwrap();
+    let sub = running::create_subscription(
+        &first.admin,
+        serde_json::json!({
+            "protocol": "NATS",
+            "sink": format!("nats://127.0.0.1:4222/{sub_out}"),
+            "types": ["com.example.sub"],
+            "delivery": {"dedupWindowMs": 3_600_000}
+        }),
+    )
+    .await;
     assert_eq!(sub["delivery"]["dedupWindowMs"], 3_600_000, "{sub}");
 
     let send = |base: String, input: String, nats: async_nats::Client| async move {

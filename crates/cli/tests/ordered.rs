@@ -96,23 +96,16 @@ async fn ordered_delivery_survives_a_sink_outage_and_a_restart() {
     let port = sink(down.clone(), received.clone()).await;
 
     let mut first = running::up(dir.path(), Stdio::inherit());
-    let created = reqwest::Client::new()
-        .post(format!("{}/subscriptions", first.admin))
-        .header("content-type", "application/json")
-        .body(
-            serde_json::json!({
-                "protocol": "HTTP",
-                "sink": format!("http://127.0.0.1:{port}/hook"),
-                "delivery": {"ordered": true, "maxInFlight": 8,
-                             "initialBackoffMs": 50, "maxBackoffMs": 400, "maxAttempts": null}
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let sub: serde_json::Value = serde_json::from_slice(&created.bytes().await.unwrap()).unwrap();
+    let sub = running::create_subscription(
+        &first.admin,
+        serde_json::json!({
+            "protocol": "HTTP",
+            "sink": format!("http://127.0.0.1:{port}/hook"),
+            "delivery": {"ordered": true, "maxInFlight": 8,
+                         "initialBackoffMs": 50, "maxBackoffMs": 400, "maxAttempts": null}
+        }),
+    )
+    .await;
     assert_eq!(sub["delivery"]["ordered"], true, "{sub}");
 
     // While the sink answers 503: half of each source's events, then SIGKILL.

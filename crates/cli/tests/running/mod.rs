@@ -132,3 +132,19 @@ pub async fn wait_for_dead_letters(admin: &str, count: usize) -> Vec<serde_json:
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Creates a subscription through the admin API (`POST /subscriptions`), expecting `201`;
+/// returns the stored subscription.
+pub async fn create_subscription(admin: &str, body: serde_json::Value) -> serde_json::Value {
+    let created = reqwest::Client::new()
+        .post(format!("{admin}/subscriptions"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = created.status();
+    let text = created.text().await.unwrap();
+    assert_eq!(status, 201, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
