@@ -4,6 +4,10 @@
 use http::{HeaderValue, StatusCode, header};
 use http_server::{BearerToken, HttpResponse, Problem};
 
+/// Seconds a client is asked to wait when the store cannot take a write (an I/O error it is
+/// recovering from, the engine stopping).
+const STORE_RETRY_AFTER: u64 = 5;
+
 /// Why a request was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -80,13 +84,15 @@ impl ApiError {
             ApiError::Busy(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             ApiError::Delivery(e) => {
                 tracing::error!(error = %e, "admin API: delivery engine failed");
-                let status = match e {
-                    delivery::Error::Closed | delivery::Error::Aborted => {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                Problem::new(status, "Delivery engine error")
+                if e.is_transient() {
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Delivery engine unavailable",
+                    )
+                    .retry_after(STORE_RETRY_AFTER)
+                } else {
+                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Delivery engine error")
+                }
             }
         };
         problem.detail(detail).into_response()

@@ -136,51 +136,105 @@ impl DeadLetter {
     }
 }
 
-/// The selected dead-letter rows as (subscription, sequence, value).
+/// Most dead letters one replay or purge step touches: each step is one job of a group
+/// commit, so a big dead-letter queue is worked through in steps that interleave with ingest
+/// instead of one transaction that stalls it.
+pub(crate) const CHUNK: usize = 512;
+
+/// Where a chunked replay or purge has got to: the last (subscription, sequence) it looked
+/// at, so the next step starts after it (rows it skipped are not looked at again), and the
+/// first sequence it must not touch: letters dead-lettered after the first step began (a
+/// replayed event failing again) are left for the next replay, which would otherwise chase
+/// its own tail.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cursor {
+    after: Option<(String, u64)>,
+    below: Option<u64>,
+}
+
+/// What one step did: how many rows it changed, where the next one starts (`None` once there
+/// is nothing more to look at) and, for replays, the subscriptions to wake.
+pub(crate) struct Step {
+    /// Rows replayed or purged.
+    pub count: usize,
+    /// Where the next step starts; `None` when done.
+    pub next: Option<Cursor>,
+    /// Subscriptions that got entries back.
+    pub touched: Vec<String>,
+}
+
+/// A dead-letter row: subscription, sequence, stored value.
+type Row = (String, u64, Vec<u8>);
+
+/// Up to [`CHUNK`] selected dead-letter rows after the cursor, as (subscription, sequence,
+/// value), and the cursor of the next step, if there may be more.
 fn selected(
     b: &Batch<'_>,
     selector: &DeadLetterSelector,
-) -> Result<Vec<(String, u64, Vec<u8>)>, redb::Error> {
+    cursor: &Cursor,
+) -> Result<(Vec<Row>, Option<Cursor>), redb::Error> {
+    let below = cursor.below.unwrap_or_else(|| b.peek_seq());
     let mut out = Vec::new();
-    let mut push = |k: (&str, u64), v: &[u8]| out.push((k.0.to_owned(), k.1, v.to_vec()));
+    let mut scanned = 0usize;
+    let mut last = None;
+    let mut take = |k: (&str, u64), v: &[u8]| {
+        scanned += 1;
+        last = Some((k.0.to_owned(), k.1));
+        if k.1 < below {
+            out.push((k.0.to_owned(), k.1, v.to_vec()));
+        }
+    };
+    let after = cursor.after.as_ref();
     match selector {
         DeadLetterSelector::All => {
-            for row in b.dead.iter()? {
+            let rows = match after {
+                Some((sub, seq)) => b.dead.range((sub.as_str(), seq.saturating_add(1))..)?,
+                None => b.dead.iter()?,
+            };
+            for row in rows.take(CHUNK) {
                 let (k, v) = row?;
-                push(k.value(), v.value());
+                take(k.value(), v.value());
             }
         }
         DeadLetterSelector::Subscription(id) => {
             let id = id.as_str();
-            for row in b.dead.range((id, 0)..=(id, u64::MAX))? {
+            let from = after.map_or(0, |(_, seq)| seq.saturating_add(1));
+            for row in b.dead.range((id, from)..=(id, u64::MAX))?.take(CHUNK) {
                 let (k, v) = row?;
-                push(k.value(), v.value());
+                take(k.value(), v.value());
             }
         }
         DeadLetterSelector::One(id, seq) => {
             if let Some(v) = b.dead.get((id.as_str(), *seq))? {
-                push((id.as_str(), *seq), v.value());
+                take((id.as_str(), *seq), v.value());
             }
+            return Ok((out, None));
         }
     }
-    Ok(out)
+    let next = (scanned >= CHUNK).then_some(Cursor {
+        after: last,
+        below: Some(below),
+    });
+    Ok((out, next))
 }
 
-/// Moves the selected dead letters back to the outbox, at the back of their queues, with the
-/// attempt count and age reset. Returns the count and the subscriptions to wake.
+/// One step of moving the selected dead letters back to the outbox, at the back of their
+/// queues, with the attempt count and age reset (see [`CHUNK`]).
 pub(crate) fn replay(
     b: &mut Batch<'_>,
     selector: &DeadLetterSelector,
-) -> Result<(usize, Vec<String>), redb::Error> {
+    cursor: &Cursor,
+) -> Result<Step, redb::Error> {
     let now = now_ms();
     let meta = EntryMeta {
         attempts: 0,
         first_ms: now,
         next_ms: now,
     };
+    let (rows, next) = selected(b, selector, cursor)?;
     let mut count = 0;
     let mut touched: Vec<String> = Vec::new();
-    for (sub, seq, value) in selected(b, selector)? {
+    for (sub, seq, value) in rows {
         if !b.subscription_exists(&sub)? {
             continue;
         }
@@ -202,19 +256,28 @@ pub(crate) fn replay(
             touched.push(sub);
         }
     }
-    Ok((count, touched))
+    Ok(Step {
+        count,
+        next,
+        touched,
+    })
 }
 
-/// Deletes the selected dead letters. Returns the count.
+/// One step of deleting the selected dead letters (see [`CHUNK`]).
 pub(crate) fn purge(
     b: &mut Batch<'_>,
     selector: &DeadLetterSelector,
-) -> Result<usize, redb::Error> {
-    let rows = selected(b, selector)?;
+    cursor: &Cursor,
+) -> Result<Step, redb::Error> {
+    let (rows, next) = selected(b, selector, cursor)?;
     for (sub, seq, _) in &rows {
         b.dead.remove((sub.as_str(), *seq))?;
     }
-    Ok(rows.len())
+    Ok(Step {
+        count: rows.len(),
+        next,
+        touched: Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use cloudevent::Event;
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
 
 use crate::committer::Committer;
 use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::model::{CONFIG_DISABLED, Subscription, SubscriptionId, SubscriptionRequest};
 use crate::outbox::Outbox;
 use crate::sink::SinkRegistry;
-use crate::store;
+use crate::store::{self, SharedDb};
 use crate::worker::{self, DisableHook, Workers};
 
 /// The subscriptions in memory, by id.
@@ -28,7 +28,7 @@ const OPEN_RETRY: Duration = Duration::from_secs(5);
 /// ([`Delivery::open`]), share it (e.g. in an `Arc`), and call [`Delivery::shutdown`] on the
 /// way out. Every pending delivery found at start-up is resumed.
 pub struct Delivery {
-    db: Arc<Database>,
+    db: Arc<SharedDb>,
     committer: Committer,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     workers: Arc<Workers>,
@@ -50,6 +50,7 @@ impl Delivery {
     /// built (e.g. its protocol is not compiled in) keeps its queue but gets no worker.
     pub async fn open(state_dir: impl AsRef<Path>, sinks: SinkRegistry) -> Result<Self, Error> {
         let dir = state_dir.as_ref().to_owned();
+        let opened_dir = dir.clone();
         let (db, next_seq, subs) = tokio::task::spawn_blocking(move || {
             let deadline = std::time::Instant::now() + OPEN_RETRY;
             let (db, next_seq) = loop {
@@ -68,7 +69,7 @@ impl Delivery {
         })
         .await
         .map_err(|_| Error::Aborted)??;
-        let db = Arc::new(db);
+        let db = Arc::new(SharedDb::new(opened_dir, db));
         let (committer, thread) = Committer::start(db.clone(), next_seq);
         let delivery = Delivery {
             db,
@@ -217,17 +218,27 @@ impl Delivery {
     }
 
     /// Readiness of the engine: the store takes a write (an empty transaction, committed
-    /// and synced like any other), and every subscription's worker is running. Each entry
+    /// and synced like any other) and its filesystem has room for more, and every
+    /// subscription's worker is running. Each entry
     /// names a check and says what is wrong, if anything.
     pub async fn readiness(&self) -> Vec<(String, Result<(), String>)> {
-        let store =
-            match tokio::time::timeout(Duration::from_secs(2), self.committer.execute(|_| Ok(())))
-                .await
-            {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("the store refuses writes: {e}")),
-                Err(_) => Err("the store did not commit within 2 s".to_owned()),
-            };
+        let store = match tokio::time::timeout(
+            Duration::from_secs(2),
+            self.committer.execute(|_| Ok(())),
+        )
+        .await
+        {
+            Ok(Ok(())) => match self.db.free_bytes() {
+                Ok(free) if free < store::MIN_FREE_BYTES => Err(format!(
+                    "the state directory's filesystem has {} KiB free, below {} MiB: writes will fail",
+                    free / 1024,
+                    store::MIN_FREE_BYTES / (1024 * 1024)
+                )),
+                _ => Ok(()),
+            },
+            Ok(Err(e)) => Err(format!("the store refuses writes: {e}")),
+            Err(_) => Err("the store did not commit within 2 s".to_owned()),
+        };
         let dead = self.workers.dead();
         let workers = if dead.is_empty() {
             Ok(())
@@ -293,7 +304,7 @@ impl Delivery {
         };
         let key = crate::dedup::key(id.as_str(), event);
         // A read: no write transaction, no commit.
-        let db = self.db.clone();
+        let db = self.db.get()?;
         tokio::task::spawn_blocking(move || {
             crate::dedup::seen_in(&db, &key, window, store::now_ms())
         })
@@ -370,12 +381,33 @@ impl Delivery {
             .execute(move |b| {
                 let existed = b.subscriptions.remove(key.as_str())?.is_some();
                 b.set_subscription_exists(&key, false);
-                b.outbox
-                    .retain_in((key.as_str(), 0)..=(key.as_str(), u64::MAX), |_, _| false)?;
                 crate::dedup::forget_all(b, &key)?;
                 Ok(existed)
             })
             .await?;
+        // Gone from the subscriptions first, so nothing is queued for it any more; its queue
+        // then goes in steps, each its own commit, interleaved with ingest.
+        loop {
+            let key = id.as_str().to_owned();
+            let removed = self
+                .committer
+                .execute(move |b| {
+                    let seqs: Vec<u64> = b
+                        .outbox
+                        .range((key.as_str(), 0)..=(key.as_str(), u64::MAX))?
+                        .take(deadletter::CHUNK)
+                        .map(|row| row.map(|(k, _)| k.value().1))
+                        .collect::<Result<_, _>>()?;
+                    for seq in &seqs {
+                        b.outbox.remove((key.as_str(), *seq))?;
+                    }
+                    Ok(seqs.len())
+                })
+                .await?;
+            if removed < deadletter::CHUNK {
+                break;
+            }
+        }
         self.write_cache().remove(id);
         self.generation.fetch_add(1, Ordering::Release);
         tracing::info!(subscription = %id, existed, "subscription deleted");
@@ -385,7 +417,7 @@ impl Delivery {
     /// Pending (not yet delivered or dead-lettered) deliveries, of one subscription or all.
     /// Reads the store: call from a blocking-tolerant context for big queues.
     pub fn pending(&self, subscription: Option<&SubscriptionId>) -> Result<u64, Error> {
-        store::count_outbox(&self.db, subscription)
+        store::count_outbox(&*self.db.get()?, subscription)
     }
 
     /// Dead letters, of one subscription or all, at most `limit`, oldest first per
@@ -395,7 +427,7 @@ impl Delivery {
         subscription: Option<&SubscriptionId>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, Error> {
-        store::read_dead(&self.db, subscription, limit)?
+        store::read_dead(&*self.db.get()?, subscription, limit)?
             .into_iter()
             .map(DeadLetter::from_stored)
             .collect()
@@ -403,26 +435,49 @@ impl Delivery {
 
     /// Moves dead letters back to their subscription's queue with a fresh attempt count and
     /// age, stripped of their `deadletter*` extensions. Letters of deleted subscriptions stay.
-    /// Returns how many were replayed.
+    /// Works in steps of [`deadletter::CHUNK`] letters, each its own commit, so ingest goes on
+    /// meanwhile. Returns how many were replayed.
     pub async fn replay_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
-        let workers = self.workers.clone();
-        let (count, _) = self
-            .committer
-            .execute_then(
-                move |b| deadletter::replay(b, &selector),
-                move |(_, touched): &(usize, Vec<String>)| {
-                    workers.notify(touched.iter().map(String::as_str))
-                },
-            )
-            .await?;
-        Ok(count)
+        let selector = Arc::new(selector);
+        let mut cursor = deadletter::Cursor::default();
+        let mut count = 0;
+        loop {
+            let (workers, selector) = (self.workers.clone(), selector.clone());
+            let step = self
+                .committer
+                .execute_then(
+                    move |b| deadletter::replay(b, &selector, &cursor),
+                    move |step: &deadletter::Step| {
+                        workers.notify(step.touched.iter().map(String::as_str))
+                    },
+                )
+                .await?;
+            count += step.count;
+            match step.next {
+                Some(next) => cursor = next,
+                None => return Ok(count),
+            }
+        }
     }
 
-    /// Deletes dead letters for good. Returns how many.
+    /// Deletes dead letters for good, in steps of [`deadletter::CHUNK`] like
+    /// [`replay_dead_letters`](Self::replay_dead_letters). Returns how many.
     pub async fn purge_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
-        self.committer
-            .execute(move |b| deadletter::purge(b, &selector))
-            .await
+        let selector = Arc::new(selector);
+        let mut cursor = deadletter::Cursor::default();
+        let mut count = 0;
+        loop {
+            let selector = selector.clone();
+            let step = self
+                .committer
+                .execute(move |b| deadletter::purge(b, &selector, &cursor))
+                .await?;
+            count += step.count;
+            match step.next {
+                Some(next) => cursor = next,
+                None => return Ok(count),
+            }
+        }
     }
 
     /// Stops the workers (in-flight sends are abandoned and will be redone), lets the

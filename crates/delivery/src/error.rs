@@ -15,6 +15,12 @@ pub enum Error {
     /// The write batch this request was part of was abandoned after an earlier store failure.
     #[error("state store: the write batch was aborted (see the logs for the cause)")]
     Aborted,
+    /// The store hit an I/O error (a full disk, say) and is being closed and opened again;
+    /// nothing was written. Callers answer "try again later" (HTTP `503`, a broker nak).
+    #[error(
+        "state store: recovering from an I/O error (is the disk full?); nothing was written, try again shortly"
+    )]
+    Recovering,
     /// The engine was shut down.
     #[error("the delivery engine is shut down")]
     Closed,
@@ -50,6 +56,17 @@ pub enum Error {
     /// A stored record could not be decoded (should never happen: we wrote it).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl Error {
+    /// Whether trying again later may succeed (the store failed or is recovering, the
+    /// engine is stopping): callers answer `503` + `Retry-After` or nak, never "bad request".
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(_) | Error::Aborted | Error::Closed | Error::Recovering
+        )
+    }
 }
 
 impl From<redb::Error> for Error {

@@ -2,7 +2,8 @@
 //! layout of the records. Writes go through the [`committer`](crate::committer) only; reads
 //! (worker refills, listings) open their own snapshot here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -36,6 +37,72 @@ const VERSION: u8 = 1;
 const ENTRY_HEADER: usize = 1 + 4 + 8 + 8;
 /// Dead-letter header: version, dead-lettered at (u64 ms).
 const DEAD_HEADER: usize = 1 + 8;
+
+/// The open database, which the committer may close and open again.
+///
+/// After one I/O error (a full disk, a failing device) redb refuses every later operation
+/// until the file is closed and opened again, and it can only be opened again once every
+/// handle to the old one is gone. Readers therefore take the database for one read at a time
+/// ([`SharedDb::get`]) and never keep it; while it is out for reopening they get
+/// [`Error::Recovering`], which callers turn into "try again" (HTTP `503`, a broker nak).
+pub(crate) struct SharedDb {
+    dir: PathBuf,
+    current: RwLock<Option<Arc<Database>>>,
+}
+
+impl SharedDb {
+    /// Shares `db`, opened from `dir`.
+    pub fn new(dir: PathBuf, db: Database) -> Self {
+        SharedDb {
+            dir,
+            current: RwLock::new(Some(Arc::new(db))),
+        }
+    }
+
+    /// The database for one read or write; [`Error::Recovering`] while it is being reopened.
+    pub fn get(&self) -> Result<Arc<Database>, Error> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(Error::Recovering)
+    }
+
+    /// Takes the database out, so that new readers wait (get `Recovering`) and the old
+    /// handle can be dropped once the readers that have it are done.
+    pub fn take(&self) -> Option<Arc<Database>> {
+        self.current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Puts a (re)opened database back.
+    pub fn put(&self, db: Database) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes free for this process on the state directory's filesystem.
+    pub fn free_bytes(&self) -> Result<u64, std::io::Error> {
+        let stats = rustix::fs::statvfs(&self.dir)?;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+}
+
+/// Below this much free space on the state directory's filesystem, readiness turns red: the
+/// next writes that need the file to grow will fail.
+pub(crate) const MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Whether a store error means the file must be closed and opened again before anything
+/// else can succeed (see [`SharedDb`]).
+pub(crate) fn needs_reopen(e: &redb::Error) -> bool {
+    matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo)
+}
 
 /// Opens (or creates) the database and its tables, returning it with the next free sequence.
 /// A store of an older schema is upgraded in place (one transaction); one of a newer schema is

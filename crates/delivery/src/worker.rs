@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cloudevent::Event;
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
@@ -25,7 +25,7 @@ use crate::deadletter;
 use crate::error::Error;
 use crate::model::{DeliveryPolicy, MAX_BACKOFF, Subscription, SubscriptionId};
 use crate::sink::{SendOutcome, Sink};
-use crate::store::{self, EntryMeta};
+use crate::store::{self, EntryMeta, SharedDb};
 
 /// The extension that orders deliveries when `ordered_by_partitionkey` is on.
 pub const PARTITION_KEY: &str = "partitionkey";
@@ -282,7 +282,7 @@ impl Drop for WorkerHandle {
 pub(crate) fn spawn(
     sub: &Subscription,
     sink: Arc<dyn Sink>,
-    db: Arc<Database>,
+    db: Arc<SharedDb>,
     committer: Committer,
     on_disable: DisableHook,
 ) -> WorkerHandle {
@@ -369,7 +369,7 @@ struct Worker {
     /// The sink and policy, and what the worker shares with the direct path: send slots,
     /// idleness, holds.
     lane: Arc<Lane>,
-    db: Arc<Database>,
+    db: Arc<SharedDb>,
     committer: Committer,
     notify: Arc<Notify>,
     /// The loaded part of the queue, by sequence.
@@ -429,7 +429,7 @@ impl Worker {
     /// Loads the next entries of the queue.
     async fn refill(&mut self) -> Result<(), Error> {
         let limit = self.window - self.queue.len();
-        let (db, id, from) = (self.db.clone(), self.id.clone(), self.cursor);
+        let (db, id, from) = (self.db.get()?, self.id.clone(), self.cursor);
         let rows = tokio::task::spawn_blocking(move || store::read_outbox(&db, &id, from, limit))
             .await
             .map_err(|_| Error::Aborted)??;
