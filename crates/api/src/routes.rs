@@ -82,14 +82,23 @@ pub async fn route(
         }
         ["readyz"] => Err(ApiError::MethodNotAllowed(ALLOW_READ)),
         ["metrics"] => read_only(method, || {
+            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            let m = metrics::metrics();
             for sub in delivery.subscriptions() {
-                let depth = delivery.pending(Some(&sub.id)).unwrap_or(0);
-                metrics::metrics()
-                    .queue_depth
-                    .get_or_create(&metrics::SubscriptionLabels {
-                        subscription: sub.id.as_str().to_owned(),
-                    })
-                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
+                // Counted in memory as the store is written: no scan per scrape.
+                let usage = delivery.usage(Some(&sub.id));
+                let labels = metrics::SubscriptionLabels {
+                    subscription: sub.id.as_str().to_owned(),
+                };
+                m.queue_depth
+                    .get_or_create(&labels)
+                    .set(gauge(usage.queued));
+                m.queue_bytes
+                    .get_or_create(&labels)
+                    .set(gauge(usage.queued_bytes));
+                m.dead_letters_stored
+                    .get_or_create(&labels)
+                    .set(gauge(usage.dead));
             }
             bytes_response(
                 StatusCode::OK,

@@ -17,6 +17,7 @@ use redb::{Database, ReadableTable, Table};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::Error;
+use crate::quota::{Delta, Quotas};
 use crate::store::{self, DEAD_LETTERS, DEDUP, META, NEXT_SEQ, OUTBOX, SUBSCRIPTIONS, SharedDb};
 
 /// Most jobs folded into one transaction, so one commit's latency stays bounded.
@@ -28,21 +29,112 @@ const MAX_LINGER: Duration = Duration::from_millis(2);
 /// Polling step while lingering.
 const LINGER_STEP: Duration = Duration::from_micros(50);
 
-/// What a job is given: the open tables of the current write transaction.
+/// A queue or dead-letter table: (subscription, sequence) -> stored record.
+type QueueTable<'t> = Table<'t, (&'static str, u64), &'static [u8]>;
+
+/// What a job is given: the open tables of the current write transaction. The queue and the
+/// dead letters are written only through its methods, which count what they change for the
+/// [quotas](crate::quota).
 pub(crate) struct Batch<'t> {
     /// Subscriptions by id.
     pub subscriptions: Table<'t, &'static str, &'static [u8]>,
     /// Pending deliveries.
-    pub outbox: Table<'t, (&'static str, u64), &'static [u8]>,
+    outbox: QueueTable<'t>,
     /// Dead letters.
-    pub dead: Table<'t, (&'static str, u64), &'static [u8]>,
+    dead: QueueTable<'t>,
     /// Deduplication keys (see [`crate::dedup`]).
     pub dedup: Table<'t, &'static str, u64>,
     next_seq: u64,
     known: HashMap<String, bool>,
+    quotas: &'t Quotas,
+    /// What this batch changed, per subscription: applied to the quotas once durable.
+    deltas: HashMap<String, Delta>,
 }
 
-impl Batch<'_> {
+impl<'t> Batch<'t> {
+    fn new(
+        txn: &'t redb::WriteTransaction,
+        next_seq: u64,
+        quotas: &'t Quotas,
+    ) -> Result<Self, redb::Error> {
+        Ok(Batch {
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            outbox: txn.open_table(OUTBOX)?,
+            dead: txn.open_table(DEAD_LETTERS)?,
+            dedup: txn.open_table(DEDUP)?,
+            next_seq,
+            known: HashMap::new(),
+            quotas,
+            deltas: HashMap::new(),
+        })
+    }
+
+    fn delta(&mut self, id: &str) -> &mut Delta {
+        if !self.deltas.contains_key(id) {
+            self.deltas.insert(id.to_owned(), Delta::default());
+        }
+        self.deltas.get_mut(id).expect("just inserted")
+    }
+
+    /// The queue, for reading.
+    pub fn outbox(&self) -> &QueueTable<'t> {
+        &self.outbox
+    }
+
+    /// The dead letters, for reading.
+    pub fn dead(&self) -> &QueueTable<'t> {
+        &self.dead
+    }
+
+    /// Writes a queue entry (new, or rewritten in place).
+    pub fn put_queued(&mut self, id: &str, seq: u64, value: &[u8]) -> Result<(), redb::Error> {
+        let old = self
+            .outbox
+            .insert((id, seq), value)?
+            .map(|v| v.value().len());
+        let delta = self.delta(id);
+        match old {
+            Some(old) => delta.rewritten(old, value.len()),
+            None => delta.queued(1, value.len()),
+        }
+        Ok(())
+    }
+
+    /// Removes a queue entry; returns whether it was there.
+    pub fn remove_queued(&mut self, id: &str, seq: u64) -> Result<bool, redb::Error> {
+        let old = self.outbox.remove((id, seq))?.map(|v| v.value().len());
+        if let Some(old) = old {
+            self.delta(id).queued(-1, old);
+        }
+        Ok(old.is_some())
+    }
+
+    /// Writes a dead letter.
+    pub fn put_dead(&mut self, id: &str, seq: u64, value: &[u8]) -> Result<(), redb::Error> {
+        let old = self.dead.insert((id, seq), value)?.map(|v| v.value().len());
+        let delta = self.delta(id);
+        if let Some(old) = old {
+            delta.dead(-1, old);
+        }
+        delta.dead(1, value.len());
+        Ok(())
+    }
+
+    /// Removes a dead letter; returns whether it was there.
+    pub fn remove_dead(&mut self, id: &str, seq: u64) -> Result<bool, redb::Error> {
+        let old = self.dead.remove((id, seq))?.map(|v| v.value().len());
+        if let Some(old) = old {
+            self.delta(id).dead(-1, old);
+        }
+        Ok(old.is_some())
+    }
+
+    /// Why subscription `id` may not take `events` more events of `bytes` in all now (a
+    /// quota is reached), counting what this batch already wrote; `None` if it may.
+    pub fn quota_refusal(&self, id: &str, events: u64, bytes: u64) -> Option<String> {
+        self.quotas.refusal(id, &self.deltas, events, bytes)
+    }
+
     /// A fresh sequence number: strictly increasing across commits and restarts, so queue
     /// order is acceptance order and replayed letters go to the back.
     pub fn next_seq(&mut self) -> u64 {
@@ -80,16 +172,10 @@ pub(crate) fn with_batch<T>(
     db: &Database,
     f: impl FnOnce(&mut Batch<'_>) -> Result<T, redb::Error>,
 ) -> T {
+    let quotas = Quotas::default();
     let txn = db.begin_write().expect("a write transaction");
     let out = {
-        let mut batch = Batch {
-            subscriptions: txn.open_table(SUBSCRIPTIONS).expect("table"),
-            outbox: txn.open_table(OUTBOX).expect("table"),
-            dead: txn.open_table(DEAD_LETTERS).expect("table"),
-            dedup: txn.open_table(DEDUP).expect("table"),
-            next_seq: 1,
-            known: HashMap::new(),
-        };
+        let mut batch = Batch::new(&txn, 1, &quotas).expect("tables");
         f(&mut batch).expect("the job")
     };
     txn.commit().expect("commit");
@@ -127,12 +213,16 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the committer thread over the database; `next_seq` is the first free sequence.
-    pub fn start(db: Arc<SharedDb>, next_seq: u64) -> (Committer, JoinHandle<()>) {
+    pub fn start(
+        db: Arc<SharedDb>,
+        quotas: Arc<Quotas>,
+        next_seq: u64,
+    ) -> (Committer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel();
         let shared = db.clone();
         let thread = std::thread::Builder::new()
             .name("delivery-committer".into())
-            .spawn(move || run(&shared, next_seq, &rx))
+            .spawn(move || run(&shared, &quotas, next_seq, &rx))
             .expect("spawn the committer thread");
         let room = Arc::new(Semaphore::new(QUEUE_CAPACITY));
         (Committer { tx, room, db }, thread)
@@ -243,7 +333,7 @@ enum StoreState {
     },
 }
 
-fn run(db: &SharedDb, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
+fn run(db: &SharedDb, quotas: &Quotas, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
     let mut state = StoreState::Open;
     let mut stop = false;
     // Size and duration of the previous commit, to decide how long to linger.
@@ -259,7 +349,7 @@ fn run(db: &SharedDb, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
             },
         };
         if let StoreState::Reopening { .. } = state {
-            try_reopen(db, &mut state, &mut next_seq);
+            try_reopen(db, quotas, &mut state, &mut next_seq);
         }
         let first = match first {
             Ok(msg) => msg,
@@ -306,7 +396,7 @@ fn run(db: &SharedDb, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
                 continue;
             }
         };
-        let reopen = commit(&database, &mut next_seq, jobs);
+        let reopen = commit(&database, quotas, &mut next_seq, jobs);
         drop(database);
         last_commit = started.elapsed();
         if reopen {
@@ -320,7 +410,7 @@ fn run(db: &SharedDb, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
                 next_try: now,
                 wait: FIRST_REOPEN_WAIT,
             };
-            try_reopen(db, &mut state, &mut next_seq);
+            try_reopen(db, quotas, &mut state, &mut next_seq);
         }
     }
     tracing::debug!("delivery committer stopped");
@@ -328,7 +418,7 @@ fn run(db: &SharedDb, mut next_seq: u64, rx: &mpsc::Receiver<Msg>) {
 
 /// One step of reopening the store, when it is due: drops the old handle once no reader holds
 /// it, then opens the file again (redb repairs it if needed) and puts it back.
-fn try_reopen(db: &SharedDb, state: &mut StoreState, next_seq: &mut u64) {
+fn try_reopen(db: &SharedDb, quotas: &Quotas, state: &mut StoreState, next_seq: &mut u64) {
     let StoreState::Reopening {
         old,
         since,
@@ -350,6 +440,11 @@ fn try_reopen(db: &SharedDb, state: &mut StoreState, next_seq: &mut u64) {
     match store::open(db.dir()) {
         Ok((database, stored_seq)) => {
             *next_seq = (*next_seq).max(stored_seq);
+            // A commit that failed with an I/O error may still have reached the disk:
+            // count again what the store holds.
+            if let Err(e) = quotas.reload(&database) {
+                tracing::error!(error = %e, "delivery store: cannot recount its usage");
+            }
             db.put(database);
             tracing::warn!(
                 after = ?since.elapsed(),
@@ -369,11 +464,11 @@ fn try_reopen(db: &SharedDb, state: &mut StoreState, next_seq: &mut u64) {
 /// rolled back and every job fails: the callers were not told "accepted", so nothing is lost.
 /// A job that panics (a bug) rolls its batch back the same way instead of killing the only
 /// writer. Returns whether the store failed in a way that needs it reopened.
-fn commit(db: &Database, next_seq: &mut u64, jobs: Vec<Job>) -> bool {
+fn commit(db: &Database, quotas: &Quotas, next_seq: &mut u64, jobs: Vec<Job>) -> bool {
     let count = jobs.len();
     let mut completions: Vec<Completion> = Vec::with_capacity(count);
     let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        apply(db, next_seq, jobs, &mut completions)
+        apply(db, quotas, next_seq, jobs, &mut completions)
     }));
     match applied {
         Ok(Ok(())) => {
@@ -404,6 +499,7 @@ fn commit(db: &Database, next_seq: &mut u64, jobs: Vec<Job>) -> bool {
 /// Applies `jobs` in one write transaction and commits it, collecting their completions.
 fn apply(
     db: &Database,
+    quotas: &Quotas,
     next_seq: &mut u64,
     jobs: Vec<Job>,
     completions: &mut Vec<Completion>,
@@ -411,15 +507,8 @@ fn apply(
     let t0 = std::time::Instant::now();
     let txn = db.begin_write()?;
     let t1 = std::time::Instant::now();
-    {
-        let mut batch = Batch {
-            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
-            outbox: txn.open_table(OUTBOX)?,
-            dead: txn.open_table(DEAD_LETTERS)?,
-            dedup: txn.open_table(DEDUP)?,
-            next_seq: *next_seq,
-            known: HashMap::new(),
-        };
+    let deltas = {
+        let mut batch = Batch::new(&txn, *next_seq, quotas)?;
         for job in jobs {
             completions.push(job(&mut batch)?);
         }
@@ -427,9 +516,11 @@ fn apply(
             txn.open_table(META)?.insert(NEXT_SEQ, batch.next_seq)?;
             *next_seq = batch.next_seq;
         }
-    }
+        std::mem::take(&mut batch.deltas)
+    };
     let t2 = std::time::Instant::now();
     txn.commit()?;
+    quotas.apply(&deltas);
     metrics::metrics()
         .commit_duration
         .observe(t0.elapsed().as_secs_f64());
@@ -446,7 +537,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (db, next_seq) = store::open(dir.path()).unwrap();
         let shared = Arc::new(SharedDb::new(dir.path().to_owned(), db));
-        let (committer, thread) = Committer::start(shared, next_seq);
+        let (committer, thread) = Committer::start(shared, Arc::default(), next_seq);
         (dir, committer, thread)
     }
 

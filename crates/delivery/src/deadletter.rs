@@ -188,8 +188,8 @@ fn selected(
     match selector {
         DeadLetterSelector::All => {
             let rows = match after {
-                Some((sub, seq)) => b.dead.range((sub.as_str(), seq.saturating_add(1))..)?,
-                None => b.dead.iter()?,
+                Some((sub, seq)) => b.dead().range((sub.as_str(), seq.saturating_add(1))..)?,
+                None => b.dead().iter()?,
             };
             for row in rows.take(CHUNK) {
                 let (k, v) = row?;
@@ -199,13 +199,13 @@ fn selected(
         DeadLetterSelector::Subscription(id) => {
             let id = id.as_str();
             let from = after.map_or(0, |(_, seq)| seq.saturating_add(1));
-            for row in b.dead.range((id, from)..=(id, u64::MAX))?.take(CHUNK) {
+            for row in b.dead().range((id, from)..=(id, u64::MAX))?.take(CHUNK) {
                 let (k, v) = row?;
                 take(k.value(), v.value());
             }
         }
         DeadLetterSelector::One(id, seq) => {
-            if let Some(v) = b.dead.get((id.as_str(), *seq))? {
+            if let Some(v) = b.dead().get((id.as_str(), *seq))? {
                 take((id.as_str(), *seq), v.value());
             }
             return Ok((out, None));
@@ -248,8 +248,8 @@ pub(crate) fn replay(
         strip(&mut event);
         let entry = encode_entry(meta, &cloudevent::json::encode(&event));
         let new_seq = b.next_seq();
-        b.outbox.insert((sub.as_str(), new_seq), entry.as_slice())?;
-        b.dead.remove((sub.as_str(), seq))?;
+        b.put_queued(sub.as_str(), new_seq, entry.as_slice())?;
+        b.remove_dead(sub.as_str(), seq)?;
         tracing::info!(subscription = %sub, event = event.id(), "dead letter replayed");
         count += 1;
         if !touched.contains(&sub) {
@@ -271,13 +271,42 @@ pub(crate) fn purge(
 ) -> Result<Step, redb::Error> {
     let (rows, next) = selected(b, selector, cursor)?;
     for (sub, seq, _) in &rows {
-        b.dead.remove((sub.as_str(), *seq))?;
+        b.remove_dead(sub.as_str(), *seq)?;
     }
     Ok(Step {
         count: rows.len(),
         next,
         touched: Vec::new(),
     })
+}
+
+/// One step of deleting the dead letters of `sub` dead-lettered before `cutoff_ms` (their
+/// retention ran out): looks at up to [`CHUNK`] letters after `after` and returns how many it
+/// deleted and where the next step starts (`None` when done). Letters are keyed by the
+/// sequence they were queued with, not by when they died, so every letter is looked at.
+pub(crate) fn expire(
+    b: &mut Batch<'_>,
+    sub: &str,
+    cutoff_ms: u64,
+    after: Option<u64>,
+) -> Result<(usize, Option<u64>), redb::Error> {
+    let from = after.map_or(0, |seq| seq.saturating_add(1));
+    let mut expired = Vec::new();
+    let mut scanned = 0;
+    let mut last = None;
+    for row in b.dead().range((sub, from)..=(sub, u64::MAX))?.take(CHUNK) {
+        let (k, v) = row?;
+        let seq = k.value().1;
+        scanned += 1;
+        last = Some(seq);
+        if decode_dead(v.value()).is_ok_and(|(dead_ms, _)| dead_ms < cutoff_ms) {
+            expired.push(seq);
+        }
+    }
+    for seq in &expired {
+        b.remove_dead(sub, *seq)?;
+    }
+    Ok((expired.len(), last.filter(|_| scanned >= CHUNK)))
 }
 
 #[cfg(test)]

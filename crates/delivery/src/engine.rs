@@ -14,6 +14,7 @@ use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
 use crate::error::Error;
 use crate::model::{CONFIG_DISABLED, Subscription, SubscriptionId, SubscriptionRequest};
 use crate::outbox::Outbox;
+use crate::quota::{Quotas, Usage};
 use crate::sink::SinkRegistry;
 use crate::store::{self, SharedDb};
 use crate::worker::{self, DisableHook, Workers};
@@ -30,6 +31,8 @@ const OPEN_RETRY: Duration = Duration::from_secs(5);
 pub struct Delivery {
     db: Arc<SharedDb>,
     committer: Committer,
+    /// What the store holds and may hold, per subscription and in all.
+    quotas: Arc<Quotas>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     workers: Arc<Workers>,
     sinks: SinkRegistry,
@@ -69,11 +72,13 @@ impl Delivery {
         })
         .await
         .map_err(|_| Error::Aborted)??;
+        let quotas = Arc::new(Quotas::load(&db)?);
         let db = Arc::new(SharedDb::new(opened_dir, db));
-        let (committer, thread) = Committer::start(db.clone(), next_seq);
+        let (committer, thread) = Committer::start(db.clone(), quotas.clone(), next_seq);
         let delivery = Delivery {
             db,
             committer,
+            quotas,
             thread: Mutex::new(Some(thread)),
             workers: Arc::new(Workers::default()),
             sinks,
@@ -86,7 +91,7 @@ impl Delivery {
             pruner: Mutex::new(None),
         };
         *delivery.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(
-            prune_dedup(delivery.committer.clone(), delivery.subscriptions.clone()),
+            housekeeping(delivery.committer.clone(), delivery.subscriptions.clone()),
         ));
         for sub in subs {
             delivery.start(Arc::new(sub));
@@ -122,8 +127,22 @@ impl Delivery {
                 self.workers.remove(&sub.id);
             }
         }
+        self.quotas
+            .set_subscription(sub.id.as_str(), sub.delivery.limits());
         self.write_cache().insert(sub.id.clone(), sub);
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Sets the bounds on what the store keeps for all subscriptions together (see
+    /// [`crate::quota`]); each subscription's own are in its delivery policy.
+    pub fn set_limits(&self, limits: manifest::StoreLimits) {
+        self.quotas.set_global(limits);
+    }
+
+    /// What the store holds (queued deliveries and dead letters, counts and bytes), for one
+    /// subscription or all. Kept in memory: no store read.
+    pub fn usage(&self, subscription: Option<&SubscriptionId>) -> Usage {
+        self.quotas.usage(subscription.map(SubscriptionId::as_str))
     }
 
     /// What a worker calls when the sink of `sub` says it is gone (webhook `410 Gone`):
@@ -206,7 +225,7 @@ impl Delivery {
                     return Ok(false);
                 }
                 let seq = b.next_seq();
-                b.dead.insert((key.as_str(), seq), value.as_slice())?;
+                b.put_dead(key.as_str(), seq, value.as_slice())?;
                 Ok(true)
             })
             .await?;
@@ -393,13 +412,13 @@ impl Delivery {
                 .committer
                 .execute(move |b| {
                     let seqs: Vec<u64> = b
-                        .outbox
+                        .outbox()
                         .range((key.as_str(), 0)..=(key.as_str(), u64::MAX))?
                         .take(deadletter::CHUNK)
                         .map(|row| row.map(|(k, _)| k.value().1))
                         .collect::<Result<_, _>>()?;
                     for seq in &seqs {
-                        b.outbox.remove((key.as_str(), *seq))?;
+                        b.remove_queued(key.as_str(), *seq)?;
                     }
                     Ok(seqs.len())
                 })
@@ -409,6 +428,7 @@ impl Delivery {
             }
         }
         self.write_cache().remove(id);
+        self.quotas.set_subscription(id.as_str(), None);
         self.generation.fetch_add(1, Ordering::Release);
         tracing::info!(subscription = %id, existed, "subscription deleted");
         Ok(existed)
@@ -458,6 +478,12 @@ impl Delivery {
                 None => return Ok(count),
             }
         }
+    }
+
+    /// Deletes the dead letters past their subscription's `deadLetterRetentionMs` now (the
+    /// engine also does so every 30 s). Returns how many.
+    pub async fn expire_dead_letters(&self) -> Result<usize, Error> {
+        expire_dead_letters(&self.committer, &self.subscriptions).await
     }
 
     /// Deletes dead letters for good, in steps of [`deadletter::CHUNK`] like
@@ -518,35 +544,81 @@ impl Drop for Delivery {
     }
 }
 
-/// How often dedup keys past their window are forgotten.
+/// How often dedup keys past their window are forgotten and dead letters past their
+/// retention deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
-/// Keeps every dedup window to its time and size, forever (aborted when the engine stops).
-async fn prune_dedup(committer: Committer, subscriptions: Cache) {
+/// Keeps every dedup window to its time and size and every dead-letter queue to its
+/// retention, forever (aborted when the engine stops).
+async fn housekeeping(committer: Committer, subscriptions: Cache) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        let windows: Vec<(String, Duration, u32)> = {
-            let cache = subscriptions.read().unwrap_or_else(|e| e.into_inner());
-            cache
-                .values()
-                .filter_map(|s| {
-                    let window = s.delivery.dedup_window?;
-                    Some((
-                        s.id.as_str().to_owned(),
-                        window,
-                        s.delivery.dedup_max_entries,
-                    ))
-                })
-                .collect()
-        };
-        for (id, window, max) in windows {
-            let pruned = committer
-                .execute(move |b| crate::dedup::prune(b, &id, window, max, store::now_ms()))
-                .await;
-            if let Err(error) = pruned {
-                tracing::warn!(%error, "could not prune the dedup window");
+        let subs: Vec<Arc<Subscription>> = subscriptions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| {
+                s.delivery.dedup_window.is_some() || s.delivery.dead_letter_retention.is_some()
+            })
+            .cloned()
+            .collect();
+        for sub in subs {
+            if let Some(window) = sub.delivery.dedup_window {
+                let (id, max) = (sub.id.as_str().to_owned(), sub.delivery.dedup_max_entries);
+                let pruned = committer
+                    .execute(move |b| crate::dedup::prune(b, &id, window, max, store::now_ms()))
+                    .await;
+                if let Err(error) = pruned {
+                    tracing::warn!(%error, "could not prune the dedup window");
+                }
             }
         }
+        if let Err(error) = expire_dead_letters(&committer, &subscriptions).await {
+            tracing::warn!(%error, "could not expire dead letters");
+        }
     }
+}
+
+/// Deletes the dead letters past their subscription's retention; returns how many.
+async fn expire_dead_letters(committer: &Committer, subscriptions: &Cache) -> Result<usize, Error> {
+    let subs: Vec<(SubscriptionId, Duration)> = subscriptions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter_map(|s| Some((s.id.clone(), s.delivery.dead_letter_retention?)))
+        .collect();
+    let mut expired = 0;
+    for (id, retention) in subs {
+        expired += expire_subscription_letters(committer, &id, retention).await?;
+    }
+    Ok(expired)
+}
+
+/// Deletes the dead letters of `id` older than `retention`, in steps, logging how many.
+async fn expire_subscription_letters(
+    committer: &Committer,
+    id: &SubscriptionId,
+    retention: Duration,
+) -> Result<usize, Error> {
+    let cutoff =
+        store::now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+    let mut after = None;
+    let mut expired = 0;
+    loop {
+        let sub = id.as_str().to_owned();
+        let (count, next) = committer
+            .execute(move |b| deadletter::expire(b, &sub, cutoff, after))
+            .await?;
+        expired += count;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if expired > 0 {
+        tracing::info!(subscription = %id, expired, retention = ?retention,
+            "dead letters past their retention deleted");
+    }
+    Ok(expired)
 }

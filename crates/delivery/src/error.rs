@@ -21,6 +21,16 @@ pub enum Error {
         "state store: recovering from an I/O error (is the disk full?); nothing was written, try again shortly"
     )]
     Recovering,
+    /// A quota is reached (see [`crate::quota`]): the subscription takes no new events until
+    /// its queue drains or its dead letters are replayed, purged or expire. Nothing was
+    /// written; callers answer "try again later" (HTTP `503`, a broker nak).
+    #[error("subscription `{subscription}` is full: {why}; nothing was accepted, try again later")]
+    Full {
+        /// The subscription.
+        subscription: SubscriptionId,
+        /// Which bound, and where usage stands.
+        why: String,
+    },
     /// The engine was shut down.
     #[error("the delivery engine is shut down")]
     Closed,
@@ -64,7 +74,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Store(_) | Error::Aborted | Error::Closed | Error::Recovering
+            Error::Store(_)
+                | Error::Aborted
+                | Error::Closed
+                | Error::Recovering
+                | Error::Full { .. }
         )
     }
 }

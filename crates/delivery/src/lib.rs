@@ -39,6 +39,7 @@ mod error;
 pub mod hops;
 pub mod model;
 mod outbox;
+pub mod quota;
 pub mod schema;
 pub mod sink;
 mod store;
@@ -54,6 +55,7 @@ pub use model::{
     SubscriptionRequest,
 };
 pub use outbox::Outbox;
+pub use quota::Usage;
 pub use sink::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory, SinkRegistry};
 pub use store::DB_FILE;
 pub use worker::PARTITION_KEY;

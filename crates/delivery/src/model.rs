@@ -156,6 +156,8 @@ impl From<ContentMode> for cloudevent::http::Mode {
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The longest `maxAgeMs`: one year.
 pub const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Longest dead-letter retention a policy may set: ten years.
+pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// The slowest `rateLimit`: one delivery every 1000 s.
 pub const MIN_RATE_LIMIT: f64 = 0.001;
 /// The fastest `rateLimit` that still means something.
@@ -211,6 +213,23 @@ pub struct DeliveryPolicy {
     /// it the oldest are forgotten first.
     #[serde(rename = "dedupMaxEntries")]
     pub dedup_max_entries: u32,
+    /// Quota: the most queued (pending) deliveries; past it new events for this subscription
+    /// are refused (`503`, nak) until the queue drains. `None` = only the app's bound. See
+    /// [`crate::quota`].
+    #[serde(rename = "maxQueuedEvents")]
+    pub max_queued_events: Option<u64>,
+    /// Quota: the most bytes of queued deliveries (the stored events), as
+    /// [`max_queued_events`](Self::max_queued_events).
+    #[serde(rename = "maxQueuedBytes")]
+    pub max_queued_bytes: Option<u64>,
+    /// Quota: the most dead letters kept; once reached, new events for this subscription are
+    /// refused until letters are replayed, purged or expire.
+    #[serde(rename = "maxDeadLetters")]
+    pub max_dead_letters: Option<u64>,
+    /// Dead letters older than this are deleted (checked every 30 s). `None` = kept until
+    /// replayed or purged.
+    #[serde(rename = "deadLetterRetentionMs", with = "opt_millis")]
+    pub dead_letter_retention: Option<Duration>,
     /// HTTP content mode for the sink.
     pub mode: ContentMode,
 }
@@ -229,12 +248,28 @@ impl Default for DeliveryPolicy {
             ordered: false,
             dedup_window: None,
             dedup_max_entries: DEFAULT_DEDUP_MAX_ENTRIES,
+            max_queued_events: None,
+            max_queued_bytes: None,
+            max_dead_letters: None,
+            dead_letter_retention: None,
             mode: ContentMode::Binary,
         }
     }
 }
 
 impl DeliveryPolicy {
+    /// This subscription's own quotas, if it sets any.
+    pub(crate) fn limits(&self) -> Option<manifest::StoreLimits> {
+        let any = self.max_queued_events.is_some()
+            || self.max_queued_bytes.is_some()
+            || self.max_dead_letters.is_some();
+        any.then_some(manifest::StoreLimits {
+            max_queued_events: self.max_queued_events,
+            max_queued_bytes: self.max_queued_bytes,
+            max_dead_letters: self.max_dead_letters,
+        })
+    }
+
     /// Whether deliveries are ordered per key ([`DeliveryPolicy::ordered`] or
     /// [`DeliveryPolicy::ordered_by_partitionkey`]).
     pub fn is_ordered(&self) -> bool {
@@ -267,6 +302,18 @@ impl DeliveryPolicy {
         }
         if let Some(window) = self.dedup_window {
             within("dedupWindowMs", window, MAX_AGE)?;
+        }
+        if let Some(retention) = self.dead_letter_retention {
+            within("deadLetterRetentionMs", retention, MAX_RETENTION)?;
+        }
+        for (name, bound) in [
+            ("maxQueuedEvents", self.max_queued_events),
+            ("maxQueuedBytes", self.max_queued_bytes),
+            ("maxDeadLetters", self.max_dead_letters),
+        ] {
+            if bound == Some(0) {
+                return Err(format!("delivery.{name} must be at least 1"));
+            }
         }
         if !(1..=MAX_DEDUP_ENTRIES).contains(&self.dedup_max_entries) {
             return Err(format!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cloudevent::Event;
 
-use crate::committer::Committer;
+use crate::committer::{Batch, Committer};
 use crate::deadletter;
 use crate::error::Error;
 use crate::model::SubscriptionId;
@@ -181,6 +181,10 @@ impl Outbox {
             .committer
             .execute_then(
                 move |b| {
+                    // Quotas first: a call is taken whole or refused whole, unwritten.
+                    if let Some(refused) = over_quota(b, &queued, &dead) {
+                        return Ok((Err(refused), Vec::new()));
+                    }
                     let mut accepted = 0;
                     let mut touched: Vec<String> = Vec::new();
                     let now = store::now_ms();
@@ -206,21 +210,47 @@ impl Outbox {
                         let seq = b.next_seq();
                         accepted += 1;
                         if is_dead {
-                            b.dead.insert((id, seq), row.value.as_slice())?;
+                            b.put_dead(id, seq, row.value.as_slice())?;
                             continue;
                         }
-                        b.outbox.insert((id, seq), row.value.as_slice())?;
+                        b.put_queued(id, seq, row.value.as_slice())?;
                         if !touched.iter().any(|t| t == id) {
                             touched.push(id.to_owned());
                         }
                     }
-                    Ok((accepted, touched))
+                    Ok((Ok(accepted), touched))
                 },
                 move |(_, touched)| workers.notify(touched.iter().map(String::as_str)),
             )
             .await?;
-        Ok(accepted)
+        accepted
     }
+}
+
+/// The first subscription of this write that a quota refuses, if any (see [`crate::quota`]).
+fn over_quota(b: &Batch<'_>, queued: &[Row], dead: &[Row]) -> Option<Error> {
+    let mut adding: Vec<(&SubscriptionId, u64, u64)> = Vec::new();
+    for row in queued {
+        match adding.iter_mut().find(|(id, _, _)| *id == &row.id) {
+            Some((_, events, bytes)) => {
+                *events += 1;
+                *bytes += row.value.len() as u64;
+            }
+            None => adding.push((&row.id, 1, row.value.len() as u64)),
+        }
+    }
+    for row in dead {
+        if !adding.iter().any(|(id, _, _)| *id == &row.id) {
+            adding.push((&row.id, 0, 0));
+        }
+    }
+    adding.into_iter().find_map(|(id, events, bytes)| {
+        b.quota_refusal(id.as_str(), events, bytes)
+            .map(|why| Error::Full {
+                subscription: id.clone(),
+                why,
+            })
+    })
 }
 
 /// One direct attempt: waits for a send slot, then sends, both by `deadline`. `None` when no

@@ -65,6 +65,14 @@ struct PolicyRecord {
     dedup_window_ms: Option<u64>,
     #[serde(default)]
     dedup_max_entries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_queued_events: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_queued_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_dead_letters: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dead_letter_retention_ms: Option<u64>,
     ordered_by_partition_key: bool,
     mode: String,
 }
@@ -121,6 +129,10 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
             ordered: p.ordered,
             dedup_window_ms: p.dedup_window.map(millis),
             dedup_max_entries: Some(p.dedup_max_entries),
+            max_queued_events: p.max_queued_events,
+            max_queued_bytes: p.max_queued_bytes,
+            max_dead_letters: p.max_dead_letters,
+            dead_letter_retention_ms: p.dead_letter_retention.map(millis),
             mode: match p.mode {
                 ContentMode::Binary => "binary",
                 ContentMode::Structured => "structured",
@@ -177,6 +189,10 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     dedup_max_entries: p
                         .dedup_max_entries
                         .unwrap_or(crate::model::DEFAULT_DEDUP_MAX_ENTRIES),
+                    max_queued_events: p.max_queued_events,
+                    max_queued_bytes: p.max_queued_bytes,
+                    max_dead_letters: p.max_dead_letters,
+                    dead_letter_retention: p.dead_letter_retention_ms.map(Duration::from_millis),
                     mode,
                 },
             })

@@ -644,11 +644,10 @@ impl Worker {
                 }
                 let id = self.id.as_str().to_owned();
                 self.committer.submit(move |b| {
-                    let key = (id.as_str(), seq);
-                    let current = b.outbox.get(key)?.map(|v| v.value().to_vec());
-                    if let Some(mut value) = current {
+                    let current = b.outbox().get((id.as_str(), seq))?;
+                    if let Some(mut value) = current.map(|v| v.value().to_vec()) {
                         store::set_entry_meta(&mut value, meta);
-                        b.outbox.insert(key, value.as_slice())?;
+                        b.put_queued(&id, seq, &value)?;
                     }
                     Ok(())
                 });
@@ -675,7 +674,7 @@ impl Worker {
         let id = self.id.as_str().to_owned();
         self.committer.submit(move |b| {
             for seq in acks {
-                b.outbox.remove((id.as_str(), seq))?;
+                b.remove_queued(&id, seq)?;
             }
             Ok(())
         });
@@ -696,11 +695,9 @@ impl Worker {
         );
         let id = self.id.as_str().to_owned();
         self.committer.submit(move |b| {
-            let key = (id.as_str(), seq);
-            let was_pending = b.outbox.remove(key)?.is_some();
             // A subscription deleted meanwhile took its queue with it.
-            if was_pending {
-                b.dead.insert(key, value.as_slice())?;
+            if b.remove_queued(&id, seq)? {
+                b.put_dead(&id, seq, &value)?;
             }
             Ok(())
         });

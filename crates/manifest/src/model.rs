@@ -164,10 +164,53 @@ pub struct Application {
     /// `spindlehops` extension) before it is dead-lettered instead of delivered; default
     /// [`DEFAULT_MAX_HOPS`].
     pub max_hops: u32,
+    /// `[application.store]`: bounds on what the state store keeps for all queues together.
+    pub store: StoreLimits,
     /// `[application.telemetry] otlp = "http://collector:4318"`: export the spans of every
     /// event's handling and delivery over OTLP (HTTP/protobuf) to this collector. `None`:
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` decides, and without it tracing export is off.
     pub otlp: Option<url::Url>,
+}
+
+/// `[application.store]`: bounds on what the state store keeps, over every subscription and
+/// output together. When one is reached, new events bound for a queue are refused (HTTP `503`
+/// + `Retry-After`, broker nak) until it drains, never dropped. `None` = unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// `max_queued_events`: queued (pending) deliveries in all.
+    pub max_queued_events: Option<u64>,
+    /// `max_queued_bytes = "1GiB"`: bytes of queued deliveries in all.
+    pub max_queued_bytes: Option<u64>,
+    /// `max_dead_letters`: dead letters in all.
+    pub max_dead_letters: Option<u64>,
+}
+
+impl Default for StoreLimits {
+    /// A gibibyte of queued events and a million dead letters: far beyond a healthy app's
+    /// needs, well within a small disk.
+    fn default() -> Self {
+        StoreLimits {
+            max_queued_events: None,
+            max_queued_bytes: Some(1 << 30),
+            max_dead_letters: Some(1_000_000),
+        }
+    }
+}
+
+/// An output's own bounds on what the state store keeps for its queue (`max_queued_events`,
+/// `max_queued_bytes`, `max_dead_letters`, `dead_letter_retention` in the output's table),
+/// within the app's [`StoreLimits`]. `None` = only the app's bounds; dead letters kept until
+/// replayed or purged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// The most queued deliveries.
+    pub max_queued_events: Option<u64>,
+    /// The most bytes of queued deliveries.
+    pub max_queued_bytes: Option<u64>,
+    /// The most dead letters.
+    pub max_dead_letters: Option<u64>,
+    /// Dead letters older than this are deleted.
+    pub dead_letter_retention: Option<Duration>,
 }
 
 /// The default of [`Application::max_hops`].
@@ -560,6 +603,8 @@ pub struct Output {
     /// `ordered = true`: deliver the events of one ordering key (`partitionkey`, else
     /// `source`) strictly in the order the component produced them, one at a time per key.
     pub ordered: bool,
+    /// The bounds on this output's queue and dead letters.
+    pub limits: QueueLimits,
 }
 
 /// CloudEvents content mode for outgoing events.

@@ -52,6 +52,16 @@ pub(crate) struct RawApplication {
     pub egress: Option<RawEgress>,
     pub max_hops: Option<Spanned<i64>>,
     pub telemetry: Option<RawTelemetry>,
+    pub store: Option<RawQueueLimits>,
+}
+
+/// `[application.store]`, and the same bounds in an output's table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueueLimits {
+    pub max_queued_events: Option<Spanned<i64>>,
+    pub max_queued_bytes: Option<Spanned<StrOrInt>>,
+    pub max_dead_letters: Option<Spanned<i64>>,
 }
 
 /// `[application.telemetry]`
@@ -236,6 +246,10 @@ pub(crate) struct RawOutputTable {
     pub tls: Option<Spanned<RawClientTls>>,
     #[serde(default)]
     pub ordered: bool,
+    pub max_queued_events: Option<Spanned<i64>>,
+    pub max_queued_bytes: Option<Spanned<StrOrInt>>,
+    pub max_dead_letters: Option<Spanned<i64>>,
+    pub dead_letter_retention: Option<Str>,
 }
 
 /// A Kafka trigger's `tls`: `true` (the system's roots) or the settings table. Kafka

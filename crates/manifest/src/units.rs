@@ -66,7 +66,7 @@ pub enum UnitError {
 }
 
 const DURATION_EXPECTED: &str =
-    "a number with a unit such as \"5s\", \"250ms\" or \"1m30s\"; units: ns, us, ms, s, m, h";
+    "a number with a unit such as \"5s\", \"250ms\" or \"1m30s\"; units: ns, us, ms, s, m, h, d";
 const SIZE_EXPECTED: &str =
     "a number with a unit such as \"64MiB\" or \"1MB\"; units: B, kB, KB, MB, GB, KiB, MiB, GiB";
 
@@ -112,6 +112,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             "s" => Some(Duration::from_secs(n)),
             "m" => n.checked_mul(60).map(Duration::from_secs),
             "h" => n.checked_mul(3600).map(Duration::from_secs),
+            "d" => n.checked_mul(86_400).map(Duration::from_secs),
             other if other.starts_with('.') => {
                 return Err(UnitError::BadNumber {
                     what,
@@ -278,6 +279,7 @@ mod tests {
         assert_eq!(parse_duration(" 2h "), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
     }
 

@@ -58,6 +58,11 @@ fn example_round_trips_to_the_typed_model() {
                 deny: vec!["10.0.0.0/8".parse().unwrap()],
             },
             max_hops: DEFAULT_MAX_HOPS,
+            store: StoreLimits {
+                max_queued_events: None,
+                max_queued_bytes: Some(512 * 1024 * 1024),
+                max_dead_letters: Some(100_000),
+            },
             otlp: None,
         }
     );
@@ -198,6 +203,15 @@ fn example_round_trips_to_the_typed_model() {
                 webhook_origin: None,
                 tls: None,
                 ordered: false,
+                limits: if name == "partner" {
+                    QueueLimits {
+                        max_queued_events: Some(50_000),
+                        dead_letter_retention: Some(std::time::Duration::from_secs(7 * 24 * 3600)),
+                        ..QueueLimits::default()
+                    }
+                } else {
+                    QueueLimits::default()
+                },
             },
         )
     })

@@ -1121,3 +1121,65 @@ tls = { cert = "client.pem" }
         12,
     );
 }
+
+#[test]
+fn store_and_output_queue_bounds_are_positive() {
+    let store = |body: &str| with(&format!("\n[application.store]\n{body}\n"));
+    let m = ok(&store(
+        "max_queued_events = 10\nmax_queued_bytes = \"1MiB\"\nmax_dead_letters = 3",
+    ));
+    assert_eq!(
+        m.application.store,
+        manifest::StoreLimits {
+            max_queued_events: Some(10),
+            max_queued_bytes: Some(1024 * 1024),
+            max_dead_letters: Some(3),
+        }
+    );
+    assert_eq!(ok(BASE).application.store, manifest::StoreLimits::default());
+    one(
+        &store("max_queued_events = 0"),
+        ErrorKind::InvalidValue,
+        "application.store.max_queued_events",
+        10,
+    );
+    one(
+        &store("max_queued_bytes = \"0B\""),
+        ErrorKind::InvalidSize,
+        "application.store.max_queued_bytes",
+        10,
+    );
+    one(
+        &store("max_dead_letters = -5"),
+        ErrorKind::InvalidValue,
+        "application.store.max_dead_letters",
+        10,
+    );
+
+    let output = |extra: &str| {
+        with(&format!(
+            "[component.orders.outputs]\nnext = {{ uri = \"http://127.0.0.1:9/x\", {extra} }}\n"
+        ))
+    };
+    let m = ok(&output(
+        "max_dead_letters = 7, dead_letter_retention = \"2h\"",
+    ));
+    let limits = m.components["orders"].outputs["next"].limits;
+    assert_eq!(limits.max_dead_letters, Some(7));
+    assert_eq!(
+        limits.dead_letter_retention,
+        Some(std::time::Duration::from_secs(7200))
+    );
+    one(
+        &output("dead_letter_retention = \"0s\""),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.next.dead_letter_retention",
+        9,
+    );
+    one(
+        &output("max_queued_events = 0"),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.next.max_queued_events",
+        9,
+    );
+}

@@ -77,6 +77,10 @@ pub struct Metrics {
     pub dead_letters: Family<SubscriptionLabels, Counter>,
     /// `spindle_queue_depth{subscription}`: events waiting, set when scraped.
     pub queue_depth: Family<SubscriptionLabels, Gauge>,
+    /// `spindle_queue_bytes{subscription}`: bytes of the events waiting, set when scraped.
+    pub queue_bytes: Family<SubscriptionLabels, Gauge>,
+    /// `spindle_dead_letters_stored{subscription}`: dead letters kept now, set when scraped.
+    pub dead_letters_stored: Family<SubscriptionLabels, Gauge>,
     /// `spindle_store_commit_duration_seconds`: one group commit (write and fsync).
     pub commit_duration: Histogram,
     registry: Registry,
@@ -96,6 +100,8 @@ impl Metrics {
         let instances = Family::<ComponentLabels, Gauge>::default();
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         let queue_depth = Family::<SubscriptionLabels, Gauge>::default();
+        let queue_bytes = Family::<SubscriptionLabels, Gauge>::default();
+        let dead_letters_stored = Family::<SubscriptionLabels, Gauge>::default();
         let dead_letters = Family::<SubscriptionLabels, Counter>::default();
         let commit_duration = Histogram::new(seconds_buckets());
         let mut registry = Registry::with_prefix("spindle");
@@ -130,6 +136,16 @@ impl Metrics {
             queue_depth.clone(),
         );
         registry.register(
+            "queue_bytes",
+            "Bytes of the events waiting for delivery, per queue",
+            queue_bytes.clone(),
+        );
+        registry.register(
+            "dead_letters_stored",
+            "Dead letters kept now, per queue",
+            dead_letters_stored.clone(),
+        );
+        registry.register(
             "store_commit_duration_seconds",
             "One group commit of the delivery store, write and fsync",
             commit_duration.clone(),
@@ -141,6 +157,8 @@ impl Metrics {
             deliveries,
             dead_letters,
             queue_depth,
+            queue_bytes,
+            dead_letters_stored,
             commit_duration,
             registry,
         }

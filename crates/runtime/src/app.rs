@@ -139,6 +139,7 @@ impl App {
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
         let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
         delivery.set_max_hops(manifest.application.max_hops);
+        delivery.set_limits(manifest.application.store);
         outputs::set_up(&delivery, manifest).await?;
         let dispatcher = Dispatcher::new(components, Router::new(delivery.clone()));
         subscribers.set_dispatcher(dispatcher.clone());

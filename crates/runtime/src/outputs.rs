@@ -127,6 +127,10 @@ pub fn subscription(component: &str, name: &str, output: &Output) -> Subscriptio
             ContentMode::Structured => delivery::ContentMode::Structured,
         },
         ordered: output.ordered,
+        max_queued_events: output.limits.max_queued_events,
+        max_queued_bytes: output.limits.max_queued_bytes,
+        max_dead_letters: output.limits.max_dead_letters,
+        dead_letter_retention: output.limits.dead_letter_retention,
         ..DeliveryPolicy::default()
     };
     if !output.headers.is_empty() {

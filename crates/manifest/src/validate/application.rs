@@ -22,6 +22,7 @@ pub(super) fn placeholder_application() -> Application {
         admin: default_admin(),
         egress: http_server::EgressPolicy::default(),
         max_hops: DEFAULT_MAX_HOPS,
+        store: StoreLimits::default(),
         otlp: None,
     }
 }
@@ -158,6 +159,10 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
                     None
                 }
             });
+    let store = match &app.store {
+        Some(raw) => super::queue_limits(cx, "application.store", raw),
+        None => StoreLimits::default(),
+    };
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -167,6 +172,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         admin,
         egress,
         max_hops,
+        store,
         otlp,
     }
 }

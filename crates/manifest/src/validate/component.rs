@@ -210,17 +210,35 @@ fn output(
     base_dir: &Path,
 ) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_headers, webhook_origin, raw_tls, ordered) = match value.into_inner() {
-        StrOr::Str(s) => (
-            Spanned::new(span.clone(), s),
-            ContentMode::Binary,
-            BTreeMap::new(),
-            None,
-            None,
-            false,
-        ),
-        StrOr::Table(t) => (t.uri, t.mode, t.headers, t.webhook_origin, t.tls, t.ordered),
-    };
+    let (uri, mode, raw_headers, webhook_origin, raw_tls, ordered, limits) =
+        match value.into_inner() {
+            StrOr::Str(s) => (
+                Spanned::new(span.clone(), s),
+                ContentMode::Binary,
+                BTreeMap::new(),
+                None,
+                None,
+                false,
+                QueueLimits::default(),
+            ),
+            StrOr::Table(t) => {
+                let raw = RawQueueLimits {
+                    max_queued_events: t.max_queued_events,
+                    max_queued_bytes: t.max_queued_bytes,
+                    max_dead_letters: t.max_dead_letters,
+                };
+                let limits = output_limits(cx, key, &raw, t.dead_letter_retention.as_ref());
+                (
+                    t.uri,
+                    t.mode,
+                    t.headers,
+                    t.webhook_origin,
+                    t.tls,
+                    t.ordered,
+                    limits,
+                )
+            }
+        };
     let ukey = if uri.span() == span {
         key.to_owned()
     } else {
@@ -315,7 +333,43 @@ fn output(
         webhook_origin: webhook_origin.map(Spanned::into_inner),
         tls,
         ordered,
+        limits,
     })
+}
+
+/// An output's queue bounds and dead-letter retention (a duration from 1 ms to ten years).
+fn output_limits(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    raw: &RawQueueLimits,
+    retention: Option<&Spanned<String>>,
+) -> QueueLimits {
+    let bounds = super::queue_limits(cx, key, raw);
+    let dead_letter_retention = retention.and_then(|v| {
+        let rkey = format!("{key}.dead_letter_retention");
+        match crate::units::parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= Duration::from_secs(10 * 365 * 24 * 3600) => Some(d),
+            Ok(_) => {
+                cx.err(
+                    v.span(),
+                    &rkey,
+                    ErrorKind::InvalidValue,
+                    "must be between 1ms and 3650d",
+                );
+                None
+            }
+            Err(e) => {
+                cx.err(v.span(), &rkey, ErrorKind::InvalidValue, e.to_string());
+                None
+            }
+        }
+    });
+    QueueLimits {
+        max_queued_events: bounds.max_queued_events,
+        max_queued_bytes: bounds.max_queued_bytes,
+        max_dead_letters: bounds.max_dead_letters,
+        dead_letter_retention,
+    }
 }
 
 /// `tls = { ca, cert, key }` of an output: on an HTTPS sink the output keeps it; on a

@@ -175,6 +175,52 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
     }
 }
 
+/// A count bound (`max_queued_events`, `max_dead_letters`): 1 to 2^53, or none.
+fn count_bound(cx: &mut Ctx<'_>, key: &str, v: Option<&Spanned<i64>>) -> Option<u64> {
+    let v = v?;
+    match u64::try_from(*v.get_ref()) {
+        Ok(n) if (1..=1 << 53).contains(&n) => Some(n),
+        _ => {
+            cx.err(
+                v.span(),
+                key,
+                ErrorKind::InvalidValue,
+                "must be a whole number of at least 1",
+            );
+            None
+        }
+    }
+}
+
+/// The queue bounds of `[application.store]` or an output's table, under `prefix`.
+fn queue_limits(cx: &mut Ctx<'_>, prefix: &str, raw: &RawQueueLimits) -> StoreLimits {
+    let key = |name: &str| format!("{prefix}.{name}");
+    let bytes = raw.max_queued_bytes.as_ref().and_then(|v| {
+        let key = key("max_queued_bytes");
+        match size(cx, &key, v) {
+            Some(ByteSize(0)) => {
+                cx.err(
+                    v.span(),
+                    &key,
+                    ErrorKind::InvalidSize,
+                    "must be at least 1 byte",
+                );
+                None
+            }
+            other => other.map(|s| s.0),
+        }
+    });
+    StoreLimits {
+        max_queued_events: count_bound(
+            cx,
+            &key("max_queued_events"),
+            raw.max_queued_events.as_ref(),
+        ),
+        max_queued_bytes: bytes,
+        max_dead_letters: count_bound(cx, &key("max_dead_letters"), raw.max_dead_letters.as_ref()),
+    }
+}
+
 fn size(cx: &mut Ctx<'_>, key: &str, v: &Spanned<StrOrInt>) -> Option<ByteSize> {
     let result = match v.get_ref() {
         StrOrInt::Str(s) => parse_size(s).map_err(|e| e.to_string()),
