@@ -84,3 +84,47 @@ source = "{}"
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(running::dead_letters(&up.admin).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_is_not_a_cloudevent_is_kept_whole_in_the_triggers_dead_letters() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let subject = format!("spindle.poison.{run}");
+    let echo = support::guest("guest_echo");
+    let dir = tempfile::tempdir().unwrap();
+    running::write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "raw"
+[[trigger.nats]]
+subject = "{subject}"
+component = "echo"
+[component.echo]
+source = "{}"
+"#,
+            echo.display()
+        ),
+    );
+    let up = running::up(dir.path(), Stdio::null());
+    let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Content-Type", "text/plain");
+    client
+        .publish_with_headers(subject.clone(), headers, "hello, not an event".into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let letters = running::wait_for_dead_letters(&up.admin, 1).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter["subscription"], "trigger:echo:0", "{letter}");
+    let reason = letter["reason"].as_str().unwrap();
+    assert!(reason.contains("not a CloudEvent"), "{reason}");
+    let event = &letter["event"];
+    assert_eq!(event["type"], transports::UNDECODABLE_TYPE, "{event}");
+    assert_eq!(event["source"], format!("/nats/{subject}"), "{event}");
+    assert_eq!(event["datacontenttype"], "text/plain", "{event}");
+    assert_eq!(event["data"], "hello, not an event", "{event}");
+}

@@ -229,6 +229,21 @@ impl BrokerTrigger {
             in_flight.spawn(async move {
                 let _permit = permit;
                 let event_id = delivery.event.id().to_owned();
+                if let Some(why) = delivery.refused {
+                    // Not a CloudEvent: kept whole in the trigger's dead letters, then
+                    // acknowledged (refused on the broker if even that fails).
+                    let outcome = poison
+                        .settle(&label, delivery.event, Outcome::Reject(why), true)
+                        .await;
+                    match outcome {
+                        Outcome::Ack => received.dead_letter.inc(),
+                        _ => received.rejected.inc(),
+                    };
+                    if let Err(error) = delivery.ack.settle(outcome).await {
+                        tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");
+                    }
+                    return;
+                }
                 let event = delivery.event.clone();
                 if dedup && poison.is_duplicate(&label, &event).await {
                     received.duplicate.inc();

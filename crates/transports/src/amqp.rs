@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::delivery::{
-    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, log_undecodable,
+    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle,
 };
 use crate::{AckError, ConnectError, Mode, SendError};
 
@@ -371,43 +371,49 @@ async fn receive_loop(
             Step::Settle(request) => settle(&link, generation, request).await,
             Step::Received(Ok(delivery)) => {
                 let info = DeliveryInfo::from(&delivery);
-                let decoded = to_message(delivery.message()).and_then(|m| decode(&m));
-                match decoded {
-                    Ok(event) => {
-                        let handle = AmqpHandle {
-                            generation,
-                            info,
-                            settle: settle_tx.clone(),
-                        };
-                        // Settle requests keep being served while the trigger has no room for
-                        // this message: its handlers wait for those settlements before they
-                        // free a slot, so blocking on the channel alone would deadlock.
-                        let room = loop {
-                            tokio::select! {
-                                biased;
-                                Some(request) = settle_rx.recv() => {
-                                    settle(&link, generation, request).await;
-                                }
-                                room = tx.reserve() => break room,
-                            }
-                        };
-                        let Ok(room) = room else {
-                            detach_receiver(link).await;
-                            return;
-                        };
-                        room.send(Delivery {
-                            event,
-                            ack: AckHandle::new(handle),
-                        });
-                    }
+                let handle = AckHandle::new(AmqpHandle {
+                    generation,
+                    info,
+                    settle: settle_tx.clone(),
+                });
+                let message = to_message(delivery.message());
+                let delivery = match message.as_ref().map_err(Clone::clone).and_then(decode) {
+                    Ok(event) => Delivery::new(event, handle),
                     Err(error) => {
-                        log_undecodable(PROTOCOL, &config.source, &error);
-                        let outcome = Outcome::Reject(error.to_string());
-                        if let Err(e) = dispose(&link.link, info, &outcome).await {
-                            tracing::warn!(protocol = PROTOCOL, error = %e, "could not reject an undecodable message");
-                        }
+                        let (payload, content_type) = match &message {
+                            Ok(m) => (
+                                m.body.clone().unwrap_or_default(),
+                                m.content_type.as_deref(),
+                            ),
+                            Err(_) => (Bytes::new(), None),
+                        };
+                        Delivery::undecodable(
+                            PROTOCOL,
+                            &config.source,
+                            payload,
+                            content_type,
+                            &error,
+                            handle,
+                        )
                     }
-                }
+                };
+                // Settle requests keep being served while the trigger has no room for this
+                // message: its handlers wait for those settlements before they free a slot,
+                // so blocking on the channel alone would deadlock.
+                let room = loop {
+                    tokio::select! {
+                        biased;
+                        Some(request) = settle_rx.recv() => {
+                            settle(&link, generation, request).await;
+                        }
+                        room = tx.reserve() => break room,
+                    }
+                };
+                let Ok(room) = room else {
+                    detach_receiver(link).await;
+                    return;
+                };
+                room.send(delivery);
             }
             Step::Received(Err(error)) => {
                 tracing::warn!(protocol = PROTOCOL, source = %config.source, %error, "receiving link failed; reconnecting");

@@ -123,16 +123,74 @@ impl fmt::Debug for AckHandle {
 /// One received event and the handle that settles its message.
 #[derive(Debug)]
 pub struct Delivery {
-    /// The decoded, valid CloudEvent.
+    /// The decoded, valid CloudEvent; for a message that was not one, an event wrapping its
+    /// raw bytes (see [`Delivery::undecodable`]).
     pub event: Event,
     /// Settles the message on its broker once the event has been handled.
     pub ack: AckHandle,
+    /// Set when the message was not a valid CloudEvent: why. It is not for the handler:
+    /// the runtime dead-letters [`Delivery::event`] (the raw message) and settles it.
+    pub refused: Option<String>,
+}
+
+/// The `type` of the event that wraps a message which was not a CloudEvent.
+pub const UNDECODABLE_TYPE: &str = "dev.spindle.undecodable";
+
+impl Delivery {
+    /// A decoded event and its handle.
+    pub(crate) fn new(event: Event, ack: AckHandle) -> Self {
+        Delivery {
+            event,
+            ack,
+            refused: None,
+        }
+    }
+
+    /// A message that is not a valid CloudEvent, kept whole so it can be dead-lettered and
+    /// looked at: an event of type [`UNDECODABLE_TYPE`] whose `source` names the protocol
+    /// and where the message came from, whose data is the message's payload as received
+    /// (with its content type, if it had one), and whose `refused` says why.
+    pub(crate) fn undecodable(
+        protocol: &'static str,
+        origin: &str,
+        payload: bytes::Bytes,
+        content_type: Option<&str>,
+        error: &cloudevent::Error,
+        ack: AckHandle,
+    ) -> Self {
+        tracing::warn!(protocol, origin, %error, "a message that is not a valid CloudEvent: dead-lettering it");
+        let source = format!("/{protocol}/{}", http_server::uri::encode_component(origin));
+        // Text stays readable in listings (`data`), anything else is `data_base64`.
+        let data = match std::str::from_utf8(&payload) {
+            Ok(text) => cloudevent::Data::text(text),
+            Err(_) => cloudevent::Data::binary(payload),
+        };
+        let wrap = |source: &str, content_type: &str| {
+            Event::builder()
+                .id(uuid::Uuid::new_v4().to_string())
+                .source(source)
+                .ty(UNDECODABLE_TYPE)
+                .data_with_type(content_type, data.clone())
+                .build()
+        };
+        // The message's own content type if it is a valid one, else opaque bytes.
+        let event = content_type
+            .and_then(|ct| wrap(&source, ct).ok())
+            .or_else(|| wrap(&source, "application/octet-stream").ok())
+            .or_else(|| wrap(&format!("/{protocol}"), "application/octet-stream").ok())
+            .expect("a fixed source, type and content type make a valid event");
+        Delivery {
+            event,
+            ack,
+            refused: Some(format!("not a CloudEvent: {error}")),
+        }
+    }
 }
 
 /// The stream of deliveries of one trigger.
 ///
-/// Messages that are not valid CloudEvents never show up here: the protocol task rejects
-/// them on the broker (with the reason in the log) and goes on. Dropping the receiver stops
+/// A message that is not a valid CloudEvent comes as a [`Delivery`] with `refused` set,
+/// carrying the raw message, for the runtime to dead-letter. Dropping the receiver stops
 /// the task that feeds it and closes its broker connection.
 pub struct Receiver {
     rx: mpsc::Receiver<Delivery>,
@@ -213,9 +271,4 @@ pub(crate) fn redeliver_later(
             let _ = tx.send(d).await;
         }
     });
-}
-
-/// Logs why a message was not a CloudEvent; shared wording across protocols.
-pub(crate) fn log_undecodable(protocol: &'static str, origin: &str, error: &cloudevent::Error) {
-    tracing::warn!(protocol, origin, %error, "rejecting a message that is not a valid CloudEvent");
 }

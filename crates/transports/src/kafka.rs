@@ -30,8 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
 use crate::delivery::{
-    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, log_undecodable,
-    redeliver_later,
+    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
 use crate::{AckError, ConnectError, Mode, SendError};
 
@@ -236,29 +235,28 @@ async fn receive_loop(
         };
         drop(message);
         tracker.received(&handle.topic, handle.partition, handle.offset);
-        match decode(&handle.record, config.keys) {
-            Ok(event) => {
-                if tx
-                    .send(Delivery {
-                        event,
-                        ack: AckHandle::new(handle),
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        let delivery = match decode(&handle.record, config.keys) {
+            Ok(event) => Delivery::new(event, AckHandle::new(handle)),
             Err(error) => {
-                log_undecodable(
+                let origin = format!("{}/{}@{}", handle.topic, handle.partition, handle.offset);
+                let payload = handle.record.value.clone().unwrap_or_default();
+                let content_type = handle
+                    .record
+                    .header("content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(str::to_owned);
+                Delivery::undecodable(
                     PROTOCOL,
-                    &format!("{}/{}@{}", handle.topic, handle.partition, handle.offset),
+                    &origin,
+                    payload,
+                    content_type.as_deref(),
                     &error,
-                );
-                if let Err(e) = handle.done() {
-                    tracing::warn!(protocol = PROTOCOL, error = %e, "could not store the offset past an undecodable record");
-                }
+                    AckHandle::new(handle),
+                )
             }
+        };
+        if tx.send(delivery).await.is_err() {
+            return;
         }
     }
 }
@@ -296,10 +294,7 @@ impl Settle for KafkaHandle {
                     let (tx, delay) = (self.tx.clone(), *delay);
                     redeliver_later(tx, delay, move || {
                         let event = decode(&self.record, self.keys).ok()?;
-                        Some(Delivery {
-                            event,
-                            ack: AckHandle::new(*self),
-                        })
+                        Some(Delivery::new(event, AckHandle::new(*self)))
                     });
                     return Ok(());
                 }

@@ -5,7 +5,8 @@
 //! and **send** events to sinks (encode with the pure codecs of `spindle-cloudevent`, then
 //! publish). Nothing here knows about components, routes or subscriptions: the runtime takes
 //! a [`Receiver`], dispatches each [`Delivery`], and settles it with [`AckHandle::ack`],
-//! [`AckHandle::nak`] or [`AckHandle::reject`].
+//! [`AckHandle::nak`] or [`AckHandle::reject`]. A message that is not a CloudEvent is
+//! handed over too, whole ([`Delivery::refused`]), for the runtime's dead letters.
 //!
 //! - [`nats`]: core subjects (queue groups) and JetStream durable pull consumers (async-nats).
 //! - [`mqtt`]: MQTT 5 and 3.1.1, QoS 0/1/2, persistent sessions, manual acks (rumqttc).
@@ -37,7 +38,9 @@ mod sender;
 mod tls;
 
 pub use cloudevent::nats::Mode;
-pub use delivery::{AckError, AckHandle, ConnectionProbe, Delivery, Outcome, Receiver};
+pub use delivery::{
+    AckError, AckHandle, ConnectionProbe, Delivery, Outcome, Receiver, UNDECODABLE_TYPE,
+};
 pub use error::{ConnectError, SendError};
 pub use sender::{SendOptions, Sender};
 

@@ -26,8 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::delivery::{
-    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, log_undecodable,
-    redeliver_later,
+    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
 use crate::{AckError, ConnectError, Mode, SendError};
 
@@ -522,23 +521,22 @@ async fn deliver(
         version: version(config.version),
         tx: tx.clone(),
     };
-    match decode(&handle.publish.message(), handle.version) {
-        Ok(event) => {
-            let _ = tx
-                .send(Delivery {
-                    event,
-                    ack: AckHandle::new(handle),
-                })
-                .await;
-        }
+    let message = handle.publish.message();
+    let delivery = match decode(&message, handle.version) {
+        Ok(event) => Delivery::new(event, AckHandle::new(handle)),
         Err(error) => {
-            log_undecodable(PROTOCOL, &handle.publish.topic(), &error);
-            // Acknowledged so the broker does not redeliver it: MQTT has no dead-letter.
-            if let Err(error) = handle.client.ack(&handle.publish).await {
-                tracing::warn!(protocol = PROTOCOL, %error, "could not acknowledge an undecodable message");
-            }
+            let topic = handle.publish.topic();
+            Delivery::undecodable(
+                PROTOCOL,
+                &topic,
+                message.payload,
+                message.content_type.as_deref(),
+                &error,
+                AckHandle::new(handle),
+            )
         }
-    }
+    };
+    let _ = tx.send(delivery).await;
 }
 
 /// MQTT settle: ack now, redeliver locally on nak, ack-and-log on reject.
@@ -562,10 +560,7 @@ impl Settle for MqttHandle {
                     let tx = self.tx.clone();
                     redeliver_later(tx, delay, move || {
                         let event = decode(&self.publish.message(), self.version).ok()?;
-                        Some(Delivery {
-                            event,
-                            ack: AckHandle::new(*self),
-                        })
+                        Some(Delivery::new(event, AckHandle::new(*self)))
                     });
                     Ok(())
                 }

@@ -24,8 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
 use crate::delivery::{
-    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, log_undecodable,
-    redeliver_later,
+    AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
 use crate::{AckError, ConnectError, Mode, SendError};
 
@@ -197,30 +196,38 @@ pub fn to_message(headers: Option<&HeaderMap>, payload: bytes::Bytes) -> NatsMes
     NatsMessage { headers, payload }
 }
 
+/// The `Content-Type` header of a raw message, if it has one.
+fn content_type(raw: &NatsMessage) -> Option<&str> {
+    raw.headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.as_str())
+}
+
 async fn core_loop(mut subscriber: async_nats::Subscriber, tx: mpsc::Sender<Delivery>) {
     while let Some(message) = subscriber.next().await {
         let subject = message.subject.to_string();
         let raw = to_message(message.headers.as_ref(), message.payload);
-        let event = match decode(&raw) {
-            Ok(event) => event,
-            Err(error) => {
-                log_undecodable(PROTOCOL, &subject, &error);
-                continue;
-            }
-        };
-        let handle = CoreHandle {
+        let decoded = decode(&raw);
+        let payload = raw.payload.clone();
+        let content_type = content_type(&raw).map(str::to_owned);
+        let handle = AckHandle::new(CoreHandle {
             tx: tx.clone(),
-            subject,
+            subject: subject.clone(),
             raw,
+        });
+        let delivery = match decoded {
+            Ok(event) => Delivery::new(event, handle),
+            Err(error) => Delivery::undecodable(
+                PROTOCOL,
+                &subject,
+                payload,
+                content_type.as_deref(),
+                &error,
+                handle,
+            ),
         };
-        if tx
-            .send(Delivery {
-                event,
-                ack: AckHandle::new(handle),
-            })
-            .await
-            .is_err()
-        {
+        if tx.send(delivery).await.is_err() {
             return;
         }
     }
@@ -245,10 +252,7 @@ impl Settle for CoreHandle {
                 let tx = self.tx.clone();
                 redeliver_later(tx, delay, move || {
                     let event = decode(&self.raw).ok()?;
-                    Some(Delivery {
-                        event,
-                        ack: AckHandle::new(*self),
-                    })
+                    Some(Delivery::new(event, AckHandle::new(*self)))
                 });
             }
             Outcome::Reject(reason) => tracing::warn!(
@@ -323,22 +327,22 @@ async fn jetstream_loop(
             errors = 0;
             backoff.reset();
             let raw = to_message(message.headers.as_ref(), message.payload.clone());
-            match decode(&raw) {
-                Ok(event) => {
-                    let delivery = Delivery {
-                        event,
-                        ack: AckHandle::new(JetStreamHandle(message)),
-                    };
-                    if tx.send(delivery).await.is_err() {
-                        return;
-                    }
-                }
+            let delivery = match decode(&raw) {
+                Ok(event) => Delivery::new(event, AckHandle::new(JetStreamHandle(message))),
                 Err(error) => {
-                    log_undecodable(PROTOCOL, &message.subject, &error);
-                    if let Err(e) = message.ack_with(AckKind::Term).await {
-                        tracing::warn!(protocol = PROTOCOL, error = %e, "could not terminate an undecodable message");
-                    }
+                    let subject = message.subject.to_string();
+                    Delivery::undecodable(
+                        PROTOCOL,
+                        &subject,
+                        raw.payload.clone(),
+                        content_type(&raw),
+                        &error,
+                        AckHandle::new(JetStreamHandle(message)),
+                    )
                 }
+            };
+            if tx.send(delivery).await.is_err() {
+                return;
             }
         }
         // The stream ended or kept failing: reopen the consumer until it works again.

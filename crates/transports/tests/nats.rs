@@ -196,7 +196,7 @@ async fn core_queue_group_shares_the_work_and_nak_redelivers_locally() {
 }
 
 #[tokio::test]
-async fn core_skips_messages_that_are_not_cloudevents() {
+async fn core_hands_over_messages_that_are_not_cloudevents_whole() {
     require(PORT, "nats-server");
     let subject = unique("t.bad.");
     let mut rx = core_receiver(&subject, None).await;
@@ -216,12 +216,14 @@ async fn core_skips_messages_that_are_not_cloudevents() {
         .await
         .unwrap();
     tx.send(&sample("good")).await.unwrap();
+    next_undecodable(&mut rx, b"not json").await;
+    next_undecodable(&mut rx, b"x").await;
     let d = next(&mut rx).await;
     assert_eq!(d.event.id(), "good");
 }
 
 #[tokio::test]
-async fn jetstream_nak_redelivers_ack_does_not_and_bad_messages_are_terminated() {
+async fn jetstream_nak_redelivers_ack_does_not_and_bad_messages_are_handed_over() {
     require(PORT, "nats-server");
     init_logs();
     let prefix = unique("js");
@@ -243,6 +245,7 @@ async fn jetstream_nak_redelivers_ack_does_not_and_bad_messages_are_terminated()
         .unwrap();
     tx.send(&sample("one")).await.unwrap();
 
+    next_undecodable(&mut rx, b"garbage").await;
     let first = next(&mut rx).await;
     assert_eq!(first.event, sample("one"));
     first

@@ -128,3 +128,19 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// The next delivery must be a message that was not a CloudEvent, kept whole: checks it and
+/// acknowledges it (what the runtime does once it is dead-lettered).
+pub async fn next_undecodable(rx: &mut Receiver, payload: &[u8]) {
+    let bad = next(rx).await;
+    assert!(
+        bad.refused
+            .as_deref()
+            .is_some_and(|why| why.starts_with("not a CloudEvent")),
+        "{:?}",
+        bad.refused
+    );
+    assert_eq!(bad.event.ty(), transports::UNDECODABLE_TYPE);
+    assert_eq!(bad.event.data().unwrap().as_bytes(), payload);
+    bad.ack.ack().await.unwrap();
+}
