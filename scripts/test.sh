@@ -32,6 +32,13 @@ say "Running the tests"
 export CI="${CI:-false}"
 cargo test --workspace --locked
 
+# The fault campaign, short (kill -9, broker restarts, a sink outage, a full disk, poison on
+# every trigger, under load): fails if anything accepted was lost. FAULTS=0 skips it.
+if [ "${FAULTS:-1}" != 0 ]; then
+  say "Fault campaign, short (scripts/faults.sh --short)"
+  FAULTS_PROFILE=debug bash scripts/faults.sh --short
+fi
+
 # Coverage-guided fuzzing of every untrusted-input surface (fuzz/fuzz_targets), briefly: a
 # crash fails the run and leaves its input in fuzz/artifacts/. FUZZ_SECONDS=0 skips it.
 fuzz_seconds="${FUZZ_SECONDS:-20}"

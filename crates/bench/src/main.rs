@@ -11,11 +11,13 @@
 //!   up, else queued durably), events/s end to end.
 //! - `outbound`: p50/p99 of events whose handler makes one outbound HTTP call to a loopback
 //!   server, next to the same handler answering without a call, at the same fixed rate.
+//! - `faults`: a fault campaign against the real `spindle up` (see [`faults`]).
 //!
 //! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
 
 mod accept;
 mod engine_alone;
+mod faults;
 mod http_echo;
 mod load;
 mod nats_echo;
@@ -53,6 +55,10 @@ enum Command {
     NatsEcho(nats_echo::Args),
     /// The latency a guest's outbound HTTP call to a loopback server adds to an event.
     Outbound(outbound::Args),
+    /// A fault campaign against the real `spindle up` under load: kill -9, broker restarts,
+    /// a sink outage, a full disk, poison messages; prints accepted, delivered,
+    /// dead-lettered, duplicates and lost (must be 0).
+    Faults(faults::Args),
     /// The HTTP load generator alone (what the other subcommands run in a child process).
     #[command(hide = true)]
     Load(load::Spec),
@@ -129,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         Command::Accept(args) => accept::run(&args),
         Command::NatsEcho(args) => nats_echo::run(&args),
         Command::Outbound(args) => outbound::run(&args),
+        Command::Faults(args) => faults::run(&args),
         Command::Load(spec) => spec.main(),
         Command::NatsLoad(spec) => spec.main(),
     }
