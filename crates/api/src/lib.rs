@@ -39,6 +39,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use delivery::Delivery;
 use http::Request;
 use http_server::{BearerToken, Limits, read_body};
 use hyper::body::Body;
@@ -72,6 +73,45 @@ pub struct ReadinessProbe(pub Arc<dyn Fn() -> Vec<ReadinessCheck> + Send + Sync>
 
 /// One readiness check: its name, and what is wrong if it fails.
 pub type ReadinessCheck = (String, Result<(), String>);
+
+/// Every readiness check, as `/readyz` reports them: the delivery engine's (the store takes
+/// writes and has room, every delivery worker runs) and the `extra` ones (broker triggers).
+pub async fn readiness(delivery: &Delivery, extra: Option<&ReadinessProbe>) -> Vec<ReadinessCheck> {
+    let mut checks = delivery.readiness().await;
+    if let Some(extra) = extra {
+        checks.extend((extra.0)());
+    }
+    checks
+}
+
+/// How often [`report_readiness`] checks.
+const READINESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Logs each [readiness](readiness) check when it starts failing, with why, and when it
+/// recovers, forever: what is degraded (a full disk, a broker gone) shows in the server's own
+/// log, not only to whoever polls `/readyz`. Spawn it beside the server; abort it to stop.
+pub async fn report_readiness(delivery: Arc<Delivery>, extra: Option<ReadinessProbe>) {
+    let mut failing = std::collections::BTreeMap::<String, String>::new();
+    let mut tick = tokio::time::interval(READINESS_EVERY);
+    loop {
+        tick.tick().await;
+        for (check, state) in readiness(&delivery, extra.as_ref()).await {
+            match state {
+                Err(why) => {
+                    if failing.get(&check) != Some(&why) {
+                        tracing::warn!(check = %check, "degraded: {why}");
+                        failing.insert(check, why);
+                    }
+                }
+                Ok(()) => {
+                    if failing.remove(&check).is_some() {
+                        tracing::info!(check = %check, "recovered");
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl std::fmt::Debug for ReadinessProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -32,10 +32,7 @@ pub struct Call<'a> {
 /// `/readyz`: `200` when the delivery engine takes writes and runs every worker and the
 /// embedder's checks (the triggers) pass, else `503`; the body lists each check.
 async fn readyz(delivery: &Delivery, extra: Option<&crate::ReadinessProbe>) -> HttpResponse {
-    let mut checks = delivery.readiness().await;
-    if let Some(extra) = extra {
-        checks.extend((extra.0)());
-    }
+    let checks = crate::readiness(delivery, extra).await;
     let ready = checks.iter().all(|(_, r)| r.is_ok());
     let checks: Vec<serde_json::Value> = checks
         .into_iter()

@@ -993,6 +993,8 @@ source = "{}"
         "{} not found: build it (cargo build --release -p spindle-cli) or pass --spindle",
         binary.display()
     );
+    // It runs in the working directory: a relative path would not find it there.
+    let binary = std::fs::canonicalize(binary)?;
     let mut spindle = Spindle {
         binary,
         dir: dir.clone(),

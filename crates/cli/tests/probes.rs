@@ -204,7 +204,7 @@ fn an_inline_token_is_warned_about() {
 }
 
 /// `/readyz` follows a NATS trigger's connection: `503` naming the trigger while its server
-/// is down, `200` again once the client has reconnected.
+/// is down, `200` again once the client has reconnected; `spindle up` logs both changes.
 #[test]
 fn readiness_follows_a_nats_triggers_connection() {
     let echo = support::guest("guest_echo");
@@ -237,7 +237,34 @@ fn readiness_follows_a_nats_triggers_connection() {
             echo.display()
         ),
     );
-    let up = running::up(dir.path(), Stdio::inherit());
+    let mut up = running::up(dir.path(), Stdio::piped());
+    // spindle up's own log, read as it comes.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        use std::io::{BufRead, BufReader};
+        let (stderr, log) = (up.child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    let logged = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(line) = log.lock().unwrap().iter().find(|l| {
+                l.contains(what) && l.contains(&format!("trigger nats://127.0.0.1:{port}"))
+            }) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "spindle up never logged {what:?} for the trigger: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -267,8 +294,11 @@ fn readiness_follows_a_nats_triggers_connection() {
     let _ = server.wait();
     let body = wait_for(503);
     assert!(body.contains(&format!("nats://127.0.0.1:{port}")), "{body}");
+    // What is degraded shows in spindle up's own output too, and so does the recovery.
+    logged("degraded");
     server = nats(port);
     wait_for(200);
+    logged("recovered");
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -162,21 +162,25 @@ fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
         let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
+        let probe = api::ReadinessProbe(Arc::new(app.readiness()));
         let admin = api::AdminApi::new(
             app.delivery().clone(),
             api::AdminConfig {
                 token: admin_token.as_deref().map(http_server::BearerToken::new),
                 limits: manifest.application.admin.limits,
                 tls: admin_tls,
-                readiness: Some(api::ReadinessProbe(Arc::new(app.readiness()))),
+                readiness: Some(probe.clone()),
             },
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));
+        // What is degraded shows in this process's own log, not only on /readyz.
+        let watcher = tokio::spawn(api::report_readiness(app.delivery().clone(), Some(probe)));
         tokio::spawn(async move {
             signal.await;
             let _ = stop.send(true);
         });
         app.serve(listener, on_stop(stopped)).await?;
+        watcher.abort();
         let _ = admin.await;
         println!("Stopped.");
         Ok(ExitCode::SUCCESS)
