@@ -1271,7 +1271,16 @@ async fn fill_the_disk(bed: &Testbed, load: &Load, plan: &Plan) -> anyhow::Resul
     let http = &load.http;
     let refused_before = http.refusals.load(Ordering::Relaxed);
     let filler = disk.fill();
-    tokio::time::sleep(plan.disk_full).await;
+    // Held for the plan's time, and longer if need be (up to the drain time) until a write was
+    // refused: the store's file may have free pages left from earlier backlogs.
+    let filled = Instant::now();
+    while filled.elapsed() < plan.disk_full
+        || (http.refusals.load(Ordering::Relaxed) == refused_before
+            && filled.elapsed() < plan.drain)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = filled.elapsed();
     let refused = http.refusals.load(Ordering::Relaxed) - refused_before;
     std::fs::remove_file(&filler)?;
     bed.sink.up().await?;
@@ -1282,8 +1291,8 @@ async fn fill_the_disk(bed: &Testbed, load: &Load, plan: &Plan) -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(format!(
-        "{} s on a full state filesystem: {refused} HTTP refusals (503); taking events again {:.1} s after space was freed",
-        plan.disk_full.as_secs(),
+        "{:.0} s on a full state filesystem: {refused} HTTP refusals (503); taking events again {:.1} s after space was freed",
+        held.as_secs_f64(),
         freed.elapsed().as_secs_f64()
     ))
 }
