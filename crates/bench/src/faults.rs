@@ -924,14 +924,16 @@ async fn campaign(args: &Args) -> anyhow::Result<Report> {
     let work = tempfile::Builder::new()
         .prefix("spindle-faults")
         .tempdir()?;
-    println!("faults: working in {} (logs there)", work.path().display());
-    let mut bed = Testbed::start(args, work.path()).await?;
+    let dir = work.path().to_owned();
+    println!("faults: working in {} (logs there)", dir.display());
+    // Declared before the testbed, so it is removed after the testbed's tmpfs is unmounted.
     let _work = if args.keep {
         let _ = work.keep();
         None
     } else {
         Some(work)
     };
+    let mut bed = Testbed::start(args, &dir).await?;
     let mut load = Load::start(&bed, args);
 
     bed.ledger.set_phase("warm-up");
