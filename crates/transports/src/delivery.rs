@@ -179,10 +179,17 @@ impl Delivery {
             .or_else(|| wrap(&source, "application/octet-stream").ok())
             .or_else(|| wrap(&format!("/{protocol}"), "application/octet-stream").ok())
             .expect("a fixed source, type and content type make a valid event");
+        // The codec's own reasons mostly say "not a CloudEvent" already.
+        let why = error.to_string();
+        let refused = if why.starts_with("not a CloudEvent") {
+            why
+        } else {
+            format!("not a CloudEvent: {why}")
+        };
         Delivery {
             event,
             ack,
-            refused: Some(format!("not a CloudEvent: {error}")),
+            refused: Some(refused),
         }
     }
 }
