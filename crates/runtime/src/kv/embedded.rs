@@ -1,34 +1,84 @@
 //! The embedded key-value store: one redb database in the state directory, one table per
 //! store label, so values survive restarts with no server to run.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use engine::kv::{KeyValueStore, KvError, KvFuture, add_to_counter};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::app::AppError;
 
+/// The database file every embedded store shares, which can be opened again: after one I/O
+/// error (a full disk) redb refuses every later operation until the file is reopened, so a
+/// failed operation checks the database and, when it is stuck that way, reopens it. The call
+/// that met the error fails (the guest sees "unavailable"); the next ones work again once the
+/// fault is gone, without a restart.
+#[derive(Debug)]
+pub struct KvDatabase {
+    path: PathBuf,
+    current: Mutex<Option<Arc<Database>>>,
+}
+
+impl KvDatabase {
+    /// The database for one operation (opened again first if a reopen is pending).
+    fn get(&self) -> Result<Arc<Database>, KvError> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = Some(Arc::new(Database::create(&self.path).map_err(|e| {
+                KvError::Unavailable(format!("the key-value store is reopening: {e}"))
+            })?));
+            tracing::warn!(path = %self.path.display(), "key-value store reopened after an I/O error");
+        }
+        Ok(Arc::clone(current.as_ref().expect("set above")))
+    }
+
+    /// After a failed operation: if the database refuses writes because of an earlier I/O
+    /// error, drops it so the next operation opens the file again. A database some other
+    /// operation still uses is left for that one to check.
+    fn check(&self) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let stuck = current.as_ref().is_some_and(|db| {
+            Arc::strong_count(db) == 1
+                && matches!(
+                    db.begin_write(),
+                    Err(redb::TransactionError::Storage(
+                        redb::StorageError::PreviousIo | redb::StorageError::Io(_)
+                    ))
+                )
+        });
+        if stuck {
+            tracing::error!(path = %self.path.display(),
+                "key-value store: an I/O error stopped it; it is opened again on the next call");
+            *current = None;
+        }
+    }
+}
+
 /// Opens (creating if needed) the database file.
-pub(super) fn open(path: &Path) -> Result<Arc<Database>, AppError> {
-    Database::create(path).map(Arc::new).map_err(|e| {
+pub(super) fn open(path: &Path) -> Result<Arc<KvDatabase>, AppError> {
+    let db = Database::create(path).map_err(|e| {
         AppError::Config(format!(
             "cannot open the key-value store {}: {e}",
             path.display()
         ))
-    })
+    })?;
+    Ok(Arc::new(KvDatabase {
+        path: path.to_owned(),
+        current: Mutex::new(Some(Arc::new(db))),
+    }))
 }
 
 /// One labelled store in the embedded database.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Arc<KvDatabase>,
     table: Arc<str>,
 }
 
 impl EmbeddedStore {
     /// The store `label` in `db`.
-    pub fn new(db: Arc<Database>, label: &str) -> Self {
+    pub fn new(db: Arc<KvDatabase>, label: &str) -> Self {
         EmbeddedStore {
             db,
             table: format!("kv:{label}").into(),
@@ -45,11 +95,19 @@ impl EmbeddedStore {
         + Send
         + 'static,
     ) -> KvFuture<'static, T> {
-        let (db, table) = (Arc::clone(&self.db), Arc::clone(&self.table));
+        let (shared, table) = (Arc::clone(&self.db), Arc::clone(&self.table));
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || f(&db, TableDefinition::new(&table)))
-                .await
-                .map_err(|e| KvError::Unavailable(format!("embedded store task: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                let db = shared.get()?;
+                let result = f(&db, TableDefinition::new(&table));
+                drop(db);
+                if matches!(result, Err(KvError::Unavailable(_))) {
+                    shared.check();
+                }
+                result
+            })
+            .await
+            .map_err(|e| KvError::Unavailable(format!("embedded store task: {e}")))?
         })
     }
 }
@@ -148,5 +206,85 @@ impl KeyValueStore for EmbeddedStore {
                 Ok(next)
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small tmpfs for the test (`None` where this process may not mount one: not root).
+    struct SmallDisk(tempfile::TempDir);
+
+    impl SmallDisk {
+        fn mount() -> Option<SmallDisk> {
+            let dir = tempfile::tempdir().ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+            }
+            ok.then_some(SmallDisk(dir))
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_calls_then_the_store_works_again_without_a_restart() {
+        let Some(disk) = SmallDisk::mount() else {
+            return;
+        };
+        let store = EmbeddedStore::new(open(&disk.0.path().join("kv.redb")).unwrap(), "default");
+        store.set("kept", b"before".to_vec()).await.unwrap();
+        // Fill the filesystem, then write until the database has to grow and cannot.
+        let filler = disk.0.path().join("filler");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&filler).unwrap();
+            while file.write_all(&[0u8; 64 * 1024]).is_ok() {}
+        }
+        let mut failed = false;
+        for i in 0..2000 {
+            if store
+                .set(&format!("k{i}"), vec![7u8; 64 * 1024])
+                .await
+                .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "a full disk fails a write");
+        std::fs::remove_file(filler).unwrap();
+        // Space is back: the store works again, with what it held before.
+        let mut recovered = false;
+        for _ in 0..3 {
+            if store.set("after", b"ok".to_vec()).await.is_ok() {
+                recovered = true;
+                break;
+            }
+        }
+        assert!(
+            recovered,
+            "the store took no write once the disk had room again"
+        );
+        assert_eq!(
+            store.get("kept").await.unwrap().as_deref(),
+            Some(&b"before"[..])
+        );
+        assert_eq!(
+            store.get("after").await.unwrap().as_deref(),
+            Some(&b"ok"[..])
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use engine::kv::{KeyValueGrants, KeyValueStore};
 use manifest::{Component, KeyValueStore as StoreConfig, Manifest};
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, KvDatabase};
 pub use redis::RedisStore;
 
 use crate::app::AppError;
