@@ -43,7 +43,8 @@ pub struct Delivery {
     admin: Arc<tokio::sync::Mutex<()>>,
     /// The hop limit of loop protection, see [`crate::hops`].
     max_hops: Arc<std::sync::atomic::AtomicU32>,
-    /// Forgets dedup keys that left their window (see [`crate::dedup`]).
+    /// Forgets dedup keys that left their window (see [`crate::dedup`]) and dead letters past
+    /// their retention.
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -558,9 +559,7 @@ async fn housekeeping(committer: Committer, subscriptions: Cache) {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .filter(|s| {
-                s.delivery.dedup_window.is_some() || s.delivery.dead_letter_retention.is_some()
-            })
+            .filter(|s| s.delivery.dedup_window.is_some())
             .cloned()
             .collect();
         for sub in subs {
