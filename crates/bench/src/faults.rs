@@ -35,6 +35,7 @@ use bytes::Bytes;
 use cloudevent::{Data, Event};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
+use test_support::SmallDisk;
 use tokio::task::JoinSet;
 use transports::{SendOptions, Sender};
 
@@ -605,44 +606,6 @@ impl Drop for Spindle {
         if let Some(child) = &mut self.child {
             terminate(child);
         }
-    }
-}
-
-/// The state directory's own small filesystem (a tmpfs), so it can be filled.
-struct SmallDisk {
-    path: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(path).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallDisk {
-            path: path.to_owned(),
-        })
-    }
-
-    /// Fills what is left with one file; returns it.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let filler = self.path.join("filler");
-        if let Ok(mut file) = std::fs::File::create(&filler) {
-            let chunk = vec![0x5au8; 256 * 1024];
-            while file.write_all(&chunk).is_ok() {}
-            let _ = file.sync_all();
-        }
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
 

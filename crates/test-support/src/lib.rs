@@ -5,7 +5,13 @@
 //! fixed key and every test of a TLS path uses the same, independent-client-proof PKI (CA and
 //! leaf have distinct names, which OpenSSL-based clients such as curl require).
 
+//!
+//! [`SmallDisk`]: a tmpfs a test can fill, for what a full disk does.
+
 #![deny(missing_docs)]
+
+mod small_disk;
+pub use small_disk::SmallDisk;
 
 use std::sync::Arc;
 

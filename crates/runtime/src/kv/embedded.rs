@@ -213,46 +213,17 @@ impl KeyValueStore for EmbeddedStore {
 mod tests {
     use super::*;
 
-    /// A small tmpfs for the test (`None` where this process may not mount one: not root).
-    struct SmallDisk(tempfile::TempDir);
-
-    impl SmallDisk {
-        fn mount() -> Option<SmallDisk> {
-            let dir = tempfile::tempdir().ok()?;
-            let ok = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-                .arg(dir.path())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-            }
-            ok.then_some(SmallDisk(dir))
-        }
-    }
-
-    impl Drop for SmallDisk {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg(self.0.path())
-                .status();
-        }
-    }
-
     #[tokio::test]
     async fn a_full_disk_fails_calls_then_the_store_works_again_without_a_restart() {
-        let Some(disk) = SmallDisk::mount() else {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(disk) = test_support::SmallDisk::mount(dir.path(), "16m") else {
+            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
             return;
         };
-        let store = EmbeddedStore::new(open(&disk.0.path().join("kv.redb")).unwrap(), "default");
+        let store = EmbeddedStore::new(open(&disk.path().join("kv.redb")).unwrap(), "default");
         store.set("kept", b"before".to_vec()).await.unwrap();
         // Fill the filesystem, then write until the database has to grow and cannot.
-        let filler = disk.0.path().join("filler");
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&filler).unwrap();
-            while file.write_all(&[0u8; 64 * 1024]).is_ok() {}
-        }
+        let filler = disk.fill();
         let mut failed = false;
         for i in 0..2000 {
             if store
