@@ -126,7 +126,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let cpu_after = setup::cpu_by_thread();
         report("sink down", &outcome, &setup::load_average());
         cpu_report(&cpu, &cpu_after, outcome.ok_total, "accepted");
-        let pending = app.delivery.pending(None).unwrap_or(0);
+        let pending = app.delivery.pending(None);
         println!("    {pending} events pending in the outbox afterwards");
         server.block_on(app.stop())?;
     }

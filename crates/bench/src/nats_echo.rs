@@ -276,7 +276,7 @@ out = {{ uri = "nats://{nats}/{outbound}", mode = "binary" }}
         std::thread::spawn(move || {
             let mut peak = 0;
             while !done.load(Ordering::Relaxed) {
-                peak = peak.max(delivery.pending(None).unwrap_or(0));
+                peak = peak.max(delivery.pending(None));
                 std::thread::sleep(Duration::from_millis(100));
             }
             peak

@@ -435,10 +435,10 @@ impl Delivery {
         Ok(existed)
     }
 
-    /// Pending (not yet delivered or dead-lettered) deliveries, of one subscription or all.
-    /// Reads the store: call from a blocking-tolerant context for big queues.
-    pub fn pending(&self, subscription: Option<&SubscriptionId>) -> Result<u64, Error> {
-        store::count_outbox(&*self.db.get()?, subscription)
+    /// Pending (not yet delivered or dead-lettered) deliveries, of one subscription or all:
+    /// what the store holds, as counted by its writes ([`Delivery::usage`]), without a scan.
+    pub fn pending(&self, subscription: Option<&SubscriptionId>) -> u64 {
+        self.usage(subscription).queued
     }
 
     /// Dead letters, of one subscription or all, at most `limit`, oldest first per

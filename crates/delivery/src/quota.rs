@@ -98,6 +98,18 @@ struct State {
     global: StoreLimits,
 }
 
+impl State {
+    /// Adds a change to a subscription's usage and to the total.
+    fn add(&mut self, id: &str, d: &Delta) {
+        let usage = self.usage.entry(id.to_owned()).or_default();
+        *usage = usage.plus(d);
+        if *usage == Usage::default() {
+            self.usage.remove(id);
+        }
+        self.total = self.total.plus(d);
+    }
+}
+
 /// Usage and limits, shared by the committer (which checks and updates them) and readers.
 #[derive(Default)]
 pub(crate) struct Quotas {
@@ -109,24 +121,22 @@ impl Quotas {
     pub fn load(db: &Database) -> Result<Quotas, Error> {
         let txn = db.begin_read().map_err(store)?;
         let mut state = State::default();
-        let outbox = txn.open_table(OUTBOX).map_err(store)?;
-        for row in outbox.iter().map_err(store)? {
-            let (k, v) = row.map_err(store)?;
-            let mut d = Delta::default();
-            d.queued(1, v.value().len());
-            let sub = k.value().0;
-            let usage = state.usage.entry(sub.to_owned()).or_default();
-            *usage = usage.plus(&d);
-            state.total = state.total.plus(&d);
-        }
-        let dead = txn.open_table(DEAD_LETTERS).map_err(store)?;
-        for row in dead.iter().map_err(store)? {
-            let (k, v) = row.map_err(store)?;
-            let mut d = Delta::default();
-            d.dead(1, v.value().len());
-            let usage = state.usage.entry(k.value().0.to_owned()).or_default();
-            *usage = usage.plus(&d);
-            state.total = state.total.plus(&d);
+        for (table, queued) in [(OUTBOX, true), (DEAD_LETTERS, false)] {
+            for row in txn
+                .open_table(table)
+                .map_err(store)?
+                .iter()
+                .map_err(store)?
+            {
+                let (k, v) = row.map_err(store)?;
+                let mut d = Delta::default();
+                if queued {
+                    d.queued(1, v.value().len());
+                } else {
+                    d.dead(1, v.value().len());
+                }
+                state.add(k.value().0, &d);
+            }
         }
         Ok(Quotas {
             state: Mutex::new(state),
@@ -176,12 +186,7 @@ impl Quotas {
     pub fn apply(&self, deltas: &HashMap<String, Delta>) {
         let mut state = self.state();
         for (id, d) in deltas {
-            let usage = state.usage.entry(id.clone()).or_default();
-            *usage = usage.plus(d);
-            if *usage == Usage::default() {
-                state.usage.remove(id);
-            }
-            state.total = state.total.plus(d);
+            state.add(id, d);
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::{Error, store};
 use crate::model::{Subscription, SubscriptionId};
@@ -308,24 +308,6 @@ pub(crate) fn read_outbox(
         });
     }
     Ok(out)
-}
-
-/// Counts pending deliveries, of one subscription or of all.
-pub(crate) fn count_outbox(db: &Database, sub: Option<&SubscriptionId>) -> Result<u64, Error> {
-    let txn = db.begin_read().map_err(store)?;
-    let table = txn.open_table(OUTBOX).map_err(store)?;
-    match sub {
-        None => table.len().map_err(store),
-        Some(sub) => {
-            let id = sub.as_str();
-            let mut n = 0;
-            for row in table.range((id, 0)..=(id, u64::MAX)).map_err(store)? {
-                row.map_err(store)?;
-                n += 1;
-            }
-            Ok(n)
-        }
-    }
 }
 
 /// A raw dead-letter row.

@@ -83,7 +83,7 @@ pub async fn set_up(delivery: &Delivery, manifest: &Manifest) -> Result<(), AppE
     }
     for existing in delivery.subscriptions() {
         if existing.id.is_output() && !wanted.contains_key(&existing.id) {
-            let pending = delivery.pending(Some(&existing.id)).unwrap_or(0);
+            let pending = delivery.pending(Some(&existing.id));
             if pending > 0 {
                 tracing::warn!(output = %existing.id, pending, sink = %existing.sink,
                     "output removed from spindle.toml; dropping its undelivered events");
