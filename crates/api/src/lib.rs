@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod deadletters;
+mod discovery;
 mod error;
 pub mod openapi;
 mod problem;
@@ -64,6 +65,8 @@ pub struct AdminConfig {
     pub tls: Option<http_server::Tls>,
     /// What else `/readyz` checks besides the delivery engine (the embedder's triggers).
     pub readiness: Option<ReadinessProbe>,
+    /// The app's xRegistry document, served read-only under `/registry`.
+    pub registry: Option<Arc<registry::Registry>>,
 }
 
 /// Extra readiness checks: each a name and what is wrong, if anything. Called on every
@@ -132,6 +135,7 @@ impl Default for AdminConfig {
             },
             tls: None,
             readiness: None,
+            registry: None,
         }
     }
 }
@@ -213,7 +217,7 @@ impl AdminApi {
             headers: &parts.headers,
             body,
         };
-        let result = routes::route(&self.delivery, self.config.readiness.as_ref(), call).await;
+        let result = routes::route(&self.delivery, &self.config, call).await;
         let response = result.unwrap_or_else(ApiError::into_response);
         tracing::debug!(method = %parts.method, path = parts.uri.path(),
             status = response.status().as_u16(), "admin API request");

@@ -64,9 +64,10 @@ pub fn is_public(path: &str) -> bool {
 /// Dispatches an authorized request to its handler.
 pub async fn route(
     delivery: &Arc<Delivery>,
-    readiness: Option<&crate::ReadinessProbe>,
+    config: &crate::AdminConfig,
     call: Call<'_>,
 ) -> Result<HttpResponse, ApiError> {
+    let readiness = config.readiness.as_ref();
     let path = call.uri.path();
     let method = call.method;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -106,6 +107,13 @@ pub async fn route(
         ["events", "tail"] => match *method {
             Method::GET => tail::stream(&Query::parse(call.uri.query())),
             _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["registry", ..] => match *method {
+            Method::GET | Method::HEAD => crate::discovery::get(
+                config.registry.as_deref(),
+                path.trim_start_matches('/').trim_start_matches("registry"),
+            ),
+            _ => Err(ApiError::MethodNotAllowed(ALLOW_READ)),
         },
         ["openapi.yaml"] => read_only(method, || {
             bytes_response(StatusCode::OK, "application/yaml", openapi::YAML.into())

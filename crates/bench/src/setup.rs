@@ -127,6 +127,7 @@ impl RunningApp {
             &manifest,
             &AppOptions {
                 state_dir: state.path().join(".spindle"),
+                addresses: None,
             },
         )
         .await?;

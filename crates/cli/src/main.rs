@@ -54,6 +54,9 @@ enum Command {
     /// List, replay and purge dead letters through a running instance's admin API.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// Export the app's xRegistry document (endpoints, message types, schemas), or check one.
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Send(args) => commands::send::run(*args),
         Command::Sub(cmd) => commands::sub::run(cmd),
         Command::Dlq(cmd) => commands::dlq::run(cmd),
+        Command::Registry(cmd) => commands::registry::run(cmd),
     };
     match result {
         Ok(code) => code,

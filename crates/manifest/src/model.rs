@@ -170,6 +170,11 @@ pub struct Application {
     /// event's handling and delivery over OTLP (HTTP/protobuf) to this collector. `None`:
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` decides, and without it tracing export is off.
     pub otlp: Option<url::Url>,
+    /// `public_url = "https://events.example.com"`: where others reach this app's HTTP
+    /// trigger (behind a proxy or a load balancer), as the registry document advertises it and
+    /// as the sink of the subscriptions Spindle makes elsewhere. `None`: the listener's own
+    /// address.
+    pub public_url: Option<url::Url>,
 }
 
 /// `[application.store]`: bounds on what the state store keeps, over every subscription and
@@ -549,6 +554,50 @@ pub struct Component {
     /// Labels of the key-value stores the guest may open (each one `default` or a
     /// `[key_value_store.<label>]`); none by default.
     pub key_value_stores: Vec<String>,
+    /// `consumes = [...]`: the event types the component handles. An event of a declared type
+    /// with a `dataschema` is validated before the component sees it. Undeclared types are
+    /// still handed over: the list describes, and constrains only what it names.
+    pub consumes: Vec<MessageDecl>,
+    /// `produces = [...]`: the event types the component emits (results and publishes). An
+    /// emitted event of a declared type is validated against its `dataschema`, and gets the
+    /// declaration's `dataschema` and `datacontenttype` when it has none.
+    pub produces: Vec<MessageDecl>,
+}
+
+/// One `consumes`/`produces` entry: `"com.example.greet"`, or
+/// `{ type = "...", dataschema = "schemas/greet.json", datacontenttype = "application/json",
+/// description = "..." }`. The registry document lists it as a message definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDecl {
+    /// The CloudEvents `type`.
+    pub ty: String,
+    /// The JSON Schema its data follows, if declared.
+    pub dataschema: Option<SchemaRef>,
+    /// The media type of its data; `application/json` when a schema is declared and this
+    /// is not.
+    pub datacontenttype: Option<String>,
+    /// What the event means, for the registry document.
+    pub description: Option<String>,
+}
+
+/// Where a declared data schema is: a file of the app or a schema registry's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaRef {
+    /// A JSON Schema file, resolved against the manifest's directory.
+    File(PathBuf),
+    /// An `http(s)` URL serving the schema (another Spindle's
+    /// `/registry/schemagroups/<group>/schemas/<id>`, or any schema registry), fetched at
+    /// start-up.
+    Url(url::Url),
+}
+
+impl fmt::Display for SchemaRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaRef::File(path) => write!(f, "{}", path.display()),
+            SchemaRef::Url(url) => write!(f, "{url}"),
+        }
+    }
 }
 
 /// The default of a broker trigger's `max_deliveries`.

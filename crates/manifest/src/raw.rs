@@ -53,6 +53,7 @@ pub(crate) struct RawApplication {
     pub max_hops: Option<Spanned<i64>>,
     pub telemetry: Option<RawTelemetry>,
     pub store: Option<RawQueueLimits>,
+    pub public_url: Option<Str>,
 }
 
 /// `[application.store]`, and the same bounds in an output's table.
@@ -225,6 +226,21 @@ pub(crate) struct RawComponent {
     pub environment: BTreeMap<Str, String>,
     #[serde(default)]
     pub key_value_stores: Vec<Str>,
+    #[serde(default)]
+    pub consumes: Vec<Spanned<StrOr<RawMessageDecl>>>,
+    #[serde(default)]
+    pub produces: Vec<Spanned<StrOr<RawMessageDecl>>>,
+}
+
+/// One `consumes`/`produces` entry written as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMessageDecl {
+    #[serde(rename = "type")]
+    pub ty: Str,
+    pub dataschema: Option<Str>,
+    pub datacontenttype: Option<Str>,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -58,6 +58,7 @@ fn example_round_trips_to_the_typed_model() {
                 deny: vec!["10.0.0.0/8".parse().unwrap()],
             },
             max_hops: DEFAULT_MAX_HOPS,
+            public_url: None,
             store: StoreLimits {
                 max_queued_events: None,
                 max_queued_bytes: Some(512 * 1024 * 1024),
@@ -248,6 +249,18 @@ fn example_round_trips_to_the_typed_model() {
         ],
         environment: [("RUST_LOG".to_owned(), "info".to_owned())].into(),
         key_value_stores: vec!["default".into()],
+        consumes: vec![MessageDecl {
+            ty: "com.example.order.created".into(),
+            dataschema: None,
+            datacontenttype: None,
+            description: None,
+        }],
+        produces: vec![MessageDecl {
+            ty: "com.example.order.accepted".into(),
+            dataschema: None,
+            datacontenttype: Some("application/json".into()),
+            description: Some("An order that passed validation".into()),
+        }],
     };
     assert_eq!(m.component("orders"), Some(&orders));
 
@@ -263,6 +276,8 @@ fn example_round_trips_to_the_typed_model() {
         allowed_outbound_hosts: vec![],
         environment: BTreeMap::new(),
         key_value_stores: vec![],
+        consumes: vec![],
+        produces: vec![],
     };
     assert_eq!(m.component("legacy-api"), Some(&legacy));
     assert_eq!(m.components.len(), 2);

@@ -1183,3 +1183,89 @@ fn store_and_output_queue_bounds_are_positive() {
         9,
     );
 }
+
+// ------------------------------------------------------------ consumes / produces
+
+#[test]
+fn declared_messages_parse_into_types_with_resolved_schemas() {
+    let m = ok(&with(
+        r#"consumes = ["com.example.greet", { type = "com.example.order", dataschema = "schemas/order.json", description = "An order" }]
+produces = [{ type = "com.example.greeting", dataschema = "https://registry.example.com/s/greeting", datacontenttype = "application/cloudevents-data+json" }]
+"#,
+    ));
+    let c = &m.components["orders"];
+    assert_eq!(c.consumes[0].ty, "com.example.greet");
+    assert_eq!(c.consumes[0].dataschema, None);
+    assert_eq!(
+        c.consumes[1].dataschema,
+        Some(manifest::SchemaRef::File("/app/schemas/order.json".into()))
+    );
+    assert_eq!(c.consumes[1].description.as_deref(), Some("An order"));
+    assert!(matches!(
+        &c.produces[0].dataschema,
+        Some(manifest::SchemaRef::Url(u)) if u.as_str() == "https://registry.example.com/s/greeting"
+    ));
+}
+
+#[test]
+fn a_type_declared_twice_is_refused() {
+    one(
+        &with("consumes = [\"a.b\", { type = \"a.b\" }]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.consumes[1].type",
+        8,
+    );
+}
+
+#[test]
+fn an_empty_type_is_refused() {
+    one(
+        &with("produces = [\"\"]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.produces[0].type",
+        8,
+    );
+}
+
+#[test]
+fn a_schema_must_be_a_file_or_an_http_url() {
+    one(
+        &with("consumes = [{ type = \"a\", dataschema = \"ftp://x/s.json\" }]\n"),
+        ErrorKind::InvalidUri,
+        "component.orders.consumes[0].dataschema",
+        8,
+    );
+}
+
+#[test]
+fn a_json_schema_with_non_json_data_is_refused() {
+    let d = one(
+        &with(
+            "consumes = [{ type = \"a\", dataschema = \"s.json\", datacontenttype = \"application/xml\" }]\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.consumes[0].datacontenttype",
+        8,
+    );
+    assert!(d.message.contains("not JSON"), "{d}");
+    one(
+        &with("consumes = [{ type = \"a\", datacontenttype = \"json\" }]\n"),
+        ErrorKind::InvalidValue,
+        "component.orders.consumes[0].datacontenttype",
+        8,
+    );
+}
+
+#[test]
+fn public_url_must_be_an_http_url() {
+    let text =
+        "spindle_manifest_version = 1\n[application]\nname = \"app\"\npublic_url = \"ftp://x\"\n";
+    one(text, ErrorKind::InvalidUri, "application.public_url", 4);
+    let m = ok(
+        "spindle_manifest_version = 1\n[application]\nname = \"app\"\npublic_url = \"https://events.example.com/base\"\n",
+    );
+    assert_eq!(
+        m.application.public_url.unwrap().as_str(),
+        "https://events.example.com/base"
+    );
+}

@@ -27,6 +27,10 @@ use crate::wasm::{WasmHandler, WasmHttp};
 pub struct AppOptions {
     /// The state directory (compiled-component cache, delivery store); `.spindle` by default.
     pub state_dir: PathBuf,
+    /// Where the app's listeners are reached, as its registry document advertises them (and
+    /// the URI of a declared schema that has no `$id` of its own). `None`: the defaults,
+    /// `127.0.0.1:3000` and `[application.admin] listen`.
+    pub addresses: Option<registry::Addresses>,
 }
 
 /// Why an app could not be assembled.
@@ -38,6 +42,9 @@ pub enum AppError {
     /// The delivery store could not be opened, or an output binding could not be set up.
     #[error(transparent)]
     Delivery(#[from] delivery::Error),
+    /// A declared data schema could not be read, fetched or compiled.
+    #[error("{0}")]
+    Schema(#[from] registry::SchemaError),
     /// A setting could not be resolved (for example a secret's environment variable is unset,
     /// or a broker is unreachable).
     #[error("{0}")]
@@ -64,6 +71,7 @@ pub struct App {
     http: Arc<HttpTrigger>,
     dispatcher: Dispatcher,
     delivery: Arc<Delivery>,
+    registry: Arc<registry::Registry>,
 }
 
 impl App {
@@ -101,6 +109,18 @@ impl App {
             .map(ComponentId::as_str)
             .collect();
 
+        let addresses = options.addresses.clone().unwrap_or_else(|| {
+            registry::Addresses::of_listeners(
+                manifest.application.public_url.as_ref(),
+                (std::net::SocketAddr::from(([127, 0, 0, 1], 3000)), false),
+                (manifest.application.admin.listen, false),
+            )
+        });
+        let catalog = registry::Catalog::load(manifest, &addresses.registry_base()).await?;
+        let registry = Arc::new(registry::Registry::new(registry::document::build(
+            manifest, &catalog, &addresses,
+        )));
+
         let stores = crate::kv::open_stores(manifest, &options.state_dir)?;
         let mut components = HashMap::new();
         let mut http_handlers = HashMap::new();
@@ -124,7 +144,10 @@ impl App {
                 components.insert(
                     id.to_owned(),
                     ComponentEntry {
-                        handler: Arc::new(WasmHandler::new(handler)),
+                        handler: crate::contract::enforce(
+                            Arc::new(WasmHandler::new(handler)),
+                            catalog.contract(id),
+                        ),
                         outputs: component.outputs.keys().cloned().collect(),
                     },
                 );
@@ -221,7 +244,14 @@ impl App {
             http,
             dispatcher,
             delivery,
+            registry,
         })
+    }
+
+    /// The app's xRegistry document (endpoints, message definitions, schemas), for the admin
+    /// API to serve.
+    pub fn registry(&self) -> &Arc<registry::Registry> {
+        &self.registry
     }
 
     /// `https` when the HTTP trigger serves TLS, else `http`.

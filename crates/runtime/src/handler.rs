@@ -37,6 +37,9 @@ pub enum PublishError {
     /// The component declared no output of that name in `spindle.toml`.
     #[error("no output named `{0}` is declared for this component")]
     UnknownOutput(String),
+    /// The event's data breaks the schema the component declares for its type (`produces`).
+    #[error("{0}")]
+    InvalidData(registry::Violations),
     /// The output exists but cannot take the event now.
     #[error("output `{output}` is unavailable: {reason}")]
     Unavailable {
@@ -69,6 +72,14 @@ pub enum HandlerError {
     /// The component is already running as many instances as it may.
     #[error("component is at its concurrency limit")]
     Busy,
+    /// The event's data breaks the schema the component declares for its type (`consumes`):
+    /// the producer sent it wrong, and sending it again cannot help.
+    #[error("{0}")]
+    InvalidEvent(registry::Violations),
+    /// The handler emitted an event whose data breaks the schema it declares (`produces`):
+    /// a bug in the component, not in the event it was given.
+    #[error("the handler produced invalid data: {0}")]
+    InvalidResult(registry::Violations),
     /// Spindle itself failed to run the handler.
     #[error("internal error: {0}")]
     Internal(String),

@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod brokers;
+pub mod contract;
 pub mod dispatch;
 pub mod handler;
 pub mod http;

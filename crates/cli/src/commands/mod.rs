@@ -6,6 +6,7 @@ pub mod event;
 pub mod events;
 pub mod filter;
 pub mod new;
+pub mod registry;
 pub mod send;
 pub mod sub;
 pub mod up;

@@ -122,13 +122,29 @@ fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
     }
     runtime.block_on(async move {
         let signal = shutdown_signal();
-        let app = App::load(&manifest, &AppOptions { state_dir }).await?;
+        // Bound first, so the registry document can name the addresses they really got.
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let admin_listener = tokio::net::TcpListener::bind(admin_listen)
             .await
             .with_context(|| format!("cannot listen on {admin_listen} for the admin API"))?;
+        let addresses = registry::Addresses::of_listeners(
+            manifest.application.public_url.as_ref(),
+            (
+                listener.local_addr()?,
+                manifest.application.http.tls.is_some(),
+            ),
+            (admin_listener.local_addr()?, admin_tls.is_some()),
+        );
+        let app = App::load(
+            &manifest,
+            &AppOptions {
+                state_dir,
+                addresses: Some(addresses),
+            },
+        )
+        .await?;
         let address = listener.local_addr()?;
         let scheme = app.scheme();
         println!("Serving {} on {scheme}://{address}", app.name());
@@ -170,6 +186,7 @@ fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
                 limits: manifest.application.admin.limits,
                 tls: admin_tls,
                 readiness: Some(probe.clone()),
+                registry: Some(app.registry().clone()),
             },
         );
         let admin = tokio::spawn(admin.serve(admin_listener, on_stop(stopped.clone())));

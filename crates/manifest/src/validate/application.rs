@@ -24,6 +24,7 @@ pub(super) fn placeholder_application() -> Application {
         max_hops: DEFAULT_MAX_HOPS,
         store: StoreLimits::default(),
         otlp: None,
+        public_url: None,
     }
 }
 
@@ -163,6 +164,28 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         Some(raw) => super::queue_limits(cx, "application.store", raw),
         None => StoreLimits::default(),
     };
+    let public_url = app.public_url.and_then(|v| match url::Url::parse(v.get_ref()) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Some(u)
+        }
+        _ => {
+            cx.err(
+                v.span(),
+                "application.public_url",
+                ErrorKind::InvalidUri,
+                format!(
+                    "invalid public URL \"{}\" (expected an http(s) URL without query, e.g. \"https://events.example.com\")",
+                    v.get_ref()
+                ),
+            );
+            None
+        }
+    });
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -174,6 +197,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         max_hops,
         store,
         otlp,
+        public_url,
     }
 }
 

@@ -95,6 +95,11 @@ pub(super) fn component(
         .filter_map(|(i, f)| file_mount(cx, &format!("{key}.files[{i}]"), f, base_dir))
         .collect();
 
+    let consumes =
+        super::messages::declarations(cx, &format!("{key}.consumes"), c.consumes, base_dir);
+    let produces =
+        super::messages::declarations(cx, &format!("{key}.produces"), c.produces, base_dir);
+
     Component {
         id,
         source,
@@ -107,6 +112,8 @@ pub(super) fn component(
         allowed_outbound_hosts,
         environment,
         key_value_stores: Vec::new(),
+        consumes,
+        produces,
     }
 }
 

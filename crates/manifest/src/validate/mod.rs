@@ -17,6 +17,7 @@ use crate::units::{ByteSize, parse_size};
 mod application;
 mod component;
 mod key_value;
+mod messages;
 mod triggers;
 
 use application::{application, placeholder_application};

@@ -411,6 +411,23 @@ fn problem_json(p: &cloudevent::Problem) -> serde_json::Value {
     item
 }
 
+/// Each schema violation as a member of the `errors` list: where in the data (a JSON
+/// Pointer), which rule, and what is wrong.
+fn violations_json(violations: &registry::Violations) -> Vec<serde_json::Value> {
+    violations
+        .errors
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "pointer": v.pointer,
+                "rule": v.rule,
+                "schemaPath": v.schema_path,
+                "message": v.message,
+            })
+        })
+        .collect()
+}
+
 fn handler_error(location: &str, error: DispatchError) -> HttpResponse {
     let DispatchError::Handler(error) = error else {
         return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured route")
@@ -419,6 +436,18 @@ fn handler_error(location: &str, error: DispatchError) -> HttpResponse {
     };
     let detail = format!("{location}: {error}");
     let problem = match error {
+        HandlerError::InvalidEvent(violations) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Event data does not match its schema",
+        )
+        .member("errors", violations_json(&violations))
+        .member("dataschema", violations.schema.as_str()),
+        HandlerError::InvalidResult(violations) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Handler produced data that does not match its schema",
+        )
+        .member("errors", violations_json(&violations))
+        .member("dataschema", violations.schema.as_str()),
         HandlerError::Transient(_) => {
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Handler asked for a retry")
                 .retry_after(TRANSIENT_RETRY_AFTER)
