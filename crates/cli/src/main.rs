@@ -54,6 +54,8 @@ enum Command {
     /// List, replay and purge dead letters through a running instance's admin API.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// Show what a remote registry offers (endpoints, event types) and how to subscribe to it.
+    Discover(commands::discover::DiscoverArgs),
     /// Export the app's xRegistry document (endpoints, message types, schemas), or check one.
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Sub(cmd) => commands::sub::run(cmd),
         Command::Dlq(cmd) => commands::dlq::run(cmd),
         Command::Registry(cmd) => commands::registry::run(cmd),
+        Command::Discover(args) => commands::discover::run(args),
     };
     match result {
         Ok(code) => code,

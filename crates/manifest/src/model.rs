@@ -89,6 +89,8 @@ pub struct Manifest {
     pub components: BTreeMap<ComponentId, Component>,
     /// `[key_value_store.<label>]`, plus `default` (the embedded store) unless redefined.
     pub key_value_stores: BTreeMap<String, KeyValueStore>,
+    /// `[[subscribe]]`: subscriptions this app keeps at other apps' Subscriptions APIs.
+    pub subscribe: Vec<RemoteSubscription>,
     /// Where things came from, for diagnostics produced after parsing
     /// (e.g. [`Manifest::check_sources`]).
     pub(crate) origin: Origin,
@@ -519,6 +521,43 @@ pub struct KafkaTrigger {
     /// within the window is acknowledged without handling it again (kept on disk, so the
     /// window holds across restarts). Off by default.
     pub dedup_window: Option<Duration>,
+}
+
+/// `[[subscribe]]`: a subscription this app keeps at another app's (or any) CloudEvents
+/// Subscriptions API, whose sink is one of this app's own HTTP routes. Spindle creates it when
+/// it starts (adopting one with the same sink left by an earlier run), checks every `refresh`
+/// that it still exists (re-creating it if not), and deletes it when it stops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSubscription {
+    /// Where the Subscriptions API is found.
+    pub at: SubscriptionsApi,
+    /// The local route the events come in on: a path a `cloudevents` `[[trigger.http]]`
+    /// serves. The sink is `[application] public_url` (else the listener's address) + route.
+    pub route: String,
+    /// Only these event types (the Subscriptions API's `types`); all when empty.
+    pub types: Vec<String>,
+    /// Only events of this `source`.
+    pub source: Option<String>,
+    /// A CESQL filter (sent as the `sql` filter dialect), checked by the remote API.
+    pub filter: Option<String>,
+    /// Bearer token for the remote API.
+    pub token: Option<Secret>,
+    /// How often the subscription is checked (and re-created if gone); default
+    /// [`DEFAULT_SUBSCRIBE_REFRESH`].
+    pub refresh: Duration,
+}
+
+/// The default of [`RemoteSubscription::refresh`].
+pub const DEFAULT_SUBSCRIBE_REFRESH: Duration = Duration::from_secs(30);
+
+/// How a `[[subscribe]]` finds the Subscriptions API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionsApi {
+    /// `registry = "http://a:3001/registry"`: an xRegistry document whose `subscriber`
+    /// endpoint names the API (discovery: no other address written by hand).
+    Registry(url::Url),
+    /// `api = "http://a:3001/subscriptions"`: the API's subscriptions collection itself.
+    Api(url::Url),
 }
 
 /// `[component.<id>]`: one Wasm component and what it is allowed to do.

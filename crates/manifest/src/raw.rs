@@ -28,6 +28,23 @@ pub(crate) struct RawManifest {
     pub component: BTreeMap<Str, Spanned<RawComponent>>,
     #[serde(default)]
     pub key_value_store: BTreeMap<Str, Spanned<RawKeyValueStore>>,
+    #[serde(default)]
+    pub subscribe: Vec<Spanned<RawSubscribe>>,
+}
+
+/// `[[subscribe]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSubscribe {
+    pub registry: Option<Str>,
+    pub api: Option<Str>,
+    pub route: Str,
+    #[serde(default)]
+    pub types: Vec<Str>,
+    pub source: Option<Str>,
+    pub filter: Option<Str>,
+    pub token: Option<Spanned<StrOr<RawSecretTable>>>,
+    pub refresh: Option<Str>,
 }
 
 /// `[key_value_store.<label>]`

@@ -1269,3 +1269,74 @@ fn public_url_must_be_an_http_url() {
         "https://events.example.com/base"
     );
 }
+
+// ------------------------------------------------------------ [[subscribe]]
+
+const SUBSCRIBER: &str = r#"spindle_manifest_version = 1
+
+[application]
+name = "b"
+
+[[trigger.http]]
+route = "/from-a"
+
+"#;
+
+#[test]
+fn subscribe_parses_into_a_remote_subscription() {
+    let m = ok(&format!(
+        "{SUBSCRIBER}[[subscribe]]\nregistry = \"http://a:3001/registry\"\nroute = \"/from-a\"\ntypes = [\"x.y\"]\nfilter = \"subject = 'k'\"\ntoken = {{ env = \"A_TOKEN\" }}\nrefresh = \"5s\"\n"
+    ));
+    let s = &m.subscribe[0];
+    assert_eq!(
+        s.at,
+        manifest::SubscriptionsApi::Registry("http://a:3001/registry".parse().unwrap())
+    );
+    assert_eq!(s.route, "/from-a");
+    assert_eq!(s.types, vec!["x.y"]);
+    assert_eq!(s.filter.as_deref(), Some("subject = 'k'"));
+    assert_eq!(s.token, Some(manifest::Secret::Env("A_TOKEN".into())));
+    assert_eq!(s.refresh, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn subscribe_needs_exactly_one_of_registry_and_api() {
+    one(
+        &format!("{SUBSCRIBER}[[subscribe]]\nroute = \"/from-a\"\n"),
+        ErrorKind::InvalidValue,
+        "subscribe[0]",
+        9,
+    );
+    one(
+        &format!(
+            "{SUBSCRIBER}[[subscribe]]\napi = \"http://a/subscriptions\"\nregistry = \"http://a/registry\"\nroute = \"/from-a\"\n"
+        ),
+        ErrorKind::InvalidValue,
+        "subscribe[0]",
+        9,
+    );
+}
+
+#[test]
+fn subscribe_route_must_be_served_by_an_http_trigger() {
+    one(
+        &format!(
+            "{SUBSCRIBER}[[subscribe]]\napi = \"http://a/subscriptions\"\nroute = \"/elsewhere\"\n"
+        ),
+        ErrorKind::InvalidValue,
+        "subscribe[0].route",
+        11,
+    );
+}
+
+#[test]
+fn subscribe_refresh_is_bounded() {
+    one(
+        &format!(
+            "{SUBSCRIBER}[[subscribe]]\napi = \"http://a/subscriptions\"\nroute = \"/from-a\"\nrefresh = \"10ms\"\n"
+        ),
+        ErrorKind::InvalidDuration,
+        "subscribe[0].refresh",
+        12,
+    );
+}

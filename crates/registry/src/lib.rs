@@ -20,11 +20,13 @@
 
 mod catalog;
 mod check;
+mod discover;
 pub mod document;
 mod schema;
 
 pub use catalog::{Catalog, Contract, SchemaVersion};
 pub use check::{Problem, check_document, resolve};
+pub use discover::subscriber_endpoint;
 pub use document::Addresses;
 pub use schema::{DataSchema, MAX_VIOLATIONS, SchemaError, Violation, Violations};
 

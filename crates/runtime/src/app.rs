@@ -72,6 +72,7 @@ pub struct App {
     dispatcher: Dispatcher,
     delivery: Arc<Delivery>,
     registry: Arc<registry::Registry>,
+    remote: crate::remote::RemoteSubscriptions,
 }
 
 impl App {
@@ -224,6 +225,8 @@ impl App {
                 None => None,
             },
         };
+        let remote =
+            crate::remote::RemoteSubscriptions::prepare(manifest, &addresses.http, client.clone())?;
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
         let broker_triggers = brokers::connect(manifest).await?;
@@ -245,6 +248,7 @@ impl App {
             dispatcher,
             delivery,
             registry,
+            remote,
         })
     }
 
@@ -331,6 +335,13 @@ impl App {
                 stopped.clone(),
             ));
         }
+        // Subscriptions elsewhere are made once the listener takes their events, and
+        // withdrawn before it stops.
+        let remote = self.remote.start();
+        let shutdown = async move {
+            shutdown.await;
+            remote.stop().await;
+        };
         let result = self.http.clone().serve(listener, shutdown).await;
         let _ = stop.send(true);
         while brokers.join_next().await.is_some() {}

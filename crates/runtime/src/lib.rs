@@ -21,6 +21,7 @@ pub mod handler;
 pub mod http;
 pub mod kv;
 pub mod outputs;
+pub mod remote;
 pub mod routing;
 pub mod subscriber;
 pub mod telemetry;

@@ -18,6 +18,7 @@ mod application;
 mod component;
 mod key_value;
 mod messages;
+mod subscribe;
 mod triggers;
 
 use application::{application, placeholder_application};
@@ -159,6 +160,8 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
         components.insert(id, c);
     }
 
+    let subscribe = subscribe::subscriptions(cx, raw.subscribe, &triggers, base_dir);
+
     Manifest {
         manifest_version: raw
             .spindle_manifest_version
@@ -169,6 +172,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawManifest, base_dir: &Path) -> Manifest {
         triggers,
         components,
         key_value_stores,
+        subscribe,
         origin: Origin {
             file: cx.file.to_owned(),
             source_lines,
