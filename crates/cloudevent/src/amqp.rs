@@ -13,10 +13,7 @@ use crate::attribute::{AttributeValue, Timestamp, check_name};
 use crate::data::Data;
 use crate::error::{Error, Problem};
 use crate::event::{AttributeRef, CORE_ATTRIBUTES, Event, EventBuilder};
-use crate::json;
-use crate::nats::{
-    STRUCTURED_CONTENT_TYPE, decode_structured, is_structured, reconcile_datacontenttype,
-};
+use crate::nats::{decode_structured, is_structured, reconcile_datacontenttype};
 
 pub use crate::nats::Mode;
 
@@ -329,11 +326,16 @@ fn uuid_string(u: &[u8; 16]) -> String {
 /// Structured mode: `content-type: application/cloudevents+json; charset=utf-8` and the JSON
 /// format in the `data` section.
 pub fn encode(event: &Event, mode: Mode) -> AmqpMessage {
+    encode_as(event, mode, crate::Format::Json)
+}
+
+/// [`encode`], with structured mode in `format` (`content-type` names it).
+pub fn encode_as(event: &Event, mode: Mode, format: crate::Format) -> AmqpMessage {
     match mode {
         Mode::Structured => AmqpMessage {
-            content_type: Some(STRUCTURED_CONTENT_TYPE.to_owned()),
+            content_type: Some(format.media_type().to_owned()),
             application_properties: Vec::new(),
-            body: Some(Bytes::from(json::encode(event))),
+            body: Some(format.encode(event)),
         },
         Mode::Binary => AmqpMessage {
             content_type: event.datacontenttype().map(str::to_owned),
@@ -453,7 +455,7 @@ mod tests {
         let bodiless = message(Some("application/cloudevents+json"), &[], None);
         let err = decode(&bodiless).unwrap_err().to_string();
         assert!(err.contains("no payload"), "{err}");
-        let avro = message(Some("application/cloudevents+avro"), &[], Some(b""));
+        let avro = message(Some("application/cloudevents+cbor"), &[], Some(b""));
         assert!(matches!(decode(&avro), Err(Error::UnsupportedFormat(_))));
     }
 
@@ -646,7 +648,10 @@ mod tests {
             .build()
             .unwrap();
         let m = encode(&e, Mode::Structured);
-        assert_eq!(m.content_type.as_deref(), Some(STRUCTURED_CONTENT_TYPE));
+        assert_eq!(
+            m.content_type.as_deref(),
+            Some(crate::Format::Json.media_type())
+        );
         assert!(m.application_properties.is_empty());
         assert_eq!(decode(&m).unwrap(), e);
     }

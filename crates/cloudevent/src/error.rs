@@ -70,13 +70,23 @@ pub enum Error {
         /// The parser's explanation.
         message: String,
     },
+    /// The input is not a well-formed message of a binary event format (Protobuf, Avro).
+    #[error("{}malformed {format} event: {message}", index_prefix(*.index))]
+    Malformed {
+        /// The format, `protobuf` or `avro`.
+        format: &'static str,
+        /// Position in a batch, when the fault is inside one member.
+        index: Option<usize>,
+        /// What is wrong with the bytes.
+        message: String,
+    },
     /// The input is well-formed but breaks CloudEvents rules; every problem found is listed.
     #[error("{}", ProblemList(.0))]
     Invalid(Vec<Problem>),
     /// A structured-mode media type naming an event format Spindle does not speak, or (HTTP) a
     /// declared media type that is no CloudEvents format, with no binary-mode `ce-specversion`.
     #[error(
-        "unsupported event format `{0}`: Spindle reads binary mode and the JSON formats application/cloudevents+json and application/cloudevents-batch+json"
+        "unsupported event format `{0}`: Spindle reads binary mode and the formats application/cloudevents+json, application/cloudevents+protobuf, application/cloudevents+avro and the JSON and Protobuf batch formats"
     )]
     UnsupportedFormat(String),
     /// The message carries no CloudEvent at all (for example no `ce-specversion` header).
@@ -122,6 +132,13 @@ impl Error {
                 index: Some(at),
                 line,
                 column,
+                message,
+            },
+            Error::Malformed {
+                format, message, ..
+            } => Error::Malformed {
+                format,
+                index: Some(at),
                 message,
             },
             other => other,

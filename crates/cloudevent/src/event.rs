@@ -445,6 +445,11 @@ impl EventBuilder {
         self.datacontenttype.is_some()
     }
 
+    /// Whether `dataschema` has been set.
+    pub fn has_dataschema(&self) -> bool {
+        self.dataschema.is_some()
+    }
+
     /// The `datacontenttype` set so far.
     pub fn current_datacontenttype(&self) -> Option<&str> {
         self.datacontenttype.as_deref()

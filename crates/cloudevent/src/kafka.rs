@@ -11,10 +11,9 @@ use crate::attribute::check_name;
 use crate::data::Data;
 use crate::error::{Error, Problem};
 use crate::event::{Event, EventBuilder};
-use crate::json;
 use crate::nats::{
-    STRUCTURED_CONTENT_TYPE, canonical, decode_implied_structured, decode_structured,
-    is_structured, reconcile_datacontenttype,
+    canonical, decode_implied_structured, decode_structured, is_structured,
+    reconcile_datacontenttype,
 };
 
 pub use crate::nats::Mode;
@@ -189,6 +188,16 @@ fn decode_binary(record: &KafkaRecord, content_type: Option<&str>) -> Result<Eve
 /// value, which is never null. The key is null unless `keys` is
 /// [`KeyMapping::PartitionKey`] and the event has a `partitionkey`.
 pub fn encode(event: &Event, mode: Mode, keys: KeyMapping) -> KafkaRecord {
+    encode_as(event, mode, keys, crate::Format::Json)
+}
+
+/// [`encode`], with structured mode in `format` (the `content-type` header names it).
+pub fn encode_as(
+    event: &Event,
+    mode: Mode,
+    keys: KeyMapping,
+    format: crate::Format,
+) -> KafkaRecord {
     let key = match keys {
         KeyMapping::PartitionKey => event
             .extension(PARTITIONKEY)
@@ -215,9 +224,9 @@ pub fn encode(event: &Event, mode: Mode, keys: KeyMapping) -> KafkaRecord {
             key,
             headers: vec![(
                 CONTENT_TYPE.to_owned(),
-                Bytes::from_static(STRUCTURED_CONTENT_TYPE.as_bytes()),
+                Bytes::from_static(format.media_type().as_bytes()),
             )],
-            value: Some(Bytes::from(json::encode(event))),
+            value: Some(format.encode(event)),
         },
     }
 }
@@ -345,7 +354,7 @@ mod tests {
             Some(JSON_EVENT),
         );
         assert_eq!(decode(&r, KeyMapping::None).unwrap().id(), "1");
-        let avro = record(&[("content-type", b"application/cloudevents+avro")], None);
+        let avro = record(&[("content-type", b"application/cloudevents+cbor")], None);
         assert!(matches!(
             decode(&avro, KeyMapping::None),
             Err(Error::UnsupportedFormat(_))
@@ -526,7 +535,10 @@ mod tests {
             .build()
             .unwrap();
         let r = encode(&e, Mode::Structured, KeyMapping::None);
-        assert_eq!(r.header("content-type").unwrap(), STRUCTURED_CONTENT_TYPE);
+        assert_eq!(
+            r.header("content-type").unwrap(),
+            crate::Format::Json.media_type()
+        );
         assert_eq!(r.headers.len(), 1);
         assert_eq!(decode(&r, KeyMapping::None).unwrap(), e);
     }

@@ -5,7 +5,8 @@
 //! strict (every event it hands out is valid) and fast (payloads are shared, not copied).
 //!
 //! - [`Event`], [`EventBuilder`], [`AttributeValue`]: the model and the CloudEvents type system.
-//! - [`json`]: the JSON event format, single events and batches.
+//! - [`json`], [`protobuf`], [`avro`]: the event formats ([`Format`] picks one by name or media
+//!   type); JSON and Protobuf have batch formats too.
 //! - [`http`]: the HTTP binding, binary, structured and batched modes.
 //! - [`nats`], [`mqtt`], [`amqp`], [`kafka`]: the broker bindings, binary and structured modes.
 //! - [`header`]: the percent-encoding of header values shared by header-based bindings.
@@ -28,9 +29,11 @@
 
 pub mod amqp;
 pub mod attribute;
+pub mod avro;
 mod data;
 mod error;
 mod event;
+pub mod format;
 pub mod header;
 pub mod http;
 pub mod json;
@@ -38,6 +41,7 @@ pub mod kafka;
 pub mod media;
 pub mod mqtt;
 pub mod nats;
+pub mod protobuf;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
 pub use data::{Data, DataKind};
@@ -45,3 +49,4 @@ pub use error::{Error, Problem};
 pub use event::{
     AttributeRef, CORE_ATTRIBUTES, Event, EventBuilder, SPEC_VERSION, core_attribute_type,
 };
+pub use format::Format;

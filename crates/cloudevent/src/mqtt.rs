@@ -13,8 +13,8 @@ use crate::error::{Error, Problem};
 use crate::event::{Event, EventBuilder};
 use crate::json;
 use crate::nats::{
-    STRUCTURED_CONTENT_TYPE, canonical, decode_implied_structured, decode_structured,
-    is_structured, reconcile_datacontenttype,
+    canonical, decode_implied_structured, decode_structured, is_structured,
+    reconcile_datacontenttype,
 };
 
 pub use crate::nats::Mode;
@@ -148,6 +148,17 @@ fn decode_binary(message: &MqttMessage, content_type: Option<&str>) -> Result<Ev
 /// only) and the JSON format as the payload. MQTT 3.1.1 has no binary mode (section 1.3), so
 /// `mode` is ignored and the message is always structured, without any property.
 pub fn encode(event: &Event, version: Version, mode: Mode) -> MqttMessage {
+    encode_as(event, version, mode, crate::Format::Json)
+}
+
+/// [`encode`], with MQTT 5.0 structured mode in `format` (its Content Type names it). MQTT
+/// 3.1.1 has no Content Type to name a format with, so it is always JSON there.
+pub fn encode_as(
+    event: &Event,
+    version: Version,
+    mode: Mode,
+    format: crate::Format,
+) -> MqttMessage {
     match (version, mode) {
         (Version::V3_1_1, _) => MqttMessage {
             content_type: None,
@@ -155,9 +166,9 @@ pub fn encode(event: &Event, version: Version, mode: Mode) -> MqttMessage {
             payload: Bytes::from(json::encode(event)),
         },
         (Version::V5, Mode::Structured) => MqttMessage {
-            content_type: Some(STRUCTURED_CONTENT_TYPE.to_owned()),
+            content_type: Some(format.media_type().to_owned()),
             user_properties: Vec::new(),
-            payload: Bytes::from(json::encode(event)),
+            payload: format.encode(event),
         },
         (Version::V5, Mode::Binary) => MqttMessage {
             content_type: event.datacontenttype().map(str::to_owned),
@@ -332,7 +343,7 @@ mod tests {
 
     #[test]
     fn mode_detection() {
-        let avro = message(Some("application/cloudevents+avro"), &[], b"");
+        let avro = message(Some("application/cloudevents+cbor"), &[], b"");
         assert!(matches!(
             decode(&avro, Version::V5),
             Err(Error::UnsupportedFormat(_))
@@ -395,7 +406,10 @@ mod tests {
             .build()
             .unwrap();
         let v5 = encode(&e, Version::V5, Mode::Structured);
-        assert_eq!(v5.content_type.as_deref(), Some(STRUCTURED_CONTENT_TYPE));
+        assert_eq!(
+            v5.content_type.as_deref(),
+            Some(crate::Format::Json.media_type())
+        );
         assert_eq!(decode(&v5, Version::V5).unwrap(), e);
         // 3.1.1 has no binary mode and no properties at all.
         let v3 = encode(&e, Version::V3_1_1, Mode::Binary);

@@ -80,9 +80,6 @@ impl NatsMessage {
 /// The header announcing the structured mode's event format.
 pub const CONTENT_TYPE: &str = "Content-Type";
 
-/// The media type written by structured mode, in every broker binding.
-pub(crate) const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
-
 const PREFIX: &str = "ce-";
 
 /// Decodes the event of a NATS message (section 3).
@@ -178,6 +175,11 @@ fn decode_binary(
 /// Structured mode writes `Content-Type: application/cloudevents+json; charset=utf-8` and the
 /// JSON format as the payload.
 pub fn encode(event: &Event, mode: Mode) -> NatsMessage {
+    encode_as(event, mode, crate::Format::Json)
+}
+
+/// [`encode`], with structured mode in `format` (`Content-Type` names it).
+pub fn encode_as(event: &Event, mode: Mode, format: crate::Format) -> NatsMessage {
     match mode {
         Mode::Binary => NatsMessage {
             headers: event
@@ -192,8 +194,8 @@ pub fn encode(event: &Event, mode: Mode) -> NatsMessage {
             payload: event.data().map(Data::to_bytes).unwrap_or_default(),
         },
         Mode::Structured => NatsMessage {
-            headers: vec![(CONTENT_TYPE.to_owned(), STRUCTURED_CONTENT_TYPE.to_owned())],
-            payload: Bytes::from(json::encode(event)),
+            headers: vec![(CONTENT_TYPE.to_owned(), format.media_type().to_owned())],
+            payload: format.encode(event),
         },
     }
 }
@@ -214,8 +216,8 @@ pub(crate) fn is_structured(content_type: &str) -> bool {
     media::envelope(content_type) != Envelope::Binary
 }
 
-/// Decodes a structured-mode payload whose content type [`is_structured`]: the JSON format is
-/// read; other formats are [`Error::UnsupportedFormat`]; the batch format is refused because
+/// Decodes a structured-mode payload whose content type [`is_structured`]: the JSON, Protobuf
+/// and Avro formats are read; other formats are [`Error::UnsupportedFormat`]; the batch format is refused because
 /// no broker binding defines a batched mode. `None` is a message without any payload (a
 /// null Kafka value, an AMQP message without a `data` section), which structured mode cannot
 /// be.
@@ -229,10 +231,14 @@ pub(crate) fn decode_structured(
         Envelope::Batch(_) => Err(Error::invalid(Problem::event(format!(
             "`{essence}`: the {binding} binding has no batched mode, send one event per message"
         )))),
-        Envelope::Structured(format) if !format.eq_ignore_ascii_case("json") => {
-            Err(Error::UnsupportedFormat(essence.to_owned()))
-        }
-        Envelope::Structured(_) | Envelope::Binary => match payload {
+        Envelope::Structured(format) => match (crate::Format::from_suffix(format), payload) {
+            (None, _) => Err(Error::UnsupportedFormat(essence.to_owned())),
+            (Some(format), Some(payload)) => format.decode(payload),
+            (Some(_), None) => Err(Error::invalid(Problem::event(format!(
+                "the {binding} message announces structured mode (`{essence}`) but has no payload"
+            )))),
+        },
+        Envelope::Binary => match payload {
             Some(payload) => json::decode_bytes(payload),
             None => Err(Error::invalid(Problem::event(format!(
                 "the {binding} message announces structured mode (`{essence}`) but has no payload"
@@ -397,7 +403,7 @@ mod tests {
 
     #[test]
     fn other_formats_and_batches_are_refused() {
-        let avro = message(&[("content-type", "application/cloudevents+avro")], b"");
+        let avro = message(&[("content-type", "application/cloudevents+cbor")], b"");
         assert!(matches!(decode(&avro), Err(Error::UnsupportedFormat(_))));
         let batch = message(
             &[("content-type", "application/cloudevents-batch+json")],
@@ -552,7 +558,10 @@ mod tests {
             .build()
             .unwrap();
         let m = encode(&e, Mode::Structured);
-        assert_eq!(m.header("content-type"), Some(STRUCTURED_CONTENT_TYPE));
+        assert_eq!(
+            m.header("content-type"),
+            Some(crate::Format::Json.media_type())
+        );
         assert_eq!(m.headers.len(), 1);
         assert_eq!(decode(&m).unwrap(), e);
     }

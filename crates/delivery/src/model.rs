@@ -232,6 +232,13 @@ pub struct DeliveryPolicy {
     pub dead_letter_retention: Option<Duration>,
     /// HTTP content mode for the sink.
     pub mode: ContentMode,
+    /// The event format of structured mode: `json` (the default), `protobuf` or `avro`.
+    #[serde(skip_serializing_if = "is_json")]
+    pub format: cloudevent::Format,
+}
+
+fn is_json(format: &cloudevent::Format) -> bool {
+    *format == cloudevent::Format::Json
 }
 
 impl Default for DeliveryPolicy {
@@ -253,6 +260,7 @@ impl Default for DeliveryPolicy {
             max_dead_letters: None,
             dead_letter_retention: None,
             mode: ContentMode::Binary,
+            format: cloudevent::Format::Json,
         }
     }
 }
@@ -284,6 +292,12 @@ impl DeliveryPolicy {
     /// Checks the values make sense, so a bad policy is refused when the subscription is
     /// created instead of misbehaving at delivery time.
     pub fn validate(&self) -> Result<(), String> {
+        if self.format != cloudevent::Format::Json && self.mode == ContentMode::Binary {
+            return Err(format!(
+                "delivery.format `{}` is an event format for structured mode; set delivery.mode to `structured`",
+                self.format
+            ));
+        }
         let within = |name: &str, d: Duration, max: Duration| {
             if d.is_zero() || d > max {
                 Err(format!(

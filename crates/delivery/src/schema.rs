@@ -75,6 +75,9 @@ struct PolicyRecord {
     dead_letter_retention_ms: Option<u64>,
     ordered_by_partition_key: bool,
     mode: String,
+    /// Added within record version 1: absent in older records (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
 }
 
 fn protocol_name(p: Protocol) -> &'static str {
@@ -138,6 +141,7 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
                 ContentMode::Structured => "structured",
             }
             .to_owned(),
+            format: (p.format != cloudevent::Format::Json).then(|| p.format.name().to_owned()),
         },
     };
     let mut bytes = vec![SUBSCRIPTION_RECORD];
@@ -160,6 +164,11 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                 "binary" => ContentMode::Binary,
                 "structured" => ContentMode::Structured,
                 other => return Err(corrupt(format!("unknown content mode `{other}`"))),
+            };
+            let format = match r.policy.format.as_deref() {
+                None => cloudevent::Format::Json,
+                Some(name) => cloudevent::Format::from_suffix(name)
+                    .ok_or_else(|| corrupt(format!("unknown event format `{name}`")))?,
             };
             let p = r.policy;
             Ok(Subscription {
@@ -194,6 +203,7 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     max_dead_letters: p.max_dead_letters,
                     dead_letter_retention: p.dead_letter_retention_ms.map(Duration::from_millis),
                     mode,
+                    format,
                 },
             })
         }

@@ -674,8 +674,12 @@ pub struct Build {
 pub struct Output {
     /// Destination, parsed per URI scheme.
     pub sink: Sink,
-    /// CloudEvents content mode used on the wire; default binary.
+    /// CloudEvents content mode used on the wire; default binary (structured when `format`
+    /// names another format than JSON).
     pub mode: ContentMode,
+    /// `format = "json" | "protobuf" | "avro"`: the event format of structured mode (the
+    /// codec's own type, so what validates is what the sender writes); default JSON.
+    pub format: cloudevent::Format,
     /// Extra HTTP headers sent with every delivery (HTTP sinks only), e.g.
     /// an `Authorization` header for the receiving webhook.
     pub headers: BTreeMap<String, String>,

@@ -271,8 +271,8 @@ pub(crate) struct RawBuild {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOutputTable {
     pub uri: Str,
-    #[serde(default)]
-    pub mode: ContentMode,
+    pub mode: Option<ContentMode>,
+    pub format: Option<Str>,
     #[serde(default)]
     pub headers: BTreeMap<Str, String>,
     pub webhook_origin: Option<Str>,

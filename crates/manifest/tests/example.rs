@@ -197,6 +197,7 @@ fn example_round_trips_to_the_typed_model() {
             Output {
                 sink,
                 mode,
+                format: cloudevent::Format::Json,
                 headers: headers
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))

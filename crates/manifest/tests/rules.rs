@@ -1340,3 +1340,47 @@ fn subscribe_refresh_is_bounded() {
         12,
     );
 }
+
+// ------------------------------------------------------------ output format
+
+#[test]
+fn an_output_format_implies_structured_mode() {
+    let m = ok(&with(
+        "[component.orders.outputs]\nledger = { uri = \"nats://127.0.0.1:4222/ledger\", format = \"protobuf\" }\n",
+    ));
+    let out = &m.components["orders"].outputs["ledger"];
+    assert_eq!(out.format, cloudevent::Format::Protobuf);
+    assert_eq!(out.mode, manifest::ContentMode::Structured);
+}
+
+#[test]
+fn an_output_format_with_binary_mode_is_refused() {
+    one(
+        &with(
+            "[component.orders.outputs]\nledger = { uri = \"nats://127.0.0.1:4222/ledger\", mode = \"binary\", format = \"avro\" }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.ledger.format",
+        9,
+    );
+    one(
+        &with(
+            "[component.orders.outputs]\nledger = { uri = \"nats://127.0.0.1:4222/ledger\", format = \"xml\" }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.ledger.format",
+        9,
+    );
+}
+
+#[test]
+fn mqtt_3_outputs_speak_only_json() {
+    one(
+        &with(
+            "[component.orders.outputs]\nt = { uri = \"mqtt://127.0.0.1:1883/t?version=3.1.1\", format = \"protobuf\" }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.t.format",
+        9,
+    );
+}

@@ -126,6 +126,7 @@ pub fn subscription(component: &str, name: &str, output: &Output) -> Subscriptio
             ContentMode::Binary => delivery::ContentMode::Binary,
             ContentMode::Structured => delivery::ContentMode::Structured,
         },
+        format: output.format,
         ordered: output.ordered,
         max_queued_events: output.limits.max_queued_events,
         max_queued_bytes: output.limits.max_queued_bytes,

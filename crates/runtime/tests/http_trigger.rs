@@ -403,6 +403,7 @@ async fn two_app_pipeline_through_an_output() {
         manifest::Output {
             sink: format!("{}/from-a", b.url).parse().unwrap(),
             mode: manifest::ContentMode::Binary,
+            format: cloudevent::Format::Json,
             headers: BTreeMap::new(),
             webhook_origin: None,
             tls: None,
@@ -588,6 +589,7 @@ async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_del
         manifest::Output {
             sink: sink_url.parse().unwrap(),
             mode: manifest::ContentMode::Binary,
+            format: cloudevent::Format::Json,
             headers: BTreeMap::new(),
             webhook_origin: Some("spindle.test".into()),
             tls: None,

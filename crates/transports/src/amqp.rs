@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloudevent::Event;
-use cloudevent::amqp::{AmqpMessage, AmqpValue, decode, encode};
+use cloudevent::amqp::{AmqpMessage, AmqpValue, decode, encode_as};
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::sasl_profile::SaslProfile;
@@ -563,6 +563,7 @@ pub struct AmqpSender {
     address: String,
     credentials: Option<Credentials>,
     mode: Mode,
+    format: cloudevent::Format,
     settings: LinkSettings,
     link: tokio::sync::Mutex<Option<Link<fe2o3_amqp::Sender>>>,
 }
@@ -600,6 +601,7 @@ impl AmqpSender {
             address: address.to_owned(),
             credentials,
             mode,
+            format: cloudevent::Format::Json,
             settings,
             link: tokio::sync::Mutex::new(None),
         };
@@ -637,9 +639,15 @@ impl AmqpSender {
         })
     }
 
+    /// Writes structured mode in `format` from now on (JSON until then).
+    pub fn in_format(mut self, format: cloudevent::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Encodes and sends one event, returning once the broker accepted it.
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        let message = from_message(encode(event, self.mode));
+        let message = from_message(encode_as(event, self.mode, self.format));
         let mut guard = self.link.lock().await;
         if guard.is_none() {
             let link = self

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloudevent::Event;
-use cloudevent::kafka::{KafkaRecord, KeyMapping, decode, encode};
+use cloudevent::kafka::{KafkaRecord, KeyMapping, decode, encode_as};
 use manifest::{Endpoint, KafkaTrigger};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -320,6 +320,7 @@ pub struct KafkaSender {
     producer: FutureProducer,
     topic: String,
     mode: Mode,
+    format: cloudevent::Format,
     keys: KeyMapping,
 }
 
@@ -380,13 +381,20 @@ impl KafkaSender {
             producer,
             topic: topic.to_owned(),
             mode,
+            format: cloudevent::Format::Json,
             keys,
         })
     }
 
+    /// Writes structured mode in `format` from now on (JSON until then).
+    pub fn in_format(mut self, format: cloudevent::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Encodes and produces one event, returning once the broker acknowledged it.
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        let record = encode(event, self.mode, self.keys);
+        let record = encode_as(event, self.mode, self.keys, self.format);
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in &record.headers {
             headers = headers.insert(Header {

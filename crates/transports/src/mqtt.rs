@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudevent::Event;
-use cloudevent::mqtt::{MqttMessage, Version, decode, encode};
+use cloudevent::mqtt::{MqttMessage, Version, decode, encode_as};
 use manifest::{Endpoint, MqttTrigger, MqttVersion, Qos};
 use rumqttc::v5::mqttbytes::v5 as p5;
 use tokio::sync::{mpsc, oneshot};
@@ -599,6 +599,7 @@ pub struct MqttSender {
     extras: PublishExtras,
     version: Version,
     mode: Mode,
+    format: cloudevent::Format,
     pending: Arc<Mutex<Pending>>,
     order: tokio::sync::Mutex<()>,
     task: tokio::task::JoinHandle<()>,
@@ -660,15 +661,22 @@ impl MqttSender {
             },
             version: version(config.version),
             mode,
+            format: cloudevent::Format::Json,
             pending,
             order: tokio::sync::Mutex::new(()),
             task,
         })
     }
 
+    /// Writes structured mode in `format` from now on (JSON until then).
+    pub fn in_format(mut self, format: cloudevent::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Encodes and publishes one event, returning once the broker confirmed it.
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        let message = encode(event, self.version, self.mode);
+        let message = encode_as(event, self.version, self.mode, self.format);
         let (confirm, confirmed) = oneshot::channel();
         {
             // Queue order must match the order the event loop sees the publishes in.

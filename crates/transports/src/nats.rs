@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use async_nats::{Client, HeaderMap};
 use cloudevent::Event;
-use cloudevent::nats::{NatsMessage, decode, encode};
+use cloudevent::nats::{NatsMessage, decode, encode_as};
 use futures::StreamExt;
 use manifest::{Endpoint, NatsTrigger};
 use tokio::sync::mpsc;
@@ -402,6 +402,7 @@ pub struct NatsSender {
     /// Cheap to clone per publish (shared bytes, not a new `String`).
     subject: async_nats::Subject,
     mode: Mode,
+    format: cloudevent::Format,
     flusher: Option<mpsc::UnboundedSender<FlushWaiter>>,
     /// Set by [`NatsSender::through_jetstream`]: each send waits for a stream's ack.
     jetstream: Option<jetstream::Context>,
@@ -432,9 +433,16 @@ impl NatsSender {
             client,
             subject: async_nats::Subject::from(subject),
             mode,
+            format: cloudevent::Format::Json,
             flusher,
             jetstream: None,
         }
+    }
+
+    /// Writes structured mode in `format` from now on (JSON until then).
+    pub fn in_format(mut self, format: cloudevent::Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// Publishes through JetStream from now on: [`NatsSender::send`] returns only once a
@@ -452,7 +460,7 @@ impl NatsSender {
 
     /// Encodes and publishes one event.
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        let message = encode(event, self.mode);
+        let message = encode_as(event, self.mode, self.format);
         let mut headers = HeaderMap::new();
         for (name, value) in message.headers {
             headers.append(name, value);

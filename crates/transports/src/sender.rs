@@ -15,6 +15,8 @@ use crate::{ConnectError, Mode, SendError};
 pub struct SendOptions {
     /// Binary (the default) or structured content mode. MQTT 3.1.1 is always structured.
     pub mode: Mode,
+    /// The event format of structured mode; JSON by default (and always on MQTT 3.1.1).
+    pub format: cloudevent::Format,
     /// Kafka: how records are keyed; by their `partitionkey` attribute by default (the
     /// binding's "MUST, by default, map the user provided record key").
     pub kafka_keys: KeyMapping,
@@ -46,7 +48,10 @@ impl SendOptions {
 impl From<&manifest::Output> for SendOptions {
     /// The options a manifest output implies: its content mode, defaults for the rest.
     fn from(output: &manifest::Output) -> Self {
-        SendOptions::with_mode(crate::mode_of(output.mode))
+        SendOptions {
+            format: output.format,
+            ..SendOptions::with_mode(crate::mode_of(output.mode))
+        }
     }
 }
 
@@ -75,7 +80,9 @@ impl Sender {
                 subject,
                 jetstream,
             } => {
-                let sender = NatsSender::connect(server, subject, options.mode).await?;
+                let sender = NatsSender::connect(server, subject, options.mode)
+                    .await?
+                    .in_format(options.format);
                 Sender::Nats(if *jetstream {
                     sender.through_jetstream()
                 } else {
@@ -102,7 +109,8 @@ impl Sender {
                     },
                     options.mode,
                 )
-                .await?,
+                .await?
+                .in_format(options.format),
             ),
             Sink::Amqp { broker, address } => Sender::Amqp(
                 AmqpSender::connect_with(
@@ -112,7 +120,8 @@ impl Sender {
                     options.mode,
                     options.amqp_link,
                 )
-                .await?,
+                .await?
+                .in_format(options.format),
             ),
             Sink::Kafka { broker, topic } => Sender::Kafka(
                 KafkaSender::connect_as(
@@ -122,7 +131,8 @@ impl Sender {
                     options.kafka_keys,
                     options.kafka_client_id.as_deref(),
                 )
-                .await?,
+                .await?
+                .in_format(options.format),
             ),
             Sink::Http { .. } => return Err(ConnectError::Unsupported(sink.scheme().to_owned())),
         })

@@ -289,6 +289,7 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
         ContentMode::Binary => Mode::Binary,
         ContentMode::Structured => Mode::Structured,
     });
+    options.format = policy.format;
     let credential = credential(sub)?;
     if credential.is_some() && scheme != "amqp" {
         return Err(invalid(

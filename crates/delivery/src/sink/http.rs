@@ -253,17 +253,15 @@ impl SinkFactory for HttpSinkFactory {
         let mut describe = url.clone();
         let _ = describe.set_password(None);
         describe.set_query(None);
+        let policy = sub.delivery_policy().map_err(|e| invalid(sub, e))?;
         Ok(Arc::new(HttpSink {
             client: self.per_sink.get(&sub.id).unwrap_or(&self.client).clone(),
             url,
             describe: describe.to_string(),
             method,
             headers,
-            mode: sub
-                .delivery_policy()
-                .map_err(|e| invalid(sub, e))?
-                .mode
-                .into(),
+            mode: policy.mode.into(),
+            format: policy.format,
             handshake: origin.map(|o| Handshake {
                 origin: o,
                 granted: Mutex::new(false),
@@ -309,6 +307,7 @@ pub struct HttpSink {
     method: Method,
     headers: HeaderMap,
     mode: cloudevent::http::Mode,
+    format: cloudevent::Format,
     handshake: Option<Handshake>,
 }
 
@@ -319,7 +318,7 @@ impl HttpSink {
         {
             return outcome;
         }
-        let encoded = cloudevent::http::encode(event, self.mode);
+        let encoded = cloudevent::http::encode_as(event, self.mode, self.format);
         let mut headers = encoded.headers;
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());

@@ -217,11 +217,12 @@ fn output(
     base_dir: &Path,
 ) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_headers, webhook_origin, raw_tls, ordered, limits) =
+    let (uri, mode, raw_format, raw_headers, webhook_origin, raw_tls, ordered, limits) =
         match value.into_inner() {
             StrOr::Str(s) => (
                 Spanned::new(span.clone(), s),
-                ContentMode::Binary,
+                None,
+                None,
                 BTreeMap::new(),
                 None,
                 None,
@@ -238,6 +239,7 @@ fn output(
                 (
                     t.uri,
                     t.mode,
+                    t.format,
                     t.headers,
                     t.webhook_origin,
                     t.tls,
@@ -263,6 +265,56 @@ fn output(
             return None;
         }
     };
+    // A format other than JSON is structured mode's business: it implies structured mode,
+    // and contradicts an explicit binary mode.
+    let format = match &raw_format {
+        None => cloudevent::Format::Json,
+        Some(f) => match f.get_ref().parse::<cloudevent::Format>() {
+            Ok(format) => format,
+            Err(e) => {
+                cx.err(
+                    f.span(),
+                    &format!("{key}.format"),
+                    ErrorKind::InvalidValue,
+                    e,
+                );
+                cloudevent::Format::Json
+            }
+        },
+    };
+    let mode = match (mode, format) {
+        (Some(ContentMode::Binary), cloudevent::Format::Protobuf | cloudevent::Format::Avro) => {
+            let f = raw_format.as_ref().expect("a format was given");
+            cx.err(
+                f.span(),
+                &format!("{key}.format"),
+                ErrorKind::InvalidValue,
+                format!(
+                    "format = \"{format}\" is an event format for structured mode, but mode = \"binary\"; leave mode out or set it to \"structured\""
+                ),
+            );
+            ContentMode::Binary
+        }
+        (Some(mode), _) => mode,
+        (None, cloudevent::Format::Json) => ContentMode::Binary,
+        (None, _) => ContentMode::Structured,
+    };
+    if let (
+        Sink::Mqtt {
+            version: MqttVersion::V3_1_1,
+            ..
+        },
+        Some(f),
+    ) = (&sink, &raw_format)
+        && format != cloudevent::Format::Json
+    {
+        cx.err(
+            f.span(),
+            &format!("{key}.format"),
+            ErrorKind::InvalidValue,
+            "MQTT 3.1.1 has no content type to name another event format with: only json; use version=5",
+        );
+    }
     if let Sink::Mqtt {
         version: MqttVersion::V3_1_1,
         ..
@@ -336,6 +388,7 @@ fn output(
     Some(Output {
         sink,
         mode,
+        format,
         headers,
         webhook_origin: webhook_origin.map(Spanned::into_inner),
         tls,

@@ -244,6 +244,8 @@ impl HttpTrigger {
             Err(error) => return decode_error(error),
         };
         let mode = message.mode();
+        // A reply goes in the format the request came in (JSON after a binary-mode request).
+        let format = binding::format_of(&parts.headers);
         let batch_ok = mode == Mode::Batch || binding::accepts_batch(&parts.headers);
         let in_batch = mode == Mode::Batch;
         let mut deliveries = self.dispatcher.router().deliveries();
@@ -317,7 +319,7 @@ impl HttpTrigger {
                 event.remove_extension(delivery::hops::HOPS_EXTENSION);
             }
         }
-        reply_with(mode, reply, queued)
+        reply_with(mode, format, reply, queued)
     }
 
     async fn wasi_http<B>(
@@ -350,10 +352,15 @@ fn received() -> &'static metrics::TriggerMetrics {
     HTTP.get_or_init(|| metrics::metrics().trigger("http"))
 }
 
-/// The success reply: the result events in the request's mode (a batch when there are
-/// several), else `202 Accepted` when the event was stored for onward delivery, or
+/// The success reply: the result events in the request's mode and event format (a batch
+/// when there are several), else `202 Accepted` when the event was stored for onward delivery, or
 /// `204 No Content` when nothing followed from it.
-fn reply_with(mode: Mode, reply: Vec<Event>, queued: usize) -> HttpResponse {
+fn reply_with(
+    mode: Mode,
+    format: cloudevent::Format,
+    reply: Vec<Event>,
+    queued: usize,
+) -> HttpResponse {
     if reply.is_empty() {
         let mut r = Response::new(Full::new(Bytes::new()));
         *r.status_mut() = if queued > 0 {
@@ -364,9 +371,9 @@ fn reply_with(mode: Mode, reply: Vec<Event>, queued: usize) -> HttpResponse {
         return r;
     }
     let encoded = if mode == Mode::Batch || reply.len() > 1 {
-        binding::encode_batch(&reply)
+        binding::encode_batch_as(&reply, format)
     } else {
-        binding::encode(&reply[0], mode)
+        binding::encode_as(&reply[0], mode, format)
     };
     let mut r = Response::new(Full::new(encoded.body));
     *r.headers_mut() = encoded.headers;
