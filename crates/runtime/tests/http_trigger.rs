@@ -250,7 +250,7 @@ async fn statuses_for_every_failure() {
 
     let r = client
         .post(&app.url)
-        .header("content-type", "application/cloudevents+avro")
+        .header("content-type", "application/cloudevents+cbor")
         .body("x")
         .send()
         .await
