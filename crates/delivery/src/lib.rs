@@ -51,8 +51,8 @@ pub use deadletter::{DeadLetter, DeadLetterSelector};
 pub use engine::Delivery;
 pub use error::Error;
 pub use model::{
-    CONFIG_DISABLED, ContentMode, DeliveryPolicy, Protocol, Subscription, SubscriptionId,
-    SubscriptionRequest,
+    CONFIG_DISABLED, ContentMode, DEFAULT_SEQUENCE_GAP, DeliveryPolicy, Protocol, Subscription,
+    SubscriptionId, SubscriptionRequest,
 };
 pub use outbox::Outbox;
 pub use quota::Usage;

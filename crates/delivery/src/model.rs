@@ -163,6 +163,9 @@ pub const MIN_RATE_LIMIT: f64 = 0.001;
 /// The fastest `rateLimit` that still means something.
 pub const MAX_RATE_LIMIT: f64 = 1_000_000.0;
 
+/// The default of [`DeliveryPolicy::sequence_gap`].
+pub const DEFAULT_SEQUENCE_GAP: Duration = Duration::from_secs(5);
+
 /// The default of [`DeliveryPolicy::dedup_max_entries`].
 pub const DEFAULT_DEDUP_MAX_ENTRIES: u32 = 100_000;
 /// The largest [`DeliveryPolicy::dedup_max_entries`].
@@ -204,6 +207,13 @@ pub struct DeliveryPolicy {
     /// so every event is ordered. A failing event holds back the later ones of its key until
     /// it is delivered or dead-lettered; the order holds across sink outages and restarts.
     pub ordered: bool,
+    /// With ordering on, events that carry the `sequence` extension go in sequence order
+    /// within their key (integers numerically, other values as strings). When the next
+    /// integer is missing (`7` is queued, `6` never came), `7` waits this long after it was
+    /// accepted for `6`, then goes anyway and the gap is logged. Default
+    /// [`DEFAULT_SEQUENCE_GAP`].
+    #[serde(rename = "sequenceGapMs", with = "millis")]
+    pub sequence_gap: Duration,
     /// Idempotency: an event whose (`source`, `id`) this subscription accepted less than this
     /// long ago is acknowledged and not delivered again. Remembered on disk, so the window
     /// holds across restarts. `None` = no deduplication.
@@ -253,6 +263,7 @@ impl Default for DeliveryPolicy {
             rate_limit: None,
             ordered_by_partitionkey: false,
             ordered: false,
+            sequence_gap: DEFAULT_SEQUENCE_GAP,
             dedup_window: None,
             dedup_max_entries: DEFAULT_DEDUP_MAX_ENTRIES,
             max_queued_events: None,
@@ -317,6 +328,11 @@ impl DeliveryPolicy {
         if let Some(window) = self.dedup_window {
             within("dedupWindowMs", window, MAX_AGE)?;
         }
+        within(
+            "sequenceGapMs",
+            self.sequence_gap,
+            Duration::from_secs(3600),
+        )?;
         if let Some(retention) = self.dead_letter_retention {
             within("deadLetterRetentionMs", retention, MAX_RETENTION)?;
         }

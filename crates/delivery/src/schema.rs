@@ -63,6 +63,9 @@ struct PolicyRecord {
     ordered: bool,
     #[serde(default)]
     dedup_window_ms: Option<u64>,
+    /// Added within record version 1: absent in older records (the default gap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sequence_gap_ms: Option<u64>,
     #[serde(default)]
     dedup_max_entries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,8 @@ pub(crate) fn encode_subscription(sub: &Subscription) -> Vec<u8> {
             ordered_by_partition_key: p.ordered_by_partitionkey,
             ordered: p.ordered,
             dedup_window_ms: p.dedup_window.map(millis),
+            sequence_gap_ms: (p.sequence_gap != crate::model::DEFAULT_SEQUENCE_GAP)
+                .then(|| millis(p.sequence_gap)),
             dedup_max_entries: Some(p.dedup_max_entries),
             max_queued_events: p.max_queued_events,
             max_queued_bytes: p.max_queued_bytes,
@@ -194,6 +199,9 @@ pub(crate) fn decode_subscription(key: &str, bytes: &[u8]) -> Result<Subscriptio
                     rate_limit: p.rate_limit,
                     ordered_by_partitionkey: p.ordered_by_partition_key,
                     ordered: p.ordered,
+                    sequence_gap: p
+                        .sequence_gap_ms
+                        .map_or(crate::model::DEFAULT_SEQUENCE_GAP, Duration::from_millis),
                     dedup_window: p.dedup_window_ms.map(Duration::from_millis),
                     dedup_max_entries: p
                         .dedup_max_entries

@@ -8,7 +8,7 @@
 //! only after its delivery, so a crash at any point means at worst a redelivery.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,6 +29,8 @@ use crate::store::{self, EntryMeta, SharedDb};
 
 /// The extension that orders deliveries when `ordered_by_partitionkey` is on.
 pub const PARTITION_KEY: &str = "partitionkey";
+/// The sequence extension: with ordering on, events of one key go in its order.
+pub const SEQUENCE: &str = "sequence";
 /// Queue entries held in memory per worker (at least twice `max_in_flight`).
 const WINDOW: usize = 1024;
 /// Pause after a failed outbox read before trying again.
@@ -315,6 +317,7 @@ pub(crate) fn spawn(
         task_seqs: HashMap::new(),
         acks: Vec::new(),
         hold_until: None,
+        last_sequence: HashMap::new(),
     };
     WorkerHandle {
         notify,
@@ -362,6 +365,37 @@ struct Pending {
     in_flight: bool,
     /// Status of the last failed attempt in this run, for the dead letter.
     last_status: Option<u16>,
+    /// Its `sequence` extension, when ordering is on and it has one.
+    sequence: Option<Sequence>,
+    /// Whether the gap before it was already logged.
+    gap_logged: bool,
+}
+
+/// A `sequence` value: an integer when it is one (producers count `9` before `10`), else the
+/// string, compared lexicographically as the extension specifies.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Sequence {
+    Number(u64),
+    Text(String),
+}
+
+impl Sequence {
+    fn of(event: &Event) -> Option<Sequence> {
+        let text = event.extension(SEQUENCE)?.to_canonical_string();
+        Some(match text.parse::<u64>() {
+            Ok(n) => Sequence::Number(n),
+            Err(_) => Sequence::Text(text),
+        })
+    }
+}
+
+impl std::fmt::Display for Sequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sequence::Number(n) => write!(f, "{n}"),
+            Sequence::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 struct Worker {
@@ -386,6 +420,9 @@ struct Worker {
     acks: Vec<u64>,
     /// No send before this: the sink asked us to wait (`Retry-After`) or is unreachable.
     hold_until: Option<Instant>,
+    /// Per ordering key, the highest `sequence` delivered (or dead-lettered) in this run: what
+    /// a gap is measured from.
+    last_sequence: HashMap<u64, Sequence>,
 }
 
 impl Worker {
@@ -439,6 +476,7 @@ impl Worker {
             match cloudevent::json::decode(&row.json) {
                 Ok(event) => {
                     let key = ordering_key(&self.lane.policy, &event);
+                    let sequence = key.and_then(|_| Sequence::of(&event));
                     self.queue.insert(
                         row.seq,
                         Pending {
@@ -447,6 +485,8 @@ impl Worker {
                             key,
                             in_flight: false,
                             last_status: None,
+                            sequence,
+                            gap_logged: false,
                         },
                     );
                 }
@@ -476,16 +516,15 @@ impl Worker {
         if shared_hold > now_ms {
             return Some(now + Duration::from_millis(shared_hold - now_ms));
         }
-        let ordered = self.lane.policy.is_ordered();
-        let mut heads = HashSet::new();
+        let heads = self.lane.policy.is_ordered().then(|| self.heads());
+        let gap_ms = self.lane.policy.sequence_gap.as_millis() as u64;
         let mut earliest: Option<u64> = None;
         let mut rate_wait = None;
         let mut expired = Vec::new();
         for (&seq, p) in self.queue.iter_mut() {
-            // In ordered mode only the oldest entry of each key may go.
-            if ordered
-                && let Some(key) = p.key
-                && !heads.insert(key)
+            // In ordered mode only the head of each key may go.
+            if let (Some(heads), Some(key)) = (&heads, p.key)
+                && heads.get(&key) != Some(&seq)
             {
                 continue;
             }
@@ -502,6 +541,26 @@ impl Worker {
             if p.meta.next_ms > now_ms {
                 earliest = Some(earliest.map_or(p.meta.next_ms, |e| e.min(p.meta.next_ms)));
                 continue;
+            }
+            // A gap in the key's integer sequence: wait a while for the missing events.
+            if let (Some(key), Some(Sequence::Number(n))) = (p.key, &p.sequence)
+                && let Some(Sequence::Number(last)) = self.last_sequence.get(&key)
+                && *n > last.saturating_add(1)
+            {
+                let release = p.meta.first_ms.saturating_add(gap_ms);
+                if now_ms < release {
+                    earliest = Some(earliest.map_or(release, |e| e.min(release)));
+                    continue;
+                }
+                if !p.gap_logged {
+                    p.gap_logged = true;
+                    tracing::warn!(
+                        subscription = %self.id, event = p.event.id(), sequence = n,
+                        missing = %format!("{}..={}", last + 1, n - 1),
+                        waited_ms = gap_ms,
+                        "sequence gap: delivering without the missing events"
+                    );
+                }
             }
             let Ok(slot) = self.lane.slots.clone().try_acquire_owned() else {
                 break;
@@ -608,7 +667,9 @@ impl Worker {
                     subscription = %self.id, event = p.event.id(), sink = %self.lane.sink.describe(),
                     attempts = p.meta.attempts + 1, "delivered"
                 );
-                self.queue.remove(&seq);
+                if let Some(p) = self.queue.remove(&seq) {
+                    self.passed(&p);
+                }
                 self.acks.push(seq);
             }
             SendOutcome::Retry {
@@ -685,6 +746,7 @@ impl Worker {
         let Some(p) = self.queue.remove(&seq) else {
             return;
         };
+        self.passed(&p);
         let value = deadletter::abandon(
             &self.id,
             self.lane.sink.describe(),
@@ -701,6 +763,46 @@ impl Worker {
             }
             Ok(())
         });
+    }
+}
+
+impl Worker {
+    /// The entry of each ordering key that may go next: the one in flight, else the lowest
+    /// `sequence` (entries without one first), else the oldest.
+    fn heads(&self) -> HashMap<u64, u64> {
+        let mut heads: HashMap<u64, (bool, Option<&Sequence>, u64)> = HashMap::new();
+        for (&seq, p) in &self.queue {
+            let Some(key) = p.key else {
+                continue;
+            };
+            let rank = (!p.in_flight, p.sequence.as_ref(), seq);
+            heads
+                .entry(key)
+                .and_modify(|best| {
+                    if rank < *best {
+                        *best = rank;
+                    }
+                })
+                .or_insert(rank);
+        }
+        heads
+            .into_iter()
+            .map(|(key, (_, _, seq))| (key, seq))
+            .collect()
+    }
+
+    /// Records that an entry left the queue (delivered or dead-lettered): its key's sequence
+    /// has moved on.
+    fn passed(&mut self, p: &Pending) {
+        if let (Some(key), Some(sequence)) = (p.key, &p.sequence) {
+            let last = self
+                .last_sequence
+                .entry(key)
+                .or_insert_with(|| sequence.clone());
+            if *sequence > *last {
+                *last = sequence.clone();
+            }
+        }
     }
 }
 

@@ -695,6 +695,10 @@ pub struct Output {
     /// `ordered = true`: deliver the events of one ordering key (`partitionkey`, else
     /// `source`) strictly in the order the component produced them, one at a time per key.
     pub ordered: bool,
+    /// `sequence_gap = "2s"` (with `ordered`): how long an event whose `sequence` extension
+    /// skips a number waits for the missing ones before it goes anyway; `None` = the delivery
+    /// engine's default (5 s).
+    pub sequence_gap: Option<Duration>,
     /// The bounds on this output's queue and dead letters.
     pub limits: QueueLimits,
 }

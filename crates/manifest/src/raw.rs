@@ -279,6 +279,7 @@ pub(crate) struct RawOutputTable {
     pub tls: Option<Spanned<RawClientTls>>,
     #[serde(default)]
     pub ordered: bool,
+    pub sequence_gap: Option<Str>,
     pub max_queued_events: Option<Spanned<i64>>,
     pub max_queued_bytes: Option<Spanned<StrOrInt>>,
     pub max_dead_letters: Option<Spanned<i64>>,

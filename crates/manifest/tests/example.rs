@@ -205,6 +205,7 @@ fn example_round_trips_to_the_typed_model() {
                 webhook_origin: None,
                 tls: None,
                 ordered: false,
+                sequence_gap: None,
                 limits: if name == "partner" {
                     QueueLimits {
                         max_queued_events: Some(50_000),

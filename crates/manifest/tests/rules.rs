@@ -1384,3 +1384,22 @@ fn mqtt_3_outputs_speak_only_json() {
         9,
     );
 }
+
+#[test]
+fn a_sequence_gap_needs_an_ordered_output() {
+    let m = ok(&with(
+        "[component.orders.outputs]\nledger = { uri = \"nats://127.0.0.1:4222/ledger\", ordered = true, sequence_gap = \"2s\" }\n",
+    ));
+    assert_eq!(
+        m.components["orders"].outputs["ledger"].sequence_gap,
+        Some(std::time::Duration::from_secs(2))
+    );
+    one(
+        &with(
+            "[component.orders.outputs]\nledger = { uri = \"nats://127.0.0.1:4222/ledger\", sequence_gap = \"2s\" }\n",
+        ),
+        ErrorKind::InvalidValue,
+        "component.orders.outputs.ledger.sequence_gap",
+        9,
+    );
+}

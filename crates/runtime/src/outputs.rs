@@ -128,6 +128,9 @@ pub fn subscription(component: &str, name: &str, output: &Output) -> Subscriptio
         },
         format: output.format,
         ordered: output.ordered,
+        sequence_gap: output
+            .sequence_gap
+            .unwrap_or(delivery::DEFAULT_SEQUENCE_GAP),
         max_queued_events: output.limits.max_queued_events,
         max_queued_bytes: output.limits.max_queued_bytes,
         max_dead_letters: output.limits.max_dead_letters,

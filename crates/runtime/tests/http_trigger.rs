@@ -408,6 +408,7 @@ async fn two_app_pipeline_through_an_output() {
             webhook_origin: None,
             tls: None,
             ordered: false,
+            sequence_gap: None,
             limits: manifest::QueueLimits::default(),
         },
     );
@@ -594,6 +595,7 @@ async fn an_output_with_a_webhook_origin_does_the_handshake_before_the_first_del
             webhook_origin: Some("spindle.test".into()),
             tls: None,
             ordered: false,
+            sequence_gap: None,
             limits: manifest::QueueLimits::default(),
         },
     );

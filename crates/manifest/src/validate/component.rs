@@ -217,7 +217,7 @@ fn output(
     base_dir: &Path,
 ) -> Option<Output> {
     let span = value.span();
-    let (uri, mode, raw_format, raw_headers, webhook_origin, raw_tls, ordered, limits) =
+    let (uri, mode, raw_format, raw_headers, webhook_origin, raw_tls, ordered, gap, limits) =
         match value.into_inner() {
             StrOr::Str(s) => (
                 Spanned::new(span.clone(), s),
@@ -227,6 +227,7 @@ fn output(
                 None,
                 None,
                 false,
+                None,
                 QueueLimits::default(),
             ),
             StrOr::Table(t) => {
@@ -244,6 +245,7 @@ fn output(
                     t.webhook_origin,
                     t.tls,
                     t.ordered,
+                    t.sequence_gap,
                     limits,
                 )
             }
@@ -385,6 +387,34 @@ fn output(
         }
     }
     let tls = raw_tls.and_then(|t| output_tls(cx, &format!("{key}.tls"), t, &mut sink, base_dir));
+    let sequence_gap = gap.and_then(|v| {
+        let gkey = format!("{key}.sequence_gap");
+        if !ordered {
+            cx.err(
+                v.span(),
+                &gkey,
+                ErrorKind::InvalidValue,
+                "a sequence gap only applies to an ordered output; add ordered = true",
+            );
+            return None;
+        }
+        match crate::units::parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= Duration::from_secs(3600) => Some(d),
+            Ok(_) => {
+                cx.err(
+                    v.span(),
+                    &gkey,
+                    ErrorKind::InvalidDuration,
+                    "must be between 1ms and 1h",
+                );
+                None
+            }
+            Err(e) => {
+                cx.err(v.span(), &gkey, ErrorKind::InvalidDuration, e.to_string());
+                None
+            }
+        }
+    });
     Some(Output {
         sink,
         mode,
@@ -393,6 +423,7 @@ fn output(
         webhook_origin: webhook_origin.map(Spanned::into_inner),
         tls,
         ordered,
+        sequence_gap,
         limits,
     })
 }
