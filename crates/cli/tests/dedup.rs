@@ -147,3 +147,56 @@ out = "nats://127.0.0.1:4222/{trigger_out}"
         "t1 is not handled twice"
     );
 }
+
+/// An HTTP route with `dedup_window`: a re-sent event is answered `202` without running the
+/// handler, across a SIGKILL and restart; the same component on a route without a window
+/// shows (through its key-value counter) that it ran only once for that event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_route_with_a_dedup_window_handles_a_re_sent_event_once_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    running::write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "route-dedup"
+[[trigger.http]]
+route = "/once"
+component = "behaviours"
+dedup_window = "10m"
+[[trigger.http]]
+route = "/always"
+component = "behaviours"
+[component.behaviours]
+source = "{}"
+key_value_stores = ["default"]
+"#,
+            support::guest("guest_behaviours").display()
+        ),
+    );
+    let counter = event("e-1", "kv.counter");
+    let first = running::up(dir.path(), Stdio::inherit());
+    let (status, body) = running::post(&format!("{}/once", first.http), &counter).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+    let (status, body) = running::post(&format!("{}/once", first.http), &counter).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (202, ""),
+        "a duplicate is not handled"
+    );
+    drop(first); // SIGKILL
+
+    let second = running::up(dir.path(), Stdio::inherit());
+    let (status, _) = running::post(&format!("{}/once", second.http), &counter).await;
+    assert_eq!(status, 202, "the window holds across a restart");
+    // The handler ran once for e-1: its counter is at 1 before this unguarded call.
+    let (status, body) = running::post(&format!("{}/always", second.http), &counter).await;
+    assert_eq!((status, body.as_str()), (200, "2"));
+    // A new event goes through the guarded route.
+    let (status, body) = running::post(
+        &format!("{}/once", second.http),
+        &event("e-2", "kv.counter"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+}

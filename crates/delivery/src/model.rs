@@ -51,7 +51,14 @@ impl SubscriptionId {
         SubscriptionId(format!("{TRIGGER_PREFIX}{component}:{index}"))
     }
 
-    /// Whether this is a broker trigger's dead-letter queue (see [`SubscriptionId::trigger`]).
+    /// The queue of the `index`th HTTP route (`[[trigger.http]]`), which keeps its dedup
+    /// window. `/` cannot be in a component id, so it never meets a broker trigger's.
+    pub fn route(index: usize) -> Self {
+        SubscriptionId(format!("{TRIGGER_PREFIX}route/{index}"))
+    }
+
+    /// Whether this is a broker trigger's dead-letter queue (see [`SubscriptionId::trigger`])
+    /// or an HTTP route's queue ([`SubscriptionId::route`]).
     pub fn is_trigger(&self) -> bool {
         self.0.starts_with(TRIGGER_PREFIX)
     }

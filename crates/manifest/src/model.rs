@@ -375,6 +375,10 @@ pub struct HttpTrigger {
     pub component: Option<ComponentId>,
     /// How requests are handed to the component.
     pub executor: HttpExecutor,
+    /// `dedup_window = "10m"`: an event whose (`source`, `id`) this route already handled
+    /// within the window is answered `202 Accepted` without handling it again (kept on disk,
+    /// so the window holds across restarts). Off by default.
+    pub dedup_window: Option<Duration>,
 }
 
 /// How an HTTP trigger invokes its component.

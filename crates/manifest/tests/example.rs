@@ -76,16 +76,19 @@ fn example_round_trips_to_the_typed_model() {
                     route: Route::Wildcard("/orders".into()),
                     component: Some(id("orders")),
                     executor: HttpExecutor::CloudEvents,
+                    dedup_window: None,
                 },
                 HttpTrigger {
                     route: Route::Exact("/events".into()),
                     component: None,
                     executor: HttpExecutor::CloudEvents,
+                    dedup_window: None,
                 },
                 HttpTrigger {
                     route: Route::Exact("/legacy".into()),
                     component: Some(id("legacy-api")),
                     executor: HttpExecutor::WasiHttp,
+                    dedup_window: None,
                 },
             ],
             nats: vec![NatsTrigger {

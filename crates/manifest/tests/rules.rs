@@ -1403,3 +1403,20 @@ fn a_sequence_gap_needs_an_ordered_output() {
         9,
     );
 }
+
+#[test]
+fn an_http_dedup_window_needs_a_cloudevents_route_with_a_component() {
+    let m = ok(&with(
+        "[[trigger.http]]\nroute = \"/o\"\ncomponent = \"orders\"\ndedup_window = \"10m\"\n",
+    ));
+    assert_eq!(
+        m.triggers.http[0].dedup_window,
+        Some(std::time::Duration::from_secs(600))
+    );
+    one(
+        &with("[[trigger.http]]\nroute = \"/o\"\ndedup_window = \"10m\"\n"),
+        ErrorKind::InvalidValue,
+        "trigger.http[0].dedup_window",
+        10,
+    );
+}

@@ -170,7 +170,7 @@ impl App {
 
         let mut routes = Vec::new();
         let mut infos = Vec::new();
-        for trigger in &manifest.triggers.http {
+        for (index, trigger) in manifest.triggers.http.iter().enumerate() {
             let component = trigger.component.as_ref().map(ComponentId::to_string);
             let (target, executor) = match (trigger.executor, &component) {
                 (HttpExecutor::WasiHttp, Some(component)) => {
@@ -186,6 +186,9 @@ impl App {
                 _ => (
                     RouteTarget::CloudEvents {
                         component: component.clone(),
+                        dedup: trigger
+                            .dedup_window
+                            .map(|_| delivery::SubscriptionId::route(index)),
                     },
                     "cloudevents",
                 ),
@@ -230,7 +233,25 @@ impl App {
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
         let broker_triggers = brokers::connect(manifest).await?;
-        brokers::set_up_dead_letters(&delivery, &broker_triggers).await?;
+        let route_queues = manifest
+            .triggers
+            .http
+            .iter()
+            .enumerate()
+            .filter_map(|(index, t)| {
+                Some(brokers::TriggerQueue {
+                    id: delivery::SubscriptionId::route(index),
+                    component: t.component.as_ref()?.to_string(),
+                    dedup_window: Some(t.dedup_window?),
+                    label: format!("http {}", t.route),
+                })
+            });
+        let queues: Vec<brokers::TriggerQueue> = broker_triggers
+            .iter()
+            .map(brokers::TriggerQueue::from)
+            .chain(route_queues)
+            .collect();
+        brokers::set_up_trigger_queues(&delivery, &queues).await?;
         let brokers = broker_triggers
             .iter()
             .map(|t| RouteInfo {

@@ -386,15 +386,38 @@ impl Poison {
     }
 }
 
-/// Makes the dead-letter queue of every broker trigger exist (a queue Spindle manages, whose
-/// replay hands messages to the trigger's component), and removes those of triggers no longer
-/// in the manifest.
-pub async fn set_up_dead_letters(
+/// A queue Spindle keeps for a trigger: a broker trigger's dead letters (replayed to its
+/// component) and dedup window, or an HTTP route's dedup window.
+pub struct TriggerQueue {
+    /// The queue's id.
+    pub id: SubscriptionId,
+    /// The component its replays go to.
+    pub component: String,
+    /// Its dedup window.
+    pub dedup_window: Option<Duration>,
+    /// The trigger, for errors.
+    pub label: String,
+}
+
+impl From<&BrokerTrigger> for TriggerQueue {
+    fn from(t: &BrokerTrigger) -> Self {
+        TriggerQueue {
+            id: t.dead_letters.clone(),
+            component: t.component.clone(),
+            dedup_window: t.dedup_window,
+            label: t.label.clone(),
+        }
+    }
+}
+
+/// Makes every trigger's queue exist with its settings, and removes those of triggers no
+/// longer in the manifest.
+pub async fn set_up_trigger_queues(
     delivery: &Delivery,
-    triggers: &[BrokerTrigger],
+    queues: &[TriggerQueue],
 ) -> Result<(), AppError> {
-    let wanted: HashMap<&SubscriptionId, &BrokerTrigger> =
-        triggers.iter().map(|t| (&t.dead_letters, t)).collect();
+    let wanted: HashMap<&SubscriptionId, &TriggerQueue> =
+        queues.iter().map(|q| (&q.id, q)).collect();
     for existing in delivery.subscriptions() {
         if existing.id.is_trigger() && !wanted.contains_key(&existing.id) {
             delivery.delete_subscription(&existing.id).await?;
@@ -413,9 +436,10 @@ pub async fn set_up_dead_letters(
         {
             continue;
         }
-        delivery.put_subscription(queue).await.map_err(|e| {
-            AppError::Config(format!("trigger {}: dead-letter queue: {e}", trigger.label))
-        })?;
+        delivery
+            .put_subscription(queue)
+            .await
+            .map_err(|e| AppError::Config(format!("trigger {}: its queue: {e}", trigger.label)))?;
     }
     Ok(())
 }

@@ -94,11 +94,15 @@ async fn start(outputs: BTreeMap<String, manifest::Output>, config: HttpConfig) 
             route: manifest::Route::parse("/orders/...").unwrap(),
             target: RouteTarget::CloudEvents {
                 component: Some("orders".into()),
+                dedup: None,
             },
         },
         HttpRoute {
             route: manifest::Route::parse("/ingress").unwrap(),
-            target: RouteTarget::CloudEvents { component: None },
+            target: RouteTarget::CloudEvents {
+                component: None,
+                dedup: None,
+            },
         },
     ];
     let trigger = Arc::new(HttpTrigger::new(

@@ -249,10 +249,23 @@ fn http_triggers(
                 Route::Exact("/".into())
             }
         };
+        let dedup = dedup_window(cx, &key, t.dedup_window.as_ref());
+        if let (Some(_), Some(v)) = (&dedup, &t.dedup_window)
+            && (component.is_none() || t.executor == HttpExecutor::WasiHttp)
+        {
+            cx.err(
+                v.span(),
+                &format!("{key}.dedup_window"),
+                ErrorKind::InvalidValue,
+                "a dedup window is for a cloudevents route with a component (a route without \
+                 one feeds subscriptions, which have their own dedupWindowMs)",
+            );
+        }
         out.push(HttpTrigger {
             route,
             component,
             executor: t.executor,
+            dedup_window: dedup,
         });
     }
 

@@ -62,6 +62,9 @@ pub enum RouteTarget {
     CloudEvents {
         /// Component id.
         component: Option<String>,
+        /// The queue keeping the route's dedup window (`dedup_window`), if it has one: an
+        /// event already handled within it is answered `202` and not handled again.
+        dedup: Option<delivery::SubscriptionId>,
     },
     /// Hand the raw request to a `wasi:http` component.
     WasiHttp {
@@ -215,8 +218,11 @@ impl HttpTrigger {
             RouteTarget::WasiHttp { component, handler } => {
                 self.wasi_http(component, handler.as_ref(), request).await
             }
-            RouteTarget::CloudEvents { component } => match *request.method() {
-                Method::POST => self.cloudevents(component.as_deref(), request).await,
+            RouteTarget::CloudEvents { component, dedup } => match *request.method() {
+                Method::POST => {
+                    self.cloudevents(component.as_deref(), dedup.as_ref(), request)
+                        .await
+                }
                 Method::OPTIONS => {
                     self.config
                         .webhook
@@ -230,7 +236,12 @@ impl HttpTrigger {
         }
     }
 
-    async fn cloudevents<B>(&self, component: Option<&str>, request: Request<B>) -> HttpResponse
+    async fn cloudevents<B>(
+        &self,
+        component: Option<&str>,
+        dedup: Option<&delivery::SubscriptionId>,
+        request: Request<B>,
+    ) -> HttpResponse
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -258,8 +269,30 @@ impl HttpTrigger {
             .iter()
             .any(|e| e.extension(delivery::hops::HOPS_EXTENSION).is_some());
         let count = events.len() as u64;
+        let delivery = self.dispatcher.router().delivery();
+        // Handled events to remember in the route's dedup window once they are committed.
+        let mut handled = Vec::new();
+        let mut duplicates = 0;
         for (index, event) in events.into_iter().enumerate() {
             let id = event.id().to_owned();
+            if let Some(queue) = dedup {
+                match delivery.is_duplicate(queue, &event).await {
+                    Ok(true) => {
+                        tracing::info!(
+                            event_id = id,
+                            source = event.source(),
+                            "duplicate within the route's dedup window: accepted, not handled again"
+                        );
+                        duplicates += 1;
+                        continue;
+                    }
+                    Ok(false) => handled.push(event.clone()),
+                    // A store that cannot answer lets the event through: at least once.
+                    Err(error) => {
+                        tracing::warn!(event_id = id, %error, "cannot check the dedup window")
+                    }
+                }
+            }
             match self
                 .dispatcher
                 .ingress(component, event, &mut deliveries)
@@ -312,14 +345,24 @@ impl HttpTrigger {
             counter.inc_by(count);
             return failure;
         }
-        received().accepted.inc_by(count);
+        if let Some(queue) = dedup {
+            for event in &handled {
+                if let Err(error) = delivery.remember(queue, event).await {
+                    tracing::warn!(event_id = event.id(), %error,
+                        "cannot record the event in the dedup window");
+                }
+            }
+        }
+        received().accepted.inc_by(count - duplicates);
+        received().duplicate.inc_by(duplicates);
         let mut reply = reply;
         if !marked {
             for event in &mut reply {
                 event.remove_extension(delivery::hops::HOPS_EXTENSION);
             }
         }
-        reply_with(mode, format, reply, queued)
+        // A duplicate was accepted earlier: `202`, as for an event stored for delivery.
+        reply_with(mode, format, reply, queued + duplicates as usize)
     }
 
     async fn wasi_http<B>(
