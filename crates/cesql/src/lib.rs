@@ -46,7 +46,7 @@ mod value;
 
 pub use error::{ErrorKind, EvalError, ParseError};
 pub use expression::{Evaluation, Expression};
-pub use filter::{Filter, FilterError};
+pub use filter::{Filter, FilterError, MatchKind};
 pub use like::LikePattern;
 pub use parser::{MAX_DEPTH, MAX_EXPRESSION_LEN};
 pub use value::{EventAttributes, MapEvent, NoAttributes, Type, Value};

@@ -150,6 +150,7 @@ impl App {
                             catalog.contract(id),
                         ),
                         outputs: component.outputs.keys().cloned().collect(),
+                        max_concurrency: component.limits.max_concurrency,
                     },
                 );
             }

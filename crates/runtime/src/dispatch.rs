@@ -25,6 +25,9 @@ pub struct ComponentEntry {
     pub handler: Arc<dyn Handler>,
     /// The names of its output bindings (`[component.<id>.outputs]`).
     pub outputs: BTreeSet<String>,
+    /// How many instances may run at once (`[component.<id>.limits] max_concurrency`): how
+    /// many events of one batch run side by side.
+    pub max_concurrency: u32,
 }
 
 /// Why an event could not be dispatched.
@@ -89,6 +92,14 @@ impl Dispatcher {
             ),
             router,
         }
+    }
+
+    /// How many events of one batch `component` handles side by side: its concurrency cap
+    /// (one for an unknown component).
+    pub fn batch_width(&self, component: &str) -> usize {
+        self.components
+            .get(component)
+            .map_or(1, |c| c.max_concurrency.max(1) as usize)
     }
 
     /// The router results flow on through.

@@ -87,6 +87,7 @@ async fn start(outputs: BTreeMap<String, manifest::Output>, config: HttpConfig) 
         ComponentEntry {
             handler: handler.clone(),
             outputs: outputs.keys().cloned().collect(),
+            max_concurrency: 100,
         },
     );
     let routes = vec![
@@ -192,6 +193,42 @@ async fn a_batch_runs_the_handler_once_per_event() {
         ["e1-reply-0", "e2-reply-0"]
     );
     assert_eq!(app.calls.calls.load(Ordering::SeqCst), 3);
+}
+
+/// A batch's events run side by side (up to the component's cap), and the reply keeps their
+/// order: six 800 ms handlers take about one handler's time, not six.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_its_events_concurrently_and_replies_in_order() {
+    let app = start(BTreeMap::new(), HttpConfig::default()).await;
+    let events: Vec<Event> = (0..6)
+        .map(|i| {
+            let mut e = event("slow");
+            e.set_id(format!("s{i}")).unwrap();
+            e
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let response = post(&app.url, binding::encode_batch(&events), &[]).await;
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 200);
+    let (mode, replies) = reply_events(response).await;
+    assert_eq!(mode, binding::Mode::Batch);
+    let ids: Vec<&str> = replies.iter().map(Event::id).collect();
+    assert_eq!(
+        ids,
+        [
+            "s0-reply-0",
+            "s1-reply-0",
+            "s2-reply-0",
+            "s3-reply-0",
+            "s4-reply-0",
+            "s5-reply-0"
+        ]
+    );
+    assert!(
+        elapsed < Duration::from_millis(3 * 800),
+        "six 800 ms events took {elapsed:?}: not run side by side"
+    );
 }
 
 #[tokio::test]

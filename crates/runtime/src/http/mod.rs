@@ -30,6 +30,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cloudevent::Event;
 use cloudevent::http::{self as binding, Mode};
+use futures::StreamExt as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use http_server::{HttpResponse, Limits, Problem, read_body};
@@ -270,46 +271,74 @@ impl HttpTrigger {
             .any(|e| e.extension(delivery::hops::HOPS_EXTENSION).is_some());
         let count = events.len() as u64;
         let delivery = self.dispatcher.router().delivery();
-        // Handled events to remember in the route's dedup window once they are committed.
-        let mut handled = Vec::new();
         let mut duplicates = 0;
+        // What is left once duplicates within the route's dedup window are taken out.
+        let mut todo = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
-            let id = event.id().to_owned();
             if let Some(queue) = dedup {
                 match delivery.is_duplicate(queue, &event).await {
                     Ok(true) => {
                         tracing::info!(
-                            event_id = id,
+                            event_id = event.id(),
                             source = event.source(),
                             "duplicate within the route's dedup window: accepted, not handled again"
                         );
                         duplicates += 1;
                         continue;
                     }
-                    Ok(false) => handled.push(event.clone()),
+                    Ok(false) => {}
                     // A store that cannot answer lets the event through: at least once.
                     Err(error) => {
-                        tracing::warn!(event_id = id, %error, "cannot check the dedup window")
+                        tracing::warn!(event_id = event.id(), %error, "cannot check the dedup window")
                     }
                 }
             }
-            match self
-                .dispatcher
-                .ingress(component, event, &mut deliveries)
-                .await
-            {
-                Ok(mut out) => results.append(&mut out),
+            todo.push((index, event));
+        }
+        // A batch's events run concurrently, up to the component's concurrency cap; their
+        // results and onward deliveries are taken in input order all the same. A single event
+        // (or a route without a component) runs alone.
+        let width = match component {
+            Some(component) if in_batch => self.dispatcher.batch_width(component),
+            _ => 1,
+        };
+        let dispatcher = &self.dispatcher;
+        let mut outcomes = futures::stream::iter(todo)
+            .map(|(index, event)| async move {
+                let id = event.id().to_owned();
+                let remembered = dedup.map(|_| event.clone());
+                let mut own = dispatcher.router().deliveries();
+                let outcome = dispatcher.ingress(component, event, &mut own).await;
+                (index, id, remembered, outcome, own)
+            })
+            .buffered(width);
+        // Handled events to remember in the route's dedup window once they are committed.
+        let mut handled = Vec::new();
+        while let Some((index, id, remembered, outcome, own)) = outcomes.next().await {
+            match outcome {
+                Ok(mut out) => {
+                    results.append(&mut out);
+                    deliveries.append(own);
+                    handled.extend(remembered);
+                }
                 Err(error) => {
-                    let location = if in_batch {
-                        format!("event [{index}] (id `{id}`)")
-                    } else {
-                        format!("event `{id}`")
-                    };
-                    failure = Some(handler_error(&location, error));
-                    break;
+                    if failure.is_none() {
+                        let location = if in_batch {
+                            format!("event [{index}] (id `{id}`)")
+                        } else {
+                            format!("event `{id}`")
+                        };
+                        failure = Some(handler_error(&location, error));
+                    }
+                    // One at a time, nothing after a failure is started; side by side, what
+                    // already ran is kept (its deliveries are committed below).
+                    if width == 1 {
+                        break;
+                    }
                 }
             }
         }
+        drop(outcomes);
         // Results that will not be in the reply flow on to the outputs. After a failure in a
         // batch, the results of the events already handled are not lost either.
         let reply = if failure.is_none() && (in_batch || (results.len() > 1 && batch_ok)) {
@@ -334,6 +363,14 @@ impl HttpTrigger {
                     .into_response();
             }
         };
+        if let Some(queue) = dedup {
+            for event in &handled {
+                if let Err(error) = delivery.remember(queue, event).await {
+                    tracing::warn!(event_id = event.id(), %error,
+                        "cannot record the event in the dedup window");
+                }
+            }
+        }
         if let Some(failure) = failure {
             let counter = if failure.status().is_server_error()
                 || failure.status() == StatusCode::TOO_MANY_REQUESTS
@@ -344,14 +381,6 @@ impl HttpTrigger {
             };
             counter.inc_by(count);
             return failure;
-        }
-        if let Some(queue) = dedup {
-            for event in &handled {
-                if let Err(error) = delivery.remember(queue, event).await {
-                    tracing::warn!(event_id = event.id(), %error,
-                        "cannot record the event in the dedup window");
-                }
-            }
         }
         received().accepted.inc_by(count - duplicates);
         received().duplicate.inc_by(duplicates);

@@ -10,62 +10,24 @@
 
 use std::sync::{Arc, RwLock};
 
-use cesql::Filter;
 use cloudevent::Event;
-use delivery::{Delivery, Subscription, SubscriptionId};
+use delivery::{Delivery, SubscriptionId};
+
+pub mod index;
+
+pub use index::SubscriptionIndex;
+
+/// The compiled subscriptions of one generation of the subscription set.
+struct Matchers {
+    generation: u64,
+    index: SubscriptionIndex,
+}
 
 /// Matches events against the subscriptions and queues deliveries. Cheap to clone.
 #[derive(Clone)]
 pub struct Router {
     delivery: Arc<Delivery>,
     matchers: Arc<RwLock<Arc<Matchers>>>,
-}
-
-/// The compiled form of every subscription, for one generation of the subscription set.
-struct Matchers {
-    generation: u64,
-    subscriptions: Vec<Matcher>,
-}
-
-/// One subscription's conditions: `source` (exact), `types` (any of), `filters` (all).
-struct Matcher {
-    id: SubscriptionId,
-    source: Option<String>,
-    types: Option<Vec<String>>,
-    filter: Option<Filter>,
-}
-
-impl Matcher {
-    fn compile(sub: &Subscription) -> Option<Matcher> {
-        let filter = match sub.filters.as_deref() {
-            None | Some([]) => None,
-            Some(filters) => match Filter::from_json_list(filters) {
-                Ok(filter) => Some(filter),
-                Err(error) => {
-                    // The API refuses such filters; a stored one can only come from an older
-                    // version. It matches nothing rather than everything.
-                    tracing::error!(subscription = %sub.id, %error,
-                        "subscription filters do not compile; it receives no events");
-                    return None;
-                }
-            },
-        };
-        Some(Matcher {
-            id: sub.id.clone(),
-            source: sub.source.clone(),
-            types: sub.types.clone().filter(|t| !t.is_empty()),
-            filter,
-        })
-    }
-
-    fn matches(&self, event: &Event) -> bool {
-        self.source.as_deref().is_none_or(|s| s == event.source())
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|types| types.iter().any(|t| t == event.ty()))
-            && self.filter.as_ref().is_none_or(|f| f.matches(event))
-    }
 }
 
 impl Router {
@@ -75,7 +37,7 @@ impl Router {
             delivery,
             matchers: Arc::new(RwLock::new(Arc::new(Matchers {
                 generation: u64::MAX,
-                subscriptions: Vec::new(),
+                index: SubscriptionIndex::default(),
             }))),
         }
     }
@@ -104,17 +66,14 @@ impl Router {
                 return current.clone();
             }
         }
-        let subscriptions = self
-            .delivery
-            .subscriptions()
-            .iter()
-            .filter(|s| !s.id.is_internal())
-            .filter_map(|s| Matcher::compile(s))
-            .collect();
-        let fresh = Arc::new(Matchers {
-            generation,
-            subscriptions,
-        });
+        let subscriptions = self.delivery.subscriptions();
+        let index = SubscriptionIndex::build(
+            subscriptions
+                .iter()
+                .map(|s| &**s)
+                .filter(|s| !s.id.is_internal()),
+        );
+        let fresh = Arc::new(Matchers { generation, index });
         *self.matchers.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         fresh
     }
@@ -140,17 +99,24 @@ impl Deliveries<'_> {
     pub fn matching(&mut self, event: &Event) {
         let router = self.router;
         let matchers = self.matchers.get_or_insert_with(|| router.matchers());
-        for matcher in &matchers.subscriptions {
-            if matcher.matches(event) && self.excluded.as_ref() != Some(&matcher.id) {
-                self.queued.push((matcher.id.clone(), event.clone()));
+        let excluded = self.excluded.as_ref();
+        let queued = &mut self.queued;
+        matchers.index.matching(event, |id| {
+            if excluded != Some(id) {
+                queued.push((id.clone(), event.clone()));
             }
-        }
+        });
     }
 
     /// Queues `event` for one output binding of `component`.
     pub fn output(&mut self, component: &str, output: &str, event: Event) {
         self.queued
             .push((SubscriptionId::output(component, output), event));
+    }
+
+    /// Takes over what `other` (of the same router) queued, after what this one holds.
+    pub fn append(&mut self, mut other: Deliveries<'_>) {
+        self.queued.append(&mut other.queued);
     }
 
     /// How many deliveries are queued so far.
