@@ -30,6 +30,7 @@
 pub mod amqp;
 pub mod attribute;
 pub mod avro;
+mod content_mode;
 mod data;
 mod error;
 mod event;
@@ -44,6 +45,7 @@ pub mod nats;
 pub mod protobuf;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
+pub use content_mode::ContentMode;
 pub use data::{Data, DataKind};
 pub use error::{Error, Problem};
 pub use event::{

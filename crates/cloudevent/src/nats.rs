@@ -19,42 +19,9 @@ use crate::header;
 use crate::json;
 use crate::media::{self, Envelope};
 
-/// How an event travels in a broker message (NATS, MQTT, AMQP, Kafka).
-///
-/// Unlike HTTP, none of the broker bindings defines a batched mode, hence an enum of its own
-/// rather than [`crate::http::Mode`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Mode {
-    /// Attributes in protocol metadata (headers, properties), `data` as the payload.
-    #[default]
-    Binary,
-    /// The whole event in the payload, in the JSON format.
-    Structured,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    /// Parses `binary` or `structured`, the words a manifest uses.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "binary" => Ok(Mode::Binary),
-            "structured" => Ok(Mode::Structured),
-            other => Err(format!(
-                "unknown content mode `{other}` (expected binary or structured)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Mode::Binary => "binary",
-            Mode::Structured => "structured",
-        })
-    }
-}
+/// How an event travels in a broker message (NATS, MQTT, AMQP, Kafka): the one
+/// [`ContentMode`](crate::ContentMode). None of the broker bindings defines a batched mode.
+pub use crate::ContentMode as Mode;
 
 /// A NATS message as this binding sees it: headers and payload (the subject is routing, not
 /// part of the event, so the transport keeps it).

@@ -137,26 +137,8 @@ pub enum Protocol {
     Kafka,
 }
 
-/// How events are laid out in an HTTP (or other binding's) message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContentMode {
-    /// Attributes as headers, data as body: the default, because sinks that know nothing of
-    /// CloudEvents still get their plain payload.
-    #[default]
-    Binary,
-    /// The whole event as a JSON document.
-    Structured,
-}
-
-impl From<ContentMode> for cloudevent::http::Mode {
-    fn from(mode: ContentMode) -> Self {
-        match mode {
-            ContentMode::Binary => cloudevent::http::Mode::Binary,
-            ContentMode::Structured => cloudevent::http::Mode::Structured,
-        }
-    }
-}
+/// How events are laid out in a sink's messages: the codec's own type.
+pub use cloudevent::ContentMode;
 
 /// The longest backoff, maximum `Retry-After` or initial backoff a policy may set: 30 days.
 /// Every instant computed from a policy stays far from overflow.

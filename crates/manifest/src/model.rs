@@ -707,18 +707,9 @@ pub struct Output {
     pub limits: QueueLimits,
 }
 
-/// CloudEvents content mode for outgoing events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContentMode {
-    /// Attributes in protocol headers, data as the body. The default: it
-    /// lets non-CloudEvents consumers read the payload as-is.
-    #[default]
-    Binary,
-    /// The whole event as one JSON document in the body. Required for MQTT
-    /// 3.1.1, which has no headers.
-    Structured,
-}
+/// CloudEvents content mode for outgoing events: the codec's own type, so what validates is
+/// what the bindings write.
+pub use cloudevent::ContentMode;
 
 /// `[component.<id>.limits]`: per-component resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use delivery::{Delivery, DeliveryPolicy, Protocol, Subscription, SubscriptionId};
-use manifest::{ContentMode, Manifest, MqttVersion, Output, Sink};
+use manifest::{Manifest, MqttVersion, Output, Sink};
 
 use crate::app::AppError;
 
@@ -122,10 +122,7 @@ pub fn subscription(component: &str, name: &str, output: &Output) -> Subscriptio
     };
     let mut sub = Subscription::new(id, protocol, output.sink.to_string());
     sub.delivery = DeliveryPolicy {
-        mode: match output.mode {
-            ContentMode::Binary => delivery::ContentMode::Binary,
-            ContentMode::Structured => delivery::ContentMode::Structured,
-        },
+        mode: output.mode,
         format: output.format,
         ordered: output.ordered,
         sequence_gap: output

@@ -43,12 +43,3 @@ pub use delivery::{
 };
 pub use error::{ConnectError, SendError};
 pub use sender::{SendOptions, Sender};
-
-/// The broker content mode for a manifest output's `mode`, so the integrator can pass
-/// `output.mode` straight through.
-pub fn mode_of(mode: manifest::ContentMode) -> Mode {
-    match mode {
-        manifest::ContentMode::Binary => Mode::Binary,
-        manifest::ContentMode::Structured => Mode::Structured,
-    }
-}

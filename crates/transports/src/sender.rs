@@ -50,7 +50,7 @@ impl From<&manifest::Output> for SendOptions {
     fn from(output: &manifest::Output) -> Self {
         SendOptions {
             format: output.format,
-            ..SendOptions::with_mode(crate::mode_of(output.mode))
+            ..SendOptions::with_mode(output.mode)
         }
     }
 }

@@ -34,7 +34,7 @@ use transports::{ConnectError, Mode, SendError, SendOptions, Sender};
 use url::Url;
 
 use super::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory};
-use crate::model::{ContentMode, Protocol, Subscription, SubscriptionId};
+use crate::model::{Protocol, Subscription, SubscriptionId};
 
 /// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
 /// [`super::SinkRegistry::with_defaults`]: every sink scheme the manifest knows but HTTP's.
@@ -285,10 +285,7 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
         ));
     }
     let policy = sub.delivery_policy().map_err(|e| invalid(sub, e))?;
-    let mut options = SendOptions::with_mode(match policy.mode {
-        ContentMode::Binary => Mode::Binary,
-        ContentMode::Structured => Mode::Structured,
-    });
+    let mut options = SendOptions::with_mode(policy.mode);
     options.format = policy.format;
     let credential = credential(sub)?;
     if credential.is_some() && scheme != "amqp" {
@@ -923,6 +920,7 @@ fn protocol_of(sink: &manifest::Sink) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ContentMode;
     use serde_json::json;
 
     fn sub(protocol: Protocol, sink: &str) -> Subscription {
