@@ -245,6 +245,39 @@ fn send_structured_and_batch_modes() {
     assert!(o.status.success(), "{o:?}");
     assert_eq!(seen.recv().unwrap().headers["ce-id"], "1");
     assert_eq!(seen.recv().unwrap().headers["ce-id"], "2");
+
+    // Structured mode in the other event formats; the echoed reply is decoded and printed.
+    for (format, media_type) in [
+        ("protobuf", "application/cloudevents+protobuf"),
+        ("avro", "application/cloudevents+avro"),
+    ] {
+        let o = spindle(
+            &[
+                "send",
+                &url,
+                "--type",
+                "t",
+                "--id",
+                "f1",
+                "--mode",
+                "structured",
+                "--format",
+                format,
+                "--data",
+                "hi",
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{o:?}");
+        let req = seen.recv().unwrap();
+        assert_eq!(req.headers["content-type"], media_type);
+        let event = binding::decode(&req.headers, req.body)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert_eq!(event.id(), "f1");
+        assert!(stdout(&o).contains("\"f1\""), "{}", stdout(&o));
+    }
 }
 
 #[test]

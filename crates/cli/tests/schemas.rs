@@ -83,12 +83,19 @@ async fn post(url: &str, event: &Event) -> reqwest::Response {
         .unwrap()
 }
 
-/// The CloudEvents registry model's document schema, when the spec data is at hand.
-fn model_schema() -> Option<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/spec/xregistry/cloudevents/schemas/document-schema.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(serde_json::from_str(&text).unwrap())
+/// The registry models' document schemas (the CloudEvents registry's, and the endpoint,
+/// message and schema registries' on their own), as far as the spec data is at hand.
+fn model_schemas() -> Vec<(&'static str, Value)> {
+    ["cloudevents", "endpoint", "message", "schema"]
+        .into_iter()
+        .filter_map(|model| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+                "../../../shared/spec/xregistry/{model}/schemas/document-schema.json"
+            ));
+            let text = std::fs::read_to_string(path).ok()?;
+            Some((model, serde_json::from_str(&text).unwrap()))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,8 +199,18 @@ async fn declared_schemas_hold_at_every_edge_of_a_running_app() {
         consumed["fanout"]["envelopemetadata"]["type"]["value"],
         "fanout"
     );
-    let problems = registry::check_document(&document, model_schema().as_ref()).unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    assert!(
+        registry::check_document(&document, None)
+            .unwrap()
+            .is_empty()
+    );
+    for (model, schema) in model_schemas() {
+        let problems = registry::check_document(&document, Some(&schema)).unwrap();
+        assert!(
+            problems.is_empty(),
+            "against the {model} model: {problems:?}"
+        );
+    }
     drop(up);
 
     // `spindle registry export` writes the same document for the addresses it is told.

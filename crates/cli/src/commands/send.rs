@@ -18,7 +18,8 @@ use crate::input::{DEFAULT_MAX_INPUT, read_capped};
 #[command(after_help = "Examples:
   spindle send http://127.0.0.1:3000/orders --type com.example.order.created --data '{\"sku\":\"A1\"}'
   spindle send http://127.0.0.1:3000/orders --event order.json --mode structured
-  spindle send http://127.0.0.1:3000/orders --event batch.json --mode batch")]
+  spindle send http://127.0.0.1:3000/orders --event batch.json --mode batch
+  spindle send http://127.0.0.1:3000/orders --event order.json --mode structured --format protobuf")]
 pub struct SendArgs {
     /// The HTTP URL to POST the event to.
     url: String,
@@ -57,6 +58,10 @@ pub struct SendArgs {
     /// is sent as one request per event.
     #[arg(long, default_value = "binary")]
     mode: Mode,
+    /// Event format of structured and batched mode: json, protobuf or avro (Avro has no
+    /// batch form: a batch goes as JSON). The reply is decoded in whatever format it comes.
+    #[arg(long, default_value = "json")]
+    format: cloudevent::Format,
     /// An extra request header, `Name: value` (repeatable), e.g. for `Authorization`.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -203,8 +208,11 @@ async fn send_all(
         .build()
         .context("cannot build the HTTP client")?;
     let requests: Vec<http::Encoded> = match args.mode {
-        Mode::Batch => vec![http::encode_batch(&events)],
-        mode => events.iter().map(|e| http::encode(e, mode)).collect(),
+        Mode::Batch => vec![http::encode_batch_as(&events, args.format)],
+        mode => events
+            .iter()
+            .map(|e| http::encode_as(e, mode, args.format))
+            .collect(),
     };
     let mut all_ok = true;
     for encoded in requests {
