@@ -9,49 +9,10 @@ mod running;
 mod support;
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudevent::Event;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-
-/// An HTTP sink that records the `ce-type` of every event posted to it.
-async fn receiver(seen: Arc<Mutex<Vec<String>>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let seen = seen.clone();
-                        async move {
-                            let ty = req
-                                .headers()
-                                .get("ce-type")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("?")
-                                .to_owned();
-                            let _ = req.into_body().collect().await;
-                            seen.lock().unwrap().push(ty);
-                            Ok::<_, std::convert::Infallible>(http::Response::new(
-                                http_body_util::Full::new(bytes::Bytes::new()),
-                            ))
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    url
-}
 
 async fn subscriptions(admin: &str) -> Vec<Value> {
     let text = reqwest::get(format!("{admin}/subscriptions"))
@@ -139,9 +100,8 @@ refresh = "1s"
     let b_sink = format!("{}/from-a", b.http);
 
     // B forwards what it gets to a sink of the test's, through its own Subscriptions API.
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = receiver(seen.clone()).await;
-    running::create_subscription(&b.admin, json!({ "sink": sink, "protocol": "HTTP" })).await;
+    let sink = running::RecordingSink::start().await;
+    running::create_subscription(&b.admin, json!({ "sink": sink.url, "protocol": "HTTP" })).await;
 
     eventually("B's subscription at A", || async {
         subscriptions(&a.admin)
@@ -164,12 +124,9 @@ refresh = "1s"
         .unwrap();
     let (status, body) = running::post(&format!("{}/in", a.http), &event).await;
     assert_eq!(status, 200, "{body}");
-    eventually("three fanout.item events through B", || async {
-        seen.lock().unwrap().len() >= 3
-    })
-    .await;
+    sink.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(*seen.lock().unwrap(), vec!["fanout.item"; 3]);
+    assert_eq!(sink.header("ce-type"), vec!["fanout.item"; 3]);
 
     // Deleted behind B's back: B notices and subscribes again.
     let id = mine["id"].as_str().unwrap();

@@ -3,16 +3,11 @@
 //! accepted them, across a sink outage (503s) and a SIGKILL + restart of the app in between,
 //! while a second source is delivered independently.
 
-use std::convert::Infallible;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use cloudevent::{Event, http as binding};
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 
 #[allow(dead_code)] // this file reads only some of what the helper reports
 mod running;
@@ -24,44 +19,6 @@ name = "ordered"
 [[trigger.http]]
 route = "/events"
 "#;
-
-/// An HTTP sink answering `503` while `down`, else `200`, recording `(source, id)` of what
-/// it took, in arrival order.
-async fn sink(down: Arc<AtomicBool>, received: Arc<Mutex<Vec<(String, String)>>>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (down, received) = (down.clone(), received.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: http::Request<_>| {
-                    let mut response = http::Response::new(Full::new(Bytes::new()));
-                    if down.load(Ordering::SeqCst) {
-                        *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                    } else {
-                        let header = |name: &str| {
-                            req.headers()
-                                .get(name)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
-                        received
-                            .lock()
-                            .unwrap()
-                            .push((header("ce-source"), header("ce-id")));
-                    }
-                    async { Ok::<_, Infallible>(response) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    port
-}
 
 fn event(source: &str, n: usize) -> Event {
     Event::builder()
@@ -91,16 +48,15 @@ async fn post_all(url: &str, source: &str, range: std::ops::Range<usize>) {
 async fn ordered_delivery_survives_a_sink_outage_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spindle.toml"), MANIFEST).unwrap();
-    let down = Arc::new(AtomicBool::new(true));
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let port = sink(down.clone(), received.clone()).await;
+    let sink = running::RecordingSink::start().await;
+    sink.down.store(true, Ordering::SeqCst);
 
     let mut first = running::up(dir.path(), Stdio::inherit());
     let sub = running::create_subscription(
         &first.admin,
         serde_json::json!({
             "protocol": "HTTP",
-            "sink": format!("http://127.0.0.1:{port}/hook"),
+            "sink": sink.url,
             "delivery": {"ordered": true, "maxInFlight": 8,
                          "initialBackoffMs": 50, "maxBackoffMs": 400, "maxAttempts": null}
         }),
@@ -119,18 +75,14 @@ async fn ordered_delivery_survives_a_sink_outage_and_a_restart() {
     tokio::join!(post_all(&url, "/a", 20..40), post_all(&url, "/b", 20..40));
     // The sink comes back after a while of 503s.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    down.store(false, Ordering::SeqCst);
+    sink.down.store(false, Ordering::SeqCst);
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while received.lock().unwrap().len() < 80 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of 80 delivered",
-            received.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let received = received.lock().unwrap().clone();
+    sink.wait_for(80).await;
+    let received: Vec<(String, String)> = sink
+        .header("ce-source")
+        .into_iter()
+        .zip(sink.header("ce-id"))
+        .collect();
     for source in ["/a", "/b"] {
         let ids: Vec<&str> = received
             .iter()

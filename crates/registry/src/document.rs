@@ -132,72 +132,46 @@ pub fn build(manifest: &Manifest, catalog: &Catalog, addresses: &Addresses) -> V
             }),
         );
     }
+    // Each broker trigger: where to publish for its component.
     let triggers = &manifest.triggers;
-    for t in &triggers.nats {
-        let mut options = json!({ "endpoints": [{ "uri": broker_uri(nats_scheme(&t.address), &t.address) }], "subject": t.subject });
+    let nats = triggers.nats.iter().map(|t| {
+        let mut options =
+            json!({ "endpoints": [{ "uri": Broker::Nats.uri(&t.address) }], "subject": t.subject });
         if let Some(group) = &t.queue_group {
             options["queuegroup"] = Value::String(group.clone());
         }
-        add(
-            format!("nats.{}", t.component),
-            broker_endpoint(
-                "NATS",
-                options,
-                group_of(t.component.as_str(), "consumes"),
-                &t.component,
-            ),
-        );
-    }
-    for t in &triggers.mqtt {
+        ("nats", "NATS", options, &t.component)
+    });
+    let mqtt = triggers.mqtt.iter().map(|t| {
         let options = json!({
-            "endpoints": [{ "uri": broker_uri(if t.address.is_tls() { "mqtts" } else { "mqtt" }, &t.address) }],
+            "endpoints": [{ "uri": Broker::Mqtt.uri(&t.address) }],
             "topicfilter": t.topic,
             "qos": t.qos as u8,
         });
-        add(
-            format!("mqtt.{}", t.component),
-            broker_endpoint(
-                match t.protocol {
-                    manifest::MqttVersion::V5 => "MQTT/5.0",
-                    manifest::MqttVersion::V3_1_1 => "MQTT/3.1.1",
-                },
-                options,
-                group_of(t.component.as_str(), "consumes"),
-                &t.component,
-            ),
-        );
-    }
-    for t in &triggers.amqp {
-        let options = json!({
-            "endpoints": [{ "uri": broker_uri(if t.address.is_tls() { "amqps" } else { "amqp" }, &t.address) }],
-            "node": t.source,
-        });
-        add(
-            format!("amqp.{}", t.component),
-            broker_endpoint(
-                "AMQP/1.0",
-                options,
-                group_of(t.component.as_str(), "consumes"),
-                &t.component,
-            ),
-        );
-    }
-    for t in &triggers.kafka {
+        ("mqtt", mqtt_protocol(t.protocol), options, &t.component)
+    });
+    let amqp = triggers.amqp.iter().map(|t| {
+        let options =
+            json!({ "endpoints": [{ "uri": Broker::Amqp.uri(&t.address) }], "node": t.source });
+        ("amqp", "AMQP/1.0", options, &t.component)
+    });
+    let kafka = triggers.kafka.iter().map(|t| {
         let uris: Vec<Value> = t
             .brokers
             .iter()
-            .map(
-                |b| json!({ "uri": broker_uri(if b.is_tls() { "kafka+tls" } else { "kafka" }, b) }),
-            )
+            .map(|b| json!({ "uri": Broker::Kafka.uri(b) }))
             .collect();
         let options = json!({ "endpoints": uris, "topic": t.topic, "consumergroup": t.group });
+        ("kafka", "KAFKA", options, &t.component)
+    });
+    for (kind, protocol, options, component) in nats.chain(mqtt).chain(amqp).chain(kafka) {
         add(
-            format!("kafka.{}", t.component),
+            format!("{kind}.{component}"),
             broker_endpoint(
-                "KAFKA",
+                protocol,
                 options,
-                group_of(t.component.as_str(), "consumes"),
-                &t.component,
+                group_of(component.as_str(), "consumes"),
+                component,
             ),
         );
     }
@@ -258,12 +232,36 @@ fn broker_endpoint(
     })
 }
 
-fn nats_scheme(endpoint: &Endpoint) -> &'static str {
-    if endpoint.is_tls() { "tls" } else { "nats" }
+/// The brokers, for the URIs the document gives their endpoints.
+#[derive(Clone, Copy)]
+enum Broker {
+    Nats,
+    Mqtt,
+    Amqp,
+    Kafka,
 }
 
-fn broker_uri(scheme: &str, endpoint: &Endpoint) -> String {
-    format!("{scheme}://{}:{}", endpoint.host, endpoint.port)
+impl Broker {
+    /// `scheme://host:port`, with the scheme of a plain or a TLS connection as the sink URIs
+    /// write them.
+    fn uri(self, endpoint: &Endpoint) -> String {
+        let (plain, tls) = match self {
+            Broker::Nats => ("nats", "tls"),
+            Broker::Mqtt => ("mqtt", "mqtts"),
+            Broker::Amqp => ("amqp", "amqps"),
+            Broker::Kafka => ("kafka", "kafka+tls"),
+        };
+        let scheme = if endpoint.is_tls() { tls } else { plain };
+        format!("{scheme}://{}:{}", endpoint.host, endpoint.port)
+    }
+}
+
+/// The registry's protocol name of an MQTT version.
+fn mqtt_protocol(version: manifest::MqttVersion) -> &'static str {
+    match version {
+        manifest::MqttVersion::V5 => "MQTT/5.0",
+        manifest::MqttVersion::V3_1_1 => "MQTT/3.1.1",
+    }
 }
 
 /// An output's protocol and options.
@@ -283,7 +281,7 @@ fn sink_options(sink: &Sink) -> (&'static str, Value) {
             server, subject, ..
         } => (
             "NATS",
-            json!({ "endpoints": [{ "uri": broker_uri(nats_scheme(server), server) }], "subject": subject }),
+            json!({ "endpoints": [{ "uri": Broker::Nats.uri(server) }], "subject": subject }),
         ),
         Sink::Mqtt {
             broker,
@@ -292,22 +290,19 @@ fn sink_options(sink: &Sink) -> (&'static str, Value) {
             version,
             retain,
         } => (
-            match version {
-                manifest::MqttVersion::V5 => "MQTT/5.0",
-                manifest::MqttVersion::V3_1_1 => "MQTT/3.1.1",
-            },
+            mqtt_protocol(*version),
             json!({
-                "endpoints": [{ "uri": broker_uri(if broker.is_tls() { "mqtts" } else { "mqtt" }, broker) }],
+                "endpoints": [{ "uri": Broker::Mqtt.uri(broker) }],
                 "topic": topic, "qos": *qos as u8, "retain": retain,
             }),
         ),
         Sink::Amqp { broker, address } => (
             "AMQP/1.0",
-            json!({ "endpoints": [{ "uri": broker_uri(if broker.is_tls() { "amqps" } else { "amqp" }, broker) }], "node": address }),
+            json!({ "endpoints": [{ "uri": Broker::Amqp.uri(broker) }], "node": address }),
         ),
         Sink::Kafka { broker, topic } => (
             "KAFKA",
-            json!({ "endpoints": [{ "uri": broker_uri(if broker.is_tls() { "kafka+tls" } else { "kafka" }, broker) }], "topic": topic }),
+            json!({ "endpoints": [{ "uri": Broker::Kafka.uri(broker) }], "topic": topic }),
         ),
     }
 }

@@ -148,3 +148,105 @@ pub async fn create_subscription(admin: &str, body: serde_json::Value) -> serde_
     assert_eq!(status, 201, "{text}");
     serde_json::from_str(&text).unwrap()
 }
+
+/// An HTTP sink on loopback for subscriptions and outputs to deliver to: answers `503` while
+/// `down` is set, else `200` after recording the request's headers and when it arrived.
+pub struct RecordingSink {
+    /// Its URL, `http://127.0.0.1:<port>/hook`.
+    pub url: String,
+    /// While set, every request is answered `503` and not recorded.
+    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, std::time::Instant)>>>,
+}
+
+impl RecordingSink {
+    /// Starts one, up (answering `200`).
+    pub async fn start() -> RecordingSink {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, s) = (down.clone(), seen.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (down, seen) = (d.clone(), s.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let (down, seen) = (down.clone(), seen.clone());
+                            async move {
+                                use http_body_util::BodyExt;
+                                let (parts, body) = req.into_parts();
+                                let _ = body.collect().await;
+                                let mut response = http::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::new(),
+                                ));
+                                if down.load(Ordering::SeqCst) {
+                                    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                                } else {
+                                    seen.lock()
+                                        .unwrap()
+                                        .push((parts.headers, std::time::Instant::now()));
+                                }
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        RecordingSink { url, down, seen }
+    }
+
+    /// How many requests it recorded.
+    pub fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// Header `name` of each recorded request, in arrival order (empty when absent).
+    pub fn header(&self, name: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(headers, _)| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// When each recorded request arrived.
+    pub fn times(&self) -> Vec<std::time::Instant> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    /// Waits until it recorded at least `count` requests (panics after 90 s, listing them).
+    pub async fn wait_for(&self, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while self.len() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {count} requests arrived: ids {:?}",
+                self.len(),
+                self.header("ce-id")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
