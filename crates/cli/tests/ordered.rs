@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
 
 #[allow(dead_code)] // this file reads only some of what the helper reports
 mod running;
@@ -30,17 +30,9 @@ fn event(source: &str, n: usize) -> Event {
 }
 
 async fn post_all(url: &str, source: &str, range: std::ops::Range<usize>) {
-    let client = reqwest::Client::new();
     for n in range {
-        let encoded = binding::encode_binary(&event(source, n));
-        let r = client
-            .post(url)
-            .headers(encoded.headers)
-            .body(encoded.body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202, "event {n} of {source}");
+        let (status, body) = running::post(url, &event(source, n)).await;
+        assert_eq!(status, 202, "event {n} of {source}: {body}");
     }
 }
 

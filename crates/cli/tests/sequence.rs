@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cloudevent::{Event, http as binding};
+use cloudevent::Event;
 
 #[allow(dead_code)] // this file reads only some of what the helper reports
 mod running;
@@ -32,15 +32,8 @@ async fn post(url: &str, sequence: u32) {
         )
         .build()
         .unwrap();
-    let encoded = binding::encode_binary(&event);
-    let r = reqwest::Client::new()
-        .post(url)
-        .headers(encoded.headers)
-        .body(encoded.body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "sequence {sequence}");
+    let (status, body) = running::post(url, &event).await;
+    assert_eq!(status, 202, "sequence {sequence}: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
