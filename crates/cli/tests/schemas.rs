@@ -262,3 +262,71 @@ fn a_schema_that_is_not_json_schema_stops_the_start_with_its_reason() {
         "{stderr}"
     );
 }
+
+/// A schema declared by URL: app B's component consumes a type whose schema is the one app A
+/// serves in its registry; B fetches it when it starts and holds its events to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_can_be_another_apps_registry_entry() {
+    let a_dir = tempfile::tempdir().unwrap();
+    app(a_dir.path(), "spindle.schemas.a");
+    let a = running::up(a_dir.path(), Stdio::inherit());
+    let schema_url = format!(
+        "{}/registry/schemagroups/shop/schemas/json.transform",
+        a.admin
+    );
+
+    let b_dir = tempfile::tempdir().unwrap();
+    running::write_manifest(
+        b_dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "b"
+[[trigger.http]]
+route = "/orders"
+component = "behaviours"
+[component.behaviours]
+source = "{}"
+consumes = [{{ type = "json.transform", dataschema = "{schema_url}" }}]
+"#,
+            support::guest("guest_behaviours").display()
+        ),
+    );
+    let b = running::up(b_dir.path(), Stdio::inherit());
+    let url = format!("{}/orders", b.http);
+    let refused = post(&url, &order("bad", json!({ "name": "ada", "qty": 0 }))).await;
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.text().await.unwrap().parse().unwrap();
+    assert_eq!(problem["errors"][0]["pointer"], "/qty", "{problem}");
+    assert_eq!(problem["dataschema"], schema_url.as_str(), "{problem}");
+    let ok = post(&url, &order("good", json!({ "name": "ada", "qty": 1 }))).await;
+    assert_eq!(ok.status(), 200);
+
+    // B's own registry lists the schema as kept elsewhere, and sends readers there.
+    let document: Value = reqwest::get(format!("{}/registry", b.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        document["schemagroups"]["b"]["schemas"]["json.transform"]["versions"]["1"]["schemaurl"],
+        schema_url.as_str()
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let moved = client
+        .get(format!(
+            "{}/registry/schemagroups/b/schemas/json.transform",
+            b.admin
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 307);
+    assert_eq!(moved.headers()["location"], schema_url.as_str());
+}
