@@ -295,9 +295,12 @@ impl HttpTrigger {
             }
             todo.push((index, event));
         }
-        // A batch's events run concurrently, up to the component's concurrency cap; their
-        // results and onward deliveries are taken in input order all the same. A single event
-        // (or a route without a component) runs alone.
+        // A batch's events run concurrently, up to the component's concurrency cap, on this
+        // request's task: handlers that wait (outbound calls, stores) overlap, and the results
+        // and onward deliveries are taken in input order all the same. Not a task per event:
+        // spread over the cores, memory-heavy guests contend on page faults (a 100-event batch
+        // of a guest writing 2 MiB took 247 ms instead of 74 ms on this 2-core machine). A
+        // single event (or a route without a component) runs alone.
         let width = match component {
             Some(component) if in_batch => self.dispatcher.batch_width(component),
             _ => 1,
