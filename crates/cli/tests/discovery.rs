@@ -166,3 +166,56 @@ refresh = "1s"
         "B's subscription outlived B"
     );
 }
+
+/// A subscriber killed without its shutdown (SIGKILL) leaves its subscription at the remote;
+/// when it starts again it adopts that one instead of making a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_subscriber_adopts_its_subscription_instead_of_duplicating_it() {
+    let a_dir = tempfile::tempdir().unwrap();
+    running::write_manifest(
+        a_dir.path(),
+        "spindle_manifest_version = 1\n[application]\nname = \"a\"\n[[trigger.http]]\nroute = \"/in\"\n",
+    );
+    let a = running::up(a_dir.path(), Stdio::inherit());
+    let b_dir = tempfile::tempdir().unwrap();
+    // A fixed public URL: the sink is the same whatever port each run listens on.
+    let public_url = format!("http://127.0.0.1:9/b-{}", std::process::id());
+    running::write_manifest(
+        b_dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "b"
+public_url = "{}"
+[[trigger.http]]
+route = "/from-a"
+[[subscribe]]
+api = "{}/subscriptions"
+route = "/from-a"
+types = ["x.y"]
+refresh = "1s"
+"#,
+            public_url, a.admin
+        ),
+    );
+    let expected_sink = format!("{public_url}/from-a");
+    let mine = |subs: Vec<Value>| -> Vec<String> {
+        subs.iter()
+            .filter(|s| s["sink"] == expected_sink.as_str())
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = running::up(b_dir.path(), Stdio::inherit());
+    eventually("B's subscription at A", || async {
+        !mine(subscriptions(&a.admin).await).is_empty()
+    })
+    .await;
+    let before = mine(subscriptions(&a.admin).await);
+    drop(first); // SIGKILL: no unsubscribe
+
+    let second = running::up(b_dir.path(), Stdio::inherit());
+    // Two refreshes later there is still exactly the one subscription.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mine(subscriptions(&a.admin).await), before);
+    drop(second);
+}

@@ -144,13 +144,20 @@ impl Keeper {
             *current = None;
         }
         let collection = self.collection().await?;
-        // One an earlier run left (a crash skips the delete) is adopted, not duplicated.
+        // One an earlier run left (a crash skips the delete) is adopted, not duplicated: the
+        // same sink asking for the same events.
+        let wanted = self.request();
+        let same = |s: &Value| {
+            ["sink", "types", "source", "filters"]
+                .iter()
+                .all(|k| s[*k] == wanted[*k])
+        };
         let (status, body) = self.call(reqwest::Method::GET, &collection, None).await?;
         if status.is_success()
             && let Ok(Value::Array(subscriptions)) = serde_json::from_str::<Value>(&body)
             && let Some(id) = subscriptions
                 .iter()
-                .find(|s| s["sink"] == self.sink.as_str())
+                .find(|s| same(s))
                 .and_then(|s| s["id"].as_str())
         {
             let url = item_url(&collection, id);
@@ -158,7 +165,7 @@ impl Keeper {
             return Ok(Some(url));
         }
         let (status, body) = self
-            .call(reqwest::Method::POST, &collection, Some(self.request()))
+            .call(reqwest::Method::POST, &collection, Some(wanted))
             .await?;
         if status != 201 && !status.is_success() {
             return Err(format!("POST {collection} answered {status}: {body}"));
