@@ -101,7 +101,12 @@ impl Keeper {
         // The subscription's own URL at the remote API, once it exists.
         let mut current: Option<String> = None;
         loop {
-            match self.ensure(&mut current).await {
+            // A remote that hangs does not hold up the app's shutdown.
+            let ensured = tokio::select! {
+                ensured = self.ensure(&mut current) => ensured,
+                _ = stopped.wait_for(|stop| *stop) => break,
+            };
+            match ensured {
                 Ok(Some(created)) => {
                     tracing::info!(subscription = %created, sink = %self.sink, "subscribed")
                 }
