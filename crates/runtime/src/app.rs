@@ -171,8 +171,24 @@ impl App {
 
         let mut routes = Vec::new();
         let mut infos = Vec::new();
+        // The queues keeping the routes' dedup windows (`dedup_window`).
+        let mut trigger_queues = Vec::new();
         for (index, trigger) in manifest.triggers.http.iter().enumerate() {
             let component = trigger.component.as_ref().map(ComponentId::to_string);
+            // The manifest allows a window only on a cloudevents route with a component.
+            let dedup = match (trigger.dedup_window, &component) {
+                (Some(window), Some(component)) => {
+                    let id = delivery::SubscriptionId::route(index);
+                    trigger_queues.push(brokers::TriggerQueue {
+                        id: id.clone(),
+                        component: component.clone(),
+                        dedup_window: Some(window),
+                        label: format!("http {}", trigger.route),
+                    });
+                    Some(id)
+                }
+                _ => None,
+            };
             let (target, executor) = match (trigger.executor, &component) {
                 (HttpExecutor::WasiHttp, Some(component)) => {
                     let handler = http_handlers[component.as_str()].clone();
@@ -187,9 +203,7 @@ impl App {
                 _ => (
                     RouteTarget::CloudEvents {
                         component: component.clone(),
-                        dedup: trigger
-                            .dedup_window
-                            .map(|_| delivery::SubscriptionId::route(index)),
+                        dedup,
                     },
                     "cloudevents",
                 ),
@@ -234,25 +248,8 @@ impl App {
         let http = Arc::new(HttpTrigger::new(routes, dispatcher.clone(), config, client));
 
         let broker_triggers = brokers::connect(manifest).await?;
-        let route_queues = manifest
-            .triggers
-            .http
-            .iter()
-            .enumerate()
-            .filter_map(|(index, t)| {
-                Some(brokers::TriggerQueue {
-                    id: delivery::SubscriptionId::route(index),
-                    component: t.component.as_ref()?.to_string(),
-                    dedup_window: Some(t.dedup_window?),
-                    label: format!("http {}", t.route),
-                })
-            });
-        let queues: Vec<brokers::TriggerQueue> = broker_triggers
-            .iter()
-            .map(brokers::TriggerQueue::from)
-            .chain(route_queues)
-            .collect();
-        brokers::set_up_trigger_queues(&delivery, &queues).await?;
+        trigger_queues.extend(broker_triggers.iter().map(brokers::TriggerQueue::from));
+        brokers::set_up_trigger_queues(&delivery, &trigger_queues).await?;
         let brokers = broker_triggers
             .iter()
             .map(|t| RouteInfo {

@@ -245,7 +245,7 @@ impl BrokerTrigger {
                     return;
                 }
                 let event = delivery.event.clone();
-                if dedup && poison.is_duplicate(&label, &event).await {
+                if dedup && crate::dedup::is_duplicate(&poison.delivery, &poison.queue, &label, &event).await {
                     received.duplicate.inc();
                     if let Err(error) = delivery.ack.settle(Outcome::Ack).await {
                         tracing::warn!(trigger = %label, event_id, %error, "cannot settle the message");
@@ -254,7 +254,7 @@ impl BrokerTrigger {
                 }
                 let result = dispatcher.process(Some(&component), delivery.event).await;
                 if dedup && result.is_ok() {
-                    poison.remember(&label, &event).await;
+                    crate::dedup::remember(&poison.delivery, &poison.queue, &label, &event).await;
                 }
                 // Only the handler's own failures count towards max_deliveries: a busy
                 // component or a store that cannot take the onward deliveries is not the
@@ -300,34 +300,6 @@ struct Poison {
 }
 
 impl Poison {
-    /// Whether the trigger handled `event` within its dedup window already (logged). A store
-    /// that cannot answer lets the message through: at least once, never lost.
-    async fn is_duplicate(&self, trigger: &str, event: &Event) -> bool {
-        match self.delivery.is_duplicate(&self.queue, event).await {
-            Ok(true) => {
-                tracing::info!(
-                    trigger,
-                    event_id = event.id(),
-                    source = event.source(),
-                    "duplicate within the dedup window: acknowledged, not handled again"
-                );
-                true
-            }
-            Ok(false) => false,
-            Err(error) => {
-                tracing::warn!(trigger, event_id = event.id(), %error, "cannot check the dedup window");
-                false
-            }
-        }
-    }
-
-    /// Records that the trigger handled `event`, before it is acknowledged.
-    async fn remember(&self, trigger: &str, event: &Event) {
-        if let Err(error) = self.delivery.remember(&self.queue, event).await {
-            tracing::warn!(trigger, event_id = event.id(), %error, "cannot record the event in the dedup window");
-        }
-    }
-
     /// The settlement of `event` after processing: the processing outcome, unless the
     /// message is poison (refused for good, or failed `max_deliveries` times, counting only
     /// failures where `counts`): then it is dead-lettered and acknowledged (rejected as

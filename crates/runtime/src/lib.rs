@@ -16,6 +16,7 @@
 pub mod app;
 pub mod brokers;
 pub mod contract;
+mod dedup;
 pub mod dispatch;
 pub mod handler;
 pub mod http;

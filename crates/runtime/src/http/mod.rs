@@ -275,23 +275,11 @@ impl HttpTrigger {
         // What is left once duplicates within the route's dedup window are taken out.
         let mut todo = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
-            if let Some(queue) = dedup {
-                match delivery.is_duplicate(queue, &event).await {
-                    Ok(true) => {
-                        tracing::info!(
-                            event_id = event.id(),
-                            source = event.source(),
-                            "duplicate within the route's dedup window: accepted, not handled again"
-                        );
-                        duplicates += 1;
-                        continue;
-                    }
-                    Ok(false) => {}
-                    // A store that cannot answer lets the event through: at least once.
-                    Err(error) => {
-                        tracing::warn!(event_id = event.id(), %error, "cannot check the dedup window")
-                    }
-                }
+            if let Some(queue) = dedup
+                && crate::dedup::is_duplicate(delivery, queue, "http", &event).await
+            {
+                duplicates += 1;
+                continue;
             }
             todo.push((index, event));
         }
@@ -368,10 +356,7 @@ impl HttpTrigger {
         };
         if let Some(queue) = dedup {
             for event in &handled {
-                if let Err(error) = delivery.remember(queue, event).await {
-                    tracing::warn!(event_id = event.id(), %error,
-                        "cannot record the event in the dedup window");
-                }
+                crate::dedup::remember(delivery, queue, "http", event).await;
             }
         }
         if let Some(failure) = failure {
