@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::Value;
 
@@ -31,10 +31,7 @@ pub struct DiscoverArgs {
 
 /// Runs `spindle discover`.
 pub fn run(args: DiscoverArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::registry::runtime_for_io()?;
     let (url, document) = runtime.block_on(fetch(&args.url, args.token.as_deref()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&document)?);
@@ -49,22 +46,10 @@ async fn fetch(url: &str, token: Option<&str>) -> Result<(String, Value)> {
     if !url.starts_with("http://") && !url.starts_with("https://") {
         bail!("`{url}` is not an http(s) URL");
     }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
     let base = url.trim_end_matches('/');
     let mut last_error = None;
     for candidate in [base.to_owned(), format!("{base}/registry")] {
-        let mut request = client.get(&candidate).header("accept", "application/json");
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {candidate}"))?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let (status, body) = crate::commands::registry::get(&candidate, token).await?;
         if !status.is_success() {
             last_error = Some(format!("{candidate} answered {status}"));
             continue;

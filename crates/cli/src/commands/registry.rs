@@ -106,20 +106,9 @@ fn export(
 
 fn check(document: &str, model: Option<PathBuf>, token: Option<&str>) -> Result<ExitCode> {
     let text = if document.starts_with("http://") || document.starts_with("https://") {
-        runtime_for_io()?.block_on(async {
-            let mut request = reqwest::Client::new().get(document);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request
-                .send()
-                .await
-                .with_context(|| format!("cannot fetch {document}"))?;
-            let status = response.status();
-            let body = response.text().await?;
-            anyhow::ensure!(status.is_success(), "{document} answered {status}: {body}");
-            anyhow::Ok(body)
-        })?
+        let (status, body) = runtime_for_io()?.block_on(get(document, token))?;
+        anyhow::ensure!(status.is_success(), "{document} answered {status}: {body}");
+        body
     } else {
         std::fs::read_to_string(document).with_context(|| format!("cannot read {document}"))?
     };
@@ -146,8 +135,26 @@ fn check(document: &str, model: Option<PathBuf>, token: Option<&str>) -> Result<
     Ok(ExitCode::from(1))
 }
 
+/// `GET url` for a registry document (with the bearer token when given): the status and the
+/// body.
+pub(crate) async fn get(url: &str, token: Option<&str>) -> Result<(reqwest::StatusCode, String)> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut request = client.get(url).header("accept", "application/json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
 /// A small runtime for the commands that fetch over HTTP.
-fn runtime_for_io() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime_for_io() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
