@@ -623,6 +623,16 @@ pub struct MessageDecl {
     pub description: Option<String>,
 }
 
+impl MessageDecl {
+    /// The media type of its data: the declared one, else `application/json` when a schema
+    /// is declared (a JSON Schema validates JSON data).
+    pub fn media_type(&self) -> Option<&str> {
+        self.datacontenttype
+            .as_deref()
+            .or_else(|| self.dataschema.as_ref().map(|_| "application/json"))
+    }
+}
+
 /// Where a declared data schema is: a file of the app or a schema registry's URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaRef {

@@ -120,10 +120,7 @@ impl Catalog {
                         }
                         None => None,
                     };
-                    let datacontenttype = decl
-                        .datacontenttype
-                        .clone()
-                        .or_else(|| schema.as_ref().map(|_| "application/json".to_owned()));
+                    let datacontenttype = decl.media_type().map(str::to_owned);
                     into.insert(
                         decl.ty.clone(),
                         Declared {

@@ -357,12 +357,8 @@ fn message(message_id: &str, decl: &MessageDecl, catalog: &Catalog) -> Value {
         .dataschema
         .as_ref()
         .and_then(|r| catalog.version_of(&decl.ty, r));
-    let media = decl
-        .datacontenttype
-        .clone()
-        .or_else(|| version.map(|_| "application/json".to_owned()));
-    if let Some(media) = &media {
-        message["datacontenttype"] = Value::String(media.clone());
+    if let Some(media) = decl.media_type() {
+        message["datacontenttype"] = Value::String(media.to_owned());
         metadata["datacontenttype"] = json!({ "value": media });
     }
     if let Some(version) = version {
