@@ -17,14 +17,18 @@ pub fn subscriber_endpoint(document: &Value) -> Option<String> {
                     .as_str()
                     .is_none_or(|p| p.eq_ignore_ascii_case("HTTP"))
         })
-        .find_map(|e| {
-            e["protocoloptions"]["endpoints"]
-                .as_array()
-                .or_else(|| e["endpoints"].as_array())?
-                .iter()
-                .find_map(|u| u["uri"].as_str())
-                .map(|u| u.trim_end_matches('/').to_owned())
-        })
+        .find_map(endpoint_uri)
+        .map(|u| u.trim_end_matches('/').to_owned())
+}
+
+/// An endpoint's first URI: in `protocoloptions.endpoints`, or the older top-level
+/// `endpoints` the published samples use.
+pub fn endpoint_uri(endpoint: &Value) -> Option<&str> {
+    endpoint["protocoloptions"]["endpoints"]
+        .as_array()
+        .or_else(|| endpoint["endpoints"].as_array())?
+        .iter()
+        .find_map(|u| u["uri"].as_str())
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod schema;
 
 pub use catalog::{Catalog, Contract, SchemaVersion};
 pub use check::{Problem, check_document, resolve};
-pub use discover::subscriber_endpoint;
+pub use discover::{endpoint_uri, subscriber_endpoint};
 pub use document::Addresses;
 pub use schema::{DataSchema, MAX_VIOLATIONS, SchemaError, Violation, Violations};
 

@@ -86,12 +86,7 @@ fn summary(url: &str, document: &Value) -> String {
                 .as_array()
                 .map(|u| u.iter().map(text).collect())
                 .unwrap_or_default();
-            let uri = e["protocoloptions"]["endpoints"]
-                .as_array()
-                .or_else(|| e["endpoints"].as_array())
-                .and_then(|u| u.first())
-                .map(|u| text(&u["uri"]))
-                .unwrap_or_default();
+            let uri = registry::endpoint_uri(e).unwrap_or_default();
             let channel = ["subject", "topic", "topicfilter", "node"]
                 .iter()
                 .find_map(|k| e["protocoloptions"][*k].as_str())
