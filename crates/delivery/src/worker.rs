@@ -33,6 +33,9 @@ pub const PARTITION_KEY: &str = "partitionkey";
 pub const SEQUENCE: &str = "sequence";
 /// Queue entries held in memory per worker (at least twice `max_in_flight`).
 const WINDOW: usize = 1024;
+/// The most ordering keys whose last delivered `sequence` a worker remembers; past it they
+/// are all forgotten (gaps are then measured afresh, so nothing waits that should not).
+const MAX_SEQUENCE_KEYS: usize = 65_536;
 /// Pause after a failed outbox read before trying again.
 const READ_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -795,6 +798,13 @@ impl Worker {
     /// has moved on.
     fn passed(&mut self, p: &Pending) {
         if let (Some(key), Some(sequence)) = (p.key, &p.sequence) {
+            if self.last_sequence.len() >= MAX_SEQUENCE_KEYS
+                && !self.last_sequence.contains_key(&key)
+            {
+                tracing::debug!(subscription = %self.id, keys = MAX_SEQUENCE_KEYS,
+                    "forgetting the last sequence of every key (too many keys)");
+                self.last_sequence.clear();
+            }
             let last = self
                 .last_sequence
                 .entry(key)
