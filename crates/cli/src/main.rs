@@ -56,6 +56,9 @@ enum Command {
     Dlq(commands::dlq::DlqCommand),
     /// Show what a remote registry offers (endpoints, event types) and how to subscribe to it.
     Discover(commands::discover::DiscoverArgs),
+    /// Link a CloudEvents handler to a protocol binder: one wasi:http component that runs on
+    /// any wasi:http host (wasmtime serve, Spin).
+    Compose(commands::compose::ComposeArgs),
     /// Export the app's xRegistry document (endpoints, message types, schemas), or check one.
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Dlq(cmd) => commands::dlq::run(cmd),
         Command::Registry(cmd) => commands::registry::run(cmd),
         Command::Discover(args) => commands::discover::run(args),
+        Command::Compose(args) => commands::compose::run(args),
     };
     match result {
         Ok(code) => code,

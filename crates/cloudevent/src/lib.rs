@@ -43,6 +43,7 @@ pub mod media;
 pub mod mqtt;
 pub mod nats;
 pub mod protobuf;
+pub mod receiver;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
 pub use content_mode::ContentMode;

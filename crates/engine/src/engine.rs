@@ -2,11 +2,12 @@
 
 use crate::bindings;
 use crate::cache;
+use crate::compose;
 use crate::config::{ComponentConfig, EngineConfig, Limits};
 use crate::error::LoadError;
 use crate::handler::Handler;
 use crate::host::{ComponentShared, HostState};
-use crate::http::{HttpHandler, HttpState};
+use crate::http::HttpHandler;
 use crate::outgoing::OutgoingShared;
 use crate::ticker::Ticker;
 use crate::wasi::ResolvedGrants;
@@ -137,21 +138,66 @@ impl Engine {
         config: ComponentConfig,
     ) -> Result<HttpHandler, LoadError> {
         let (grants, component) = self.prepare(name, source, &config)?;
+        self.link_http(name, &component, grants, config)
+    }
+
+    /// Loads a handler component behind a protocol binder: links `binder`'s `handle` import
+    /// to the component's export ([`compose::link`]), then serves the composition like a
+    /// `wasi:http` component, with the component's outputs, variables and key-value stores.
+    /// The composition is compiled once and cached like any component (keyed by its bytes,
+    /// so a changed binder or component is recompiled).
+    pub fn load_binder(
+        &self,
+        name: &str,
+        binder: ComponentSource,
+        source: ComponentSource,
+        config: ComponentConfig,
+    ) -> Result<HttpHandler, LoadError> {
+        let binder_bytes = read(name, binder)?;
+        let component_bytes = read(name, source)?;
+        let composed = compose::link(&binder_bytes, &component_bytes).map_err(|e| {
+            LoadError::ComponentConfig {
+                component: name.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+        let (grants, component) = self.prepare(name, ComponentSource::Bytes(composed), &config)?;
+        self.link_http(name, &component, grants, config)
+    }
+
+    /// Pre-instantiates a component exporting `wasi:http/incoming-handler`, with all of WASI
+    /// p2 and Spindle's host imports available to it.
+    fn link_http(
+        &self,
+        name: &str,
+        component: &Component,
+        grants: ResolvedGrants,
+        config: ComponentConfig,
+    ) -> Result<HttpHandler, LoadError> {
         let link = |e: wasmtime::Error| LoadError::Link {
             component: name.to_owned(),
             message: format!("{e:#}"),
         };
-        let mut linker = Linker::<HttpState>::new(&self.inner.wasmtime);
+        let mut linker = Linker::<HostState>::new(&self.inner.wasmtime);
         // All of WASI p2, not just the proxy world's subset: Rust's std on wasip2 imports
         // filesystem and environment interfaces too (they stay empty without grants).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
-        let pre = linker.instantiate_pre(&component).map_err(link)?;
+        // Spindle's own imports, for a binder-linked handler (a plain component has none).
+        bindings::Handler::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(link)?;
+        let pre = linker.instantiate_pre(component).map_err(link)?;
         let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(link)?;
+        let shared = Arc::new(ComponentShared {
+            name: name.into(),
+            outputs: config.outputs,
+            variables: config.variables,
+            key_value: config.key_value,
+        });
         Ok(HttpHandler::new(
             self.clone(),
             pre,
-            name.into(),
+            shared,
             grants,
             config.limits,
         ))
@@ -197,20 +243,25 @@ impl Engine {
     }
 
     fn compile(&self, name: &str, source: ComponentSource) -> Result<Component, LoadError> {
-        let bytes = match source {
-            ComponentSource::Bytes(b) => b,
-            ComponentSource::Path(p) => std::fs::read(&p).map_err(|source| LoadError::Read {
-                component: name.to_owned(),
-                path: p.display().to_string(),
-                source,
-            })?,
-        };
+        let bytes = read(name, source)?;
         cache::load_or_compile(
             &self.inner.wasmtime,
             self.inner.config.cache_dir.as_deref(),
             name,
             &bytes,
         )
+    }
+}
+
+/// The bytes of a component.
+fn read(name: &str, source: ComponentSource) -> Result<Vec<u8>, LoadError> {
+    match source {
+        ComponentSource::Bytes(b) => Ok(b),
+        ComponentSource::Path(p) => std::fs::read(&p).map_err(|source| LoadError::Read {
+            component: name.to_owned(),
+            path: p.display().to_string(),
+            source,
+        }),
     }
 }
 

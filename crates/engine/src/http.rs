@@ -1,16 +1,22 @@
-//! The second executor: plain `wasi:http/incoming-handler` (proxy world) components, one fresh
-//! instance per request, under the same limits as event handlers.
+//! The second executor: `wasi:http/incoming-handler` components, one fresh instance per
+//! request, under the same limits as event handlers.
 //!
-//! This lets `spindle up` serve ordinary HTTP components (Spin-style) beside CloudEvents
-//! handlers. Outgoing HTTP from the guest goes only to its `allowed_outbound_hosts`, as for
-//! event handlers (see `outgoing`).
+//! This serves ordinary HTTP components (Spin-style) beside CloudEvents handlers, and the
+//! composition of a protocol binder with a handler (see [`crate::compose`]), which imports
+//! Spindle's `outbound`, `log`, `config` and `key-value` as a handler does: the instance gets
+//! the same host state, so what it publishes reaches the request's publisher. Outgoing HTTP
+//! from the guest goes only to its `allowed_outbound_hosts`, as for event handlers (see
+//! `outgoing`).
 
+use crate::budget::Budget;
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::handler::{ErrorContext, arm_deadline};
+use crate::host::{ComponentShared, HostState};
 use crate::limiter::MemoryLimiter;
 use crate::outgoing::OutgoingHttp;
+use crate::publisher::Publisher;
 use crate::wasi::{LazyWasi, ResolvedGrants};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -18,41 +24,12 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 /// The body type of responses from [`HttpHandler::handle`]; hyper can serve it directly.
 pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-
-/// Store data of one HTTP instance.
-pub(crate) struct HttpState {
-    wasi: LazyWasi,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: OutgoingHttp,
-    limiter: MemoryLimiter,
-}
-
-impl WasiView for HttpState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: self.wasi.get(),
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HttpState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            hooks: &mut self.hooks,
-            table: &mut self.table,
-            ctx: &mut self.http,
-        }
-    }
-}
 
 /// A loaded proxy-world component. Cheap to clone.
 #[derive(Clone)]
@@ -62,8 +39,8 @@ pub struct HttpHandler {
 
 struct HttpInner {
     engine: Engine,
-    pre: ProxyPre<HttpState>,
-    name: Arc<str>,
+    pre: ProxyPre<HostState>,
+    shared: Arc<ComponentShared>,
     grants: Arc<ResolvedGrants>,
     limits: Limits,
     slots: Arc<Semaphore>,
@@ -72,7 +49,7 @@ struct HttpInner {
 impl std::fmt::Debug for HttpHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpHandler")
-            .field("name", &self.inner.name)
+            .field("name", &self.inner.shared.name)
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
@@ -81,8 +58,8 @@ impl std::fmt::Debug for HttpHandler {
 impl HttpHandler {
     pub(crate) fn new(
         engine: Engine,
-        pre: ProxyPre<HttpState>,
-        name: Arc<str>,
+        pre: ProxyPre<HostState>,
+        shared: Arc<ComponentShared>,
         grants: ResolvedGrants,
         limits: Limits,
     ) -> Self {
@@ -91,7 +68,7 @@ impl HttpHandler {
             inner: Arc::new(HttpInner {
                 engine,
                 pre,
-                name,
+                shared,
                 grants: Arc::new(grants),
                 limits,
                 slots,
@@ -101,7 +78,7 @@ impl HttpHandler {
 
     /// The component's name.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.shared.name
     }
 
     /// Serves one request in a fresh instance.
@@ -110,17 +87,19 @@ impl HttpHandler {
     /// instance, which lives (holding its concurrency slot) until it finishes or its deadline
     /// passes. Errors before a response exists come back as [`HandleError`] so the server can
     /// answer 429/500/504 itself; a guest that answers with a wasi-http error code yields
-    /// [`HandleError::Handler`].
+    /// [`HandleError::Handler`]. What the guest publishes (a binder-linked handler can) goes
+    /// to `publisher`, for the component's declared outputs only.
     pub async fn handle<B>(
         &self,
         request: hyper::Request<B>,
+        publisher: Arc<dyn Publisher>,
     ) -> Result<hyper::Response<HttpBody>, HandleError>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let inner = &*self.inner;
-        let name = inner.name.clone();
+        let name = inner.shared.name.clone();
         let permit = inner
             .slots
             .clone()
@@ -133,17 +112,21 @@ impl HttpHandler {
             message: format!("{e:#}"),
         };
         let deadline = Instant::now() + inner.limits.deadline;
-        let state = HttpState {
+        let state = HostState {
             wasi: LazyWasi::new(&inner.grants, &name).map_err(setup)?,
-            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutgoingHttp::new(
+            limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
+            shared: inner.shared.clone(),
+            publisher,
+            deadline,
+            budget: Budget::default(),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingHttp::new(
                 name.clone(),
                 inner.grants.outbound_hosts.clone(),
                 inner.engine.inner.outgoing.clone(),
                 deadline,
             ),
-            limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
         };
         let mut store = Store::new(&inner.engine.inner.wasmtime, state);
         store.limiter(|s| &mut s.limiter);

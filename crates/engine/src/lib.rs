@@ -28,12 +28,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The second executor, [`HttpHandler`], serves plain `wasi:http/incoming-handler` components
-//! with the same limits.
+//! The second executor, [`HttpHandler`], serves `wasi:http/incoming-handler` components with the
+//! same limits: plain ones, and a handler linked guest-side to a protocol binder
+//! ([`Engine::load_binder`], [`compose`]).
 
 mod bindings;
 pub mod budget;
 mod cache;
+pub mod compose;
 mod config;
 mod engine;
 mod error;

@@ -375,6 +375,9 @@ pub struct HttpTrigger {
     pub component: Option<ComponentId>,
     /// How requests are handed to the component.
     pub executor: HttpExecutor,
+    /// The protocol binder linked to the component, for `executor = "binder"` (default: the
+    /// stock `http` binder); `None` for the other executors.
+    pub binder: Option<Binder>,
     /// `dedup_window = "10m"`: an event whose (`source`, `id`) this route already handled
     /// within the window is answered `202 Accepted` without handling it again (kept on disk,
     /// so the window holds across restarts). Off by default.
@@ -393,6 +396,55 @@ pub enum HttpExecutor {
     /// component, so existing Spin/wasi-http components run unchanged.
     #[serde(rename = "wasi-http")]
     WasiHttp,
+    /// Link the component to a protocol binder component (`binder = ...`), which decodes
+    /// the request inside Wasm and calls the component's CloudEvents handler; the
+    /// composition is served as a `wasi:http` component.
+    #[serde(rename = "binder")]
+    Binder,
+}
+
+impl HttpExecutor {
+    /// Whether requests go to the component as raw HTTP (`wasi-http`, or a binder that
+    /// decodes them inside Wasm) rather than as events decoded by the host.
+    pub fn is_raw_http(self) -> bool {
+        matches!(self, HttpExecutor::WasiHttp | HttpExecutor::Binder)
+    }
+}
+
+/// `binder = "http"` or `binder = "binders/custom.wasm"`: the protocol binder component a
+/// `binder` route links its component to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binder {
+    /// One of Spindle's built-in binders.
+    Stock(StockBinder),
+    /// A binder component file (a component of the `spindle:cloudevents/binder-http` world),
+    /// resolved against the application's directory.
+    Path(PathBuf),
+}
+
+/// Spindle's built-in binders, by the name `binder = "<name>"` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StockBinder {
+    /// CloudEvents over HTTP: binary, structured and batched modes and the webhook
+    /// handshake, decoded inside Wasm by the same codecs as the host's trigger.
+    Http,
+}
+
+impl StockBinder {
+    /// Every stock binder.
+    pub const ALL: [StockBinder; 1] = [StockBinder::Http];
+
+    /// Its name in `spindle.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StockBinder::Http => "http",
+        }
+    }
+
+    /// The stock binder called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
 }
 
 /// `[[trigger.nats]]`: subscribe to a NATS subject.

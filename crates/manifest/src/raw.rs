@@ -164,6 +164,7 @@ pub(crate) struct RawHttpTrigger {
     pub component: Option<Str>,
     #[serde(default)]
     pub executor: HttpExecutor,
+    pub binder: Option<Str>,
     pub dedup_window: Option<Str>,
 }
 

@@ -96,12 +96,20 @@ impl App {
             .filter(|t| t.executor == HttpExecutor::WasiHttp)
             .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
             .collect();
+        // Components behind a binder route only run linked to their binder.
+        let bound: BTreeSet<&str> = manifest
+            .triggers
+            .http
+            .iter()
+            .filter(|t| t.executor == HttpExecutor::Binder)
+            .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
+            .collect();
         // Components some CloudEvents trigger (a route or a broker) hands events to.
         let triggers = &manifest.triggers;
         let cloudevents: BTreeSet<&str> = triggers
             .http
             .iter()
-            .filter(|t| t.executor != HttpExecutor::WasiHttp)
+            .filter(|t| t.executor == HttpExecutor::CloudEvents)
             .filter_map(|t| t.component.as_ref())
             .chain(triggers.nats.iter().map(|t| &t.component))
             .chain(triggers.mqtt.iter().map(|t| &t.component))
@@ -125,6 +133,7 @@ impl App {
         let stores = crate::kv::open_stores(manifest, &options.state_dir)?;
         let mut components = HashMap::new();
         let mut http_handlers = HashMap::new();
+        let mut configs = HashMap::new();
         for (id, component) in &manifest.components {
             let id = id.as_str();
             let mut config = component_config(component)?;
@@ -139,7 +148,11 @@ impl App {
                 )?;
                 http_handlers.insert(id.to_owned(), Arc::new(WasmHttp::new(handler)));
             }
-            if !raw_http.contains(id) || cloudevents.contains(id) {
+            if bound.contains(id) {
+                configs.insert(id.to_owned(), config.clone());
+            }
+            let only_raw = raw_http.contains(id) || bound.contains(id);
+            if !only_raw || cloudevents.contains(id) {
                 let handler =
                     engine.load(id, ComponentSource::Path(component.source.clone()), config)?;
                 components.insert(
@@ -149,7 +162,7 @@ impl App {
                             Arc::new(WasmHandler::new(handler)),
                             catalog.contract(id),
                         ),
-                        outputs: component.outputs.keys().cloned().collect(),
+                        outputs: Arc::new(component.outputs.keys().cloned().collect()),
                         max_concurrency: component.limits.max_concurrency,
                     },
                 );
@@ -189,6 +202,15 @@ impl App {
                 }
                 _ => None,
             };
+            let outputs_of = |id: &str| -> Arc<BTreeSet<String>> {
+                Arc::new(
+                    manifest
+                        .components
+                        .get(id)
+                        .map(|c| c.outputs.keys().cloned().collect())
+                        .unwrap_or_default(),
+                )
+            };
             let (target, executor) = match (trigger.executor, &component) {
                 (HttpExecutor::WasiHttp, Some(component)) => {
                     let handler = http_handlers[component.as_str()].clone();
@@ -196,8 +218,27 @@ impl App {
                         RouteTarget::WasiHttp {
                             component: component.clone(),
                             handler,
+                            outputs: outputs_of(component),
                         },
                         "wasi-http",
+                    )
+                }
+                (HttpExecutor::Binder, Some(component)) => {
+                    let source = manifest.components[component.as_str()].source.clone();
+                    let handler = load_binder(
+                        &engine,
+                        component,
+                        source,
+                        trigger.binder.as_ref(),
+                        configs[component.as_str()].clone(),
+                    )?;
+                    (
+                        RouteTarget::WasiHttp {
+                            component: component.clone(),
+                            handler,
+                            outputs: outputs_of(component),
+                        },
+                        "binder",
                     )
                 }
                 _ => (
@@ -408,6 +449,32 @@ pub fn engine_config(manifest: &Manifest, state_dir: &std::path::Path) -> Engine
         ..defaults
     }
     .with_cache_dir(state_dir.join("cache"))
+}
+
+/// Loads `component` linked to its route's binder (a stock one, or a component file).
+fn load_binder(
+    engine: &Engine,
+    component: &str,
+    source: std::path::PathBuf,
+    binder: Option<&manifest::Binder>,
+    config: ComponentConfig,
+) -> Result<Arc<dyn crate::http::RawHttpHandler>, AppError> {
+    // The manifest gives every binder route a binder (the stock `http` one by default).
+    let binder = binder
+        .cloned()
+        .unwrap_or(manifest::Binder::Stock(manifest::StockBinder::Http));
+    let binder = match binder {
+        manifest::Binder::Path(path) => ComponentSource::Path(path),
+        manifest::Binder::Stock(stock) => ComponentSource::Bytes(
+            binders::stock(stock)
+                .map_err(|e| {
+                    AppError::Config(format!("the binder route of component `{component}`: {e}"))
+                })?
+                .to_vec(),
+        ),
+    };
+    let handler = engine.load_binder(component, binder, ComponentSource::Path(source), config)?;
+    Ok(Arc::new(WasmHttp::new(handler)))
 }
 
 /// The engine's view of a component's manifest entry: limits, grants, variables (read now

@@ -24,7 +24,7 @@ pub struct ComponentEntry {
     /// Runs the component.
     pub handler: Arc<dyn Handler>,
     /// The names of its output bindings (`[component.<id>.outputs]`).
-    pub outputs: BTreeSet<String>,
+    pub outputs: Arc<BTreeSet<String>>,
     /// How many instances may run at once (`[component.<id>.limits] max_concurrency`): how
     /// many events of one batch run side by side.
     pub max_concurrency: u32,
@@ -144,10 +144,7 @@ impl Dispatcher {
             .ok_or_else(|| DispatchError::UnknownComponent(component.to_owned()))?;
         let id = event.id().to_owned();
         let hop = delivery::hops::next_hop(&event);
-        let published = Arc::new(Published {
-            component: entry.clone(),
-            events: Mutex::new(Vec::new()),
-        });
+        let published = Arc::new(Published::new(entry.outputs.clone()));
         let outputs: Arc<dyn Publish> = published.clone();
         let metrics = self.metrics.get(component);
         if let Some(m) = metrics {
@@ -215,9 +212,7 @@ impl Dispatcher {
         }
         match handled {
             Ok(mut results) => {
-                let mut published = std::mem::take(
-                    &mut *published.events.lock().unwrap_or_else(|e| e.into_inner()),
-                );
+                let mut published = published.take();
                 // Loop protection: what a handler emits is one hop further than its input.
                 for event in published
                     .iter_mut()
@@ -313,15 +308,31 @@ impl Dispatcher {
     }
 }
 
-/// Collects what a handler publishes while it runs; it is queued only if the handler succeeds.
-struct Published {
-    component: Arc<ComponentEntry>,
+/// Collects what a component publishes while it runs; it is queued only if the component
+/// succeeds.
+pub(crate) struct Published {
+    outputs: Arc<BTreeSet<String>>,
     events: Mutex<Vec<(String, Event)>>,
+}
+
+impl Published {
+    /// A collector accepting events for `outputs` (the component's declared outputs).
+    pub(crate) fn new(outputs: Arc<BTreeSet<String>>) -> Self {
+        Published {
+            outputs,
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What was published, by output, in order.
+    pub(crate) fn take(&self) -> Vec<(String, Event)> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl Publish for Published {
     fn publish(&self, output: &str, event: Event) -> Result<(), PublishError> {
-        if !self.component.outputs.contains(output) {
+        if !self.outputs.contains(output) {
             return Err(PublishError::UnknownOutput(output.to_owned()));
         }
         self.events

@@ -170,7 +170,8 @@ pub fn from_engine(event: engine::Event) -> Result<Event, cloudevent::Error> {
     b.build_decoded()
 }
 
-/// A plain `wasi:http/incoming-handler` component behind a `wasi-http` route.
+/// A `wasi:http/incoming-handler` component behind a `wasi-http` route, or a handler linked
+/// to a protocol binder behind a `binder` route.
 pub struct WasmHttp {
     inner: engine::HttpHandler,
 }
@@ -186,12 +187,14 @@ impl crate::http::RawHttpHandler for WasmHttp {
     fn serve(
         &self,
         request: http::Request<bytes::Bytes>,
+        outputs: Arc<dyn Publish>,
     ) -> BoxFuture<'_, Result<http::Response<bytes::Bytes>, HandlerError>> {
         use http_body_util::BodyExt;
         Box::pin(async move {
+            let publisher: Arc<dyn engine::Publisher> = Arc::new(PublisherBridge(outputs));
             let response = self
                 .inner
-                .handle(request.map(http_body_util::Full::new))
+                .handle(request.map(http_body_util::Full::new), publisher)
                 .await
                 .map_err(handler_error)?;
             let (parts, body) = response.into_parts();

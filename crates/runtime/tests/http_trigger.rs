@@ -86,7 +86,7 @@ async fn start(outputs: BTreeMap<String, manifest::Output>, config: HttpConfig) 
         "orders".to_owned(),
         ComponentEntry {
             handler: handler.clone(),
-            outputs: outputs.keys().cloned().collect(),
+            outputs: Arc::new(outputs.keys().cloned().collect()),
             max_concurrency: 100,
         },
     );

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod build;
+pub mod compose;
 pub mod discover;
 pub mod dlq;
 pub mod event;

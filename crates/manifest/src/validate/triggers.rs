@@ -167,7 +167,7 @@ pub(super) fn triggers(
     base_dir: &Path,
 ) -> Triggers {
     Triggers {
-        http: http_triggers(cx, raw.http, defined),
+        http: http_triggers(cx, raw.http, defined, base_dir),
         nats: each(raw.nats, "nats", |key, t| {
             nats_trigger(cx, key, t, defined, base_dir)
         }),
@@ -197,6 +197,7 @@ fn http_triggers(
     cx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawHttpTrigger>>,
     defined: &BTreeSet<String>,
+    base_dir: &Path,
 ) -> Vec<HttpTrigger> {
     let mut out = Vec::new();
 
@@ -211,12 +212,12 @@ fn http_triggers(
                 c,
                 defined,
             )),
-            None if t.executor == HttpExecutor::WasiHttp => {
+            None if t.executor.is_raw_http() => {
                 cx.err(
                     t.route.span(),
                     &format!("{key}.component"),
                     ErrorKind::MissingKey,
-                    "a wasi-http route needs a `component` to pass requests to",
+                    "a wasi-http or binder route needs a `component` to pass requests to",
                 );
                 None
             }
@@ -251,7 +252,7 @@ fn http_triggers(
         };
         let dedup = dedup_window(cx, &key, t.dedup_window.as_ref());
         if let (Some(_), Some(v)) = (&dedup, &t.dedup_window)
-            && (component.is_none() || t.executor == HttpExecutor::WasiHttp)
+            && (component.is_none() || t.executor.is_raw_http())
         {
             cx.err(
                 v.span(),
@@ -261,15 +262,61 @@ fn http_triggers(
                  one feeds subscriptions, which have their own dedupWindowMs)",
             );
         }
+        let binder = binder(cx, &key, t.executor, t.binder.as_ref(), base_dir);
         out.push(HttpTrigger {
             route,
             component,
             executor: t.executor,
+            binder,
             dedup_window: dedup,
         });
     }
 
     out
+}
+
+/// `binder = ...` of an HTTP route: a stock binder's name or a component path; only for
+/// `executor = "binder"`, where it defaults to the stock `http` binder.
+fn binder(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    executor: HttpExecutor,
+    raw: Option<&Str>,
+    base_dir: &Path,
+) -> Option<Binder> {
+    if executor != HttpExecutor::Binder {
+        if let Some(raw) = raw {
+            cx.err(
+                raw.span(),
+                &format!("{key}.binder"),
+                ErrorKind::InvalidValue,
+                "`binder` is for routes with executor = \"binder\"",
+            );
+        }
+        return None;
+    }
+    let Some(raw) = raw else {
+        return Some(Binder::Stock(StockBinder::Http));
+    };
+    let value = raw.get_ref().trim();
+    if let Some(stock) = StockBinder::from_name(value) {
+        return Some(Binder::Stock(stock));
+    }
+    if value.ends_with(".wasm") || value.contains('/') {
+        return Some(Binder::Path(base_dir.join(value)));
+    }
+    let names: Vec<&str> = StockBinder::ALL.iter().map(|b| b.name()).collect();
+    cx.err(
+        raw.span(),
+        &format!("{key}.binder"),
+        ErrorKind::InvalidValue,
+        format!(
+            "no stock binder is named \"{value}\" (stock binders: {}); a binder component is \
+             given by its path, ending in .wasm",
+            names.join(", ")
+        ),
+    );
+    None
 }
 
 fn nats_trigger(

@@ -2,19 +2,17 @@
 //!
 //! For a `cloudevents` route the host does all the protocol work — content modes, the webhook
 //! handshake and auth, status codes, replies in the request's mode — and the component only
-//! sees events. A `wasi-http` route passes the raw request to a `wasi:http` component.
+//! sees events. A `wasi-http` route passes the raw request to a `wasi:http` component, and a
+//! `binder` route to a handler linked to a protocol binder that does that work inside Wasm;
+//! what either publishes is stored for its outputs before the response goes back.
 //!
 //! Every event taken in is matched against the subscriptions, and what its handler produced
 //! flows on (see [`crate::dispatch`]); the reply is sent only once all of that is delivered
 //! or stored.
 //!
-//! Reply rules for a CloudEvents route (documented for users in the README):
-//! - no result event: `202 Accepted` when the event (or what it led to) was stored for
-//!   delivery to subscriptions or outputs, `204 No Content` when nothing followed from it;
-//! - one result: `200 OK` with the event, in the request's mode (a batch request gets a batch);
-//! - several results: a batch when the request was a batch or its `Accept` names
-//!   `application/cloudevents-batch+json`; otherwise the first result is the reply and the rest
-//!   go to the component's outputs.
+//! Replies of a CloudEvents route follow `cloudevent::receiver`'s table (documented for users
+//! in the README), which the stock HTTP binder follows too; results that are not in the reply
+//! go to the component's outputs.
 //!
 //! Errors: `400` invalid event (problem details naming the attribute and batch index), `401`
 //! missing/wrong token, `405` other methods, `413` body over the cap, `415` unsupported event
@@ -28,8 +26,10 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cloudevent::Event;
+use std::collections::BTreeSet;
+
 use cloudevent::http::{self as binding, Mode};
+use cloudevent::receiver::{self, Refusal};
 use futures::StreamExt as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -37,21 +37,20 @@ use http_server::{HttpResponse, Limits, Problem, read_body};
 use hyper::body::Body;
 use tokio::net::TcpListener;
 
-use crate::dispatch::{DispatchError, Dispatcher};
-use crate::handler::{BoxFuture, HandlerError};
+use crate::dispatch::{DispatchError, Dispatcher, Published};
+use crate::handler::{BoxFuture, HandlerError, Publish};
 pub use webhook::WebhookConfig;
 
-/// Seconds a producer is asked to wait after a transient handler error.
-const TRANSIENT_RETRY_AFTER: u64 = 5;
 /// Seconds a producer is asked to wait when a component is at its concurrency cap.
 const BUSY_RETRY_AFTER: u64 = 1;
 
 /// A raw `wasi:http` handler: the request in, the response out.
 pub trait RawHttpHandler: Send + Sync + 'static {
-    /// Serves one request.
+    /// Serves one request; what the component publishes meanwhile goes to `outputs`.
     fn serve(
         &self,
         request: Request<Bytes>,
+        outputs: Arc<dyn Publish>,
     ) -> BoxFuture<'_, Result<Response<Bytes>, HandlerError>>;
 }
 
@@ -67,12 +66,15 @@ pub enum RouteTarget {
         /// event already handled within it is answered `202` and not handled again.
         dedup: Option<delivery::SubscriptionId>,
     },
-    /// Hand the raw request to a `wasi:http` component.
+    /// Hand the raw request to a `wasi:http` component (a plain one, or a handler linked to
+    /// a protocol binder).
     WasiHttp {
-        /// Component id (for logs).
+        /// Component id.
         component: String,
         /// The handler.
         handler: Arc<dyn RawHttpHandler>,
+        /// The component's declared outputs, which it may publish to.
+        outputs: Arc<BTreeSet<String>>,
     },
 }
 
@@ -216,8 +218,13 @@ impl HttpTrigger {
             return denied;
         }
         match &route.target {
-            RouteTarget::WasiHttp { component, handler } => {
-                self.wasi_http(component, handler.as_ref(), request).await
+            RouteTarget::WasiHttp {
+                component,
+                handler,
+                outputs,
+            } => {
+                self.wasi_http(component, handler.as_ref(), outputs, request)
+                    .await
             }
             RouteTarget::CloudEvents { component, dedup } => match *request.method() {
                 Method::POST => {
@@ -229,9 +236,9 @@ impl HttpTrigger {
                         .webhook
                         .handshake(&request, &self.client, &self.callbacks)
                 }
-                _ => Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
-                    .detail("CloudEvents are delivered with POST (and OPTIONS for the webhook handshake)")
-                    .header(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"))
+                _ => refusal(Refusal::method())
+                    .detail(receiver::METHOD_DETAIL)
+                    .header(header::ALLOW, HeaderValue::from_static(receiver::ALLOW))
                     .into_response(),
             },
         }
@@ -332,11 +339,8 @@ impl HttpTrigger {
         drop(outcomes);
         // Results that will not be in the reply flow on to the outputs. After a failure in a
         // batch, the results of the events already handled are not lost either.
-        let reply = if failure.is_none() && (in_batch || (results.len() > 1 && batch_ok)) {
-            std::mem::take(&mut results)
-        } else if failure.is_none() && !results.is_empty() {
-            let rest = results.split_off(1);
-            std::mem::replace(&mut results, rest)
+        let reply = if failure.is_none() {
+            receiver::split_results(&mut results, in_batch, batch_ok)
         } else {
             Vec::new()
         };
@@ -350,7 +354,7 @@ impl HttpTrigger {
                 received().retry.inc_by(count);
                 return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Cannot store the event")
                     .detail(format!("the event was not accepted: {error}"))
-                    .retry_after(TRANSIENT_RETRY_AFTER)
+                    .retry_after(receiver::TRANSIENT_RETRY_AFTER)
                     .into_response();
             }
         };
@@ -379,13 +383,18 @@ impl HttpTrigger {
             }
         }
         // A duplicate was accepted earlier: `202`, as for an event stored for delivery.
-        reply_with(mode, format, reply, queued + duplicates as usize)
+        let reply = receiver::reply(mode, format, &reply, queued + duplicates as usize > 0);
+        let mut response = Response::new(Full::new(reply.body));
+        *response.status_mut() = reply.status;
+        *response.headers_mut() = reply.headers;
+        response
     }
 
     async fn wasi_http<B>(
         &self,
         component: &str,
         handler: &dyn RawHttpHandler,
+        outputs: &Arc<BTreeSet<String>>,
         request: Request<B>,
     ) -> HttpResponse
     where
@@ -396,11 +405,41 @@ impl HttpTrigger {
             Ok(read) => read,
             Err(problem) => return problem.into_response(),
         };
-        match handler.serve(Request::from_parts(parts, body)).await {
+        let published = Arc::new(Published::new(outputs.clone()));
+        let response = match handler
+            .serve(Request::from_parts(parts, body), published.clone())
+            .await
+        {
             Ok(response) => response.map(Full::new),
             Err(error) => {
                 tracing::warn!(component, %error, "wasi:http handler failed");
-                handler_error("request", DispatchError::Handler(error))
+                return handler_error("request", DispatchError::Handler(error));
+            }
+        };
+        // What the component published is stored before its answer goes back, as for an
+        // event handler: once the client has a response, nothing it led to can be lost.
+        let published = published.take();
+        if published.is_empty() {
+            return response;
+        }
+        let mut deliveries = self.dispatcher.router().deliveries();
+        for (output, event) in published {
+            deliveries.matching(&event);
+            deliveries.output(component, &output, event);
+        }
+        match deliveries.commit().await {
+            Ok(_) => response,
+            Err(error) => {
+                tracing::error!(component, %error, "cannot store what the component published; asking the client to retry");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Cannot store the published events",
+                )
+                .detail(format!(
+                    "the request was handled but what it published was not stored: {error}"
+                ))
+                .retry_after(receiver::TRANSIENT_RETRY_AFTER)
+                .into_response()
             }
         }
     }
@@ -412,70 +451,24 @@ fn received() -> &'static metrics::TriggerMetrics {
     HTTP.get_or_init(|| metrics::metrics().trigger("http"))
 }
 
-/// The success reply: the result events in the request's mode and event format (a batch
-/// when there are several), else `202 Accepted` when the event was stored for onward delivery, or
-/// `204 No Content` when nothing followed from it.
-fn reply_with(
-    mode: Mode,
-    format: cloudevent::Format,
-    reply: Vec<Event>,
-    queued: usize,
-) -> HttpResponse {
-    if reply.is_empty() {
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = if queued > 0 {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::NO_CONTENT
-        };
-        return r;
-    }
-    let encoded = if mode == Mode::Batch || reply.len() > 1 {
-        binding::encode_batch_as(&reply, format)
-    } else {
-        binding::encode_as(&reply[0], mode, format)
-    };
-    let mut r = Response::new(Full::new(encoded.body));
-    *r.headers_mut() = encoded.headers;
-    r
-}
-
 fn decode_error(error: cloudevent::Error) -> HttpResponse {
-    let problem = match &error {
-        cloudevent::Error::UnsupportedFormat(_) => Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported event format",
-        ),
-        cloudevent::Error::TooLarge { .. } => {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Body too large")
-        }
-        _ => {
-            let problems = error.problems();
-            let problem = Problem::new(StatusCode::BAD_REQUEST, "Invalid CloudEvent");
-            if problems.is_empty() {
-                problem
-            } else {
-                problem.member(
-                    "problems",
-                    problems.iter().map(problem_json).collect::<Vec<_>>(),
-                )
-            }
-        }
+    let problems = receiver::problems_json(&error);
+    let problem = refusal(Refusal::decoding(&error));
+    let problem = if problems.is_empty() {
+        problem
+    } else {
+        problem.member("problems", problems)
     };
     problem.detail(error.to_string()).into_response()
 }
 
-/// One CloudEvents problem as a member of the `problems` list: which batch member, which
-/// attribute, what is wrong.
-fn problem_json(p: &cloudevent::Problem) -> serde_json::Value {
-    let mut item = serde_json::json!({ "message": p.message });
-    if let Some(index) = p.index {
-        item["index"] = index.into();
+/// The problem document of a refusal from the receiver's table.
+fn refusal(refusal: Refusal) -> Problem {
+    let problem = Problem::new(refusal.status, refusal.title);
+    match refusal.retry_after {
+        Some(seconds) => problem.retry_after(seconds),
+        None => problem,
     }
-    if let Some(attribute) = &p.attribute {
-        item["attribute"] = attribute.as_str().into();
-    }
-    item
 }
 
 /// Each schema violation as a member of the `errors` list: where in the data (a JSON
@@ -515,18 +508,12 @@ fn handler_error(location: &str, error: DispatchError) -> HttpResponse {
         )
         .member("errors", violations_json(&violations))
         .member("dataschema", violations.schema.as_str()),
-        HandlerError::Transient(_) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Handler asked for a retry")
-                .retry_after(TRANSIENT_RETRY_AFTER)
-        }
+        HandlerError::Transient(_) => refusal(Refusal::handler(true)),
         HandlerError::Busy => {
             Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many concurrent events")
                 .retry_after(BUSY_RETRY_AFTER)
         }
-        HandlerError::Permanent(_) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Handler rejected the event",
-        ),
+        HandlerError::Permanent(_) => refusal(Refusal::handler(false)),
         HandlerError::Trap(_) | HandlerError::Timeout(_) | HandlerError::OutOfMemory(_) => {
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Handler failed")
         }

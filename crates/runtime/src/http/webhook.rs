@@ -10,13 +10,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::Full;
 
+use cloudevent::receiver::webhook::{
+    ALLOWED_ORIGIN, ALLOWED_RATE, REQUEST_CALLBACK, REQUEST_ORIGIN, REQUEST_RATE, granted_rate,
+};
 use http_server::{BearerToken, HttpResponse, Problem};
-
-const REQUEST_ORIGIN: &str = "webhook-request-origin";
-const REQUEST_CALLBACK: &str = "webhook-request-callback";
-const REQUEST_RATE: &str = "webhook-request-rate";
-const ALLOWED_ORIGIN: &str = "webhook-allowed-origin";
-const ALLOWED_RATE: &str = "webhook-allowed-rate";
 
 /// Webhook settings of the HTTP listener (from `[application.http]`).
 #[derive(Debug, Clone, Default)]
@@ -34,16 +31,7 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins.is_empty()
-            || self.allowed_origins.iter().any(|pattern| {
-                pattern == "*"
-                    || pattern.eq_ignore_ascii_case(origin)
-                    || pattern.strip_prefix("*.").is_some_and(|suffix| {
-                        origin.len() > suffix.len() + 1
-                            && origin[origin.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                            && origin.as_bytes()[origin.len() - suffix.len() - 1] == b'.'
-                    })
-            })
+        cloudevent::receiver::webhook::origin_allowed(&self.allowed_origins, origin)
     }
 
     /// Answers an OPTIONS request: the validation handshake (section 4). Grants are given in
@@ -61,9 +49,10 @@ impl WebhookConfig {
     ) -> HttpResponse {
         let headers = request.headers();
         let mut response = HttpResponse::new(Full::new(Bytes::new()));
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+        response.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static(cloudevent::receiver::ALLOW),
+        );
         let Some(origin) = headers.get(REQUEST_ORIGIN).and_then(|v| v.to_str().ok()) else {
             // A plain OPTIONS: say what the resource allows.
             return response;
@@ -76,16 +65,10 @@ impl WebhookConfig {
                 ))
                 .into_response();
         }
-        let requested_rate = headers
-            .get(REQUEST_RATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|r| *r > 0);
-        let granted_rate = match (self.allowed_rate, requested_rate) {
-            (Some(limit), Some(asked)) => asked.min(limit).to_string(),
-            (Some(limit), None) => limit.to_string(),
-            (None, _) => "*".to_owned(),
-        };
+        let granted_rate = granted_rate(
+            self.allowed_rate,
+            headers.get(REQUEST_RATE).and_then(|v| v.to_str().ok()),
+        );
         if let Some(callback) = headers.get(REQUEST_CALLBACK).and_then(|v| v.to_str().ok()) {
             let url = match callback.parse::<reqwest::Url>() {
                 Ok(url) => url,
@@ -220,24 +203,4 @@ async fn confirm_callback(client: reqwest::Client, url: reqwest::Url, rate: Stri
         delay *= 2;
     }
     tracing::error!(%url, "giving up on the webhook handshake callback");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origin_patterns() {
-        let c = WebhookConfig {
-            allowed_origins: vec!["*.example.com".into(), "exact.org".into()],
-            ..Default::default()
-        };
-        assert!(c.origin_allowed("a.example.com"));
-        assert!(c.origin_allowed("A.Example.COM"));
-        assert!(!c.origin_allowed("example.com"));
-        assert!(!c.origin_allowed("badexample.com"));
-        assert!(c.origin_allowed("exact.org"));
-        assert!(!c.origin_allowed("sub.exact.org"));
-        assert!(WebhookConfig::default().origin_allowed("anyone"));
-    }
 }
