@@ -145,36 +145,42 @@ impl HttpHandler {
         let pre = inner.pre.clone();
         let limits = inner.limits.clone();
         let task_name = name.clone();
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            let run = async {
-                let proxy = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|e| (true, e))?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-                    .map_err(|e| (false, e))
-            };
-            let outcome = tokio::time::timeout(limits.deadline, run).await;
-            let ctx = ErrorContext {
-                component: &task_name,
-                limits: &limits,
-                memory_denied: store.data().limiter.denied(),
-            };
-            let result = match outcome {
-                Err(_) => Err(ctx.timeout()),
-                Ok(Err((true, e))) => Err(ctx.classify_instantiate(e)),
-                Ok(Err((false, e))) => Err(ctx.classify(e)),
-                Ok(Ok(())) => Ok(()),
-            };
-            if let Err(e) = &result {
-                tracing::warn!(component = &*task_name, error = %e, "http component failed");
-            }
-            result
-        });
+        // The instance outlives this call (it streams the body); it keeps the request's span
+        // so the guest's logs name the request.
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _permit = permit;
+                let run = async {
+                    let proxy = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(|e| (true, e))?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                        .map_err(|e| (false, e))
+                };
+                let outcome = tokio::time::timeout(limits.deadline, run).await;
+                let ctx = ErrorContext {
+                    component: &task_name,
+                    limits: &limits,
+                    memory_denied: store.data().limiter.denied(),
+                };
+                let result = match outcome {
+                    Err(_) => Err(ctx.timeout()),
+                    Ok(Err((true, e))) => Err(ctx.classify_instantiate(e)),
+                    Ok(Err((false, e))) => Err(ctx.classify(e)),
+                    Ok(Ok(())) => Ok(()),
+                };
+                if let Err(e) = &result {
+                    tracing::warn!(component = &*task_name, error = %e, "http component failed");
+                }
+                result
+            },
+            span,
+        ));
         match rx.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(HandleError::Handler {
