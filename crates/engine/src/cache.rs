@@ -49,6 +49,7 @@ pub(crate) fn load_or_compile(
         return compile(engine, name, bytes);
     };
     let path = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
+    let started = std::time::Instant::now();
     if path.is_file() {
         // SAFETY: files in the cache directory are written only by `store` below, from
         // `Component::serialize` of this same wasmtime, under a name that includes the
@@ -57,7 +58,11 @@ pub(crate) fn load_or_compile(
         // `EngineConfig::cache_dir`).
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => {
-                tracing::debug!(component = name, path = %path.display(), "loaded cached component");
+                tracing::info!(
+                    component = name,
+                    ms = started.elapsed().as_millis() as u64,
+                    "loaded from the compiled cache"
+                );
                 return Ok(c);
             }
             Err(e) => {
@@ -70,11 +75,25 @@ pub(crate) fn load_or_compile(
     Ok(component)
 }
 
+/// Compiles `bytes`, saying so: a big component (CPython in Wasm is 18 MB) takes seconds,
+/// once, and the log tells why the start was slow.
 fn compile(engine: &wasmtime::Engine, name: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-    Component::new(engine, bytes).map_err(|e| LoadError::Compile {
+    tracing::info!(
+        component = name,
+        bytes = bytes.len(),
+        "compiling (once: the result is cached)"
+    );
+    let started = std::time::Instant::now();
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile {
         component: name.to_owned(),
         message: format!("{e:#}"),
-    })
+    })?;
+    tracing::info!(
+        component = name,
+        ms = started.elapsed().as_millis() as u64,
+        "compiled"
+    );
+    Ok(component)
 }
 
 /// Writes atomically (temp file + rename) so a concurrent reader never sees a partial file,

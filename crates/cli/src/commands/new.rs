@@ -6,36 +6,82 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-/// A template: its name, what it is, and its files (path, contents).
+/// A template: its name, what it is, its files (path, contents), where its SDK lives in a
+/// Spindle checkout, and whether the project gets the WIT contract (for toolchains that
+/// generate their bindings at build time).
 struct Template {
     name: &'static str,
     about: &'static str,
     files: &'static [(&'static str, &'static str)],
+    sdk: &'static str,
+    wit: bool,
 }
 
-const TEMPLATES: &[Template] = &[Template {
-    name: "rust-cloudevents",
-    about: "a Rust CloudEvents handler (spindle-sdk, #[cloudevents_component]) behind an HTTP route",
-    files: &[
-        (
-            "Cargo.toml",
-            include_str!("../../../../templates/rust-cloudevents/Cargo.toml"),
-        ),
-        (
-            "spindle.toml",
-            include_str!("../../../../templates/rust-cloudevents/spindle.toml"),
-        ),
-        (
-            "src/lib.rs",
-            include_str!("../../../../templates/rust-cloudevents/src/lib.rs"),
-        ),
-    ],
-}];
+/// The `spindle:cloudevents` handler world's files, for templates whose toolchain reads WIT.
+const WIT: &[(&str, &str)] = &[
+    ("wit/types.wit", include_str!("../../../../wit/types.wit")),
+    ("wit/world.wit", include_str!("../../../../wit/world.wit")),
+    (
+        "wit/outbound.wit",
+        include_str!("../../../../wit/outbound.wit"),
+    ),
+    ("wit/log.wit", include_str!("../../../../wit/log.wit")),
+    ("wit/config.wit", include_str!("../../../../wit/config.wit")),
+    (
+        "wit/key-value.wit",
+        include_str!("../../../../wit/key-value.wit"),
+    ),
+];
+
+const TEMPLATES: &[Template] = &[
+    Template {
+        name: "rust-cloudevents",
+        about: "a Rust CloudEvents handler (spindle-sdk, #[cloudevents_component]) behind an HTTP route",
+        files: &[
+            (
+                "Cargo.toml",
+                include_str!("../../../../templates/rust-cloudevents/Cargo.toml"),
+            ),
+            (
+                "spindle.toml",
+                include_str!("../../../../templates/rust-cloudevents/spindle.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../../templates/rust-cloudevents/src/lib.rs"),
+            ),
+        ],
+        sdk: "sdk/rust/spindle-sdk",
+        wit: false,
+    },
+    Template {
+        name: "python-cloudevents",
+        about: "a Python CloudEvents handler (spindle_sdk, componentize-py) behind an HTTP route",
+        files: &[
+            (
+                "app.py",
+                include_str!("../../../../templates/python-cloudevents/app.py"),
+            ),
+            (
+                "spindle.toml",
+                include_str!("../../../../templates/python-cloudevents/spindle.toml"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../../templates/python-cloudevents/README.md"),
+            ),
+        ],
+        sdk: "sdk/python",
+        wit: true,
+    },
+];
 
 /// Flags of `spindle new`.
 #[derive(Args)]
 #[command(
-    after_help = "Templates:\n  rust-cloudevents  a Rust CloudEvents handler behind an HTTP route\n\n\
+    after_help = "Templates:\n  rust-cloudevents    a Rust CloudEvents handler behind an HTTP route\n  \
+python-cloudevents  a Python CloudEvents handler (needs componentize-py: pip install \
+componentize-py==0.25.1)\n\n\
 Example:\n  spindle new rust-cloudevents greeter && cd greeter && spindle build && spindle up"
 )]
 pub struct NewArgs {
@@ -47,8 +93,8 @@ pub struct NewArgs {
     /// Where to create the project.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Path to the `spindle-sdk` crate the project depends on [default: the SDK of the
-    /// Spindle checkout this binary was built from].
+    /// Path to the template language's SDK (the `spindle-sdk` crate, the `sdk/python`
+    /// package) [default: the SDK of the Spindle checkout this binary was built from].
     #[arg(long)]
     sdk_path: Option<PathBuf>,
 }
@@ -81,13 +127,16 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
     {
         bail!("{} already exists and is not empty", dir.display());
     }
-    let sdk_dependency = sdk_dependency(args.sdk_path.as_deref())?;
+    let sdk_path = sdk_path(template, args.sdk_path.as_deref())?;
+    let sdk_dependency = toml_path_table(&sdk_path);
     let crate_name = args.name.replace('-', "_");
-    for (path, contents) in template.files {
+    let wit = if template.wit { WIT } else { &[] };
+    for (path, contents) in template.files.iter().chain(wit) {
         let text = contents
             .replace("{{name}}", &args.name)
             .replace("{{crate_name}}", &crate_name)
-            .replace("{{sdk_dependency}}", &sdk_dependency);
+            .replace("{{sdk_dependency}}", &sdk_dependency)
+            .replace("{{sdk_path}}", &sdk_path.display().to_string());
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
@@ -108,23 +157,30 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The TOML value locating `spindle-sdk` for the generated `Cargo.toml`.
-fn sdk_dependency(explicit: Option<&Path>) -> Result<String> {
+/// Where the template's SDK is: as given, else in the checkout this binary was built from.
+fn sdk_path(template: &Template, explicit: Option<&Path>) -> Result<PathBuf> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust/spindle-sdk"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(template.sdk),
     };
-    let path = path.canonicalize().with_context(|| {
+    path.canonicalize().with_context(|| {
         format!(
-            "cannot find the spindle-sdk crate at {} (give its location with --sdk-path)",
+            "cannot find the {} SDK at {} (give its location with --sdk-path)",
+            template.name,
             path.display()
         )
-    })?;
+    })
+}
+
+/// The TOML inline table locating a path dependency (for the generated `Cargo.toml`).
+fn toml_path_table(path: &Path) -> String {
     // TOML basic strings escape backslashes and quotes.
     let escaped = path
         .display()
         .to_string()
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
-    Ok(format!("{{ path = \"{escaped}\" }}"))
+    format!("{{ path = \"{escaped}\" }}")
 }

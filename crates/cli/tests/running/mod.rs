@@ -250,3 +250,22 @@ impl RecordingSink {
         }
     }
 }
+
+/// `componentize-py` (PyPI, pinned as in the toolchain notes), installed when missing.
+pub fn componentize_py() -> String {
+    use std::process::Command;
+    let works = || {
+        Command::new("componentize-py")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !works() {
+        let status = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "componentize-py==0.25.1"])
+            .status()
+            .expect("run pip");
+        assert!(status.success(), "pip install componentize-py failed");
+    }
+    "componentize-py".into()
+}

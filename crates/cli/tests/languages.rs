@@ -1,0 +1,174 @@
+//! Handlers in other languages, as a new user makes them: `spindle new <language>-cloudevents`,
+//! `spindle build` with the language's toolchain from its registry, `spindle up`, and events
+//! over HTTP: binary, structured and batched, a permanent and a transient error, a publish to
+//! an output, a variable, and typed extensions through the SDK.
+
+#[allow(dead_code)] // this file reads only some of what the helper reports
+mod running;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What the test adds to a template's handler: the behaviours the template's greeting does
+/// not show, falling back to the template's own `handle`.
+const PYTHON_BEHAVIOURS: &str = r#"
+
+def behaviours(event: Event):
+    if event.type == "test.transient":
+        raise spindle_sdk.TransientError("the database is down, try later")
+    if event.type == "test.publish":
+        spindle_sdk.publish("audit", event.replace(type="test.audited").with_fresh_id())
+        return event.with_data("text/plain", "published")
+    if event.type == "test.config":
+        return event.with_data("text/plain", spindle_sdk.config.get("greeting") or "<none>")
+    if event.type == "test.echo":
+        return event
+    return handle(event)
+
+
+WitWorld = spindle_sdk.export(behaviours)
+"#;
+
+fn run(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spindle {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &'static str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = client.post(url).body(body).timeout(Duration::from_secs(60));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn binary(ty: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("ce-specversion", "1.0"),
+        ("ce-id", "lang-1"),
+        ("ce-source", "/languages"),
+        ("ce-type", ty),
+        ("content-type", "application/json"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_template_builds_runs_and_answers() {
+    let componentize = running::componentize_py();
+    assert!(!componentize.is_empty());
+    let sink = running::RecordingSink::start().await;
+    let root = tempfile::tempdir().unwrap();
+    run(
+        root.path(),
+        &["new", "python-cloudevents", "greeter", "--dir", "greeter"],
+    );
+    let dir = root.path().join("greeter");
+    let app = dir.join("app.py");
+    let template = std::fs::read_to_string(&app).unwrap();
+    let (head, _) = template
+        .rsplit_once("WitWorld = spindle_sdk.export(handle)")
+        .expect("the template exports its handler");
+    std::fs::write(&app, format!("{head}{PYTHON_BEHAVIOURS}")).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("spindle.toml")).unwrap();
+    std::fs::write(
+        dir.join("spindle.toml"),
+        format!(
+            "{manifest}\n[component.greeter.variables]\ngreeting = \"hi from the manifest\"\n\
+             [component.greeter.outputs]\naudit = \"{}\"\n[component.greeter.limits]\n\
+             timeout = \"60s\"\n",
+            sink.url
+        ),
+    )
+    .unwrap();
+    run(&dir, &["build"]);
+    let up = running::up(&dir, Stdio::inherit());
+    let url = format!("{}/", up.http);
+    let client = reqwest::Client::new();
+
+    // Binary in, binary out.
+    let (status, headers, body) = post(
+        &client,
+        &url,
+        &binary("com.example.greet"),
+        r#"{"name":"ada"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["ce-type"], "com.example.greeting");
+    assert_eq!(headers["ce-source"], "/greeter");
+    assert_eq!(body, r#"{"message":"Hello, ada!"}"#);
+
+    // Structured in, structured out; typed extensions survive the SDK both ways.
+    let (status, headers, body) = post(
+        &client,
+        &url,
+        &[("content-type", "application/cloudevents+json")],
+        r#"{"specversion":"1.0","id":"s-1","source":"/languages","type":"test.echo","count":3,"flag":true,"label":"x","datacontenttype":"application/json","data":{"k":1}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/cloudevents+json")
+    );
+    let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echoed["count"], 3, "{body}");
+    assert_eq!(echoed["flag"], true, "{body}");
+    assert_eq!(echoed["label"], "x", "{body}");
+    assert_eq!(echoed["data"]["k"], 1, "{body}");
+
+    // A batch in, a batch out, in order.
+    let (status, _, body) = post(
+        &client,
+        &url,
+        &[("content-type", "application/cloudevents-batch+json")],
+        r#"[{"specversion":"1.0","id":"b-1","source":"/l","type":"com.example.greet","datacontenttype":"application/json","data":{"name":"ada"}},{"specversion":"1.0","id":"b-2","source":"/l","type":"com.example.greet","datacontenttype":"application/json","data":{"name":"grace"}}]"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let batch: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(batch.len(), 2, "{body}");
+    assert_eq!(batch[0]["data"]["message"], "Hello, ada!");
+    assert_eq!(batch[1]["data"]["message"], "Hello, grace!");
+
+    // A permanent error: 422 with the handler's message.
+    let (status, _, body) = post(&client, &url, &binary("com.example.greet"), "{}").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("needs a `name`"), "{body}");
+
+    // A transient error: 503 and Retry-After.
+    let (status, headers, body) = post(&client, &url, &binary("test.transient"), "").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert!(body.contains("database is down"), "{body}");
+
+    // A variable.
+    let (status, _, body) = post(&client, &url, &binary("test.config"), "").await;
+    assert_eq!((status, body.as_str()), (200, "hi from the manifest"));
+
+    // A publish reaches the output.
+    let (status, _, body) = post(&client, &url, &binary("test.publish"), "").await;
+    assert_eq!((status, body.as_str()), (200, "published"));
+    sink.wait_for(1).await;
+    assert_eq!(sink.header("ce-type"), ["test.audited"]);
+}
