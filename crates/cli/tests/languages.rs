@@ -70,36 +70,90 @@ fn binary(ty: &'static str) -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_template_builds_runs_and_answers() {
-    let componentize = running::componentize_py();
-    assert!(!componentize.is_empty());
-    let sink = running::RecordingSink::start().await;
-    let root = tempfile::tempdir().unwrap();
-    run(
-        root.path(),
-        &["new", "python-cloudevents", "greeter", "--dir", "greeter"],
-    );
-    let dir = root.path().join("greeter");
-    let app = dir.join("app.py");
-    let template = std::fs::read_to_string(&app).unwrap();
-    let (head, _) = template
-        .rsplit_once("WitWorld = spindle_sdk.export(handle)")
+/// The same for JavaScript.
+const JS_BEHAVIOURS: &str = r#"
+import { TransientError, publish, config } from './node_modules/spindle-sdk/index.js';
+
+function behaviours(event) {
+  if (event.type === 'test.transient') throw new TransientError('the database is down, try later');
+  if (event.type === 'test.publish') {
+    publish('audit', event.replace({ type: 'test.audited' }).withFreshId());
+    return event.withData('text/plain', 'published');
+  }
+  if (event.type === 'test.config') return event.withData('text/plain', config.get('greeting') ?? '<none>');
+  if (event.type === 'test.echo') return event;
+  return greet(event);
+}
+
+export const handle = handler(behaviours);
+"#;
+
+/// Creates `template` as `greeter` in `root`, swaps its export line `export_line` for
+/// `behaviours`, declares a variable and an output to `sink`, and builds it.
+fn create_and_build(
+    root: &Path,
+    template: &str,
+    file: &str,
+    export_line: &str,
+    behaviours: &str,
+    sink: &str,
+) -> std::path::PathBuf {
+    run(root, &["new", template, "greeter", "--dir", "greeter"]);
+    let dir = root.join("greeter");
+    let app = dir.join(file);
+    let source = std::fs::read_to_string(&app).unwrap();
+    let (head, _) = source
+        .rsplit_once(export_line)
         .expect("the template exports its handler");
-    std::fs::write(&app, format!("{head}{PYTHON_BEHAVIOURS}")).unwrap();
+    std::fs::write(&app, format!("{head}{behaviours}")).unwrap();
     let manifest = std::fs::read_to_string(dir.join("spindle.toml")).unwrap();
     std::fs::write(
         dir.join("spindle.toml"),
         format!(
             "{manifest}\n[component.greeter.variables]\ngreeting = \"hi from the manifest\"\n\
-             [component.greeter.outputs]\naudit = \"{}\"\n[component.greeter.limits]\n\
-             timeout = \"60s\"\n",
-            sink.url
+             [component.greeter.outputs]\naudit = \"{sink}\"\n[component.greeter.limits]\n\
+             timeout = \"60s\"\n"
         ),
     )
     .unwrap();
     run(&dir, &["build"]);
-    let up = running::up(&dir, Stdio::inherit());
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_template_builds_runs_and_answers() {
+    running::componentize_py();
+    let sink = running::RecordingSink::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = create_and_build(
+        root.path(),
+        "python-cloudevents",
+        "app.py",
+        "WitWorld = spindle_sdk.export(handle)",
+        PYTHON_BEHAVIOURS,
+        &sink.url,
+    );
+    exercise(&dir, &sink).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_template_builds_runs_and_answers() {
+    let sink = running::RecordingSink::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = create_and_build(
+        root.path(),
+        "js-cloudevents",
+        "app.js",
+        "export const handle = handler(greet);",
+        JS_BEHAVIOURS,
+        &sink.url,
+    );
+    exercise(&dir, &sink).await;
+}
+
+/// Runs the app in `dir` and sends it every case.
+async fn exercise(dir: &Path, sink: &running::RecordingSink) {
+    let up = running::up(dir, Stdio::inherit());
     let url = format!("{}/", up.http);
     let client = reqwest::Client::new();
 

@@ -74,6 +74,34 @@ const TEMPLATES: &[Template] = &[
         sdk: "sdk/python",
         wit: true,
     },
+    Template {
+        name: "js-cloudevents",
+        about: "a JavaScript CloudEvents handler (spindle-sdk, componentize-js) behind an HTTP route",
+        files: &[
+            (
+                "app.js",
+                include_str!("../../../../templates/js-cloudevents/app.js"),
+            ),
+            (
+                "package.json",
+                include_str!("../../../../templates/js-cloudevents/package.json"),
+            ),
+            (
+                ".npmrc",
+                include_str!("../../../../templates/js-cloudevents/.npmrc"),
+            ),
+            (
+                "spindle.toml",
+                include_str!("../../../../templates/js-cloudevents/spindle.toml"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../../templates/js-cloudevents/README.md"),
+            ),
+        ],
+        sdk: "sdk/js",
+        wit: true,
+    },
 ];
 
 /// Flags of `spindle new`.
@@ -81,7 +109,8 @@ const TEMPLATES: &[Template] = &[
 #[command(
     after_help = "Templates:\n  rust-cloudevents    a Rust CloudEvents handler behind an HTTP route\n  \
 python-cloudevents  a Python CloudEvents handler (needs componentize-py: pip install \
-componentize-py==0.25.1)\n\n\
+componentize-py==0.25.1)\n  js-cloudevents      a JavaScript CloudEvents handler (needs Node.js and npm; \
+componentize-js comes from npm)\n\n\
 Example:\n  spindle new rust-cloudevents greeter && cd greeter && spindle build && spindle up"
 )]
 pub struct NewArgs {
@@ -93,8 +122,8 @@ pub struct NewArgs {
     /// Where to create the project.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Path to the template language's SDK (the `spindle-sdk` crate, the `sdk/python`
-    /// package) [default: the SDK of the Spindle checkout this binary was built from].
+    /// Path to the template language's SDK (the `spindle-sdk` crate, the `sdk/python` or
+    /// `sdk/js` package) [default: the SDK of the Spindle checkout this binary was built from].
     #[arg(long)]
     sdk_path: Option<PathBuf>,
 }
