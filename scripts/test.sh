@@ -25,6 +25,9 @@ if [ -x scripts/guest-toolchain.sh ]; then
   bash scripts/guest-toolchain.sh
 fi
 
+say "Making sure Python and JavaScript handlers can be built (componentize-py, Node.js)"
+bash scripts/language-toolchains.sh
+
 say "Linting (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
