@@ -88,24 +88,28 @@ function behaviours(event) {
 export const handle = handler(behaviours);
 "#;
 
-/// Creates `template` as `greeter` in `root`, swaps its export line `export_line` for
-/// `behaviours`, declares a variable and an output to `sink`, and builds it.
+/// `source` with its last line `export_line` replaced by `behaviours`.
+fn swap_export(source: &str, export_line: &str, behaviours: &str) -> String {
+    let (head, _) = source
+        .rsplit_once(export_line)
+        .expect("the template exports its handler");
+    format!("{head}{behaviours}")
+}
+
+/// Creates `template` as `greeter` in `root`, rewrites its handler `file` with `patch`,
+/// declares a variable and an output to `sink`, and builds it.
 fn create_and_build(
     root: &Path,
     template: &str,
     file: &str,
-    export_line: &str,
-    behaviours: &str,
+    patch: impl Fn(&str) -> String,
     sink: &str,
 ) -> std::path::PathBuf {
     run(root, &["new", template, "greeter", "--dir", "greeter"]);
     let dir = root.join("greeter");
     let app = dir.join(file);
     let source = std::fs::read_to_string(&app).unwrap();
-    let (head, _) = source
-        .rsplit_once(export_line)
-        .expect("the template exports its handler");
-    std::fs::write(&app, format!("{head}{behaviours}")).unwrap();
+    std::fs::write(&app, patch(&source)).unwrap();
     let manifest = std::fs::read_to_string(dir.join("spindle.toml")).unwrap();
     std::fs::write(
         dir.join("spindle.toml"),
@@ -129,8 +133,13 @@ async fn the_python_template_builds_runs_and_answers() {
         root.path(),
         "python-cloudevents",
         "app.py",
-        "WitWorld = spindle_sdk.export(handle)",
-        PYTHON_BEHAVIOURS,
+        |s| {
+            swap_export(
+                s,
+                "WitWorld = spindle_sdk.export(handle)",
+                PYTHON_BEHAVIOURS,
+            )
+        },
         &sink.url,
     );
     exercise(&dir, &sink).await;
@@ -144,8 +153,75 @@ async fn the_js_template_builds_runs_and_answers() {
         root.path(),
         "js-cloudevents",
         "app.js",
-        "export const handle = handler(greet);",
-        JS_BEHAVIOURS,
+        |s| swap_export(s, "export const handle = handler(greet);", JS_BEHAVIOURS),
+        &sink.url,
+    );
+    exercise(&dir, &sink).await;
+}
+
+/// The same for C: the template's handler becomes `greet`, called by these behaviours.
+const C_BEHAVIOURS: &str = r#"
+#include <string.h>
+
+static spindle_event_t with_text(const spindle_event_t *event, const char *text) {
+    spindle_event_t reply = spindle_event_clone(event);
+    spindle_event_set_data(&reply, "text/plain", text, strlen(text));
+    return reply;
+}
+
+bool spindle_handle(const spindle_event_t *event, spindle_results_t *results, spindle_error_t *error) {
+    if (spindle_event_type_is(event, "test.transient"))
+        return spindle_fail_transient(error, "the database is down, try later");
+    if (spindle_event_type_is(event, "test.publish")) {
+        spindle_event_t audited = spindle_event_clone(event);
+        spindle_event_set_type(&audited, "test.audited");
+        spindle_event_set_id(&audited, "audited-1");
+        char *why = NULL;
+        bool published = spindle_publish("audit", &audited, &why);
+        spindle_event_free(&audited);
+        if (!published) {
+            bool failed = spindle_fail_permanent(error, why);
+            free(why);
+            return failed;
+        }
+        spindle_results_push(results, with_text(event, "published"));
+        return true;
+    }
+    if (spindle_event_type_is(event, "test.config")) {
+        char *value = spindle_config_get("greeting");
+        spindle_results_push(results, with_text(event, value ? value : "<none>"));
+        free(value);
+        return true;
+    }
+    if (spindle_event_type_is(event, "test.echo")) {
+        spindle_results_push(results, spindle_event_clone(event));
+        return true;
+    }
+    return greet(event, results, error);
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_template_builds_runs_and_answers() {
+    let toolchain = Command::new("bash")
+        .arg(running::repo().join("scripts/language-toolchains.sh"))
+        .arg("c")
+        .status()
+        .unwrap();
+    assert!(
+        toolchain.success(),
+        "scripts/language-toolchains.sh c failed"
+    );
+    let sink = running::RecordingSink::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = create_and_build(
+        root.path(),
+        "c-cloudevents",
+        "handler.c",
+        |s| {
+            let renamed = s.replacen("bool spindle_handle(", "static bool greet(", 1);
+            format!("{renamed}{C_BEHAVIOURS}")
+        },
         &sink.url,
     );
     exercise(&dir, &sink).await;

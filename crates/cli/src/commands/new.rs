@@ -102,6 +102,30 @@ const TEMPLATES: &[Template] = &[
         sdk: "sdk/js",
         wit: true,
     },
+    Template {
+        name: "c-cloudevents",
+        about: "a C CloudEvents handler (spindle.h, wit-bindgen c, clang) behind an HTTP route",
+        files: &[
+            (
+                "handler.c",
+                include_str!("../../../../templates/c-cloudevents/handler.c"),
+            ),
+            (
+                "Makefile",
+                include_str!("../../../../templates/c-cloudevents/Makefile"),
+            ),
+            (
+                "spindle.toml",
+                include_str!("../../../../templates/c-cloudevents/spindle.toml"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../../templates/c-cloudevents/README.md"),
+            ),
+        ],
+        sdk: "sdk/c",
+        wit: true,
+    },
 ];
 
 /// Flags of `spindle new`.
@@ -110,7 +134,8 @@ const TEMPLATES: &[Template] = &[
     after_help = "Templates:\n  rust-cloudevents    a Rust CloudEvents handler behind an HTTP route\n  \
 python-cloudevents  a Python CloudEvents handler (needs componentize-py: pip install \
 componentize-py==0.25.1)\n  js-cloudevents      a JavaScript CloudEvents handler (needs Node.js and npm; \
-componentize-js comes from npm)\n\n\
+componentize-js comes from npm)\n  c-cloudevents       a C CloudEvents handler (needs clang, wit-bindgen and \
+wasm-component-ld: scripts/language-toolchains.sh c)\n\n\
 Example:\n  spindle new rust-cloudevents greeter && cd greeter && spindle build && spindle up"
 )]
 pub struct NewArgs {
@@ -123,7 +148,7 @@ pub struct NewArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Path to the template language's SDK (the `spindle-sdk` crate, the `sdk/python` or
-    /// `sdk/js` package) [default: the SDK of the Spindle checkout this binary was built from].
+    /// `sdk/js` package, the `sdk/c` directory) [default: the SDK of the Spindle checkout this binary was built from].
     #[arg(long)]
     sdk_path: Option<PathBuf>,
 }

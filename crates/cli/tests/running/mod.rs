@@ -269,3 +269,11 @@ pub fn componentize_py() -> String {
     }
     "componentize-py".into()
 }
+
+/// The repository root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
