@@ -1,7 +1,7 @@
 //! The one conversion of this component's boundary: the codec's event to and from the WIT
 //! record the linked handler takes, checked on the way back by every rule a wire event is.
 
-use cloudevent::{AttributeType, AttributeValue, Data, Event, EventBuilder, Problem};
+use cloudevent::{AttributeType, AttributeValue, Data, Event, EventBuilder};
 
 use crate::spindle::cloudevents::types as wit;
 
@@ -54,16 +54,7 @@ pub(crate) fn from_wit(event: wit::Event) -> Result<Event, cloudevent::Error> {
             b.attribute_str(name, value);
         }
     }
-    let mut seen: Vec<String> = Vec::with_capacity(event.extensions.len());
     for (name, value) in event.extensions {
-        if seen.contains(&name) {
-            b.problem(Problem::attribute(
-                name,
-                "the handler set this extension more than once (an attribute appears at most once)",
-            ));
-            continue;
-        }
-        seen.push(name.clone());
         let typed = match value {
             wit::AttributeValue::Boolean(v) => Ok(AttributeValue::Boolean(v)),
             wit::AttributeValue::Integer(v) => Ok(AttributeValue::Integer(v)),
@@ -71,12 +62,11 @@ pub(crate) fn from_wit(event: wit::Event) -> Result<Event, cloudevent::Error> {
             wit::AttributeValue::Binary(v) => Ok(AttributeValue::Binary(v)),
             wit::AttributeValue::Uri(v) => AttributeValue::parse(AttributeType::Uri, &v),
             wit::AttributeValue::UriRef(v) => AttributeValue::parse(AttributeType::UriRef, &v),
-            wit::AttributeValue::Timestamp(v) => AttributeValue::parse(AttributeType::Timestamp, &v),
+            wit::AttributeValue::Timestamp(v) => {
+                AttributeValue::parse(AttributeType::Timestamp, &v)
+            }
         };
-        match typed {
-            Ok(value) => b.set_extension(name, value),
-            Err(error) => b.problem(Problem::attribute(name, error.to_string())),
-        }
+        b.listed_extension(name, typed);
     }
     if let Some(data) = event.data {
         b.set_data(Data::binary(data));

@@ -112,7 +112,9 @@ fn cloudevents(headers: &HeaderMap, body: Bytes) -> Answer {
                                     title: "Handler failed",
                                     retry_after: None,
                                 },
-                                &format!("{location}: the handler returned an invalid event: {error}"),
+                                &format!(
+                                    "{location}: the handler returned an invalid event: {error}"
+                                ),
                                 None,
                             );
                         }
@@ -121,7 +123,9 @@ fn cloudevents(headers: &HeaderMap, body: Bytes) -> Answer {
             }
             Err(error) => {
                 return problem(
-                    Refusal::handler(error.kind == spindle::cloudevents::types::ErrorKind::Transient),
+                    Refusal::handler(
+                        error.kind == spindle::cloudevents::types::ErrorKind::Transient,
+                    ),
                     &format!("{location}: {}", error.message),
                     None,
                 );
@@ -181,9 +185,7 @@ fn handshake(headers: &HeaderMap) -> Answer {
         (webhook::ALLOWED_RATE, rate.as_str()),
     ] {
         if let Ok(value) = HeaderValue::from_str(value) {
-            answer
-                .headers
-                .insert(HeaderName::from_static(name), value);
+            answer.headers.insert(HeaderName::from_static(name), value);
         }
     }
     answer

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::attribute::{
-    AttributeType, AttributeValue, Timestamp, check_name, check_string, check_uri, check_uri_ref,
+    AttributeType, AttributeValue, Timestamp, ValueError, check_name, check_string, check_uri,
+    check_uri_ref,
 };
 use crate::data::{Data, DataKind};
 use crate::error::{Error, Problem};
@@ -421,6 +422,24 @@ impl EventBuilder {
                 self.extensions.insert(name, value);
             }
             Err(p) => self.problem(p),
+        }
+    }
+
+    /// Sets an extension from a list that can name one twice (the WIT record's, from a
+    /// component): a repeat is refused with a problem naming it, as every wire decoder refuses
+    /// a repeated attribute (core: "Each context attribute MUST only appear at most once");
+    /// which value was meant is unknowable. `value` is the typed value, or why it is not one.
+    pub fn listed_extension(&mut self, name: String, value: Result<AttributeValue, ValueError>) {
+        if self.extensions.contains_key(&name) {
+            self.problem(Problem::attribute(
+                name,
+                "the component set this extension more than once (an attribute appears at most once)",
+            ));
+            return;
+        }
+        match value {
+            Ok(value) => self.set_extension(name, value),
+            Err(error) => self.problem(Problem::attribute(name, error.to_string())),
         }
     }
 

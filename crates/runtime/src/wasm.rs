@@ -135,19 +135,7 @@ pub fn from_engine(event: engine::Event) -> Result<Event, cloudevent::Error> {
             b.attribute_str(name, value);
         }
     }
-    let mut seen: Vec<String> = Vec::with_capacity(event.extensions.len());
     for (name, value) in event.extensions {
-        // Core: "Each context attribute MUST only appear at most once in a CloudEvent". The
-        // WIT list can name one twice; which value was meant is unknowable, so neither is
-        // kept and the event is refused, as every wire decoder refuses a repeated attribute.
-        if seen.contains(&name) {
-            b.problem(cloudevent::Problem::attribute(
-                name,
-                "the component set this extension more than once (an attribute appears at most once)",
-            ));
-            continue;
-        }
-        seen.push(name.clone());
         let typed = match value {
             engine::AttributeValue::Boolean(v) => Ok(AttributeValue::Boolean(v)),
             engine::AttributeValue::Integer(v) => Ok(AttributeValue::Integer(v)),
@@ -159,10 +147,7 @@ pub fn from_engine(event: engine::Event) -> Result<Event, cloudevent::Error> {
                 AttributeValue::parse(AttributeType::Timestamp, &v)
             }
         };
-        match typed {
-            Ok(value) => b.set_extension(name, value),
-            Err(error) => b.problem(cloudevent::Problem::attribute(name, error.to_string())),
-        }
+        b.listed_extension(name, typed);
     }
     if let Some(data) = event.data {
         b.set_data(Data::binary(data));
