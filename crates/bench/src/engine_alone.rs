@@ -56,7 +56,7 @@ fn bench_event(body_size: usize) -> anyhow::Result<Event> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let (headers, body) = load::binary_event(addr, body_size);
     match cloudevent::http::decode(&headers, body)? {
-        cloudevent::http::Message::Event(event, _) => Ok(runtime::wasm::to_engine(&event)),
+        cloudevent::http::Message::Event(event, _) => Ok(event),
         cloudevent::http::Message::Batch(_) => anyhow::bail!("the benchmark request is a batch"),
     }
 }

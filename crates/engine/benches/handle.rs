@@ -39,10 +39,16 @@ fn thread_cpu_time() -> Option<Duration> {
 }
 
 fn bench_event() -> Event {
-    let mut event = Event::new("bench-1", "/bench", "com.example.bench");
-    event.datacontenttype = Some("application/json".into());
-    event.data = Some(br#"{"order":"1234","qty":3,"note":"a small payload"}"#.to_vec());
-    event
+    Event::builder()
+        .id("bench-1")
+        .source("/bench")
+        .ty("com.example.bench")
+        .data_with_type(
+            "application/json",
+            cloudevent::Data::binary(&br#"{"order":"1234","qty":3,"note":"a small payload"}"#[..]),
+        )
+        .build()
+        .unwrap()
 }
 
 fn us(d: Duration) -> f64 {

@@ -8,7 +8,7 @@
 //! - log records: at most [`MAX_LOG_RECORDS`] per event, each cut to [`MAX_LOG_BYTES`]; the
 //!   rest are dropped with one warning, and the event goes on.
 
-use crate::event::{AttributeValue, Event};
+use crate::bindings::wit::{AttributeValue, Event};
 
 /// The most events one call may publish, and the most results it may return.
 pub const MAX_OUTPUT_EVENTS: usize = 1000;
@@ -53,7 +53,7 @@ pub(crate) fn event_size(e: &Event) -> usize {
     e.id.len()
         + e.source.len()
         + e.specversion.len()
-        + e.ty.len()
+        + e.type_.len()
         + optional
         + extensions
         + e.data.as_ref().map_or(0, Vec::len)
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn limits_hold() {
         let mut b = Budget::default();
-        let e = Event::new("1", "/s", "t");
+        let e = crate::event::tests::guest_event(Vec::new());
         for _ in 0..MAX_OUTPUT_EVENTS {
             b.publish(&e).unwrap();
         }
@@ -141,7 +141,7 @@ mod tests {
         let mut b = Budget::default();
         let big = Event {
             data: Some(vec![0; MAX_OUTPUT_BYTES]),
-            ..Event::new("1", "/s", "t")
+            ..crate::event::tests::guest_event(Vec::new())
         };
         assert!(b.publish(&big).is_err());
         let mut b = Budget::default();

@@ -5,12 +5,12 @@ use crate::budget::Budget;
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::event::Event;
 use crate::host::{ComponentShared, HostState};
 use crate::limiter::MemoryLimiter;
 use crate::outgoing::OutgoingHttp;
 use crate::publisher::Publisher;
 use crate::wasi::{LazyWasi, ResolvedGrants};
+use cloudevent::Event;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -140,7 +140,7 @@ impl Handler {
                 .await
                 .map_err(Failure::Instantiate)?;
             instance
-                .call_handle(&mut store, &event.into())
+                .call_handle(&mut store, &crate::event::to_wit(&event))
                 .await
                 .map_err(Failure::Call)
         };
@@ -156,7 +156,6 @@ impl Handler {
             Ok(Err(Failure::Instantiate(e))) => Err(ctx.classify_instantiate(e)),
             Ok(Err(Failure::Call(e))) => Err(ctx.classify(e)),
             Ok(Ok(Ok(events))) => {
-                let events: Vec<Event> = events.into_iter().map(Event::from).collect();
                 let budget = &mut store.data_mut().budget;
                 // A refused publish fails the event even if the guest ignored the refusal.
                 let over = budget
@@ -168,7 +167,17 @@ impl Handler {
                         component: name.to_string(),
                         message,
                     }),
-                    None => Ok(events),
+                    None => events
+                        .into_iter()
+                        .map(|e| {
+                            crate::event::from_wit(e).map_err(|error| HandleError::Trap {
+                                component: name.to_string(),
+                                message: format!(
+                                    "the component returned an invalid event: {error}"
+                                ),
+                            })
+                        })
+                        .collect(),
                 }
             }
             Ok(Ok(Err(bindings::wit::HandlerError { kind, message }))) => {

@@ -2,7 +2,6 @@
 
 use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
 use crate::budget::{self, Budget, MAX_LOG_BYTES, MAX_LOG_RECORDS};
-use crate::event::Event;
 use crate::limiter::MemoryLimiter;
 use crate::outgoing::OutgoingHttp;
 use crate::publisher::{PublishError, Publisher};
@@ -84,12 +83,13 @@ impl outbound::Host for HostState {
         if !self.shared.outputs.contains(&output) {
             return Err(outbound::PublishError::UnknownOutput(output));
         }
-        let event = Event::from(event);
         if let Err(why) = self.budget.publish(&event) {
             return Err(outbound::PublishError::Failed(format!(
                 "{why}: this event fails"
             )));
         }
+        let event = crate::event::from_wit(event)
+            .map_err(|error| outbound::PublishError::InvalidEvent(error.to_string()))?;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let publish = self.publisher.publish(&output, event);
         match tokio::time::timeout(remaining, publish).await {

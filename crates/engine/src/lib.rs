@@ -1,7 +1,8 @@
 //! The wasmtime host that runs Spindle's CloudEvents handler components.
 //!
 //! A component implements the `spindle:cloudevents/handler` world (see `wit/` at the
-//! repository root): it exports `handle(event) -> result<list<event>, handler-error>` and never
+//! repository root), and the engine speaks the core event (`cloudevent::Event`), converting it
+//! to and from the WIT record at the call (and checking what comes back): it exports `handle(event) -> result<list<event>, handler-error>` and never
 //! learns which transport brought the event. This crate knows nothing of transports either: the
 //! runtime decodes an event, calls [`Handler::handle`], and routes what comes back.
 //!
@@ -24,7 +25,8 @@
 //! let engine = Engine::new(EngineConfig::default().with_cache_dir(".spindle/cache"))?;
 //! let handler = engine.load("echo", ComponentSource::Path("echo.wasm".into()), ComponentConfig::default())?;
 //! let publisher = Arc::new(CollectingPublisher::default());
-//! let replies = handler.handle(Event::new("1", "/demo", "demo.ping"), publisher.clone()).await?;
+//! let event = Event::builder().id("1").source("/demo").ty("demo.ping").build()?;
+//! let replies = handler.handle(event, publisher.clone()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -52,10 +54,10 @@ mod stdio;
 mod ticker;
 mod wasi;
 
+pub use cloudevent::{AttributeValue, Event};
 pub use config::{ComponentConfig, DirGrant, EngineConfig, Grants, Limits};
 pub use engine::{ComponentSource, Engine};
 pub use error::{ErrorKind, HandleError, LoadError};
-pub use event::{AttributeValue, Event};
 pub use handler::Handler;
 pub use http::{HttpBody, HttpHandler};
 pub use outbound::{OutboundHost, default_port};

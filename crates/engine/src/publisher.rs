@@ -3,7 +3,7 @@
 //! The caller supplies a [`Publisher`] per call, so the runtime decides per event whether
 //! publishing means "append to the durable outbox" or, in tests and `spindle send`, "collect".
 
-use crate::event::Event;
+use cloudevent::Event;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;

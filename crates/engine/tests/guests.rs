@@ -3,6 +3,7 @@
 
 mod support;
 
+use cloudevent::Data;
 use engine::{
     AttributeValue, CollectingPublisher, DirGrant, ErrorKind, Event, HandleError, Handler,
     Publisher,
@@ -22,33 +23,32 @@ fn no_outputs() -> Arc<dyn Publisher> {
 /// A good event still works on `handler` (the engine keeps serving after a bad one).
 async fn still_serves(handler: &Handler) {
     let mut e = ev("config");
-    e.id = "after-bad".into();
+    e.set_id("after-bad").unwrap();
     let out = handler
         .handle(e, no_outputs())
         .await
         .expect("good event after a bad one");
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].id, "after-bad");
+    assert_eq!(out[0].id(), "after-bad");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_returns_the_event_unchanged() {
     let engine = engine();
     let echo = load(&engine, "guest_echo", relaxed());
-    let mut e = Event::new("42", "/src", "com.example.ping");
-    e.subject = Some("sub".into());
-    e.time = Some("2026-11-27T20:00:00Z".into());
-    e.datacontenttype = Some("text/plain".into());
-    e.data = Some(b"hello".to_vec());
-    e.extensions = vec![
-        ("seq".into(), AttributeValue::Integer(7)),
-        ("flag".into(), AttributeValue::Boolean(true)),
-        ("bin".into(), AttributeValue::Binary(vec![0, 255])),
-        (
-            "link".into(),
-            AttributeValue::Uri("https://example.com/x".into()),
-        ),
-    ];
+    let e = Event::builder()
+        .id("42")
+        .source("/src")
+        .ty("com.example.ping")
+        .subject("sub")
+        .time("2026-11-27T20:00:00Z".parse().unwrap())
+        .data_with_type("text/plain", Data::binary(&b"hello"[..]))
+        .extension("seq", 7)
+        .extension("flag", true)
+        .extension("bin", AttributeValue::Binary(vec![0, 255]))
+        .extension("link", AttributeValue::Uri("https://example.com/x".into()))
+        .build()
+        .unwrap();
     let out = echo.handle(e.clone(), no_outputs()).await.unwrap();
     assert_eq!(out, vec![e]);
 }
@@ -58,23 +58,26 @@ async fn json_transform_parses_and_emits_json() {
     let engine = engine();
     let h = load(&engine, "guest_behaviours", relaxed());
     let mut e = ev("json.transform");
-    e.datacontenttype = Some("application/json".into());
-    e.data = Some(br#"{"name":"ada","qty":21}"#.to_vec());
+    e.set_data(
+        Some("application/json".into()),
+        Some(Data::binary(&br#"{"name":"ada","qty":21}"#[..])),
+    )
+    .unwrap();
     let out = h.handle(e, no_outputs()).await.unwrap();
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].ty, "json.transformed");
-    assert_eq!(out[0].subject.as_deref(), Some("1"));
-    assert_eq!(out[0].datacontenttype.as_deref(), Some("application/json"));
-    let v: serde_json::Value = serde_json::from_slice(out[0].data.as_ref().unwrap()).unwrap();
+    assert_eq!(out[0].ty(), "json.transformed");
+    assert_eq!(out[0].subject(), Some("1"));
+    assert_eq!(out[0].datacontenttype(), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(out[0].data().unwrap().as_bytes()).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"greeting": "hello ada", "double": 42})
     );
-    assert!(!out[0].id.is_empty() && out[0].id != "1", "a fresh id");
+    assert!(!out[0].id().is_empty() && out[0].id() != "1", "a fresh id");
 
     // Malformed JSON is the handler's permanent error, not a trap.
     let mut bad = ev("json.transform");
-    bad.data = Some(b"{".to_vec());
+    bad.set_data(None, Some(Data::binary(&b"{"[..]))).unwrap();
     match h.handle(bad, no_outputs()).await {
         Err(HandleError::Handler {
             kind: ErrorKind::Permanent,
@@ -92,10 +95,10 @@ async fn fan_out_returns_three_events() {
     let engine = engine();
     let h = load(&engine, "guest_behaviours", relaxed());
     let out = h.handle(ev("fanout"), no_outputs()).await.unwrap();
-    let subjects: Vec<_> = out.iter().map(|e| e.subject.clone().unwrap()).collect();
+    let subjects: Vec<_> = out.iter().map(|e| e.subject().unwrap()).collect();
     assert_eq!(subjects, ["0", "1", "2"]);
     assert_eq!(out[2].extension("index"), Some(&AttributeValue::Integer(2)));
-    let ids: std::collections::HashSet<_> = out.iter().map(|e| &e.id).collect();
+    let ids: std::collections::HashSet<_> = out.iter().map(|e| e.id()).collect();
     assert_eq!(ids.len(), 3, "distinct ids");
 }
 
@@ -110,9 +113,9 @@ async fn publish_reaches_declared_outputs_only() {
     let published = publisher.take();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].0, "audit");
-    assert_eq!(published[0].1.ty, "audited");
+    assert_eq!(published[0].1.ty(), "audited");
     assert_eq!(
-        out[0].data.as_deref(),
+        out[0].data().map(|d| d.as_bytes()),
         Some(&b"unknown-output refused: true"[..])
     );
 
@@ -221,7 +224,7 @@ async fn files_are_denied_unless_granted() {
     std::fs::write(dir.path().join("hello.txt"), "granted content").unwrap();
     let engine = engine();
     let mut read = ev("readfile");
-    read.subject = Some("/data/hello.txt".into());
+    read.set_subject(Some("/data/hello.txt".into())).unwrap();
 
     let denied = load(&engine, "guest_behaviours", relaxed());
     match denied.handle(read.clone(), no_outputs()).await {
@@ -233,7 +236,9 @@ async fn files_are_denied_unless_granted() {
     }
     // Not even the host's own files through a relative or absolute path.
     let mut host_file = ev("readfile");
-    host_file.subject = Some(dir.path().join("hello.txt").display().to_string());
+    host_file
+        .set_subject(Some(dir.path().join("hello.txt").display().to_string()))
+        .unwrap();
     assert!(denied.handle(host_file, no_outputs()).await.is_err());
     still_serves(&denied).await;
 
@@ -244,7 +249,10 @@ async fn files_are_denied_unless_granted() {
     });
     let granted = load(&engine, "guest_behaviours", config);
     let out = granted.handle(read, no_outputs()).await.unwrap();
-    assert_eq!(out[0].data.as_deref(), Some(&b"granted content"[..]));
+    assert_eq!(
+        out[0].data().map(|d| d.as_bytes()),
+        Some(&b"granted content"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,9 +263,9 @@ async fn environment_and_variables_are_explicit() {
     let engine = engine();
     let plain = load(&engine, "guest_behaviours", relaxed());
     let out = plain.handle(ev("env"), no_outputs()).await.unwrap();
-    assert_eq!(out[0].data.as_deref(), Some(&b"<unset>"[..]));
+    assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"<unset>"[..]));
     let out = plain.handle(ev("config"), no_outputs()).await.unwrap();
-    assert_eq!(out[0].data.as_deref(), Some(&b"<none>"[..]));
+    assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"<none>"[..]));
 
     let mut config = relaxed();
     config
@@ -267,9 +275,9 @@ async fn environment_and_variables_are_explicit() {
     config.variables.insert("greeting".into(), "bonjour".into());
     let granted = load(&engine, "guest_behaviours", config);
     let out = granted.handle(ev("env"), no_outputs()).await.unwrap();
-    assert_eq!(out[0].data.as_deref(), Some(&b"granted"[..]));
+    assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"granted"[..]));
     let out = granted.handle(ev("config"), no_outputs()).await.unwrap();
-    assert_eq!(out[0].data.as_deref(), Some(&b"bonjour"[..]));
+    assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"bonjour"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,7 +322,7 @@ async fn every_event_gets_a_fresh_instance() {
     for _ in 0..5 {
         let out = h.handle(ev("counter"), no_outputs()).await.unwrap();
         assert_eq!(
-            out[0].data.as_deref(),
+            out[0].data().map(|d| d.as_bytes()),
             Some(&b"1"[..]),
             "global state leaked"
         );
@@ -330,13 +338,13 @@ async fn memory_written_by_one_event_is_pristine_for_the_next() {
     for _ in 0..4 {
         let out = h.handle(ev("scribble"), no_outputs()).await.unwrap();
         assert_eq!(
-            out[0].data.as_deref(),
+            out[0].data().map(|d| d.as_bytes()),
             Some(&b"0"[..]),
             "pages written by an earlier event leaked"
         );
         // An event that touches little in between, reusing the same slot.
         let out = h.handle(ev("counter"), no_outputs()).await.unwrap();
-        assert_eq!(out[0].data.as_deref(), Some(&b"1"[..]));
+        assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"1"[..]));
     }
 }
 

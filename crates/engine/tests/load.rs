@@ -37,7 +37,7 @@ async fn compiled_components_are_cached_and_bad_cache_files_recompiled() {
         )
         .unwrap();
     assert_eq!(cwasm_files(cache.path()), files);
-    let ev = engine::Event::new("1", "/s", "t");
+    let ev = support::event("1", "/s", "t");
     let publisher = std::sync::Arc::new(engine::CollectingPublisher::default());
     assert_eq!(echo.handle(ev.clone(), publisher).await.unwrap(), vec![ev]);
 

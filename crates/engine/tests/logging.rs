@@ -38,7 +38,7 @@ fn guest_output_and_logs_go_to_tracing() {
         let engine = engine();
         let h = load(&engine, "guest_behaviours", relaxed());
         let mut e = ev("log");
-        e.id = "ev-77".into();
+        e.set_id("ev-77").unwrap();
         let out = h.handle(e, Arc::new(CollectingPublisher::default())).await;
         assert_eq!(out, Ok(vec![]));
     });

@@ -8,7 +8,7 @@
 
 mod support;
 
-use engine::{CollectingPublisher, ComponentSource, Event};
+use engine::{CollectingPublisher, ComponentSource};
 use std::sync::Arc;
 
 async fn build_and_run(route: &str) {
@@ -27,7 +27,7 @@ async fn build_and_run(route: &str) {
             support::relaxed(),
         )
         .unwrap();
-    let event = Event::new("1", "/toolchain", route);
+    let event = support::event("1", "/toolchain", route);
     let out = echo
         .handle(event.clone(), Arc::new(CollectingPublisher::default()))
         .await

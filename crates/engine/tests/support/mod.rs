@@ -114,5 +114,15 @@ pub fn load(engine: &Engine, name: &str, config: ComponentConfig) -> Handler {
 
 /// An event of type `ty` for the behaviours guest.
 pub fn ev(ty: &str) -> Event {
-    Event::new("1", "/tests", ty)
+    event("1", "/tests", ty)
+}
+
+/// An event with the three required attributes.
+pub fn event(id: &str, source: &str, ty: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source(source)
+        .ty(ty)
+        .build()
+        .unwrap()
 }
