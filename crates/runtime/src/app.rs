@@ -96,7 +96,8 @@ impl App {
             .filter(|t| t.executor == HttpExecutor::WasiHttp)
             .filter_map(|t| t.component.as_ref().map(ComponentId::as_str))
             .collect();
-        // Components behind a binder route only run linked to their binder.
+        // Components behind a binder route: linked to their binder for that route (and loaded
+        // as handlers too, so subscriptions and other triggers can reach them).
         let bound: BTreeSet<&str> = manifest
             .triggers
             .http
@@ -151,8 +152,7 @@ impl App {
             if bound.contains(id) {
                 configs.insert(id.to_owned(), config.clone());
             }
-            let only_raw = raw_http.contains(id) || bound.contains(id);
-            if !only_raw || cloudevents.contains(id) {
+            if !raw_http.contains(id) || cloudevents.contains(id) {
                 let handler =
                     engine.load(id, ComponentSource::Path(component.source.clone()), config)?;
                 components.insert(
