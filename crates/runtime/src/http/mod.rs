@@ -417,9 +417,17 @@ impl HttpTrigger {
             }
         };
         // What the component published is stored before its answer goes back, as for an
-        // event handler: once the client has a response, nothing it led to can be lost.
+        // event handler: once the client has a response, nothing it led to can be lost. An
+        // answer that is not a success means the handling failed (a binder answers a
+        // handler's error with 4xx/5xx), and what a failed handler published is discarded
+        // with it, as on a cloudevents route: the client's retry would publish it again.
         let published = published.take();
         if published.is_empty() {
+            return response;
+        }
+        if !response.status().is_success() {
+            tracing::debug!(component, status = %response.status(), discarded = published.len(),
+                "the request failed; discarding what it published");
             return response;
         }
         let mut deliveries = self.dispatcher.router().deliveries();
