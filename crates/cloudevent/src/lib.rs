@@ -44,6 +44,7 @@ pub mod mqtt;
 pub mod nats;
 pub mod protobuf;
 pub mod receiver;
+mod wit;
 
 pub use attribute::{AttributeType, AttributeValue, Timestamp, ValueError};
 pub use content_mode::ContentMode;
