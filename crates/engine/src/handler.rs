@@ -1,22 +1,17 @@
 //! One loaded handler component and the per-event execution: a fresh instance under limits.
 
 use crate::bindings::{self, HandlerPre};
-use crate::budget::Budget;
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::host::{ComponentShared, HostState};
-use crate::limiter::MemoryLimiter;
-use crate::outgoing::OutgoingHttp;
+use crate::host::{ComponentShared, HostState, new_store};
 use crate::publisher::Publisher;
-use crate::wasi::{LazyWasi, ResolvedGrants};
+use crate::wasi::ResolvedGrants;
 use cloudevent::Event;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
-use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi_http::WasiHttpCtx;
 
 /// A loaded `spindle:cloudevents/handler` component, ready to handle events concurrently.
 ///
@@ -108,30 +103,13 @@ impl Handler {
         let _permit = inner.slots.try_acquire().map_err(|_| HandleError::Busy {
             component: name.to_string(),
         })?;
-        let deadline = Instant::now() + inner.limits.deadline;
-        let wasi = LazyWasi::new(&inner.grants, name).map_err(|e| HandleError::Instantiate {
-            component: name.to_string(),
-            message: format!("cannot set up WASI: {e:#}"),
-        })?;
-        let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
-            shared: inner.shared.clone(),
+        let mut store = new_store(
+            &inner.engine,
+            &inner.shared,
+            &inner.grants,
+            &inner.limits,
             publisher,
-            deadline,
-            budget: Budget::default(),
-            http: WasiHttpCtx::new(),
-            outgoing: OutgoingHttp::new(
-                name.clone(),
-                inner.grants.outbound_hosts.clone(),
-                inner.engine.inner.outgoing.clone(),
-                deadline,
-            ),
-        };
-        let mut store = Store::new(&inner.engine.inner.wasmtime, state);
-        store.limiter(|s| &mut s.limiter);
-        arm_deadline(&mut store, deadline);
+        )?;
 
         let run = async {
             let instance = inner

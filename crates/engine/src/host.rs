@@ -2,13 +2,18 @@
 
 use crate::bindings::spindle::cloudevents::{config, log, outbound, types};
 use crate::budget::{self, Budget, MAX_LOG_BYTES, MAX_LOG_RECORDS};
+use crate::config::Limits;
+use crate::engine::Engine;
+use crate::error::HandleError;
+use crate::handler::arm_deadline;
 use crate::limiter::MemoryLimiter;
 use crate::outgoing::OutgoingHttp;
 use crate::publisher::{PublishError, Publisher};
-use crate::wasi::LazyWasi;
+use crate::wasi::{LazyWasi, ResolvedGrants};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
+use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -51,6 +56,44 @@ pub(crate) struct HostState {
     pub(crate) http: WasiHttpCtx,
     /// Which outgoing requests are allowed, and until when.
     pub(crate) outgoing: OutgoingHttp,
+}
+
+/// The store of one instance (one event, or one request) of a component: fresh host state
+/// under the component's limits, with its memory cap and its deadline armed. Both executors
+/// start every call here.
+pub(crate) fn new_store(
+    engine: &Engine,
+    shared: &Arc<ComponentShared>,
+    grants: &Arc<ResolvedGrants>,
+    limits: &Limits,
+    publisher: Arc<dyn Publisher>,
+) -> Result<Store<HostState>, HandleError> {
+    let name = &shared.name;
+    let deadline = Instant::now() + limits.deadline;
+    let wasi = LazyWasi::new(grants, name).map_err(|e| HandleError::Instantiate {
+        component: name.to_string(),
+        message: format!("cannot set up WASI: {e:#}"),
+    })?;
+    let state = HostState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.max_memory_bytes),
+        shared: shared.clone(),
+        publisher,
+        deadline,
+        budget: Budget::default(),
+        http: WasiHttpCtx::new(),
+        outgoing: OutgoingHttp::new(
+            name.clone(),
+            grants.outbound_hosts.clone(),
+            engine.inner.outgoing.clone(),
+            deadline,
+        ),
+    };
+    let mut store = Store::new(&engine.inner.wasmtime, state);
+    store.limiter(|s| &mut s.limiter);
+    arm_deadline(&mut store, deadline);
+    Ok(store)
 }
 
 impl WasiHttpView for HostState {

@@ -8,25 +8,19 @@
 //! from the guest goes only to its `allowed_outbound_hosts`, as for event handlers (see
 //! `outgoing`).
 
-use crate::budget::Budget;
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::handler::{ErrorContext, arm_deadline};
-use crate::host::{ComponentShared, HostState};
-use crate::limiter::MemoryLimiter;
-use crate::outgoing::OutgoingHttp;
+use crate::handler::ErrorContext;
+use crate::host::{ComponentShared, HostState, new_store};
 use crate::publisher::Publisher;
-use crate::wasi::{LazyWasi, ResolvedGrants};
+use crate::wasi::ResolvedGrants;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::Semaphore;
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 /// The body type of responses from [`HttpHandler::handle`]; hyper can serve it directly.
 pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -111,26 +105,13 @@ impl HttpHandler {
             component: name.to_string(),
             message: format!("{e:#}"),
         };
-        let deadline = Instant::now() + inner.limits.deadline;
-        let state = HostState {
-            wasi: LazyWasi::new(&inner.grants, &name).map_err(setup)?,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(inner.limits.max_memory_bytes),
-            shared: inner.shared.clone(),
+        let mut store = new_store(
+            &inner.engine,
+            &inner.shared,
+            &inner.grants,
+            &inner.limits,
             publisher,
-            deadline,
-            budget: Budget::default(),
-            http: WasiHttpCtx::new(),
-            outgoing: OutgoingHttp::new(
-                name.clone(),
-                inner.grants.outbound_hosts.clone(),
-                inner.engine.inner.outgoing.clone(),
-                deadline,
-            ),
-        };
-        let mut store = Store::new(&inner.engine.inner.wasmtime, state);
-        store.limiter(|s| &mut s.limiter);
-        arm_deadline(&mut store, deadline);
+        )?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
