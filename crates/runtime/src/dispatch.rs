@@ -226,10 +226,7 @@ impl Dispatcher {
                 }
                 tracing::debug!(component, event_id = %id, results = results.len(),
                     published = published.len(), "handled");
-                for (output, event) in published {
-                    deliveries.matching(&event);
-                    deliveries.output(component, &output, event);
-                }
+                queue_published(component, published, deliveries);
                 for result in &results {
                     deliveries.matching(result);
                 }
@@ -305,6 +302,19 @@ impl Dispatcher {
             self.forward(component, results, &mut deliveries);
         }
         Ok(deliveries.commit().await?)
+    }
+}
+
+/// Queues what `component` published: for the named outputs, and for the subscriptions each
+/// event matches.
+pub(crate) fn queue_published(
+    component: &str,
+    published: Vec<(String, Event)>,
+    deliveries: &mut Deliveries<'_>,
+) {
+    for (output, event) in published {
+        deliveries.matching(&event);
+        deliveries.output(component, &output, event);
     }
 }
 

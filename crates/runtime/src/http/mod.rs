@@ -21,13 +21,12 @@
 
 pub mod webhook;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use std::collections::BTreeSet;
-
 use cloudevent::http::{self as binding, Mode};
 use cloudevent::receiver::{self, Refusal};
 use futures::StreamExt as _;
@@ -37,7 +36,7 @@ use http_server::{HttpResponse, Limits, Problem, read_body};
 use hyper::body::Body;
 use tokio::net::TcpListener;
 
-use crate::dispatch::{DispatchError, Dispatcher, Published};
+use crate::dispatch::{DispatchError, Dispatcher, Published, queue_published};
 use crate::handler::{BoxFuture, HandlerError, Publish};
 pub use webhook::WebhookConfig;
 
@@ -431,10 +430,7 @@ impl HttpTrigger {
             return response;
         }
         let mut deliveries = self.dispatcher.router().deliveries();
-        for (output, event) in published {
-            deliveries.matching(&event);
-            deliveries.output(component, &output, event);
-        }
+        queue_published(component, published, &mut deliveries);
         match deliveries.commit().await {
             Ok(_) => response,
             Err(error) => {
