@@ -9,8 +9,10 @@ use crate::wasi::http::types::{
 };
 use crate::wasi::io::streams::StreamError;
 
-/// Bytes asked for per read and written per call (`wasi:io` allows 4096 per blocking write).
-const CHUNK: u64 = 4096;
+/// Bytes asked for per read of the request body.
+const READ_CHUNK: u64 = 64 * 1024;
+/// Bytes written per call (`wasi:io` allows 4096 per blocking write).
+const WRITE_CHUNK: usize = 4096;
 
 /// The request's headers; a header whose name or value `http` refuses is left out.
 pub(crate) fn headers(request: &IncomingRequest) -> HeaderMap {
@@ -46,7 +48,7 @@ pub(crate) fn read_body(request: IncomingRequest, limit: usize) -> Result<Bytes,
             .stream()
             .map_err(|()| BodyError::Failed("the request body has no stream".into()))?;
         loop {
-            match stream.blocking_read(CHUNK.max(64 * 1024)) {
+            match stream.blocking_read(READ_CHUNK) {
                 Ok(chunk) => {
                     if body.len() + chunk.len() > limit {
                         return Err(BodyError::TooLarge);
@@ -79,7 +81,7 @@ pub(crate) fn respond(out: ResponseOutparam, answer: Answer) {
     };
     ResponseOutparam::set(out, Ok(response));
     if let Ok(stream) = body.write() {
-        for chunk in answer.body.chunks(CHUNK as usize) {
+        for chunk in answer.body.chunks(WRITE_CHUNK) {
             if stream.blocking_write_and_flush(chunk).is_err() {
                 break;
             }

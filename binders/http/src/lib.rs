@@ -40,23 +40,26 @@ impl Guest for Binder {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let headers = io::headers(&request);
         let answer = match request.method() {
-            Method::Post => match io::read_body(request, max_body_size()) {
-                Ok(body) => cloudevents(&headers, body),
-                Err(io::BodyError::TooLarge) => problem(
-                    Refusal::too_large(),
-                    &format!("the body is larger than {} bytes", max_body_size()),
-                    None,
-                ),
-                Err(io::BodyError::Failed(why)) => problem(
-                    Refusal {
-                        status: StatusCode::BAD_REQUEST,
-                        title: "Cannot read the body",
-                        retry_after: None,
-                    },
-                    &why,
-                    None,
-                ),
-            },
+            Method::Post => {
+                let limit = max_body_size();
+                match io::read_body(request, limit) {
+                    Ok(body) => cloudevents(&headers, body),
+                    Err(io::BodyError::TooLarge) => problem(
+                        Refusal::too_large(),
+                        &format!("the body is larger than {limit} bytes"),
+                        None,
+                    ),
+                    Err(io::BodyError::Failed(why)) => problem(
+                        Refusal {
+                            status: StatusCode::BAD_REQUEST,
+                            title: "Cannot read the body",
+                            retry_after: None,
+                        },
+                        &why,
+                        None,
+                    ),
+                }
+            }
             Method::Options => handshake(&headers),
             _ => {
                 let mut answer = problem(Refusal::method(), receiver::METHOD_DETAIL, None);
@@ -132,10 +135,9 @@ fn cloudevents(headers: &HeaderMap, body: Bytes) -> Answer {
             }
         }
     }
-    // A binder has no outputs to forward results to: several results are always a batch.
-    let batch_ok = results.len() > 1;
-    let reply = receiver::split_results(&mut results, in_batch, batch_ok);
-    let reply = receiver::reply(mode, format, &reply, false);
+    // A binder has no outputs to forward results to: every result is in the reply (a batch
+    // when there are several).
+    let reply = receiver::reply(mode, format, &results, false);
     Answer {
         status: reply.status,
         headers: reply.headers,
