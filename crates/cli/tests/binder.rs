@@ -358,19 +358,15 @@ fn serve(component: &Path, env: &[(&str, &str)]) -> Served {
 async fn a_composed_component_runs_on_wasmtime_serve() {
     let behaviours = support::guest("guest_behaviours");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .arg("compose")
-        .arg(&behaviours)
-        .args(["-o", "behaviours-http.wasm"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = running::spindle_ok(
+        dir.path(),
+        &[
+            "compose",
+            behaviours.to_str().unwrap(),
+            "-o",
+            "behaviours-http.wasm",
+        ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("wasmtime serve"), "{stdout}");
     let served = serve(
         &dir.path().join("behaviours-http.wasm"),

@@ -30,20 +30,6 @@ def behaviours(event: Event):
 WitWorld = spindle_sdk.export(behaviours)
 "#;
 
-fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "spindle {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -105,7 +91,7 @@ fn create_and_build(
     patch: impl Fn(&str) -> String,
     sink: &str,
 ) -> std::path::PathBuf {
-    run(root, &["new", template, "greeter", "--dir", "greeter"]);
+    running::spindle_ok(root, &["new", template, "greeter", "--dir", "greeter"]);
     let dir = root.join("greeter");
     let app = dir.join(file);
     let source = std::fs::read_to_string(&app).unwrap();
@@ -120,7 +106,7 @@ fn create_and_build(
         ),
     )
     .unwrap();
-    run(&dir, &["build"]);
+    running::spindle_ok(&dir, &["build"]);
     dir
 }
 

@@ -183,6 +183,7 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
     }
     let sdk_path = sdk_path(template, args.sdk_path.as_deref())?;
     let sdk_dependency = toml_path_table(&sdk_path);
+    let sdk_path = sdk_path.display().to_string();
     let crate_name = args.name.replace('-', "_");
     let wit = if template.wit { WIT } else { &[] };
     for (path, contents) in template.files.iter().chain(wit) {
@@ -190,7 +191,7 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
             .replace("{{name}}", &args.name)
             .replace("{{crate_name}}", &crate_name)
             .replace("{{sdk_dependency}}", &sdk_dependency)
-            .replace("{{sdk_path}}", &sdk_path.display().to_string());
+            .replace("{{sdk_path}}", &sdk_path);
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)

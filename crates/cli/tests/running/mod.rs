@@ -277,3 +277,19 @@ pub fn repo() -> std::path::PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// Runs `spindle ARGS` in `dir` and expects it to succeed; its standard output.
+pub fn spindle_ok(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spindle {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
