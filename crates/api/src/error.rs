@@ -124,12 +124,8 @@ fn unsupported_scheme(scheme: &str, supported: &str) -> ApiError {
     let registered: Vec<&str> = supported.split(", ").collect();
     let protocol = [P::Http, P::Mqtt5, P::Amqp, P::Nats, P::Kafka]
         .into_iter()
-        .find(|p| crate::validate::schemes(*p).contains(&scheme));
-    let served = protocol.is_some_and(|p| {
-        crate::validate::schemes(p)
-            .iter()
-            .any(|s| registered.contains(s))
-    });
+        .find(|p| p.sink_schemes().contains(&scheme));
+    let served = protocol.is_some_and(|p| p.sink_schemes().iter().any(|s| registered.contains(s)));
     if served {
         ApiError::invalid(
             "/sink",

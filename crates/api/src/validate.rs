@@ -229,17 +229,6 @@ fn member<T: DeserializeOwned>(
 /// that serves the API, whatever the subscription's protocol.
 pub const COMPONENT_SCHEME: &str = "component";
 
-/// The URI schemes each protocol's sinks are written with.
-pub fn schemes(protocol: Protocol) -> &'static [&'static str] {
-    match protocol {
-        Protocol::Http => &["http", "https"],
-        Protocol::Mqtt3 | Protocol::Mqtt5 => &["mqtt", "mqtts", "ws", "wss"],
-        Protocol::Amqp => &["amqp", "amqps"],
-        Protocol::Nats => &["nats", "nats+tls", "tls"],
-        Protocol::Kafka => &["kafka", "kafka+tls"],
-    }
-}
-
 /// The sink must be an absolute URI without spaces whose scheme fits the protocol. Whether
 /// a sink can actually be built (the protocol's transport is compiled in, the URI is
 /// complete) is checked by the delivery engine when storing.
@@ -264,7 +253,7 @@ fn check_sink(request: &SubscriptionRequest) -> Result<(), ApiError> {
         // An in-process subscriber: no wire, so any protocol will do.
         return Ok(());
     }
-    let fitting = schemes(request.protocol);
+    let fitting = request.protocol.sink_schemes();
     if !fitting.contains(&scheme.as_str()) {
         return Err(ApiError::invalid(
             "/sink",
@@ -279,11 +268,8 @@ fn check_sink(request: &SubscriptionRequest) -> Result<(), ApiError> {
 }
 
 /// The protocol's name as in the API.
-pub fn protocol_name(protocol: Protocol) -> String {
-    serde_json::to_value(protocol)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    protocol.api_name()
 }
 
 /// Compiles the filters, so a subscription that could never match (or would fail at every

@@ -137,6 +137,41 @@ pub enum Protocol {
     Kafka,
 }
 
+impl Protocol {
+    /// The protocol as the Subscriptions API spells it (`MQTT5`), which is how the
+    /// transports' registry knows it.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Mqtt3 => "MQTT3",
+            Protocol::Mqtt5 => "MQTT5",
+            Protocol::Amqp => "AMQP",
+            Protocol::Nats => "NATS",
+            Protocol::Kafka => "KAFKA",
+        }
+    }
+
+    /// The sink URI schemes this protocol is delivered with: `http`/`https` for HTTP, the
+    /// transport's schemes (from the transports' registry) for the others.
+    pub fn sink_schemes(self) -> Vec<&'static str> {
+        transports::registry::schemes_of_protocol(self.api_name())
+    }
+
+    /// The protocol of an API name, as [`Protocol::api_name`] spells it (and `MQTT`, the
+    /// API's alias of `MQTT5`).
+    pub fn from_api_name(name: &str) -> Option<Protocol> {
+        Some(match name {
+            "HTTP" => Protocol::Http,
+            "MQTT3" => Protocol::Mqtt3,
+            "MQTT5" | "MQTT" => Protocol::Mqtt5,
+            "AMQP" => Protocol::Amqp,
+            "NATS" => Protocol::Nats,
+            "KAFKA" => Protocol::Kafka,
+            _ => return None,
+        })
+    }
+}
+
 /// How events are laid out in a sink's messages: the codec's own type.
 pub use cloudevent::ContentMode;
 

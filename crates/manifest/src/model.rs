@@ -508,37 +508,7 @@ pub struct MqttTrigger {
     pub dedup_window: Option<Duration>,
 }
 
-/// MQTT quality of service level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum Qos {
-    /// QoS 0.
-    AtMostOnce = 0,
-    /// QoS 1, the default: handlers are expected to be idempotent.
-    #[default]
-    AtLeastOnce = 1,
-    /// QoS 2.
-    ExactlyOnce = 2,
-}
-
-/// MQTT protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MqttVersion {
-    /// MQTT 3.1.1: no user properties, so only structured content mode.
-    V3_1_1,
-    /// MQTT 5, the default.
-    #[default]
-    V5,
-}
-
-impl MqttVersion {
-    /// The version as written in manifests and URIs: `"3.1.1"` or `"5"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MqttVersion::V3_1_1 => "3.1.1",
-            MqttVersion::V5 => "5",
-        }
-    }
-}
+pub use transports::mqtt::{MqttVersion, Qos};
 
 /// `[[trigger.amqp]]`: consume from an AMQP 1.0 source address.
 #[derive(Debug, Clone, PartialEq)]
@@ -804,4 +774,69 @@ pub struct FileMount {
     pub source: PathBuf,
     /// Absolute path the guest sees it at.
     pub destination: String,
+}
+
+// ---- Settings the transports take as they are -----------------------------------------------
+
+impl From<&NatsTrigger> for transports::nats::NatsReceiverConfig {
+    fn from(t: &NatsTrigger) -> Self {
+        transports::nats::NatsReceiverConfig {
+            server: t.address.clone(),
+            subject: t.subject.clone(),
+            queue_group: t.queue_group.clone(),
+            jetstream: t
+                .jetstream
+                .as_ref()
+                .map(|j| transports::nats::JetStreamConfig {
+                    stream: j.stream.clone(),
+                    durable: j.durable.clone(),
+                    ack_wait: Duration::from_secs(30),
+                    max_ack_pending: transports::nats::DEFAULT_MAX_ACK_PENDING,
+                }),
+        }
+    }
+}
+
+impl From<&MqttTrigger> for transports::mqtt::MqttReceiverConfig {
+    fn from(t: &MqttTrigger) -> Self {
+        transports::mqtt::MqttReceiverConfig {
+            broker: t.address.clone(),
+            topic: t.topic.clone(),
+            qos: t.qos,
+            version: t.protocol,
+            persistent_session: t.persistent_session,
+            client_id: t.client_id.clone(),
+        }
+    }
+}
+
+impl From<&AmqpTrigger> for transports::amqp::AmqpReceiverConfig {
+    fn from(t: &AmqpTrigger) -> Self {
+        transports::amqp::AmqpReceiverConfig {
+            broker: t.address.clone(),
+            source: t.source.clone(),
+            credentials: None,
+        }
+    }
+}
+
+impl From<&KafkaTrigger> for transports::kafka::KafkaReceiverConfig {
+    fn from(t: &KafkaTrigger) -> Self {
+        transports::kafka::KafkaReceiverConfig::for_group(
+            t.brokers.clone(),
+            t.topic.clone(),
+            t.group.clone(),
+        )
+    }
+}
+
+impl From<&Output> for transports::SendOptions {
+    /// The options a manifest output implies: its content mode and event format, defaults
+    /// for the rest.
+    fn from(output: &Output) -> Self {
+        transports::SendOptions {
+            format: output.format,
+            ..transports::SendOptions::with_mode(output.mode)
+        }
+    }
 }

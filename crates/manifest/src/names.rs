@@ -60,99 +60,6 @@ pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// A NATS subject: dot-separated non-empty tokens without whitespace.
-/// Subscriptions may use `*` (one token) and `>` (last token, the rest);
-/// publishing may not, because a message must go to one concrete subject.
-pub(crate) fn check_nats_subject(subject: &str, allow_wildcards: bool) -> Result<(), String> {
-    if subject.is_empty() {
-        return Err("empty NATS subject".into());
-    }
-    let tokens: Vec<&str> = subject.split('.').collect();
-    for (i, token) in tokens.iter().enumerate() {
-        if token.is_empty() {
-            return Err(format!("invalid NATS subject \"{subject}\": empty token"));
-        }
-        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "invalid NATS subject \"{subject}\": whitespace is not allowed"
-            ));
-        }
-        let wildcard = *token == "*" || *token == ">";
-        if wildcard && !allow_wildcards {
-            return Err(format!(
-                "invalid NATS subject \"{subject}\": wildcards are not allowed when publishing"
-            ));
-        }
-        if *token == ">" && i + 1 != tokens.len() {
-            return Err(format!(
-                "invalid NATS subject \"{subject}\": '>' must be the last token"
-            ));
-        }
-        if !wildcard && (token.contains('*') || token.contains('>')) {
-            return Err(format!(
-                "invalid NATS subject \"{subject}\": '*' and '>' must be whole tokens"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// An MQTT topic (publishing) or topic filter (subscribing). `+` must be a
-/// whole level and `#` the whole last level; neither is allowed when
-/// publishing (MQTT 3.1.1 §4.7).
-pub(crate) fn check_mqtt_topic(topic: &str, filter: bool) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("empty MQTT topic".into());
-    }
-    if topic.contains('\0') {
-        return Err(format!(
-            "invalid MQTT topic \"{topic}\": NUL is not allowed"
-        ));
-    }
-    if topic.len() > 65535 {
-        return Err("MQTT topic is longer than 65535 bytes".into());
-    }
-    let levels: Vec<&str> = topic.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        let has_wild = level.contains('+') || level.contains('#');
-        if has_wild && !filter {
-            return Err(format!(
-                "invalid MQTT topic \"{topic}\": wildcards '+' and '#' are not allowed when publishing"
-            ));
-        }
-        if has_wild && *level != "+" && *level != "#" {
-            return Err(format!(
-                "invalid MQTT topic filter \"{topic}\": '+' and '#' must occupy a whole level"
-            ));
-        }
-        if *level == "#" && i + 1 != levels.len() {
-            return Err(format!(
-                "invalid MQTT topic filter \"{topic}\": '#' must be the last level"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A Kafka topic name as the broker accepts it: 1–249 characters from
-/// `[a-zA-Z0-9._-]`, and not `.` or `..`.
-pub(crate) fn check_kafka_topic(topic: &str) -> Result<(), String> {
-    let ok = !topic.is_empty()
-        && topic.len() <= 249
-        && topic != "."
-        && topic != ".."
-        && topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid Kafka topic \"{topic}\": use 1-249 characters from letters, digits, '.', '_' and '-'"
-        ))
-    }
-}
-
 /// A DNS-ish host name label check for origins.
 fn is_hostname(host: &str) -> bool {
     !host.is_empty()
@@ -261,39 +168,6 @@ mod tests {
         assert!(check_env_name("1X").is_err());
         assert!(check_env_name("A-B").is_err());
         assert!(check_env_name("").is_err());
-    }
-
-    #[test]
-    fn nats_subjects() {
-        assert!(check_nats_subject("orders.created", false).is_ok());
-        assert!(check_nats_subject("orders.*", true).is_ok());
-        assert!(check_nats_subject("orders.>", true).is_ok());
-        assert!(check_nats_subject("orders.*", false).is_err());
-        assert!(check_nats_subject("orders.>.x", true).is_err());
-        assert!(check_nats_subject("orders..x", true).is_err());
-        assert!(check_nats_subject("orders.a*", true).is_err());
-        assert!(check_nats_subject("ord ers", true).is_err());
-        assert!(check_nats_subject("", true).is_err());
-    }
-
-    #[test]
-    fn mqtt_topics() {
-        assert!(check_mqtt_topic("sensors/+/temp", true).is_ok());
-        assert!(check_mqtt_topic("sensors/#", true).is_ok());
-        assert!(check_mqtt_topic("#", true).is_ok());
-        assert!(check_mqtt_topic("sensors/#/x", true).is_err());
-        assert!(check_mqtt_topic("sensors/a+", true).is_err());
-        assert!(check_mqtt_topic("sensors/+", false).is_err());
-        assert!(check_mqtt_topic("sensors/1/temp", false).is_ok());
-        assert!(check_mqtt_topic("", true).is_err());
-    }
-
-    #[test]
-    fn kafka_topics() {
-        assert!(check_kafka_topic("orders.v1_x-y").is_ok());
-        assert!(check_kafka_topic("orders/x").is_err());
-        assert!(check_kafka_topic("..").is_err());
-        assert!(check_kafka_topic(&"a".repeat(250)).is_err());
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! - **schemagroups**: one group named after the app, one schema per event type, one version
 //!   per distinct schema declared for it.
 
-use manifest::{Endpoint, HttpExecutor, Manifest, MessageDecl, Sink};
+use manifest::{HttpExecutor, Manifest, MessageDecl, Sink};
 use serde_json::{Map, Value, json};
+use transports::Transport;
 
 use crate::catalog::Catalog;
 
@@ -136,7 +137,7 @@ pub fn build(manifest: &Manifest, catalog: &Catalog, addresses: &Addresses) -> V
     let triggers = &manifest.triggers;
     let nats = triggers.nats.iter().map(|t| {
         let mut options =
-            json!({ "endpoints": [{ "uri": Broker::Nats.uri(&t.address) }], "subject": t.subject });
+            json!({ "endpoints": [{ "uri": transports::nats::Nats.endpoint_uri(&t.address) }], "subject": t.subject });
         if let Some(group) = &t.queue_group {
             options["queuegroup"] = Value::String(group.clone());
         }
@@ -144,22 +145,27 @@ pub fn build(manifest: &Manifest, catalog: &Catalog, addresses: &Addresses) -> V
     });
     let mqtt = triggers.mqtt.iter().map(|t| {
         let options = json!({
-            "endpoints": [{ "uri": Broker::Mqtt.uri(&t.address) }],
+            "endpoints": [{ "uri": transports::mqtt::Mqtt.endpoint_uri(&t.address) }],
             "topicfilter": t.topic,
             "qos": t.qos as u8,
         });
-        ("mqtt", mqtt_protocol(t.protocol), options, &t.component)
+        (
+            "mqtt",
+            transports::mqtt::registry_protocol(t.protocol),
+            options,
+            &t.component,
+        )
     });
     let amqp = triggers.amqp.iter().map(|t| {
         let options =
-            json!({ "endpoints": [{ "uri": Broker::Amqp.uri(&t.address) }], "node": t.source });
+            json!({ "endpoints": [{ "uri": transports::amqp::Amqp.endpoint_uri(&t.address) }], "node": t.source });
         ("amqp", "AMQP/1.0", options, &t.component)
     });
     let kafka = triggers.kafka.iter().map(|t| {
         let uris: Vec<Value> = t
             .brokers
             .iter()
-            .map(|b| json!({ "uri": Broker::Kafka.uri(b) }))
+            .map(|b| json!({ "uri": transports::kafka::Kafka.endpoint_uri(b) }))
             .collect();
         let options = json!({ "endpoints": uris, "topic": t.topic, "consumergroup": t.group });
         ("kafka", "KAFKA", options, &t.component)
@@ -232,79 +238,22 @@ fn broker_endpoint(
     })
 }
 
-/// The brokers, for the URIs the document gives their endpoints.
-#[derive(Clone, Copy)]
-enum Broker {
-    Nats,
-    Mqtt,
-    Amqp,
-    Kafka,
-}
-
-impl Broker {
-    /// `scheme://host:port`, with the scheme of a plain or a TLS connection as the sink URIs
-    /// write them.
-    fn uri(self, endpoint: &Endpoint) -> String {
-        let (plain, tls) = match self {
-            Broker::Nats => ("nats", "tls"),
-            Broker::Mqtt => ("mqtt", "mqtts"),
-            Broker::Amqp => ("amqp", "amqps"),
-            Broker::Kafka => ("kafka", "kafka+tls"),
-        };
-        let scheme = if endpoint.is_tls() { tls } else { plain };
-        format!("{scheme}://{}:{}", endpoint.host, endpoint.port)
-    }
-}
-
-/// The registry's protocol name of an MQTT version.
-fn mqtt_protocol(version: manifest::MqttVersion) -> &'static str {
-    match version {
-        manifest::MqttVersion::V5 => "MQTT/5.0",
-        manifest::MqttVersion::V3_1_1 => "MQTT/3.1.1",
-    }
-}
-
 /// An output's protocol and options.
 fn sink_options(sink: &Sink) -> (&'static str, Value) {
-    match sink {
-        Sink::Http { url } => {
-            // The query may carry an access token: never advertise it.
-            let mut url = url.clone();
-            url.set_query(None);
-            url.set_fragment(None);
-            (
-                "HTTP",
-                json!({ "endpoints": [{ "uri": url.as_str() }], "method": "POST" }),
-            )
-        }
-        Sink::Nats {
-            server, subject, ..
-        } => (
-            "NATS",
-            json!({ "endpoints": [{ "uri": Broker::Nats.uri(server) }], "subject": subject }),
-        ),
-        Sink::Mqtt {
-            broker,
-            topic,
-            qos,
-            version,
-            retain,
-        } => (
-            mqtt_protocol(*version),
-            json!({
-                "endpoints": [{ "uri": Broker::Mqtt.uri(broker) }],
-                "topic": topic, "qos": *qos as u8, "retain": retain,
-            }),
-        ),
-        Sink::Amqp { broker, address } => (
-            "AMQP/1.0",
-            json!({ "endpoints": [{ "uri": Broker::Amqp.uri(broker) }], "node": address }),
-        ),
-        Sink::Kafka { broker, topic } => (
-            "KAFKA",
-            json!({ "endpoints": [{ "uri": Broker::Kafka.uri(broker) }], "topic": topic }),
-        ),
+    if let Some(transport) = sink.transport() {
+        return transport.registry_endpoint(sink);
     }
+    let Sink::Http { url } = sink else {
+        return ("HTTP", Value::Null);
+    };
+    // The query may carry an access token: never advertise it.
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    (
+        "HTTP",
+        json!({ "endpoints": [{ "uri": url.as_str() }], "method": "POST" }),
+    )
 }
 
 fn message_groups(manifest: &Manifest, catalog: &Catalog) -> Map<String, Value> {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use delivery::{Delivery, DeliveryPolicy, Protocol, Subscription, SubscriptionId};
-use manifest::{Manifest, MqttVersion, Output, Sink};
+use manifest::{Manifest, Output};
 
 use crate::app::AppError;
 
@@ -109,17 +109,8 @@ pub async fn set_up(delivery: &Delivery, manifest: &Manifest) -> Result<(), AppE
 /// output's content mode, its HTTP headers as `protocolsettings`, and its handshake origin.
 pub fn subscription(component: &str, name: &str, output: &Output) -> Subscription {
     let id = SubscriptionId::output(component, name);
-    let protocol = match &output.sink {
-        Sink::Http { .. } => Protocol::Http,
-        Sink::Nats { .. } => Protocol::Nats,
-        Sink::Mqtt {
-            version: MqttVersion::V3_1_1,
-            ..
-        } => Protocol::Mqtt3,
-        Sink::Mqtt { .. } => Protocol::Mqtt5,
-        Sink::Amqp { .. } => Protocol::Amqp,
-        Sink::Kafka { .. } => Protocol::Kafka,
-    };
+    // Every sink's protocol is one the API names: the registry's transports speak them.
+    let protocol = Protocol::from_api_name(output.sink.api_protocol()).unwrap_or(Protocol::Http);
     let mut sub = Subscription::new(id, protocol, output.sink.to_string());
     sub.delivery = DeliveryPolicy {
         mode: output.mode,

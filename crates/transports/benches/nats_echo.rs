@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cloudevent::{Data, Event};
 use futures::StreamExt;
-use manifest::Endpoint;
+use transports::Endpoint;
 use transports::Mode;
 use transports::nats::{self, NatsReceiverConfig, NatsSender};
 

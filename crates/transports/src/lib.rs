@@ -12,12 +12,38 @@
 //! - [`mqtt`]: MQTT 5 and 3.1.1, QoS 0/1/2, persistent sessions, manual acks (rumqttc).
 //! - [`amqp`]: AMQP 1.0 links, outcomes accepted / released / rejected (fe2o3-amqp).
 //! - [`kafka`]: consumer groups with offsets stored only after handling (rdkafka).
-//! - [`Sender`]: one publisher per sink, built from a manifest [`manifest::Sink`].
+//! - [`Sender`]: one publisher per [`Sink`], opened by the sink's transport.
+//! - [`registry`]: the [`Transport`] of each protocol, found by URI scheme or Subscriptions
+//!   API protocol; [`Sink`] (what a sink URI means) and [`Endpoint`] are the types the
+//!   manifest and the delivery engine take from here, so a URI that validates is one its
+//!   transport can publish to.
+//!
+//! ## One protocol, one module
+//!
+//! Each protocol's module (`nats/`, `mqtt/`, `amqp/`, `kafka/`) owns everything about it: the
+//! receiver (`receive`, its `*ReceiverConfig`, the type a manifest trigger parses into), the
+//! sender, and in its `transport.rs` the [`Transport`] implementation: URI schemes and
+//! default ports, the sink URI grammar, the Subscriptions API `protocolsettings` (a typed,
+//! `deny_unknown_fields` struct), the xRegistry endpoint description, and how a sender is
+//! opened. Nothing outside the module matches on what the protocol's settings mean.
+//!
+//! Adding a protocol `foo`:
+//! 1. `src/foo/mod.rs`: `receive(FooReceiverConfig) -> Receiver` (each [`Delivery`] with an
+//!    [`AckHandle`]) and a `FooSender` with `send(&Event)`; decode and encode with the pure
+//!    codecs of `spindle-cloudevent` (add the binding there first).
+//! 2. `src/foo/transport.rs`: `pub struct Foo;` and `impl Transport for Foo`.
+//! 3. Register it: one line in [`registry::TRANSPORTS`]. Its sink variant goes in [`Sink`]
+//!    (with its arm in [`Sink::transport`]) and its publisher in [`Sender`]: both enums live
+//!    in this crate, so the rest of Spindle needs no change to parse, validate, store and
+//!    deliver to `foo://` sinks, in the manifest and through the Subscriptions API alike.
+//! 4. Triggers: a `[[trigger.foo]]` table in `spindle-manifest` parses into
+//!    `FooReceiverConfig`, and the runtime's broker triggers start `foo::receive` for it.
+//! 5. Test it against a real broker (`tests/foo.rs`, started by `scripts/services.sh`).
 //!
 //! Brokers are reached over TLS when their address says so (`nats+tls://` or `tls://`,
 //! `mqtts://`, `amqps://`, `kafka+tls://`), verified against the system's roots
 //! (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them) plus the CA of the endpoint's own
-//! [`manifest::ClientTls`], presenting its client certificate when the broker asks (mutual
+//! [`ClientTls`], presenting its client certificate when the broker asks (mutual
 //! TLS). rustls everywhere except Kafka, whose TLS is librdkafka's (OpenSSL). A refused
 //! certificate is a [`ConnectError::Certificate`], which retrying cannot fix.
 //!
@@ -30,16 +56,22 @@
 pub mod amqp;
 pub mod backoff;
 mod delivery;
+mod endpoint;
 mod error;
 pub mod kafka;
 pub mod mqtt;
 pub mod nats;
+pub mod registry;
 mod sender;
+pub mod sink;
 mod tls;
 
 pub use cloudevent::nats::Mode;
 pub use delivery::{
     AckError, AckHandle, ConnectionProbe, Delivery, Outcome, Receiver, UNDECODABLE_TYPE,
 };
+pub use endpoint::{ClientTls, Endpoint};
 pub use error::{ConnectError, SendError};
+pub use registry::Transport;
 pub use sender::{SendOptions, Sender};
+pub use sink::{Sink, SinkError};

@@ -2,12 +2,12 @@
 
 use cloudevent::Event;
 use cloudevent::kafka::KeyMapping;
-use manifest::Sink;
 
 use crate::amqp::{AmqpSender, Credentials};
 use crate::kafka::KafkaSender;
-use crate::mqtt::{MqttSender, MqttSinkConfig};
+use crate::mqtt::MqttSender;
 use crate::nats::NatsSender;
+use crate::sink::Sink;
 use crate::{ConnectError, Mode, SendError};
 
 /// Settings of a sink that its URI does not carry.
@@ -45,16 +45,6 @@ impl SendOptions {
     }
 }
 
-impl From<&manifest::Output> for SendOptions {
-    /// The options a manifest output implies: its content mode, defaults for the rest.
-    fn from(output: &manifest::Output) -> Self {
-        SendOptions {
-            format: output.format,
-            ..SendOptions::with_mode(output.mode)
-        }
-    }
-}
-
 /// Publishes events to one broker sink (NATS subject, MQTT topic, AMQP address, Kafka
 /// topic). HTTP sinks are not here: they belong to the HTTP client side of the runtime.
 #[derive(Debug)]
@@ -74,68 +64,10 @@ impl Sender {
     /// Connects to the sink's broker. Fails when it is unreachable now, so a wrong address
     /// shows at startup; once connected, each sender reconnects on its own.
     pub async fn connect(sink: &Sink, options: SendOptions) -> Result<Sender, ConnectError> {
-        Ok(match sink {
-            Sink::Nats {
-                server,
-                subject,
-                jetstream,
-            } => {
-                let sender = NatsSender::connect(server, subject, options.mode)
-                    .await?
-                    .in_format(options.format);
-                Sender::Nats(if *jetstream {
-                    sender.through_jetstream()
-                } else {
-                    sender
-                })
-            }
-            Sink::Mqtt {
-                broker,
-                topic,
-                qos,
-                version,
-                retain,
-            } => Sender::Mqtt(
-                MqttSender::connect(
-                    MqttSinkConfig {
-                        broker: broker.clone(),
-                        topic: topic.clone(),
-                        qos: *qos,
-                        version: *version,
-                        retain: *retain,
-                        client_id: options.mqtt_client_id,
-                        expiry: options.mqtt_expiry,
-                        user_properties: options.mqtt_user_properties,
-                    },
-                    options.mode,
-                )
-                .await?
-                .in_format(options.format),
-            ),
-            Sink::Amqp { broker, address } => Sender::Amqp(
-                AmqpSender::connect_with(
-                    broker,
-                    address,
-                    options.amqp_credentials,
-                    options.mode,
-                    options.amqp_link,
-                )
-                .await?
-                .in_format(options.format),
-            ),
-            Sink::Kafka { broker, topic } => Sender::Kafka(
-                KafkaSender::connect_as(
-                    std::slice::from_ref(broker),
-                    topic,
-                    options.mode,
-                    options.kafka_keys,
-                    options.kafka_client_id.as_deref(),
-                )
-                .await?
-                .in_format(options.format),
-            ),
-            Sink::Http { .. } => return Err(ConnectError::Unsupported(sink.scheme().to_owned())),
-        })
+        match sink.transport() {
+            Some(transport) => transport.connect(sink, options).await,
+            None => Err(ConnectError::Unsupported(sink.scheme().to_owned())),
+        }
     }
 
     /// Encodes and publishes one event. Core NATS returns once the client has it (it is

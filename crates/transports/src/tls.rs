@@ -2,7 +2,7 @@
 //! of Spindle ([`http_server::trust`]), without ALPN (the broker protocols negotiate none),
 //! plus the broker's own CA and client certificate from `spindle.toml`.
 
-use manifest::ClientTls;
+use crate::endpoint::ClientTls;
 
 /// The rustls client configuration for a broker reached with `settings`: the system's roots,
 /// the settings' CA, and its client certificate (mutual TLS). The files are read now, so a

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use manifest::{MqttVersion, Qos};
 use transports::mqtt::{self, MqttReceiverConfig, MqttSender, MqttSinkConfig};
+use transports::mqtt::{MqttVersion, Qos};
 use transports::{Mode, Receiver};
 
 const PORT: u16 = 1883;

@@ -122,7 +122,7 @@ async fn jetstream_sink_sends_are_acknowledged_by_a_stream() {
     init_logs();
     let prefix = unique("jssink");
     let subject = format!("{prefix}.out");
-    let sink: manifest::Sink = format!("nats://127.0.0.1:{PORT}/{subject}?jetstream=true")
+    let sink: transports::Sink = format!("nats://127.0.0.1:{PORT}/{subject}?jetstream=true")
         .parse()
         .unwrap();
     let tx = transports::Sender::connect(&sink, transports::SendOptions::default())

@@ -2,7 +2,7 @@
 //! address or a Kafka topic, through the publishers of `spindle-transports`.
 //!
 //! The sink URI says where (`nats://host:port/subject`, `mqtt://host:port/topic?qos=1`,
-//! `amqp://host:port/queue/NAME`, `kafka://host:port/topic`; see [`manifest::sink`]), the
+//! `amqp://host:port/queue/NAME`, `kafka://host:port/topic`; see [`transports::sink`]), the
 //! subscription's `protocolsettings` (the Subscriptions API's `NATSSettings`, `MQTTSettings`,
 //! `AMQPSettings`, `ApacheKafkaSettings`) may add what the URI cannot carry, and
 //! `delivery.mode` picks binary (the default) or structured content mode.
@@ -23,38 +23,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudevent::Event;
-use cloudevent::kafka::KeyMapping;
-use manifest::{MqttVersion, Qos};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use transports::amqp::Credentials;
-use transports::{ConnectError, Mode, SendError, SendOptions, Sender};
+use transports::registry::{self, SettingsRequest};
+use transports::{ConnectError, SendError, SendOptions, Sender};
 use url::Url;
 
 use super::{SendFuture, SendOutcome, Sink, SinkError, SinkFactory};
-use crate::model::{Protocol, Subscription, SubscriptionId};
+use crate::model::{Subscription, SubscriptionId};
 
 /// The URI schemes [`BrokerSinkFactory`] builds sinks for, as registered by
-/// [`super::SinkRegistry::with_defaults`]: every sink scheme the manifest knows but HTTP's.
+/// [`super::SinkRegistry::with_defaults`]: every transport's.
 pub fn schemes() -> impl Iterator<Item = &'static str> {
-    manifest::sink::SINK_SCHEMES
-        .iter()
-        .copied()
-        .filter(|s| !matches!(*s, "http" | "https"))
-}
-
-/// The protocol scheme of a sink scheme: its TLS variant (`nats+tls`, `mqtts`, `amqps`,
-/// `kafka+tls`) is the same protocol over TLS.
-fn base_scheme(scheme: &str) -> &str {
-    match scheme {
-        "nats+tls" | "tls" => "nats",
-        "mqtts" => "mqtt",
-        "amqps" => "amqp",
-        "kafka+tls" => "kafka",
-        other => other,
-    }
+    registry::broker_schemes()
 }
 
 /// Longest wait for connecting to the broker (each transport also bounds its own steps);
@@ -75,7 +57,7 @@ pub struct BrokerSinkFactory {
     egress: Arc<http_server::EgressPolicy>,
     /// The TLS settings of the operator's broker outputs (`tls = { ca, cert, key }`), which
     /// their stored sink URIs cannot carry.
-    per_sink_tls: HashMap<SubscriptionId, manifest::ClientTls>,
+    per_sink_tls: HashMap<SubscriptionId, transports::ClientTls>,
 }
 
 impl BrokerSinkFactory {
@@ -98,7 +80,7 @@ impl BrokerSinkFactory {
     /// `amqps`, `kafka+tls`), trusts `tls`'s CA beside the system's roots and presents its
     /// client certificate. For the operator's outputs; a sink without such settings uses the
     /// system's roots alone.
-    pub fn with_sink_tls(mut self, id: SubscriptionId, tls: manifest::ClientTls) -> Self {
+    pub fn with_sink_tls(mut self, id: SubscriptionId, tls: transports::ClientTls) -> Self {
         self.per_sink_tls.insert(id, tls);
         self
     }
@@ -121,14 +103,10 @@ impl SinkFactory for BrokerSinkFactory {
         {
             endpoint.tls = Some(tls.clone());
         }
-        let host = match &target.sink {
-            manifest::Sink::Nats { server, .. } => &server.host,
-            manifest::Sink::Mqtt { broker, .. }
-            | manifest::Sink::Amqp { broker, .. }
-            | manifest::Sink::Kafka { broker, .. } => &broker.host,
-            manifest::Sink::Http { .. } => return Err(invalid(subscription, "not a broker sink")),
+        let Some(endpoint) = target.sink.endpoint() else {
+            return Err(invalid(subscription, "not a broker sink"));
         };
-        if let Err(denied) = self.egress.check_host(host) {
+        if let Err(denied) = self.egress.check_host(&endpoint.host) {
             return Err(invalid(subscription, denied.to_string()));
         }
         Ok(Arc::new(BrokerSink::new(target)))
@@ -141,7 +119,7 @@ impl SinkFactory for BrokerSinkFactory {
 pub struct BrokerTarget {
     /// The destination: broker address and subject, topic or address, plus MQTT's QoS,
     /// version and retain flag.
-    pub sink: manifest::Sink,
+    pub sink: transports::Sink,
     /// Content mode, Kafka key mapping, AMQP credentials.
     pub options: SendOptions,
 }
@@ -155,94 +133,6 @@ fn invalid(sub: &Subscription, reason: impl Into<String>) -> SinkError {
     }
 }
 
-/// The API name of a protocol, for messages.
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Http => "HTTP",
-        Protocol::Mqtt3 => "MQTT3",
-        Protocol::Mqtt5 => "MQTT5",
-        Protocol::Amqp => "AMQP",
-        Protocol::Nats => "NATS",
-        Protocol::Kafka => "KAFKA",
-    }
-}
-
-/// The sink URI scheme a protocol is delivered with here.
-fn scheme_of(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Http => "http",
-        Protocol::Mqtt3 | Protocol::Mqtt5 => "mqtt",
-        Protocol::Amqp => "amqp",
-        Protocol::Nats => "nats",
-        Protocol::Kafka => "kafka",
-    }
-}
-
-/// `protocolsettings` as the settings type of the protocol (absent or `null` = defaults).
-fn settings<T: DeserializeOwned + Default>(sub: &Subscription) -> Result<T, SinkError> {
-    match &sub.protocolsettings {
-        None | Some(Value::Null) => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            invalid(
-                sub,
-                format!(
-                    "protocolsettings: {e} (for protocol {})",
-                    protocol_name(sub.protocol)
-                ),
-            )
-        }),
-    }
-}
-
-/// The Subscriptions API's `NATSSettings`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct NatsSettings {
-    subject: Option<String>,
-}
-
-/// The Subscriptions API's `MQTTSettings`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct MqttSettings {
-    #[serde(alias = "topicName")]
-    topicname: Option<String>,
-    qos: Option<i64>,
-    retain: Option<bool>,
-    expiry: Option<Value>,
-    #[serde(alias = "userProperties")]
-    userproperties: Option<Map<String, Value>>,
-}
-
-/// The Subscriptions API's `AMQPSettings`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct AmqpSettings {
-    address: Option<String>,
-    #[serde(rename = "linkName", alias = "linkname")]
-    link_name: Option<String>,
-    #[serde(alias = "senderSettlementMode")]
-    sendersettlementmode: Option<String>,
-    #[serde(rename = "linkProperties", alias = "linkproperties")]
-    link_properties: Option<Map<String, Value>>,
-}
-
-/// The Subscriptions API's `ApacheKafkaSettings`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct KafkaSettings {
-    #[serde(alias = "topicName")]
-    topicname: Option<String>,
-    #[serde(alias = "partitionKeyExtractor")]
-    partitionkeyextractor: Option<String>,
-    #[serde(alias = "clientId")]
-    clientid: Option<String>,
-    #[serde(alias = "ackMode")]
-    ackmode: Option<i64>,
-    /// The prose spec's `acks` (a string); the OpenAPI's is `ackmode`.
-    acks: Option<String>,
-}
-
 /// The sink credential members a broker sink may use.
 #[derive(Deserialize)]
 struct RawCredential {
@@ -251,10 +141,13 @@ struct RawCredential {
     secret: Option<String>,
 }
 
+/// The checks every broker sink shares (the URI, its scheme against the protocol, no
+/// secrets in the URI, the credential), then the transport's own: its `protocolsettings`.
 fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
     let url = Url::parse(&sub.sink).map_err(|e| invalid(sub, format!("not a valid URI ({e})")))?;
     let scheme = url.scheme().to_owned();
-    if !schemes().any(|s| s == scheme) {
+    let protocol = sub.protocol.api_name();
+    let Some((transport, _)) = registry::by_scheme(&scheme) else {
         return Err(invalid(
             sub,
             format!(
@@ -262,19 +155,22 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
                 schemes().collect::<Vec<_>>().join(", ")
             ),
         ));
-    }
-    let expected = scheme_of(sub.protocol);
-    if base_scheme(&scheme) != expected {
+    };
+    if !registry::schemes_of_protocol(protocol).contains(&scheme.as_str()) {
+        let expected = registry::schemes_of_protocol(protocol)
+            .first()
+            .copied()
+            .unwrap_or("http");
         return Err(invalid(
             sub,
             format!(
-                "a `{scheme}:` sink does not fit protocol {} (expected a `{expected}:` sink)",
-                protocol_name(sub.protocol)
+                "a `{scheme}:` sink does not fit protocol {protocol} (expected a `{expected}:` \
+                 sink)"
             ),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        let hint = if scheme == "amqp" {
+        let hint = if transport.takes_plain_credentials() {
             "give them as a PLAIN sinkcredential"
         } else {
             "they would be stored and shown in clear"
@@ -288,117 +184,24 @@ fn resolve(sub: &Subscription) -> Result<BrokerTarget, SinkError> {
     let mut options = SendOptions::with_mode(policy.mode);
     options.format = policy.format;
     let credential = credential(sub)?;
-    if credential.is_some() && scheme != "amqp" {
+    if credential.is_some() && !transport.takes_plain_credentials() {
         return Err(invalid(
             sub,
             format!(
-                "sinkcredential: {} sinks take no credentials here (only AMQP takes PLAIN ones)",
-                protocol_name(sub.protocol)
+                "sinkcredential: {protocol} sinks take no credentials here (only AMQP takes \
+                 PLAIN ones)"
             ),
         ));
     }
     options.amqp_credentials = credential;
-
-    let sink = match sub.protocol {
-        Protocol::Nats => {
-            let s: NatsSettings = settings(sub)?;
-            destination(sub, &url, s.subject.map(|d| ("subject", d)))?
-        }
-        Protocol::Mqtt3 | Protocol::Mqtt5 => mqtt(sub, &url, settings(sub)?, &mut options)?,
-        Protocol::Amqp => {
-            let s: AmqpSettings = settings(sub)?;
-            // Subscriptions 3.2.2.3: `linkName` and `linkProperties` SHOULD be supported. Each
-            // sink has its own connection, so a given name stays unique on it.
-            if s.link_name.as_deref() == Some("") {
-                return Err(invalid(sub, "protocolsettings.linkName must not be empty"));
-            }
-            options.amqp_link.name = s.link_name;
-            for (name, value) in s.link_properties.unwrap_or_default() {
-                let Value::String(value) = value else {
-                    return Err(invalid(
-                        sub,
-                        format!("protocolsettings.linkProperties.{name} must be a string"),
-                    ));
-                };
-                options.amqp_link.properties.push((name, value));
-            }
-            match s.sendersettlementmode.as_deref() {
-                None | Some("unsettled") => {}
-                Some("settled") => {
-                    return Err(invalid(
-                        sub,
-                        "protocolsettings.sendersettlementmode \"settled\" is not supported: \
-                         delivery is at-least-once, so every message waits for the broker's \
-                         outcome (\"unsettled\")",
-                    ));
-                }
-                Some(other) => {
-                    return Err(invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.sendersettlementmode \"{other}\" is not \
-                             \"settled\" or \"unsettled\""
-                        ),
-                    ));
-                }
-            }
-            destination(sub, &url, s.address.map(|d| ("address", d)))?
-        }
-        Protocol::Kafka => {
-            let s: KafkaSettings = settings(sub)?;
-            // Subscriptions 3.2.2.4: `clientid` and `acks` SHOULD be supported. The client id
-            // is the producer's `client.id`; `acks` can only be what at-least-once delivery
-            // needs, the acknowledgement of all in-sync replicas.
-            if s.clientid.as_deref() == Some("") {
-                return Err(invalid(sub, "protocolsettings.clientid must not be empty"));
-            }
-            options.kafka_client_id = s.clientid;
-            match s.acks.as_deref() {
-                None | Some("all") | Some("-1") => {}
-                Some(other) => {
-                    return Err(invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.acks \"{other}\" is not supported: records are \
-                             always acknowledged by all in-sync replicas (\"all\", \"-1\"), \
-                             as at-least-once delivery needs"
-                        ),
-                    ));
-                }
-            }
-            match s.ackmode {
-                None | Some(-1) => {}
-                Some(other) => {
-                    return Err(invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.ackmode {other} is not supported: records are \
-                             always acknowledged by all in-sync replicas (acks=all, -1), as \
-                             at-least-once delivery needs"
-                        ),
-                    ));
-                }
-            }
-            options.kafka_keys = match s.partitionkeyextractor.as_deref() {
-                None | Some("") | Some("partitionkey") => KeyMapping::PartitionKey,
-                Some("none") => KeyMapping::None,
-                Some(other) => {
-                    return Err(invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.partitionkeyextractor \"{other}\" is not \
-                             supported (\"partitionkey\" keys records by the event's \
-                             `partitionkey` extension, the default; \"none\" leaves them \
-                             unkeyed)"
-                        ),
-                    ));
-                }
-            };
-            destination(sub, &url, s.topicname.map(|d| ("topicname", d)))?
-        }
-        // Refused above (`http:` is not a broker scheme); kept as an error, not a panic.
-        Protocol::Http => return Err(invalid(sub, "HTTP is not a broker protocol")),
+    let request = SettingsRequest {
+        url: &url,
+        protocol,
+        settings: sub.protocolsettings.as_ref(),
     };
+    let sink = transport
+        .subscription_sink(request, &mut options)
+        .map_err(|reason| invalid(sub, reason))?;
     Ok(BrokerTarget { sink, options })
 }
 
@@ -422,257 +225,11 @@ fn credential(sub: &Subscription) -> Result<Option<Credentials>, SinkError> {
             format!(
                 "sinkcredential: {} is not supported for {} sinks (only PLAIN, for AMQP)",
                 cred.credentialtype,
-                protocol_name(sub.protocol)
+                sub.protocol.api_name()
             ),
         )),
         other => Err(invalid(sub, format!("unknown credentialtype `{other}`"))),
     }
-}
-
-/// The destination as the sink URI's path names it, decoded as the manifest parser does.
-fn path_destination(sink: &manifest::Sink) -> &str {
-    match sink {
-        manifest::Sink::Nats { subject, .. } => subject,
-        manifest::Sink::Mqtt { topic, .. } => topic,
-        manifest::Sink::Amqp { address, .. } => address,
-        manifest::Sink::Kafka { topic, .. } => topic,
-        manifest::Sink::Http { url } => url.as_str(),
-    }
-}
-
-/// Parses the sink URI into a destination, taking the subject / topic / address from the
-/// URI's path or from the setting `from_settings` (name and value): one of them must give
-/// it, and if both do they must agree.
-fn destination(
-    sub: &Subscription,
-    url: &Url,
-    from_settings: Option<(&'static str, String)>,
-) -> Result<manifest::Sink, SinkError> {
-    let has_path = !matches!(url.path(), "" | "/");
-    let parse = |uri: &str| {
-        uri.parse::<manifest::Sink>()
-            .map_err(|e| invalid(sub, e.to_string()))
-    };
-    match from_settings {
-        None => {
-            if !has_path {
-                let what = match base_scheme(url.scheme()) {
-                    "nats" => "subject",
-                    "amqp" => "address",
-                    _ => "topic",
-                };
-                let setting = match base_scheme(url.scheme()) {
-                    "nats" => "subject",
-                    "amqp" => "address",
-                    _ => "topicname",
-                };
-                return Err(invalid(
-                    sub,
-                    format!(
-                        "missing {what}: put it in the sink URI's path or in \
-                         protocolsettings.{setting}"
-                    ),
-                ));
-            }
-            parse(url.as_str())
-        }
-        Some((name, wanted)) if has_path => {
-            let sink = parse(url.as_str())?;
-            let in_uri = path_destination(&sink);
-            if in_uri != wanted {
-                return Err(invalid(
-                    sub,
-                    format!(
-                        "protocolsettings.{name} \"{wanted}\" contradicts \"{in_uri}\" in the \
-                         sink URI: give it in one place"
-                    ),
-                ));
-            }
-            Ok(sink)
-        }
-        Some((name, wanted)) => {
-            if wanted.is_empty() {
-                return Err(invalid(sub, format!("protocolsettings.{name} is empty")));
-            }
-            let path = if url.scheme() == "amqp" {
-                if !wanted.starts_with('/') {
-                    return Err(invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.address \"{wanted}\" is not an address Spindle \
-                             can send to (expected /queue/NAME, /exchange/NAME or \
-                             /exchange/NAME/ROUTING_KEY)"
-                        ),
-                    ));
-                }
-                percent_encoding::utf8_percent_encode(&wanted, manifest::sink::PATH_ESCAPES)
-                    .to_string()
-            } else {
-                format!(
-                    "/{}",
-                    percent_encoding::utf8_percent_encode(&wanted, manifest::sink::PATH_ESCAPES)
-                )
-            };
-            let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-            let uri = format!("{}{path}{query}", &url[..url::Position::BeforePath]);
-            let sink = parse(&uri).map_err(|e| match e {
-                SinkError::Invalid { reason, .. } => {
-                    invalid(sub, format!("protocolsettings.{name}: {reason}"))
-                }
-                other => other,
-            })?;
-            // The URI parser normalizes paths (`a/../b`); a destination must be taken as is.
-            if path_destination(&sink) != wanted {
-                return Err(invalid(
-                    sub,
-                    format!("protocolsettings.{name} \"{wanted}\" is not a valid {name}"),
-                ));
-            }
-            Ok(sink)
-        }
-    }
-}
-
-/// MQTT: the destination, then QoS and retain from the settings (agreeing with the URI's
-/// query when it has them), the protocol version from the protocol, and the settings MQTT
-/// has but this sink cannot honour refused.
-fn mqtt(
-    sub: &Subscription,
-    url: &Url,
-    settings: MqttSettings,
-    options: &mut SendOptions,
-) -> Result<manifest::Sink, SinkError> {
-    // Subscriptions 3.2.2.2: `expiry` ("MQTT expiry interval, in seconds") and
-    // `userproperties` ("copied into the MQTT PUBLISH packet's user property section") SHOULD
-    // be supported; both "only [apply] to MQTT 5.0".
-    let v5 = sub.protocol == Protocol::Mqtt5;
-    match settings.expiry {
-        None | Some(Value::Null) => {}
-        Some(_) if !v5 => {
-            return Err(invalid(
-                sub,
-                "protocolsettings.expiry applies to MQTT 5.0 only (protocol MQTT5)",
-            ));
-        }
-        Some(value) => {
-            let seconds = value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    invalid(
-                        sub,
-                        format!(
-                            "protocolsettings.expiry {value} is not a number of seconds                              (0 to {})",
-                            u32::MAX
-                        ),
-                    )
-                })?;
-            options.mqtt_expiry = Some(seconds);
-        }
-    }
-    if let Some(properties) = settings.userproperties.filter(|p| !p.is_empty()) {
-        if !v5 {
-            return Err(invalid(
-                sub,
-                "protocolsettings.userproperties applies to MQTT 5.0 only (protocol MQTT5)",
-            ));
-        }
-        for (name, value) in properties {
-            let Value::String(value) = value else {
-                return Err(invalid(
-                    sub,
-                    format!("protocolsettings.userproperties.{name} must be a string"),
-                ));
-            };
-            // In binary mode the event's attributes are User Properties too: a core
-            // attribute's name would give the event two values for it.
-            // In MQTT 5 binary mode the context attributes are User Properties: a
-            // subscription's own `userproperties` cannot use their names.
-            if cloudevent::CORE_ATTRIBUTES.contains(&name.as_str()) {
-                return Err(invalid(
-                    sub,
-                    format!(
-                        "protocolsettings.userproperties.{name}: `{name}` is a CloudEvents \
-                         attribute, which the event itself carries"
-                    ),
-                ));
-            }
-            options.mqtt_user_properties.push((name, value));
-        }
-    }
-    let in_query = |key: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
-    let mut sink = destination(sub, url, settings.topicname.map(|d| ("topicname", d)))?;
-    let manifest::Sink::Mqtt {
-        qos,
-        version,
-        retain,
-        ..
-    } = &mut sink
-    else {
-        return Err(invalid(sub, "not an MQTT sink"));
-    };
-    if let Some(wanted) = settings.qos {
-        let wanted = match wanted {
-            0 => Qos::AtMostOnce,
-            1 => Qos::AtLeastOnce,
-            2 => Qos::ExactlyOnce,
-            other => {
-                return Err(invalid(
-                    sub,
-                    format!("protocolsettings.qos {other} is not 0, 1 or 2"),
-                ));
-            }
-        };
-        if in_query("qos").is_some() && *qos != wanted {
-            return Err(invalid(
-                sub,
-                format!(
-                    "protocolsettings.qos {} contradicts qos={} in the sink URI: give it in \
-                     one place",
-                    wanted as u8, *qos as u8
-                ),
-            ));
-        }
-        *qos = wanted;
-    }
-    if let Some(wanted) = settings.retain {
-        if in_query("retain").is_some() && *retain != wanted {
-            return Err(invalid(
-                sub,
-                format!(
-                    "protocolsettings.retain {wanted} contradicts retain={retain} in the sink \
-                     URI: give it in one place"
-                ),
-            ));
-        }
-        *retain = wanted;
-    }
-    let (wanted, other) = match sub.protocol {
-        Protocol::Mqtt3 => (MqttVersion::V3_1_1, "MQTT5"),
-        _ => (MqttVersion::V5, "MQTT3"),
-    };
-    if let Some(v) = in_query("version")
-        && *version != wanted
-    {
-        return Err(invalid(
-            sub,
-            format!(
-                "protocol {} contradicts version={v} in the sink URI (use protocol {other}, \
-                 or leave the version out of the URI)",
-                protocol_name(sub.protocol)
-            ),
-        ));
-    }
-    *version = wanted;
-    if wanted == MqttVersion::V3_1_1 {
-        // MQTT 3.1.1 has no properties to carry attributes in: the event travels whole.
-        options.mode = Mode::Structured;
-    }
-    Ok(sink)
 }
 
 // ---- The sink --------------------------------------------------------------------------------
@@ -684,7 +241,7 @@ fn mqtt(
 /// is dropped and the next send opens a new one. Concurrent sends that queued behind a failed
 /// connection attempt share its failure instead of each waiting for a timeout of their own.
 pub struct BrokerSink {
-    target: manifest::Sink,
+    target: transports::Sink,
     options: SendOptions,
     describe: String,
     /// Connecting and replacing connections, one at a time.
@@ -907,21 +464,20 @@ fn retire(runtime: &tokio::runtime::Handle, sender: Arc<Sender>) {
 }
 
 /// The protocol of a destination, for [`SendError`]s made here (they want a `'static` name).
-fn protocol_of(sink: &manifest::Sink) -> &'static str {
-    match sink {
-        manifest::Sink::Nats { .. } => "nats",
-        manifest::Sink::Mqtt { .. } => "mqtt",
-        manifest::Sink::Amqp { .. } => "amqp",
-        manifest::Sink::Kafka { .. } => "kafka",
-        manifest::Sink::Http { .. } => "http",
-    }
+fn protocol_of(sink: &transports::Sink) -> &'static str {
+    sink.transport().map_or("http", |t| t.name())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ContentMode;
+    use crate::model::Protocol;
+    use cloudevent::kafka::KeyMapping;
+    use serde_json::Value;
     use serde_json::json;
+    use transports::Mode;
+    use transports::mqtt::{MqttVersion, Qos};
 
     fn sub(protocol: Protocol, sink: &str) -> Subscription {
         Subscription::new("s", protocol, sink)
@@ -1023,8 +579,8 @@ mod tests {
         ));
         assert_eq!(
             t.sink,
-            manifest::Sink::Mqtt {
-                broker: manifest::Endpoint::plain("b", 1883),
+            transports::Sink::Mqtt {
+                broker: transports::Endpoint::plain("b", 1883),
                 topic: "x y/z".into(),
                 qos: Qos::ExactlyOnce,
                 version: MqttVersion::V5,
@@ -1065,7 +621,7 @@ mod tests {
             sub(Protocol::Mqtt5, "mqtt://b/t"),
             json!({"topicname": "t", "qos": 0, "retain": true, "userproperties": {}}),
         ));
-        let manifest::Sink::Mqtt { qos, retain, .. } = t.sink else {
+        let transports::Sink::Mqtt { qos, retain, .. } = t.sink else {
             panic!()
         };
         assert_eq!((qos, retain), (Qos::AtMostOnce, true));
@@ -1136,7 +692,7 @@ mod tests {
         let t = ok(&sub(Protocol::Mqtt3, "mqtt://b/t"));
         assert!(matches!(
             t.sink,
-            manifest::Sink::Mqtt {
+            transports::Sink::Mqtt {
                 version: MqttVersion::V3_1_1,
                 ..
             }

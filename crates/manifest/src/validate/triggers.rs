@@ -347,7 +347,7 @@ fn nats_trigger(
         base_dir,
         "nats+tls:// or tls://",
     );
-    if let Err(msg) = names::check_nats_subject(t.subject.get_ref(), true) {
+    if let Err(msg) = transports::nats::check_subject(t.subject.get_ref(), true) {
         cx.err(
             t.subject.span(),
             &format!("{key}.subject"),
@@ -400,7 +400,7 @@ fn mqtt_trigger(
         1883,
     );
     address_tls(cx, key, &mut address, t.tls, base_dir, "mqtts://");
-    if let Err(msg) = names::check_mqtt_topic(t.topic.get_ref(), true) {
+    if let Err(msg) = transports::mqtt::check_topic(t.topic.get_ref(), true) {
         cx.err(
             t.topic.span(),
             &format!("{key}.topic"),
@@ -561,7 +561,7 @@ fn kafka_trigger(
     for broker in &mut brokers {
         broker.tls = tls.clone();
     }
-    if let Err(msg) = names::check_kafka_topic(t.topic.get_ref()) {
+    if let Err(msg) = transports::kafka::check_topic(t.topic.get_ref()) {
         cx.err(
             t.topic.span(),
             &format!("{key}.topic"),

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cloudevent::{AttributeValue, Data, Event};
-use manifest::Endpoint;
+use transports::Endpoint;
 use transports::{Delivery, Receiver};
 
 /// Generous: the machine is a loaded 2-core box shared with other builds.

@@ -26,14 +26,18 @@ use fe2o3_amqp::types::messaging::{
 };
 use fe2o3_amqp::types::primitives::{Binary, SimpleValue, Symbol, Timestamp, Uuid, Value};
 use fe2o3_amqp::{Connection, Session};
-use manifest::{AmqpTrigger, Endpoint};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle,
 };
+use crate::endpoint::Endpoint;
 use crate::{AckError, ConnectError, Mode, SendError};
+
+mod transport;
+
+pub use transport::{Amqp, check_address};
 
 const PROTOCOL: &str = "amqp";
 
@@ -59,7 +63,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// What an AMQP trigger consumes; built from a manifest trigger with `From`.
+/// What an AMQP trigger consumes: the settings of a manifest `[[trigger.amqp]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpReceiverConfig {
     /// The broker, `host:port`.
@@ -68,16 +72,6 @@ pub struct AmqpReceiverConfig {
     pub source: String,
     /// SASL PLAIN credentials; ANONYMOUS when `None`.
     pub credentials: Option<Credentials>,
-}
-
-impl From<&AmqpTrigger> for AmqpReceiverConfig {
-    fn from(t: &AmqpTrigger) -> Self {
-        AmqpReceiverConfig {
-            broker: t.address.clone(),
-            source: t.source.clone(),
-            credentials: None,
-        }
-    }
 }
 
 fn unique_name(kind: &str) -> String {

@@ -20,7 +20,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudevent::Event;
 use cloudevent::kafka::{KafkaRecord, KeyMapping, decode, encode_as};
-use manifest::{Endpoint, KafkaTrigger};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,11 +31,16 @@ use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
+use crate::endpoint::Endpoint;
 use crate::{AckError, ConnectError, Mode, SendError};
+
+mod transport;
+
+pub use transport::{Kafka, check_topic};
 
 const PROTOCOL: &str = "kafka";
 
-/// What a Kafka trigger consumes; built from a manifest trigger with `From`.
+/// What a Kafka trigger consumes: the settings of a manifest `[[trigger.kafka]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaReceiverConfig {
     /// Bootstrap brokers.
@@ -52,13 +56,14 @@ pub struct KafkaReceiverConfig {
     pub from_beginning: bool,
 }
 
-impl From<&KafkaTrigger> for KafkaReceiverConfig {
-    fn from(t: &KafkaTrigger) -> Self {
+impl KafkaReceiverConfig {
+    /// A consumer group's settings with the binding's defaults: the record key becomes the
+    /// event's `partitionkey`, and a new group starts at the oldest record.
+    pub fn for_group(brokers: Vec<Endpoint>, topic: String, group: String) -> Self {
         KafkaReceiverConfig {
-            brokers: t.brokers.clone(),
-            topic: t.topic.clone(),
-            group: t.group.clone(),
-            // The binding's default: the record key is the event's `partitionkey`.
+            brokers,
+            topic,
+            group,
             keys: KeyMapping::default(),
             from_beginning: true,
         }
@@ -446,16 +451,8 @@ mod tests {
     /// have no key setting) both map it.
     #[test]
     fn triggers_and_outputs_map_the_key_by_default() {
-        let trigger = KafkaTrigger {
-            brokers: vec![],
-            topic: "t".into(),
-            group: "g".into(),
-            component: manifest::ComponentId::new("c").unwrap(),
-            max_deliveries: manifest::DEFAULT_MAX_DELIVERIES,
-            dedup_window: None,
-        };
         assert_eq!(
-            KafkaReceiverConfig::from(&trigger).keys,
+            KafkaReceiverConfig::for_group(vec![], "t".into(), "g".into()).keys,
             KeyMapping::PartitionKey
         );
         assert_eq!(

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use cloudevent::Event;
 use cloudevent::mqtt::{MqttMessage, Version, decode, encode_as};
-use manifest::{Endpoint, MqttTrigger, MqttVersion, Qos};
 use rumqttc::v5::mqttbytes::v5 as p5;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,14 +27,19 @@ use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
+use crate::endpoint::Endpoint;
 use crate::{AckError, ConnectError, Mode, SendError};
+
+mod transport;
+
+pub use transport::{Mqtt, MqttVersion, Qos, check_topic, registry_protocol};
 
 const PROTOCOL: &str = "mqtt";
 
 /// How long to wait for the broker's CONNACK / SUBACK / PUBACK before calling it a failure.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What an MQTT trigger consumes; built from a manifest trigger with `From`.
+/// What an MQTT trigger consumes: the settings of a manifest `[[trigger.mqtt]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttReceiverConfig {
     /// The broker, `host:port`.
@@ -51,19 +55,6 @@ pub struct MqttReceiverConfig {
     /// Client id; derived (and unique per process) when `None`. A persistent session needs
     /// a stable one, since the broker finds the session by it.
     pub client_id: Option<String>,
-}
-
-impl From<&MqttTrigger> for MqttReceiverConfig {
-    fn from(t: &MqttTrigger) -> Self {
-        MqttReceiverConfig {
-            broker: t.address.clone(),
-            topic: t.topic.clone(),
-            qos: t.qos,
-            version: t.protocol,
-            persistent_session: t.persistent_session,
-            client_id: t.client_id.clone(),
-        }
-    }
 }
 
 fn version(v: MqttVersion) -> Version {

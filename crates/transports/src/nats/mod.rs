@@ -19,18 +19,22 @@ use async_nats::{Client, HeaderMap};
 use cloudevent::Event;
 use cloudevent::nats::{NatsMessage, decode, encode_as};
 use futures::StreamExt;
-use manifest::{Endpoint, NatsTrigger};
 use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
 };
+use crate::endpoint::Endpoint;
 use crate::{AckError, ConnectError, Mode, SendError};
+
+mod transport;
+
+pub use transport::{Nats, check_subject};
 
 const PROTOCOL: &str = "nats";
 
-/// What a NATS trigger consumes; built from a manifest trigger with `From`.
+/// What a NATS trigger consumes: the settings of a manifest `[[trigger.nats]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsReceiverConfig {
     /// The server, `host:port`.
@@ -64,22 +68,6 @@ pub struct JetStreamConfig {
 /// The default [`JetStreamConfig::max_ack_pending`]: a component's default concurrency,
 /// twice.
 pub const DEFAULT_MAX_ACK_PENDING: i64 = 200;
-
-impl From<&NatsTrigger> for NatsReceiverConfig {
-    fn from(t: &NatsTrigger) -> Self {
-        NatsReceiverConfig {
-            server: t.address.clone(),
-            subject: t.subject.clone(),
-            queue_group: t.queue_group.clone(),
-            jetstream: t.jetstream.as_ref().map(|j| JetStreamConfig {
-                stream: j.stream.clone(),
-                durable: j.durable.clone(),
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: DEFAULT_MAX_ACK_PENDING,
-            }),
-        }
-    }
-}
 
 /// Connects to a NATS server, logging disconnections and reconnections.
 ///
