@@ -363,6 +363,54 @@ impl Triggers {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every broker trigger, whatever its protocol, in a fixed order (NATS, MQTT, AMQP,
+    /// Kafka; each in manifest order), with the receive side its transport starts.
+    pub fn brokers(&self) -> Vec<BrokerSource<'_>> {
+        let common = |component, max_deliveries, dedup_window| {
+            move |source: Box<dyn transports::registry::Source>| BrokerSource {
+                source,
+                component,
+                max_deliveries,
+                dedup_window,
+            }
+        };
+        let nats = self.nats.iter().map(|t| {
+            common(&t.component, t.max_deliveries, t.dedup_window)(Box::new(
+                transports::nats::NatsReceiverConfig::from(t),
+            ))
+        });
+        let mqtt = self.mqtt.iter().map(|t| {
+            common(&t.component, t.max_deliveries, t.dedup_window)(Box::new(
+                transports::mqtt::MqttReceiverConfig::from(t),
+            ))
+        });
+        let amqp = self.amqp.iter().map(|t| {
+            common(&t.component, t.max_deliveries, t.dedup_window)(Box::new(
+                transports::amqp::AmqpReceiverConfig::from(t),
+            ))
+        });
+        let kafka = self.kafka.iter().map(|t| {
+            common(&t.component, t.max_deliveries, t.dedup_window)(Box::new(
+                transports::kafka::KafkaReceiverConfig::from(t),
+            ))
+        });
+        nats.chain(mqtt).chain(amqp).chain(kafka).collect()
+    }
+}
+
+/// One broker trigger of any protocol: its transport's receive side and what the runtime
+/// does with what it receives.
+#[derive(Debug)]
+pub struct BrokerSource<'a> {
+    /// The receive side, in the transport's own settings type.
+    pub source: Box<dyn transports::registry::Source>,
+    /// The component that handles its events.
+    pub component: &'a ComponentId,
+    /// How often a message is handed to the component before it is dead-lettered.
+    pub max_deliveries: u32,
+    /// Its dedup window, if any.
+    pub dedup_window: Option<Duration>,
 }
 
 /// `[[trigger.http]]`: route HTTP requests to a component.

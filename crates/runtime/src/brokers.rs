@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cloudevent::Event;
 use delivery::{Delivery, Protocol, Subscription, SubscriptionId};
-use manifest::{Endpoint, Manifest};
+use manifest::Manifest;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use transports::{Outcome, Receiver};
@@ -31,8 +31,6 @@ const BUSY_REDELIVERY: Duration = Duration::from_secs(1);
 /// How many failing messages a trigger keeps counts for; beyond it the counts start over
 /// (a message may then be tried more than `max_deliveries` times, never fewer).
 const MAX_TRACKED_FAILURES: usize = 10_000;
-/// The shortest JetStream ack wait: the server redelivers an unsettled message after it.
-const MIN_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// One connected broker trigger, not yet running.
 pub struct BrokerTrigger {
@@ -68,83 +66,21 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
     let failed = |label: &str, error: transports::ConnectError| {
         AppError::Config(format!("[[trigger.{label}]]: {error}"))
     };
-    for t in &manifest.triggers.nats {
-        let (max, timeout) = limits(t.component.as_str());
-        let mut config = transports::nats::NatsReceiverConfig::from(t);
-        if let Some(js) = &mut config.jetstream {
-            js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
-            js.max_ack_pending = i64::from(max).saturating_mul(2).max(1);
-        }
-        let scheme = if t.address.is_tls() {
-            "nats+tls"
-        } else {
-            "nats"
-        };
-        let label = format!("{scheme}://{} {}", t.address, t.subject);
-        let receiver = transports::nats::receive(config)
-            .await
-            .map_err(|e| failed("nats", e))?;
+    for trigger in manifest.triggers.brokers() {
+        let (max, timeout) = limits(trigger.component.as_str());
+        let mut source = trigger.source;
+        source.fit_to_handler(max, timeout);
+        let label = source.label();
+        let kind = source.transport().name();
+        let receiver = source.receive().await.map_err(|e| failed(kind, e))?;
         triggers.push(BrokerTrigger::new(
             label,
-            t.component.as_str(),
+            trigger.component.as_str(),
             max,
             receiver,
-            t.max_deliveries,
+            trigger.max_deliveries,
             triggers.len(),
-            t.dedup_window,
-        ));
-    }
-    for t in &manifest.triggers.mqtt {
-        let (max, _) = limits(t.component.as_str());
-        let scheme = if t.address.is_tls() { "mqtts" } else { "mqtt" };
-        let label = format!("{scheme}://{} {}", t.address, t.topic);
-        let receiver = transports::mqtt::receive(t.into())
-            .await
-            .map_err(|e| failed("mqtt", e))?;
-        triggers.push(BrokerTrigger::new(
-            label,
-            t.component.as_str(),
-            max,
-            receiver,
-            t.max_deliveries,
-            triggers.len(),
-            t.dedup_window,
-        ));
-    }
-    for t in &manifest.triggers.amqp {
-        let (max, _) = limits(t.component.as_str());
-        let scheme = if t.address.is_tls() { "amqps" } else { "amqp" };
-        let label = format!("{scheme}://{} {}", t.address, t.source);
-        let receiver = transports::amqp::receive(t.into())
-            .await
-            .map_err(|e| failed("amqp", e))?;
-        triggers.push(BrokerTrigger::new(
-            label,
-            t.component.as_str(),
-            max,
-            receiver,
-            t.max_deliveries,
-            triggers.len(),
-            t.dedup_window,
-        ));
-    }
-    for t in &manifest.triggers.kafka {
-        let (max, _) = limits(t.component.as_str());
-        let brokers: Vec<String> = t.brokers.iter().map(ToString::to_string).collect();
-        let tls = t.brokers.iter().any(Endpoint::is_tls);
-        let scheme = if tls { "kafka+tls" } else { "kafka" };
-        let label = format!("{scheme}://{} {}", brokers.join(","), t.topic);
-        let receiver = transports::kafka::receive(t.into())
-            .await
-            .map_err(|e| failed("kafka", e))?;
-        triggers.push(BrokerTrigger::new(
-            label,
-            t.component.as_str(),
-            max,
-            receiver,
-            t.max_deliveries,
-            triggers.len(),
-            t.dedup_window,
+            trigger.dedup_window,
         ));
     }
     Ok(triggers)

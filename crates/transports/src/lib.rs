@@ -30,14 +30,20 @@
 //! Adding a protocol `foo`:
 //! 1. `src/foo/mod.rs`: `receive(FooReceiverConfig) -> Receiver` (each [`Delivery`] with an
 //!    [`AckHandle`]) and a `FooSender` with `send(&Event)`; decode and encode with the pure
-//!    codecs of `spindle-cloudevent` (add the binding there first).
+//!    codecs of `spindle-cloudevent` (add the binding there first). `FooReceiverConfig`
+//!    implements [`registry::Source`] (its label, and `receive`), through which the runtime
+//!    starts every broker trigger.
 //! 2. `src/foo/transport.rs`: `pub struct Foo;` and `impl Transport for Foo`.
 //! 3. Register it: one line in [`registry::TRANSPORTS`]. Its sink variant goes in [`Sink`]
 //!    (with its arm in [`Sink::transport`]) and its publisher in [`Sender`]: both enums live
-//!    in this crate, so the rest of Spindle needs no change to parse, validate, store and
-//!    deliver to `foo://` sinks, in the manifest and through the Subscriptions API alike.
-//! 4. Triggers: a `[[trigger.foo]]` table in `spindle-manifest` parses into
-//!    `FooReceiverConfig`, and the runtime's broker triggers start `foo::receive` for it.
+//!    in this crate. With that, the manifest parses `foo://` outputs, the Subscriptions API
+//!    accepts them for the transport's protocols and stores them, the delivery engine
+//!    delivers to them and the xRegistry document lists them, without a change elsewhere
+//!    (`crates/runtime/tests/transport_registry.rs` checks every registered scheme that way).
+//! 4. Triggers: a `[[trigger.foo]]` table in `spindle-manifest` (its raw TOML struct, its
+//!    line-accurate validation, and `From<&FooTrigger> for FooReceiverConfig`), listed in
+//!    `Triggers::brokers`. The Subscriptions API's `protocol` values are the spec's closed
+//!    list (`delivery::Protocol`): a protocol beyond them is reached by its sink scheme.
 //! 5. Test it against a real broker (`tests/foo.rs`, started by `scripts/services.sh`).
 //!
 //! Brokers are reached over TLS when their address says so (`nats+tls://` or `tls://`,

@@ -10,13 +10,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde_json::Value;
 use url::Url;
 
 use crate::endpoint::Endpoint;
 use crate::sink::{Sink, SinkError};
-use crate::{ConnectError, SendOptions, Sender};
+use crate::{ConnectError, Receiver, SendOptions, Sender};
 
 /// Every transport, in the order schemes are listed in messages. Adding a protocol adds
 /// its module and one line here (see the crate docs for the steps).
@@ -173,3 +174,29 @@ pub fn schemes_of_protocol(protocol: &str) -> Vec<&'static str> {
 /// What [`Transport::connect`] returns: boxed, so transports can be trait objects.
 pub type ConnectFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Sender, ConnectError>> + Send + 'a>>;
+
+/// What [`Source::receive`] returns.
+pub type ReceiveFuture = Pin<Box<dyn Future<Output = Result<Receiver, ConnectError>> + Send>>;
+
+/// The receive side of a trigger, whatever its protocol: what a `[[trigger.<protocol>]]`
+/// table parses into (each protocol's `*ReceiverConfig`), and all the runtime needs to start
+/// it. The runtime starts every broker trigger through this one interface.
+pub trait Source: Send + fmt::Debug {
+    /// The transport it receives through.
+    fn transport(&self) -> &'static dyn Transport;
+
+    /// Where it receives from, for logs and `spindle up`'s listing:
+    /// `nats://127.0.0.1:4222 orders.>`.
+    fn label(&self) -> String;
+
+    /// Sizes what the broker hands out ahead of settlement to the handler behind it: at
+    /// most `max_in_flight` events at once, each settled within `timeout`. Most protocols
+    /// need nothing; JetStream sizes its ack wait and pending limit from it.
+    fn fit_to_handler(&mut self, max_in_flight: u32, timeout: Duration) {
+        let _ = (max_in_flight, timeout);
+    }
+
+    /// Connects and starts receiving. Fails when the broker cannot be reached now, so a
+    /// wrong address shows at start-up; once connected, the receiver reconnects on its own.
+    fn receive(self: Box<Self>) -> ReceiveFuture;
+}

@@ -219,8 +219,8 @@ pub(crate) fn scheme_for(
     schemes
         .iter()
         .find(|s| s.tls == endpoint.is_tls())
-        .unwrap_or(&schemes[0])
-        .name
+        .or(schemes.first())
+        .map_or("", |s| s.name)
 }
 
 /// Characters percent-encoded when a topic, subject or address is put into a sink URI's path:

@@ -28,6 +28,7 @@ use fe2o3_amqp::types::primitives::{Binary, SimpleValue, Symbol, Timestamp, Uuid
 use fe2o3_amqp::{Connection, Session};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::Transport;
 use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle,
@@ -72,6 +73,21 @@ pub struct AmqpReceiverConfig {
     pub source: String,
     /// SASL PLAIN credentials; ANONYMOUS when `None`.
     pub credentials: Option<Credentials>,
+}
+
+impl crate::registry::Source for AmqpReceiverConfig {
+    fn transport(&self) -> &'static dyn crate::Transport {
+        &Amqp
+    }
+
+    fn label(&self) -> String {
+        let scheme = crate::sink::scheme_for(Amqp.schemes(), &self.broker);
+        format!("{scheme}://{} {}", self.broker, self.source)
+    }
+
+    fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
+        Box::pin(receive(*self))
+    }
 }
 
 fn unique_name(kind: &str) -> String {

@@ -76,7 +76,7 @@ impl Transport for Amqp {
         let Sink::Amqp { broker, address } = sink else {
             return Err(fmt::Error);
         };
-        let scheme = if broker.is_tls() { "amqps" } else { "amqp" };
+        let scheme = sink::scheme_for(SCHEMES, broker);
         write!(f, "{scheme}://{broker}{address}")
     }
 

@@ -70,6 +70,23 @@ impl KafkaReceiverConfig {
     }
 }
 
+impl crate::registry::Source for KafkaReceiverConfig {
+    fn transport(&self) -> &'static dyn crate::Transport {
+        &Kafka
+    }
+
+    fn label(&self) -> String {
+        let brokers: Vec<String> = self.brokers.iter().map(ToString::to_string).collect();
+        let tls = self.brokers.iter().any(Endpoint::is_tls);
+        let scheme = if tls { "kafka+tls" } else { "kafka" };
+        format!("{scheme}://{} {}", brokers.join(","), self.topic)
+    }
+
+    fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
+        Box::pin(receive(*self))
+    }
+}
+
 /// Kafka's `SSL` security protocol when the brokers are reached over TLS (they all are or
 /// none is: the manifest gives a trigger's brokers one setting, a sink has one broker).
 fn set_tls(config: &mut ClientConfig, brokers: &[Endpoint]) {

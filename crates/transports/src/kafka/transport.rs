@@ -75,11 +75,7 @@ impl Transport for Kafka {
         let Sink::Kafka { broker, topic } = sink else {
             return Err(fmt::Error);
         };
-        let scheme = if broker.is_tls() {
-            "kafka+tls"
-        } else {
-            "kafka"
-        };
+        let scheme = sink::scheme_for(SCHEMES, broker);
         write!(f, "{scheme}://{broker}/{topic}")
     }
 

@@ -23,6 +23,7 @@ use cloudevent::mqtt::{MqttMessage, Version, decode, encode_as};
 use rumqttc::v5::mqttbytes::v5 as p5;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::Transport;
 use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
@@ -55,6 +56,21 @@ pub struct MqttReceiverConfig {
     /// Client id; derived (and unique per process) when `None`. A persistent session needs
     /// a stable one, since the broker finds the session by it.
     pub client_id: Option<String>,
+}
+
+impl crate::registry::Source for MqttReceiverConfig {
+    fn transport(&self) -> &'static dyn crate::Transport {
+        &Mqtt
+    }
+
+    fn label(&self) -> String {
+        let scheme = crate::sink::scheme_for(Mqtt.schemes(), &self.broker);
+        format!("{scheme}://{} {}", self.broker, self.topic)
+    }
+
+    fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
+        Box::pin(receive(*self))
+    }
 }
 
 fn version(v: MqttVersion) -> Version {

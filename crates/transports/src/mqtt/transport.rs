@@ -162,7 +162,7 @@ impl Transport for Mqtt {
             return Err(fmt::Error);
         };
         let topic: String = percent_encoding::utf8_percent_encode(topic, PATH_ESCAPES).collect();
-        let scheme = if broker.is_tls() { "mqtts" } else { "mqtt" };
+        let scheme = sink::scheme_for(SCHEMES, broker);
         write!(
             f,
             "{scheme}://{broker}/{topic}?qos={}&version={}&retain={retain}",

@@ -21,6 +21,7 @@ use cloudevent::nats::{NatsMessage, decode, encode_as};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::Transport;
 use crate::backoff::Backoff;
 use crate::delivery::{
     AckHandle, BoxFuture, CHANNEL_CAPACITY, Delivery, Outcome, Receiver, Settle, redeliver_later,
@@ -68,6 +69,35 @@ pub struct JetStreamConfig {
 /// The default [`JetStreamConfig::max_ack_pending`]: a component's default concurrency,
 /// twice.
 pub const DEFAULT_MAX_ACK_PENDING: i64 = 200;
+
+impl crate::registry::Source for NatsReceiverConfig {
+    fn transport(&self) -> &'static dyn crate::Transport {
+        &Nats
+    }
+
+    fn label(&self) -> String {
+        let scheme = crate::sink::scheme_for(Nats.schemes(), &self.server);
+        format!("{scheme}://{} {}", self.server, self.subject)
+    }
+
+    /// JetStream redelivers what is not settled within its ack wait, and hands out at most
+    /// `max_ack_pending` unsettled messages: twice the handler's timeout (at least
+    /// [`MIN_ACK_WAIT`]), twice its concurrency, so a backlog waits on the server rather
+    /// than in a local buffer where it would time out.
+    fn fit_to_handler(&mut self, max_in_flight: u32, timeout: Duration) {
+        if let Some(js) = &mut self.jetstream {
+            js.ack_wait = MIN_ACK_WAIT.max(timeout * 2);
+            js.max_ack_pending = i64::from(max_in_flight).saturating_mul(2).max(1);
+        }
+    }
+
+    fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
+        Box::pin(receive(*self))
+    }
+}
+
+/// The shortest JetStream ack wait: the server redelivers an unsettled message after it.
+pub const MIN_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// Connects to a NATS server, logging disconnections and reconnections.
 ///

@@ -95,7 +95,7 @@ impl Transport for Nats {
         else {
             return Err(fmt::Error);
         };
-        let scheme = if server.is_tls() { "nats+tls" } else { "nats" };
+        let scheme = sink::scheme_for(SCHEMES, server);
         write!(f, "{scheme}://{server}/{subject}")?;
         if *jetstream {
             f.write_str("?jetstream=true")?;
