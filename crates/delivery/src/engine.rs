@@ -9,6 +9,7 @@ use std::time::Duration;
 use cloudevent::Event;
 use redb::ReadableTable;
 
+use crate::cluster::{Change, Cluster, ClusterConfig};
 use crate::committer::Committer;
 use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
 use crate::error::Error;
@@ -20,7 +21,7 @@ use crate::store::{self, SharedDb};
 use crate::worker::{self, DisableHook, Workers};
 
 /// The subscriptions in memory, by id.
-type Cache = Arc<RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>>;
+pub(crate) type Cache = Arc<RwLock<BTreeMap<SubscriptionId, Arc<Subscription>>>>;
 
 /// How long `open` waits for a previous instance in this process to release the file.
 const OPEN_RETRY: Duration = Duration::from_secs(5);
@@ -46,6 +47,10 @@ pub struct Delivery {
     /// Forgets dedup keys that left their window (see [`crate::dedup`]) and dead letters past
     /// their retention.
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Cluster mode: the shared state in JetStream (see [`crate::cluster`]), and the watch
+    /// that applies subscription changes made through any node.
+    cluster: Option<Arc<Cluster>>,
+    watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Delivery {
@@ -53,6 +58,23 @@ impl Delivery {
     /// workers. Must be called within a Tokio runtime. A subscription whose sink cannot be
     /// built (e.g. its protocol is not compiled in) keeps its queue but gets no worker.
     pub async fn open(state_dir: impl AsRef<Path>, sinks: SinkRegistry) -> Result<Self, Error> {
+        Self::open_with(state_dir, sinks, None).await
+    }
+
+    /// Like [`Delivery::open`], in cluster mode when `cluster` is given: subscriptions, queued
+    /// deliveries and dead letters live in NATS JetStream, shared with every node of the same
+    /// cluster and namespace (see [`crate::cluster`]); the state directory keeps only what is
+    /// per node (dedup windows, the compiled-component cache). Fails when the cluster cannot
+    /// be reached or its streams cannot be created.
+    pub async fn open_with(
+        state_dir: impl AsRef<Path>,
+        sinks: SinkRegistry,
+        cluster: Option<ClusterConfig>,
+    ) -> Result<Self, Error> {
+        let cluster = match cluster {
+            Some(config) => Some(Cluster::connect(config).await?),
+            None => None,
+        };
         let dir = state_dir.as_ref().to_owned();
         let opened_dir = dir.clone();
         let (db, next_seq, subs) = tokio::task::spawn_blocking(move || {
@@ -90,12 +112,29 @@ impl Delivery {
                 crate::hops::DEFAULT_MAX_HOPS,
             )),
             pruner: Mutex::new(None),
+            cluster,
+            watch: Mutex::new(None),
         };
         *delivery.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(
             housekeeping(delivery.committer.clone(), delivery.subscriptions.clone()),
         ));
+        let (subs, watch_after) = match &delivery.cluster {
+            Some(cluster) => {
+                let stored = cluster.load_subscriptions().await?;
+                (stored.subscriptions, stored.last)
+            }
+            None => (subs, 0),
+        };
         for sub in subs {
             delivery.start(Arc::new(sub));
+        }
+        if let Some(cluster) = &delivery.cluster {
+            let (apply, reconcile) = (delivery.applier(), delivery.applier());
+            *delivery.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(cluster.watch(
+                watch_after,
+                move |change| apply.apply(change),
+                move |subs| reconcile.reconcile(subs),
+            ));
         }
         tracing::info!(
             subscriptions = delivery.subscriptions().len(),
@@ -106,6 +145,10 @@ impl Delivery {
 
     /// Records a subscription in the cache and (re)starts its worker.
     fn start(&self, sub: Arc<Subscription>) {
+        if self.cluster.is_some() {
+            self.applier().put(sub);
+            return;
+        }
         match self.sinks.create(&sub) {
             Ok(sink) => {
                 if let Some(why) = sub.disabled() {
@@ -132,6 +175,22 @@ impl Delivery {
             .set_subscription(sub.id.as_str(), sub.delivery.limits());
         self.write_cache().insert(sub.id.clone(), sub);
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// What applies a subscription change in cluster mode, on this node: the cache and the
+    /// worker. Shared with the watch of the subscriptions bucket.
+    fn applier(&self) -> Applier {
+        Applier {
+            cluster: self.cluster.clone(),
+            sinks: self.sinks.clone(),
+            cache: self.subscriptions.clone(),
+            generation: self.generation.clone(),
+        }
+    }
+
+    /// The cluster this node joined, if any: its NATS address and namespace.
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_deref().map(Cluster::config)
     }
 
     /// Sets the bounds on what the store keeps for all subscriptions together (see
@@ -217,6 +276,14 @@ impl Delivery {
         reason: &str,
         attempts: u32,
     ) -> Result<(), Error> {
+        if let Some(cluster) = &self.cluster {
+            if self.subscription(id).is_none() {
+                return Err(Error::NotFound(id.clone()));
+            }
+            return cluster
+                .dead_letter(id, sink, event, reason, attempts, None)
+                .await;
+        }
         let value = deadletter::abandon(id, sink, event, reason, attempts, None);
         let key = id.as_str().to_owned();
         let stored = self
@@ -242,6 +309,19 @@ impl Delivery {
     /// subscription's worker is running. Each entry
     /// names a check and says what is wrong, if anything.
     pub async fn readiness(&self) -> Vec<(String, Result<(), String>)> {
+        if let Some(cluster) = &self.cluster {
+            let dead = cluster.dead_workers();
+            let workers = if dead.is_empty() {
+                Ok(())
+            } else {
+                let names: Vec<&str> = dead.iter().map(SubscriptionId::as_str).collect();
+                Err(format!("delivery stopped for {}", names.join(", ")))
+            };
+            return vec![
+                ("cluster".to_owned(), cluster.readiness().await),
+                ("delivery-workers".to_owned(), workers),
+            ];
+        }
         let store = match tokio::time::timeout(
             Duration::from_secs(2),
             self.committer.execute(|_| Ok(())),
@@ -300,6 +380,10 @@ impl Delivery {
             committer: self.committer.clone(),
             workers: self.workers.clone(),
             max_hops: self.max_hops.clone(),
+            cluster: self
+                .cluster
+                .clone()
+                .map(|c| (c, self.subscriptions.clone())),
         }
     }
 
@@ -369,6 +453,14 @@ impl Delivery {
         sub.validate().map_err(Error::Invalid)?;
         // Building the sink checks the URI, settings and credentials before anything is stored.
         self.sinks.create(&sub)?;
+        if let Some(cluster) = &self.cluster {
+            let _admin = self.admin.lock().await;
+            let created = cluster.put_subscription(&sub).await?;
+            tracing::info!(subscription = %sub.id, sink = %sub.sink, created,
+                "subscription stored in the cluster");
+            self.start(Arc::new(sub));
+            return Ok(created);
+        }
         let record = crate::schema::encode_subscription(&sub);
         let _admin = self.admin.lock().await;
         let id = sub.id.as_str().to_owned();
@@ -390,6 +482,12 @@ impl Delivery {
     /// letters are kept until purged). Returns whether it existed.
     pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<bool, Error> {
         let _admin = self.admin.lock().await;
+        if let Some(cluster) = &self.cluster {
+            let existed = cluster.delete_subscription(id).await?;
+            self.applier().apply(Change::Delete(id.clone()));
+            tracing::info!(subscription = %id, existed, "subscription deleted from the cluster");
+            return Ok(existed);
+        }
         if let Some(handle) = self.workers.remove(id)
             && let Some(task) = handle.stop()
         {
@@ -448,6 +546,11 @@ impl Delivery {
         subscription: Option<&SubscriptionId>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, Error> {
+        if let Some(cluster) = &self.cluster {
+            // Called from a blocking context (the API reads through `spawn_blocking`).
+            return tokio::runtime::Handle::current()
+                .block_on(cluster.dead_letters(subscription, limit));
+        }
         store::read_dead(&*self.db.get()?, subscription, limit)?
             .into_iter()
             .map(DeadLetter::from_stored)
@@ -459,6 +562,11 @@ impl Delivery {
     /// Works in steps of [`deadletter::CHUNK`] letters, each its own commit, so ingest goes on
     /// meanwhile. Returns how many were replayed.
     pub async fn replay_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
+        if let Some(cluster) = &self.cluster {
+            return cluster
+                .replay(&selector, |id| self.subscription(id).is_some())
+                .await;
+        }
         let selector = Arc::new(selector);
         let mut cursor = deadletter::Cursor::default();
         let mut count = 0;
@@ -490,6 +598,9 @@ impl Delivery {
     /// Deletes dead letters for good, in steps of [`deadletter::CHUNK`] like
     /// [`replay_dead_letters`](Self::replay_dead_letters). Returns how many.
     pub async fn purge_dead_letters(&self, selector: DeadLetterSelector) -> Result<usize, Error> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.purge(&selector).await;
+        }
         let selector = Arc::new(selector);
         let mut cursor = deadletter::Cursor::default();
         let mut count = 0;
@@ -520,6 +631,12 @@ impl Delivery {
         if let Some(pruner) = self.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
             pruner.abort();
         }
+        if let Some(watch) = self.watch.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            watch.abort();
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.stop_all();
+        }
         let tasks: Vec<_> = self
             .workers
             .drain()
@@ -542,6 +659,82 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         drop(self.workers.drain());
         self.committer.shutdown();
+    }
+}
+
+/// Applies subscription changes on this node in cluster mode: the cache matchers read and
+/// the worker that delivers. Changes come from this node's API calls and, through the
+/// bucket's watch, from every other node's.
+#[derive(Clone)]
+struct Applier {
+    cluster: Option<Arc<Cluster>>,
+    sinks: SinkRegistry,
+    cache: Cache,
+    generation: Arc<AtomicU64>,
+}
+
+impl Applier {
+    fn apply(&self, change: Change) {
+        match change {
+            Change::Put(sub) => self.put(sub),
+            Change::Delete(id) => {
+                if let Some(cluster) = &self.cluster {
+                    cluster.stop_worker(&id);
+                }
+                let removed = self
+                    .cache
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                if removed.is_some() {
+                    self.generation.fetch_add(1, Ordering::Release);
+                    tracing::info!(subscription = %id, "subscription removed on this node");
+                }
+            }
+        }
+    }
+
+    /// Brings this node up to a full read of the subscriptions: what changed is (re)started,
+    /// what was deleted removed. Only tombstones remove: a subscription this node stored a
+    /// moment after the read began is not in it, and must not be dropped for that.
+    fn reconcile(&self, stored: crate::cluster::Stored) {
+        for id in stored.deleted {
+            self.apply(Change::Delete(id));
+        }
+        for sub in stored.subscriptions {
+            self.put(Arc::new(sub));
+        }
+    }
+
+    /// Runs `sub` on this node, unless it already runs exactly this record (a node's own
+    /// change comes back through the watch).
+    fn put(&self, sub: Arc<Subscription>) {
+        let record = crate::schema::encode_subscription(&sub);
+        let unchanged = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sub.id)
+            .is_some_and(|current| crate::schema::encode_subscription(current) == record);
+        if unchanged {
+            return;
+        }
+        if let Some(cluster) = &self.cluster {
+            match self.sinks.create(&sub) {
+                Ok(sink) => cluster.start_worker(sub.clone(), sink),
+                Err(e) => {
+                    cluster.stop_worker(&sub.id);
+                    tracing::error!(subscription = %sub.id, sink = %sub.sink, error = %e,
+                        "no sink for subscription on this node: its events wait in the cluster");
+                }
+            }
+        }
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sub.id.clone(), sub.clone());
+        self.generation.fetch_add(1, Ordering::Release);
+        tracing::info!(subscription = %sub.id, sink = %sub.sink, "subscription running on this node");
     }
 }
 

@@ -66,6 +66,10 @@ pub enum Error {
     /// A stored record could not be decoded (should never happen: we wrote it).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// Cluster mode: JetStream did not take a write or answer a read (the NATS cluster is
+    /// unreachable or has no quorum); nothing was accepted, try again shortly.
+    #[error("cluster store: {0}; nothing was accepted, try again shortly")]
+    Cluster(String),
 }
 
 impl Error {
@@ -79,6 +83,7 @@ impl Error {
                 | Error::Closed
                 | Error::Recovering
                 | Error::Full { .. }
+                | Error::Cluster(_)
         )
     }
 }

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod cluster;
 mod committer;
 pub mod deadletter;
 mod dedup;
@@ -47,6 +48,7 @@ pub mod tap;
 pub mod trace;
 mod worker;
 
+pub use cluster::ClusterConfig;
 pub use deadletter::{DeadLetter, DeadLetterSelector};
 pub use engine::Delivery;
 pub use error::Error;

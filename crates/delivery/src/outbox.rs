@@ -35,6 +35,8 @@ pub struct Outbox {
     pub(crate) workers: Arc<Workers>,
     /// Events past this many hops are dead-lettered, not delivered (see [`crate::hops`]).
     pub(crate) max_hops: Arc<AtomicU32>,
+    /// Cluster mode: deliveries go to JetStream, for the subscriptions this node knows.
+    pub(crate) cluster: Option<(Arc<crate::cluster::Cluster>, crate::engine::Cache)>,
 }
 
 /// A queue entry or dead letter to write.
@@ -61,6 +63,11 @@ impl Outbox {
     pub async fn enqueue(&self, deliveries: Vec<(SubscriptionId, Event)>) -> Result<usize, Error> {
         if deliveries.is_empty() {
             return Ok(0);
+        }
+        if let Some((cluster, subscriptions)) = &self.cluster {
+            return self
+                .enqueue_in_cluster(cluster, subscriptions, deliveries)
+                .await;
         }
         let lanes = self.workers.lanes(deliveries.iter().map(|(id, _)| id));
         let max_hops = self.max_hops.load(Ordering::Relaxed);
@@ -311,5 +318,38 @@ fn dead_letter(
         id: id.clone(),
         value: deadletter::abandon(id, lane.sink.describe(), event, reason, attempts, status),
         dedup: None,
+    }
+}
+
+impl Outbox {
+    /// Cluster mode: queues each event of a known subscription in JetStream (an event past
+    /// the hop limit goes to its dead letters), resolving once JetStream acknowledged all.
+    async fn enqueue_in_cluster(
+        &self,
+        cluster: &crate::cluster::Cluster,
+        subscriptions: &crate::engine::Cache,
+        deliveries: Vec<(SubscriptionId, Event)>,
+    ) -> Result<usize, Error> {
+        let max_hops = self.max_hops.load(Ordering::Relaxed);
+        let mut queued = Vec::with_capacity(deliveries.len());
+        let mut looping = Vec::new();
+        {
+            let known = subscriptions.read().unwrap_or_else(|e| e.into_inner());
+            for (id, event) in &deliveries {
+                let Some(sub) = known.get(id) else { continue };
+                if crate::hops::hops(event) > max_hops {
+                    looping.push((id.clone(), sub.sink.clone(), event));
+                } else {
+                    queued.push((id.clone(), event));
+                }
+            }
+        }
+        for (id, sink, event) in looping {
+            let reason = crate::hops::loop_reason(event, max_hops);
+            cluster
+                .dead_letter(&id, &sink, event, &reason, 0, None)
+                .await?;
+        }
+        cluster.enqueue(&queued).await
     }
 }

@@ -177,6 +177,23 @@ pub struct Application {
     /// as the sink of the subscriptions Spindle makes elsewhere. `None`: the listener's own
     /// address.
     pub public_url: Option<url::Url>,
+    /// `[application.cluster] nats = "nats://..."`: keep the delivery state (subscriptions,
+    /// queued deliveries, dead letters) in NATS JetStream, shared by every node that names
+    /// the same cluster, instead of the embedded store. `None`: one node, embedded store.
+    pub cluster: Option<Cluster>,
+}
+
+/// The default of [`Cluster::replicas`].
+pub const DEFAULT_CLUSTER_REPLICAS: usize = 1;
+
+/// `[application.cluster]`: where several nodes of one app keep their shared state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// A NATS server of the cluster, `nats://host:port` (`tls://` for TLS).
+    pub nats: String,
+    /// Replicas of each JetStream bucket and stream (1-5; default
+    /// [`DEFAULT_CLUSTER_REPLICAS`]): 3 on a 3-node NATS cluster survives losing a node.
+    pub replicas: usize,
 }
 
 /// `[application.store]`: bounds on what the state store keeps, over every subscription and

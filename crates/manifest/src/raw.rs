@@ -71,6 +71,15 @@ pub(crate) struct RawApplication {
     pub telemetry: Option<RawTelemetry>,
     pub store: Option<RawQueueLimits>,
     pub public_url: Option<Str>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[application.cluster]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    pub nats: Str,
+    pub replicas: Option<Spanned<i64>>,
 }
 
 /// `[application.store]`, and the same bounds in an output's table.

@@ -59,6 +59,7 @@ fn example_round_trips_to_the_typed_model() {
             },
             max_hops: DEFAULT_MAX_HOPS,
             public_url: None,
+            cluster: None,
             store: StoreLimits {
                 max_queued_events: None,
                 max_queued_bytes: Some(512 * 1024 * 1024),

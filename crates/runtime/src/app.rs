@@ -175,7 +175,10 @@ impl App {
         let brokers = Arc::new(outputs::broker_sinks(manifest, egress.clone())?);
         let mut sinks = SinkRegistry::with_factories(webhooks, brokers);
         sinks.register(subscriber::SCHEME, Arc::new(subscribers.clone()));
-        let delivery = Arc::new(Delivery::open(&options.state_dir, sinks).await?);
+        let cluster = manifest.application.cluster.as_ref().map(|c| {
+            delivery::ClusterConfig::new(c.nats.clone(), &manifest.application.name, c.replicas)
+        });
+        let delivery = Arc::new(Delivery::open_with(&options.state_dir, sinks, cluster).await?);
         delivery.set_max_hops(manifest.application.max_hops);
         delivery.set_limits(manifest.application.store);
         outputs::set_up(&delivery, manifest).await?;

@@ -40,6 +40,12 @@ pub struct UpArgs {
     /// (one object per line). `RUST_LOG` chooses what is logged (default `info`).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text, env = "SPINDLE_LOG_FORMAT")]
     log_format: crate::logging::LogFormat,
+    /// Join a cluster: keep subscriptions, queued deliveries and dead letters in the NATS
+    /// JetStream at this address (e.g. `nats://127.0.0.1:4222`), shared by every node of the
+    /// app started with the same address, instead of the state directory. Overrides
+    /// `[application.cluster] nats`.
+    #[arg(long, env = "SPINDLE_CLUSTER", value_name = "NATS_URL")]
+    cluster: Option<String>,
 }
 
 /// Warns about tokens written into `spindle.toml` itself: the file is usually committed, so a
@@ -81,7 +87,25 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
 }
 
 /// `spindle up` once logging (and trace export) is set up.
-fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
+fn serve(args: UpArgs, mut manifest: manifest::Manifest) -> Result<ExitCode> {
+    if let Some(nats) = &args.cluster {
+        let valid = url::Url::parse(nats).is_ok_and(|u| {
+            matches!(u.scheme(), "nats" | "tls" | "nats+tls") && u.host_str().is_some()
+        });
+        if !valid {
+            eprintln!("--cluster {nats}: expected a NATS address, e.g. nats://127.0.0.1:4222");
+            return Ok(ExitCode::from(2));
+        }
+        let replicas = manifest
+            .application
+            .cluster
+            .as_ref()
+            .map_or(manifest::DEFAULT_CLUSTER_REPLICAS, |c| c.replicas);
+        manifest.application.cluster = Some(manifest::Cluster {
+            nats: nats.clone(),
+            replicas,
+        });
+    }
     if let Err(error) = manifest.check_sources() {
         eprintln!("{error}");
         return Ok(ExitCode::from(1));
@@ -168,6 +192,12 @@ fn serve(args: UpArgs, manifest: manifest::Manifest) -> Result<ExitCode> {
         }
         if app.routes().is_empty() && app.broker_triggers().is_empty() {
             println!("  (no triggers)");
+        }
+        if let Some(cluster) = app.delivery().cluster() {
+            println!(
+                "Joined cluster {} (namespace {}, {} replica(s)): subscriptions, deliveries and dead letters are shared through JetStream",
+                cluster.nats, cluster.namespace, cluster.replicas
+            );
         }
         println!(
             "Admin API (subscriptions, dead letters) on {admin_scheme}://{}",

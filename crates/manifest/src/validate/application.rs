@@ -25,6 +25,7 @@ pub(super) fn placeholder_application() -> Application {
         store: StoreLimits::default(),
         otlp: None,
         public_url: None,
+        cluster: None,
     }
 }
 
@@ -186,6 +187,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
             None
         }
     });
+    let cluster = app.cluster.and_then(|c| cluster(cx, c));
     Application {
         name: app.name.into_inner(),
         version: app.version,
@@ -198,6 +200,7 @@ pub(super) fn application(cx: &mut Ctx<'_>, app: RawApplication, base_dir: &Path
         store,
         otlp,
         public_url,
+        cluster,
     }
 }
 
@@ -428,4 +431,51 @@ pub(super) fn secret(
             Secret::Literal(String::new())
         }
     }
+}
+
+/// `[application.cluster]`: a `nats://` (or `tls://`, `nats+tls://`) address of the NATS
+/// cluster that keeps the delivery state, and how many replicas its streams get.
+fn cluster(cx: &mut Ctx<'_>, raw: RawCluster) -> Option<Cluster> {
+    let text = raw.nats.get_ref();
+    let url = match url::Url::parse(text) {
+        Ok(u)
+            if transports::registry::by_scheme(u.scheme())
+                .is_some_and(|(t, _)| t.name() == "nats")
+                && u.host_str().is_some_and(|h| !h.is_empty())
+                && matches!(u.path(), "" | "/")
+                && u.query().is_none() =>
+        {
+            Some(u)
+        }
+        _ => {
+            cx.err(
+                raw.nats.span(),
+                "application.cluster.nats",
+                ErrorKind::InvalidUri,
+                format!(
+                    "invalid NATS address \"{text}\" (expected e.g. \"nats://127.0.0.1:4222\")"
+                ),
+            );
+            None
+        }
+    };
+    let replicas = match raw.replicas {
+        None => DEFAULT_CLUSTER_REPLICAS,
+        Some(v) => match usize::try_from(*v.get_ref()) {
+            Ok(n) if (1..=5).contains(&n) => n,
+            _ => {
+                cx.err(
+                    v.span(),
+                    "application.cluster.replicas",
+                    ErrorKind::InvalidValue,
+                    "must be between 1 and 5 (JetStream's limit)",
+                );
+                DEFAULT_CLUSTER_REPLICAS
+            }
+        },
+    };
+    Some(Cluster {
+        nats: url?.to_string().trim_end_matches('/').to_owned(),
+        replicas,
+    })
 }

@@ -17,6 +17,7 @@ use crate::names;
 use crate::raw::*;
 use crate::route::Route;
 use crate::sink::Endpoint;
+use transports::Transport;
 
 fn check_component_ref(
     cx: &mut Ctx<'_>,
@@ -54,48 +55,34 @@ fn check_component_ref(
     ComponentId(name.get_ref().clone())
 }
 
-/// The URI schemes of one broker's addresses: the plain one, and those that mean TLS (with
-/// their default port).
-struct BrokerSchemes {
-    plain: &'static str,
-    tls: &'static [&'static str],
-    tls_port: u16,
-}
-
 /// Parses a broker address like `nats://host:port` (or a TLS one like `nats+tls://host:port`)
-/// for a trigger.
+/// for a trigger: the schemes, which of them mean TLS, and their default ports are the
+/// transport's ([`Transport::schemes`]).
 fn broker_address(
     cx: &mut Ctx<'_>,
     key: &str,
     value: Option<&Spanned<String>>,
     default: &str,
-    schemes: &BrokerSchemes,
-    default_port: u16,
+    transport: &dyn Transport,
 ) -> Endpoint {
+    let schemes = transport.schemes();
+    let scheme = |name: &str| schemes.iter().find(|s| s.name == name);
     let fallback = || {
         let u = Url::parse(default).expect("default broker address parses");
-        Endpoint::plain(
-            u.host_str().unwrap_or_default(),
-            u.port().unwrap_or(default_port),
-        )
+        let port = scheme(u.scheme()).map_or(0, |s| s.default_port);
+        Endpoint::plain(u.host_str().unwrap_or_default(), u.port().unwrap_or(port))
     };
     let Some(value) = value else {
         return fallback();
     };
     let text = value.get_ref();
-    let accepted = |s: &str| s == schemes.plain || schemes.tls.contains(&s);
     let problem = match Url::parse(text) {
         Err(e) => Some(format!("not a valid URI ({e})")),
-        Ok(u) if !accepted(u.scheme()) => {
-            let tls: Vec<String> = schemes.tls.iter().map(|s| format!("{s}://")).collect();
-            let tls = if tls.is_empty() {
-                String::new()
-            } else {
-                format!(" (or {} for TLS)", tls.join(" or "))
-            };
+        Ok(u) if scheme(u.scheme()).is_none() => {
+            let plain = schemes.iter().find(|s| !s.tls).map_or("", |s| s.name);
             Some(format!(
-                "expected a {}:// address{tls}, got scheme \"{}\"",
-                schemes.plain,
+                "expected a {plain}:// address (or {} for TLS), got scheme \"{}\"",
+                tls_schemes(transport),
                 u.scheme()
             ))
         }
@@ -111,12 +98,11 @@ fn broker_address(
             )
         }
         Ok(u) => {
-            let tls = schemes.tls.contains(&u.scheme());
-            let port = if tls { schemes.tls_port } else { default_port };
+            let scheme = scheme(u.scheme()).expect("checked above");
             return Endpoint {
                 host: u.host_str().unwrap_or_default().to_owned(),
-                port: u.port().unwrap_or(port),
-                tls: tls.then(ClientTls::default),
+                port: u.port().unwrap_or(scheme.default_port),
+                tls: scheme.tls.then(ClientTls::default),
             };
         }
     };
@@ -131,15 +117,26 @@ fn broker_address(
     fallback()
 }
 
+/// The TLS schemes of a transport as a trigger address writes them: `mqtts://`.
+fn tls_schemes(transport: &dyn Transport) -> String {
+    let tls: Vec<String> = transport
+        .schemes()
+        .iter()
+        .filter(|s| s.tls)
+        .map(|s| format!("{}://", s.name))
+        .collect();
+    tls.join(" or ")
+}
+
 /// A broker trigger's `tls = { ca, cert, key }`, attached to its address, which must be a
-/// TLS one (`tls_schemes`).
+/// TLS one (one of the transport's TLS schemes).
 fn address_tls(
     cx: &mut Ctx<'_>,
     key: &str,
     address: &mut Endpoint,
     raw: Option<Spanned<RawClientTls>>,
     base_dir: &Path,
-    tls_schemes: &str,
+    transport: &dyn Transport,
 ) {
     let Some(raw) = raw else { return };
     let key = format!("{key}.tls");
@@ -154,7 +151,10 @@ fn address_tls(
             span,
             &key,
             ErrorKind::InvalidValue,
-            format!("TLS settings need a TLS address ({tls_schemes})"),
+            format!(
+                "TLS settings need a TLS address ({})",
+                tls_schemes(transport)
+            ),
         );
     }
 }
@@ -332,12 +332,7 @@ fn nats_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_NATS_ADDRESS,
-        &BrokerSchemes {
-            plain: "nats",
-            tls: &["nats+tls", "tls"],
-            tls_port: 4222,
-        },
-        4222,
+        &transports::nats::Nats,
     );
     address_tls(
         cx,
@@ -345,7 +340,7 @@ fn nats_trigger(
         &mut address,
         t.tls,
         base_dir,
-        "nats+tls:// or tls://",
+        &transports::nats::Nats,
     );
     if let Err(msg) = transports::nats::check_subject(t.subject.get_ref(), true) {
         cx.err(
@@ -392,14 +387,16 @@ fn mqtt_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_MQTT_ADDRESS,
-        &BrokerSchemes {
-            plain: "mqtt",
-            tls: &["mqtts"],
-            tls_port: 8883,
-        },
-        1883,
+        &transports::mqtt::Mqtt,
     );
-    address_tls(cx, key, &mut address, t.tls, base_dir, "mqtts://");
+    address_tls(
+        cx,
+        key,
+        &mut address,
+        t.tls,
+        base_dir,
+        &transports::mqtt::Mqtt,
+    );
     if let Err(msg) = transports::mqtt::check_topic(t.topic.get_ref(), true) {
         cx.err(
             t.topic.span(),
@@ -485,14 +482,16 @@ fn amqp_trigger(
         &format!("{key}.address"),
         t.address.as_ref(),
         DEFAULT_AMQP_ADDRESS,
-        &BrokerSchemes {
-            plain: "amqp",
-            tls: &["amqps"],
-            tls_port: 5671,
-        },
-        5672,
+        &transports::amqp::Amqp,
     );
-    address_tls(cx, key, &mut address, t.tls, base_dir, "amqps://");
+    address_tls(
+        cx,
+        key,
+        &mut address,
+        t.tls,
+        base_dir,
+        &transports::amqp::Amqp,
+    );
     check_token(cx, &format!("{key}.source"), &t.source);
     AmqpTrigger {
         address,

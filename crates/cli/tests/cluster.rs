@@ -1,0 +1,310 @@
+//! Cluster mode, as operators run it: a 3-node NATS cluster with JetStream on loopback
+//! (Debian's nats-server, cluster routes between the three), three `spindle up` nodes of one
+//! app joined to it (each through a different NATS node), an independent HTTP client sending
+//! events to all of them, and `kill -9` of one Spindle node and one NATS node under load.
+
+#[allow(dead_code)] // this file uses only some of the helpers
+mod running;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cloudevent::{Data, Event};
+use running::{RecordingSink, Up, post, up_with_env, wait_for_dead_letters, write_manifest};
+
+/// One nats-server of the test cluster; killed (SIGKILL) when dropped.
+struct NatsNode {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for NatsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `n` JetStream-enabled nats-servers routed into one cluster, each with its own
+/// store under `dir`, and waits until each takes connections.
+fn nats_cluster(dir: &Path, n: usize) -> Vec<NatsNode> {
+    let client: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let cluster: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let routes: Vec<String> = cluster
+        .iter()
+        .map(|p| format!("nats-route://127.0.0.1:{p}"))
+        .collect();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let store: PathBuf = dir.join(format!("js-{i}"));
+        let conf = dir.join(format!("nats-{i}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                 cluster {{ name: spindle-test\n listen: 127.0.0.1:{}\n routes: [{}] }}\n",
+                client[i],
+                store.display(),
+                cluster[i],
+                routes.join(", ")
+            ),
+        )
+        .unwrap();
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian's nats-server package; scripts/services.sh installs it)");
+        nodes.push(NatsNode {
+            child,
+            port: client[i],
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &nodes {
+        while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
+}
+
+fn event(id: &str, ty: &str) -> Event {
+    Event::builder()
+        .id(id)
+        .source("/cluster-test")
+        .ty(ty)
+        .data_with_type("application/json", Data::json(&serde_json::json!({"n": 1})))
+        .build()
+        .unwrap()
+}
+
+/// Starts one Spindle node of the app in `dir`, joined through NATS node `nats`.
+fn node(dir: &Path, i: usize, nats: &NatsNode) -> Up {
+    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let state = format!(".spindle-{i}");
+    up_with_env(
+        dir,
+        Stdio::inherit(),
+        &[
+            ("SPINDLE_CLUSTER", url.as_str()),
+            ("SPINDLE_STATE_DIR", state.as_str()),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+}
+
+async fn get_status(url: &str) -> u16 {
+    match reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn three_nodes_share_subscriptions_and_work_and_lose_nothing_when_a_node_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = nats_cluster(dir.path(), 3);
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "clustered-{}"
+[application.cluster]
+nats = "nats://127.0.0.1:{}"
+replicas = 3
+
+[[trigger.http]]
+route = "/events"
+"#,
+            std::process::id(),
+            nats[0].port
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sink = RecordingSink::start().await;
+        let mut nodes: Vec<Option<Up>> = (0..3)
+            .map(|i| Some(node(dir.path(), i, &nats[i])))
+            .collect();
+        let listing = &nodes[0].as_ref().unwrap().listing;
+        assert!(
+            listing
+                .iter()
+                .any(|l| l.contains("Joined cluster nats://127.0.0.1")),
+            "spindle up says which cluster it joined: {listing:?}"
+        );
+        let urls: Vec<String> = nodes
+            .iter()
+            .map(|n| n.as_ref().unwrap().http.clone())
+            .collect();
+        let admins: Vec<String> = nodes
+            .iter()
+            .map(|n| n.as_ref().unwrap().admin.clone())
+            .collect();
+        let url = |i: usize| urls[i].clone();
+        let admin = |i: usize| admins[i].clone();
+
+        // A subscription made through node A is live on node C.
+        let sub = running::create_subscription(
+            &admin(0),
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": sink.url,
+                "types": ["com.example.clustered"],
+                "delivery": { "maxInFlight": 8 }
+            }),
+        )
+        .await;
+        let id = sub["id"].as_str().unwrap().to_owned();
+        let made = Instant::now();
+        while get_status(&format!("{}/subscriptions/{id}", admin(2))).await != 200 {
+            assert!(
+                made.elapsed() < Duration::from_secs(10),
+                "the subscription did not reach node C"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("subscription live on node C after {:?}", made.elapsed());
+
+        // Load spread over the three nodes; node B and NATS node 3 are killed halfway.
+        let mut accepted = HashSet::new();
+        let mut refusals = 0;
+        let total = 240;
+        for n in 0..total {
+            if n == total / 2 {
+                let mut b = nodes[1].take().unwrap();
+                b.child.kill().unwrap();
+                let _ = b.child.wait();
+                kill_9(&nats[2]);
+            }
+            let target = match n % 3 {
+                1 if nodes[1].is_some() => 1,
+                1 => 0,
+                other => other,
+            };
+            let ev = event(&format!("e-{n}"), "com.example.clustered");
+            // As a producer does: a refused event (503 while JetStream elects a new leader
+            // for a stream that lived on the dead NATS node) is sent again, a bounded number
+            // of times.
+            for _ in 0..200 {
+                let (status, body) = post(&format!("{}/events", url(target)), &ev).await;
+                if (200..300).contains(&status) {
+                    accepted.insert(ev.id().to_owned());
+                    break;
+                }
+                refusals += 1;
+                if refusals % 20 == 1 {
+                    eprintln!("event {n} to node {target}: {status} {body}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        eprintln!(
+            "load sent in {:?}; {refusals} refusals (503) while the cluster recovered",
+            made.elapsed()
+        );
+        assert_eq!(
+            accepted.len(),
+            total,
+            "every event is accepted once the cluster recovered"
+        );
+        // Everything accepted is delivered; duplicates (a dead node's unacked sends) are
+        // counted, not forbidden.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let seen: HashSet<String> = sink.header("ce-id").into_iter().collect();
+            let lost: Vec<&String> = accepted.iter().filter(|id| !seen.contains(*id)).collect();
+            if lost.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} accepted events were not delivered: {lost:?}",
+                lost.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deliveries = sink.len();
+        eprintln!(
+            "{} accepted, all delivered; {} duplicate deliveries",
+            accepted.len(),
+            deliveries - accepted.len().min(deliveries)
+        );
+
+        // Node C lost its NATS node: it is ready again once its client moved to another.
+        let waited = Instant::now();
+        while get_status(&format!("{}/readyz", admin(2))).await != 200 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "node C did not recover from the loss of its NATS node"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "node C ready again {:?} after the checks began",
+            waited.elapsed()
+        );
+
+        // Dead letters made on one node are listed through another.
+        let refused = running::create_subscription(
+            &admin(2),
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": "http://127.0.0.1:9/nowhere",
+                "types": ["com.example.refused"],
+                "delivery": { "maxAttempts": 1 }
+            }),
+        )
+        .await;
+        let refused_id = refused["id"].as_str().unwrap().to_owned();
+        let made = Instant::now();
+        while get_status(&format!("{}/subscriptions/{refused_id}", admin(0))).await != 200 {
+            assert!(made.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, _) = post(
+            &format!("{}/events", url(0)),
+            &event("dead-1", "com.example.refused"),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{status}");
+        let listed = Instant::now();
+        let letters = wait_for_dead_letters(&admin(0), 1).await;
+        eprintln!(
+            "dead letter listed through node A after {:?}",
+            listed.elapsed()
+        );
+        assert!(
+            letters.iter().any(|l| l.to_string().contains("dead-1")),
+            "{letters:?}"
+        );
+    });
+}
+
+/// Kills a NATS node with SIGKILL, as `kill -9` would.
+fn kill_9(node: &NatsNode) {
+    let _ = Command::new("kill")
+        .args(["-9", &node.child.id().to_string()])
+        .status();
+}
