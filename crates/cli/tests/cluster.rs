@@ -5,8 +5,12 @@
 
 #[allow(dead_code)] // this file uses only some of the helpers
 mod running;
+#[path = "../../engine/tests/support/mod.rs"]
+mod support;
 
 use std::collections::HashSet;
+
+use futures::StreamExt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -307,4 +311,96 @@ fn kill_9(node: &NatsNode) {
     let _ = Command::new("kill")
         .args(["-9", &node.child.id().to_string()])
         .status();
+}
+
+/// Both nodes of a cluster run the app's NATS trigger, as one queue group: each message is
+/// handled by one of them, and what the handler produced reaches the output once.
+#[test]
+fn a_broker_trigger_on_two_nodes_handles_each_message_once() {
+    let echo = support::guest("guest_echo");
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (input, output) = (
+        format!("spindle.cl.in.{run}"),
+        format!("spindle.cl.out.{run}"),
+    );
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "shared-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.nats]]
+subject = "{input}"
+component = "echo"
+
+[component.echo]
+source = "{}"
+[component.echo.outputs]
+out = {{ uri = "nats://127.0.0.1:4222/{output}", mode = "structured" }}
+"#,
+            echo.display()
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+        let mut results = client.subscribe(output.clone()).await.unwrap();
+        let env = |i: usize| format!(".spindle-{i}");
+        let nodes: Vec<Up> = (0..2)
+            .map(|i| {
+                up_with_env(
+                    dir.path(),
+                    Stdio::inherit(),
+                    &[("SPINDLE_STATE_DIR", env(i).as_str()), ("RUST_LOG", "warn")],
+                )
+            })
+            .collect();
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n.listing.iter().any(|l| l.contains("Joined cluster")))
+        );
+        let total = 100;
+        for n in 0..total {
+            let ev = event(&format!("m-{n}"), "com.example.ping");
+            let encoded = cloudevent::nats::encode(&ev, cloudevent::nats::Mode::Binary);
+            let mut headers = async_nats::HeaderMap::new();
+            for (name, value) in &encoded.headers {
+                headers.append(name.as_str(), value.as_str());
+            }
+            client
+                .publish_with_headers(input.clone(), headers, encoded.payload)
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.len() < total {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{} of {total} results arrived", seen.len());
+            if let Ok(Some(message)) = tokio::time::timeout(left, results.next()).await {
+                let event = cloudevent::json::decode(&message.payload).unwrap();
+                seen.push(event.id().to_owned());
+            }
+        }
+        // A little longer: a second copy of any message would arrive now.
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_secs(2), results.next()).await
+        {
+            seen.push(
+                cloudevent::json::decode(&message.payload)
+                    .unwrap()
+                    .id()
+                    .to_owned(),
+            );
+        }
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), total, "every message was handled");
+        assert_eq!(seen.len(), total, "and each once: {} results", seen.len());
+    });
 }

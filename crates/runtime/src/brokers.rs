@@ -70,6 +70,15 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
         let (max, timeout) = limits(trigger.component.as_str());
         let mut source = trigger.source;
         source.fit_to_handler(max, timeout);
+        if manifest.application.cluster.is_some() {
+            // Every node runs this trigger: as one member of a group, so each message is
+            // handled once in the cluster.
+            source.share(&share_group(
+                manifest,
+                trigger.component.as_str(),
+                triggers.len(),
+            ));
+        }
         let label = source.label();
         let kind = source.transport().name();
         let receiver = source.receive().await.map_err(|e| failed(kind, e))?;
@@ -84,6 +93,21 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
         ));
     }
     Ok(triggers)
+}
+
+/// The group the nodes of a cluster share a broker trigger's work in: the app, the
+/// component and the trigger's position, in characters every protocol takes in a name.
+fn share_group(manifest: &Manifest, component: &str, index: usize) -> String {
+    let app: String = (manifest.application.name.chars())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("spindle-{app}-{component}-{index}")
 }
 
 impl BrokerTrigger {

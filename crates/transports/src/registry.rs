@@ -196,6 +196,15 @@ pub trait Source: Send + fmt::Debug {
         let _ = (max_in_flight, timeout);
     }
 
+    /// Makes this receiver one member of `group`, a set of receivers (one per node of a
+    /// cluster) that share the work: each message goes to one of them. What that takes is
+    /// the protocol's: a NATS queue group or shared JetStream durable, an MQTT shared
+    /// subscription; AMQP queues and Kafka consumer groups share already. Settings the
+    /// manifest gave explicitly are kept.
+    fn share(&mut self, group: &str) {
+        let _ = group;
+    }
+
     /// Connects and starts receiving. Fails when the broker cannot be reached now, so a
     /// wrong address shows at start-up; once connected, the receiver reconnects on its own.
     fn receive(self: Box<Self>) -> ReceiveFuture;

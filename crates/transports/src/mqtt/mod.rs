@@ -68,6 +68,14 @@ impl crate::registry::Source for MqttReceiverConfig {
         format!("{scheme}://{} {}", self.broker, self.topic)
     }
 
+    /// A shared subscription, `$share/<group>/<filter>` (MQTT 5, and brokers such as
+    /// Mosquitto 2 for 3.1.1 too): the broker hands each message to one member.
+    fn share(&mut self, group: &str) {
+        if !self.topic.starts_with("$share/") {
+            self.topic = format!("$share/{group}/{}", self.topic);
+        }
+    }
+
     fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
         Box::pin(receive(*self))
     }

@@ -91,6 +91,20 @@ impl crate::registry::Source for NatsReceiverConfig {
         }
     }
 
+    /// A core subscription joins queue group `group`; a JetStream one becomes the shared
+    /// durable consumer `group` (an ephemeral consumer per node would hand every node every
+    /// message).
+    fn share(&mut self, group: &str) {
+        match &mut self.jetstream {
+            Some(js) => {
+                js.durable.get_or_insert_with(|| group.to_owned());
+            }
+            None => {
+                self.queue_group.get_or_insert_with(|| group.to_owned());
+            }
+        }
+    }
+
     fn receive(self: Box<Self>) -> crate::registry::ReceiveFuture {
         Box::pin(receive(*self))
     }
