@@ -11,11 +11,14 @@
 //!   up, else queued durably), events/s end to end.
 //! - `outbound`: p50/p99 of events whose handler makes one outbound HTTP call to a loopback
 //!   server, next to the same handler answering without a call, at the same fixed rate.
+//! - `cluster`: one app on 1, 2 and 3 nodes sharing NATS JetStream: accepted-and-delivered
+//!   events/s, CPU per event per node, and the recovery after a node dies.
 //! - `faults`: a fault campaign against the real `spindle up` (see [`faults`]).
 //!
 //! Build with `--release`: `cargo run --release -p spindle-bench -- http-echo`.
 
 mod accept;
+mod cluster;
 mod engine_alone;
 mod faults;
 mod http_echo;
@@ -55,6 +58,9 @@ enum Command {
     NatsEcho(nats_echo::Args),
     /// The latency a guest's outbound HTTP call to a loopback server adds to an event.
     Outbound(outbound::Args),
+    /// One app on 1..=3 nodes joined to NATS JetStream: accepted and delivered events/s, CPU
+    /// per event per node, and the recovery when a node dies under load.
+    Cluster(cluster::Args),
     /// A fault campaign against the real `spindle up` under load: kill -9, broker restarts,
     /// a sink outage, a full disk, poison messages; prints accepted, delivered,
     /// dead-lettered, duplicates and lost (must be 0).
@@ -135,6 +141,7 @@ fn main() -> anyhow::Result<()> {
         Command::Accept(args) => accept::run(&args),
         Command::NatsEcho(args) => nats_echo::run(&args),
         Command::Outbound(args) => outbound::run(&args),
+        Command::Cluster(args) => cluster::run(&args),
         Command::Faults(args) => faults::run(&args),
         Command::Load(spec) => spec.main(),
         Command::NatsLoad(spec) => spec.main(),

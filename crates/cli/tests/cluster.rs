@@ -404,3 +404,70 @@ out = {{ uri = "nats://127.0.0.1:4222/{output}", mode = "structured" }}
         assert_eq!(seen.len(), total, "and each once: {} results", seen.len());
     });
 }
+
+/// A subscription with a dedup window: the same event sent through two nodes (a producer
+/// retrying against another node) is delivered once.
+#[test]
+fn a_dedup_window_holds_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "dedup-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.http]]
+route = "/events"
+"#
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sink = RecordingSink::start().await;
+        let env = |i: usize| format!(".spindle-{i}");
+        let nodes: Vec<Up> = (0..2)
+            .map(|i| {
+                up_with_env(
+                    dir.path(),
+                    Stdio::inherit(),
+                    &[("SPINDLE_STATE_DIR", env(i).as_str()), ("RUST_LOG", "warn")],
+                )
+            })
+            .collect();
+        let sub = running::create_subscription(
+            &nodes[0].admin,
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": sink.url,
+                "types": ["com.example.once"],
+                "delivery": { "dedupWindowMs": 60000 }
+            }),
+        )
+        .await;
+        let id = sub["id"].as_str().unwrap().to_owned();
+        let made = Instant::now();
+        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
+            assert!(made.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for node in &nodes {
+            for copy in ["once-1", "once-1", "once-2"] {
+                let (status, body) = post(
+                    &format!("{}/events", node.http),
+                    &event(copy, "com.example.once"),
+                )
+                .await;
+                assert!((200..300).contains(&status), "{status} {body}");
+            }
+        }
+        sink.wait_for(2).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut ids = sink.header("ce-id");
+        ids.sort();
+        assert_eq!(ids, ["once-1", "once-2"], "each event once");
+    });
+}

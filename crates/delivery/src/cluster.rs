@@ -56,9 +56,12 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(45);
 const RESYNC_EVERY: Duration = Duration::from_secs(3);
 /// How long a worker waits before re-creating its consumer after an error.
 const WORKER_RETRY: Duration = Duration::from_secs(1);
-/// The longest a sink may take over one send before the server hands the message to
-/// another node: the ack wait. Sends are bounded well below it by the sinks themselves.
-const ACK_WAIT: Duration = Duration::from_secs(120);
+/// How long the server waits for a node to settle a delivery before handing it to another
+/// node: what a node's death delays its deliveries by. A send that takes longer keeps its
+/// message by telling the server it is in progress every [`PROGRESS_EVERY`].
+const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How often a node tells the server a slow send is still in progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// `[application.cluster]`: where the shared state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,14 +463,30 @@ impl Cluster {
     // ---- Accepting ---------------------------------------------------------------------------
 
     /// Queues each event for its subscription in the deliveries stream, resolving once
-    /// JetStream acknowledged every publish. Returns how many were queued.
-    pub async fn enqueue(&self, deliveries: &[(SubscriptionId, &Event)]) -> Result<usize, Error> {
+    /// JetStream acknowledged every publish. Returns how many were queued. An event marked
+    /// `dedup` carries its subscription, `source` and `id` as `Nats-Msg-Id`, so the stream
+    /// drops a copy published within its duplicate window (two minutes), whichever node
+    /// took it in.
+    pub async fn enqueue(
+        &self,
+        deliveries: &[(SubscriptionId, &Event, bool)],
+    ) -> Result<usize, Error> {
         let now = store::now_ms().to_string();
         let mut acks = Vec::with_capacity(deliveries.len());
-        for (id, event) in deliveries {
+        for (id, event, dedup) in deliveries {
             let mut headers = HeaderMap::new();
             headers.insert(SUBSCRIPTION_HEADER, id.as_str());
             headers.insert(ACCEPTED_HEADER, now.as_str());
+            if *dedup {
+                // The subscription as a token, the source and id as a JSON array: no control
+                // characters, which a header value cannot hold, and no ambiguity.
+                let key = format!(
+                    "{}{}",
+                    token(id),
+                    serde_json::json!([event.source(), event.id()])
+                );
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, key.as_str());
+            }
             let payload = Bytes::from(cloudevent::json::encode(event));
             let ack = timed(
                 "queueing a delivery",
@@ -533,7 +552,8 @@ impl Cluster {
         }
     }
 
-    /// Whether every worker is running.
+    /// The subscriptions whose worker on this node has stopped (it restarts itself after
+    /// errors, so this is a task that panicked).
     pub fn dead_workers(&self) -> Vec<SubscriptionId> {
         self.workers
             .lock()
@@ -662,7 +682,20 @@ impl Cluster {
             .await;
             return;
         }
-        let outcome = sink.send(&event).await;
+        let outcome = {
+            let send = sink.send(&event);
+            tokio::pin!(send);
+            let mut progress = tokio::time::interval(PROGRESS_EVERY);
+            progress.tick().await;
+            loop {
+                tokio::select! {
+                    outcome = &mut send => break outcome,
+                    _ = progress.tick() => {
+                        let _ = message.ack_with(AckKind::Progress).await;
+                    }
+                }
+            }
+        };
         let settled = match outcome {
             SendOutcome::Delivered => message.double_ack().await.map_err(|e| e.to_string()),
             SendOutcome::Retry {
@@ -820,7 +853,7 @@ impl Cluster {
             }
             let mut event = letter.event.clone();
             deadletter::strip(&mut event);
-            self.enqueue(&[(letter.subscription.clone(), &event)])
+            self.enqueue(&[(letter.subscription.clone(), &event, false)])
                 .await?;
             timed(
                 "removing a replayed dead letter",

@@ -340,7 +340,7 @@ impl Outbox {
                 if crate::hops::hops(event) > max_hops {
                     looping.push((id.clone(), sub.sink.clone(), event));
                 } else {
-                    queued.push((id.clone(), event));
+                    queued.push((id.clone(), event, sub.delivery.dedup_window.is_some()));
                 }
             }
         }
