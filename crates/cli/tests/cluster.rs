@@ -97,19 +97,20 @@ fn event(id: &str, ty: &str) -> Event {
         .unwrap()
 }
 
-/// Starts one Spindle node of the app in `dir`, joined through NATS node `nats`.
-fn node(dir: &Path, i: usize, nats: &NatsNode) -> Up {
-    let url = format!("nats://127.0.0.1:{}", nats.port);
+/// Starts Spindle node `i` of the app in `dir` (a state directory of its own), joined to the
+/// cluster its manifest names, or through NATS node `nats` when given.
+fn node(dir: &Path, i: usize, nats: Option<&NatsNode>) -> Up {
     let state = format!(".spindle-{i}");
-    up_with_env(
-        dir,
-        Stdio::inherit(),
-        &[
-            ("SPINDLE_CLUSTER", url.as_str()),
-            ("SPINDLE_STATE_DIR", state.as_str()),
-            ("RUST_LOG", "warn"),
-        ],
-    )
+    let mut env = vec![
+        ("SPINDLE_STATE_DIR".to_owned(), state),
+        ("RUST_LOG".to_owned(), "warn".to_owned()),
+    ];
+    if let Some(nats) = nats {
+        let url = format!("nats://127.0.0.1:{}", nats.port);
+        env.push(("SPINDLE_CLUSTER".to_owned(), url));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    up_with_env(dir, Stdio::inherit(), &env)
 }
 
 async fn get_status(url: &str) -> u16 {
@@ -149,7 +150,7 @@ route = "/events"
     runtime.block_on(async {
         let sink = RecordingSink::start().await;
         let mut nodes: Vec<Option<Up>> = (0..3)
-            .map(|i| Some(node(dir.path(), i, &nats[i])))
+            .map(|i| Some(node(dir.path(), i, Some(&nats[i]))))
             .collect();
         let listing = &nodes[0].as_ref().unwrap().listing;
         assert!(
@@ -349,16 +350,7 @@ out = {{ uri = "nats://127.0.0.1:4222/{output}", mode = "structured" }}
     runtime.block_on(async {
         let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
         let mut results = client.subscribe(output.clone()).await.unwrap();
-        let env = |i: usize| format!(".spindle-{i}");
-        let nodes: Vec<Up> = (0..2)
-            .map(|i| {
-                up_with_env(
-                    dir.path(),
-                    Stdio::inherit(),
-                    &[("SPINDLE_STATE_DIR", env(i).as_str()), ("RUST_LOG", "warn")],
-                )
-            })
-            .collect();
+        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
         assert!(
             nodes
                 .iter()
@@ -428,16 +420,7 @@ route = "/events"
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let sink = RecordingSink::start().await;
-        let env = |i: usize| format!(".spindle-{i}");
-        let nodes: Vec<Up> = (0..2)
-            .map(|i| {
-                up_with_env(
-                    dir.path(),
-                    Stdio::inherit(),
-                    &[("SPINDLE_STATE_DIR", env(i).as_str()), ("RUST_LOG", "warn")],
-                )
-            })
-            .collect();
+        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
         let sub = running::create_subscription(
             &nodes[0].admin,
             serde_json::json!({

@@ -178,7 +178,7 @@ impl Delivery {
     }
 
     /// What applies a subscription change in cluster mode, on this node: the cache and the
-    /// worker. Shared with the watch of the subscriptions bucket.
+    /// worker. Shared with the watch of the subscriptions stream.
     fn applier(&self) -> Applier {
         Applier {
             cluster: self.cluster.clone(),
@@ -310,16 +310,12 @@ impl Delivery {
     /// names a check and says what is wrong, if anything.
     pub async fn readiness(&self) -> Vec<(String, Result<(), String>)> {
         if let Some(cluster) = &self.cluster {
-            let dead = cluster.dead_workers();
-            let workers = if dead.is_empty() {
-                Ok(())
-            } else {
-                let names: Vec<&str> = dead.iter().map(SubscriptionId::as_str).collect();
-                Err(format!("delivery stopped for {}", names.join(", ")))
-            };
             return vec![
                 ("cluster".to_owned(), cluster.readiness().await),
-                ("delivery-workers".to_owned(), workers),
+                (
+                    "delivery-workers".to_owned(),
+                    workers_check(&cluster.dead_workers()),
+                ),
             ];
         }
         let store = match tokio::time::timeout(
@@ -339,13 +335,7 @@ impl Delivery {
             Ok(Err(e)) => Err(format!("the store refuses writes: {e}")),
             Err(_) => Err("the store did not commit within 2 s".to_owned()),
         };
-        let dead = self.workers.dead();
-        let workers = if dead.is_empty() {
-            Ok(())
-        } else {
-            let names: Vec<&str> = dead.iter().map(SubscriptionId::as_str).collect();
-            Err(format!("delivery stopped for {}", names.join(", ")))
-        };
+        let workers = workers_check(&self.workers.dead());
         vec![
             ("store".to_owned(), store),
             ("delivery-workers".to_owned(), workers),
@@ -660,6 +650,15 @@ impl Drop for Delivery {
         drop(self.workers.drain());
         self.committer.shutdown();
     }
+}
+
+/// The readiness check of the delivery workers: red, naming them, when some have stopped.
+fn workers_check(dead: &[SubscriptionId]) -> Result<(), String> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = dead.iter().map(SubscriptionId::as_str).collect();
+    Err(format!("delivery stopped for {}", names.join(", ")))
 }
 
 /// Applies subscription changes on this node in cluster mode: the cache matchers read and
