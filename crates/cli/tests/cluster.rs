@@ -271,12 +271,15 @@ route = "/events"
             waited.elapsed()
         );
 
-        // Dead letters made on one node are listed through another.
+        // Dead letters made on one node are listed through another, and replayed through
+        // a third once their sink is back.
+        let flaky = RecordingSink::start().await;
+        flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
         let refused = running::create_subscription(
             &admin(2),
             serde_json::json!({
                 "protocol": "HTTP",
-                "sink": "http://127.0.0.1:9/nowhere",
+                "sink": flaky.url,
                 "types": ["com.example.refused"],
                 "delivery": { "maxAttempts": 1 }
             }),
@@ -304,6 +307,22 @@ route = "/events"
             letters.iter().any(|l| l.to_string().contains("dead-1")),
             "{letters:?}"
         );
+        flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        let replayed = reqwest::Client::new()
+            .post(format!("{}/deadletters/replay", admin(2)))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "subscription": refused_id }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let replayed: serde_json::Value = serde_json::from_str(&replayed).unwrap();
+        assert_eq!(replayed["replayed"], 1, "{replayed}");
+        flaky.wait_for(1).await;
+        assert_eq!(flaky.header("ce-id"), ["dead-1"]);
+        assert!(running::dead_letters(&admin(0)).await.is_empty());
     });
 }
 
