@@ -473,3 +473,66 @@ route = "/events"
         assert_eq!(ids, ["once-1", "once-2"], "each event once");
     });
 }
+
+/// A subscription's `rateLimit` is the cluster's, not each node's: two nodes sending it
+/// share it.
+#[test]
+fn a_rate_limit_holds_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "paced-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.http]]
+route = "/events"
+"#
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sink = RecordingSink::start().await;
+        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
+        // Both nodes have heard each other's heartbeat.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sub = running::create_subscription(
+            &nodes[0].admin,
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": sink.url,
+                "types": ["com.example.paced"],
+                "delivery": { "rateLimit": 5.0 }
+            }),
+        )
+        .await;
+        let id = sub["id"].as_str().unwrap().to_owned();
+        let made = Instant::now();
+        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
+            assert!(made.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let total = 20;
+        for n in 0..total {
+            let node = &nodes[n % 2];
+            let (status, body) = post(
+                &format!("{}/events", node.http),
+                &event(&format!("p-{n}"), "com.example.paced"),
+            )
+            .await;
+            assert!((200..300).contains(&status), "{status} {body}");
+        }
+        sink.wait_for(total).await;
+        let times = sink.times();
+        let span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+        // 20 events at 5/s take about 3.8 s; two nodes each at 5/s would take about 1.9 s.
+        assert!(
+            span >= Duration::from_millis(3000),
+            "20 deliveries at a cluster-wide 5/s spread over {span:?}"
+        );
+    });
+}

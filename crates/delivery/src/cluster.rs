@@ -122,6 +122,9 @@ pub(crate) struct Cluster {
     subscriptions: stream::Stream,
     deliveries: stream::Stream,
     dead: stream::Stream,
+    /// The nodes of the cluster, as their heartbeats show them: a `rateLimit` is split among
+    /// them.
+    members: Arc<Members>,
     /// The running workers, by subscription.
     workers: Mutex<HashMap<SubscriptionId, JoinHandle<()>>>,
 }
@@ -158,7 +161,7 @@ impl Cluster {
             .connect(config.nats.as_str())
             .await
             .map_err(|e| unavailable(&format!("connecting to {}", config.nats), e))?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         // A NATS cluster that has just started elects its JetStream leader first: until then
         // creating the bucket and streams fails, so it is tried again for a while.
         let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
@@ -174,12 +177,14 @@ impl Cluster {
         };
         tracing::info!(nats = %config.nats, namespace = %config.namespace, replicas = config.replicas,
             "joined the cluster: subscriptions, deliveries and dead letters live in JetStream");
+        let members = Members::join(&client, &config.namespace).await?;
         Ok(Arc::new(Cluster {
             config,
             js,
             subscriptions,
             deliveries,
             dead,
+            members,
             workers: Mutex::new(HashMap::new()),
         }))
     }
@@ -539,8 +544,9 @@ impl Cluster {
         }
     }
 
-    /// Stops every worker on this node.
+    /// Stops every worker on this node, and its heartbeat.
     pub fn stop_all(&self) {
+        self.members.leave();
         let tasks: Vec<_> = self
             .workers
             .lock()
@@ -616,9 +622,9 @@ impl Cluster {
             .await
             .map_err(|e| unavailable("pulling deliveries", e))?;
         let permits = Arc::new(Semaphore::new(usize::try_from(max_in_flight).unwrap_or(1)));
-        let pacing = policy
-            .rate_limit
-            .map(|rate| Duration::from_secs_f64(1.0 / rate));
+        // A `rateLimit` is the cluster's: each node sends its share of it (the work queue
+        // hands the nodes a like share of the messages).
+        let pacing = |rate: f64| Duration::from_secs_f64(self.members.live() as f64 / rate);
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| unavailable("pulling deliveries", e))?;
             let permit = permits
@@ -637,8 +643,8 @@ impl Cluster {
             } else {
                 tokio::spawn(one);
             }
-            if let Some(gap) = pacing {
-                tokio::time::sleep(gap).await;
+            if let Some(rate) = policy.rate_limit {
+                tokio::time::sleep(pacing(rate)).await;
             }
         }
         Err(unavailable(
@@ -958,6 +964,82 @@ fn subscription_change(message: &jetstream::Message) -> Option<Change> {
         Err(e) => {
             tracing::error!(subscription = %id, error = %e, "unreadable subscription record");
             None
+        }
+    }
+}
+
+/// How often a node says it is alive, and how long it counts as alive after.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+const HEARTBEAT_LIFETIME: Duration = Duration::from_secs(3);
+
+/// The live nodes of a cluster: each node publishes its id on `spindle.<ns>.nodes` every
+/// second (core NATS, nothing stored) and counts the ids it heard in the last three.
+pub(crate) struct Members {
+    seen: Mutex<HashMap<String, tokio::time::Instant>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Members {
+    /// Starts this node's heartbeat and listens to the others'.
+    async fn join(client: &async_nats::Client, namespace: &str) -> Result<Arc<Members>, Error> {
+        let subject = format!("spindle.{namespace}.nodes");
+        let me = uuid::Uuid::new_v4().simple().to_string();
+        let mut heard = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| unavailable("listening to the cluster's heartbeats", e))?;
+        let members = Arc::new(Members {
+            seen: Mutex::new(HashMap::from([(me.clone(), tokio::time::Instant::now())])),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let listener = {
+            let members = members.clone();
+            tokio::spawn(async move {
+                while let Some(beat) = heard.next().await {
+                    let id = String::from_utf8_lossy(&beat.payload).into_owned();
+                    members
+                        .seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, tokio::time::Instant::now());
+                }
+            })
+        };
+        let beat = {
+            let (client, members) = (client.clone(), members.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+                loop {
+                    every.tick().await;
+                    let _ = client.publish(subject.clone(), me.clone().into()).await;
+                    members
+                        .seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(me.clone(), tokio::time::Instant::now());
+                }
+            })
+        };
+        *members.tasks.lock().unwrap_or_else(|e| e.into_inner()) = vec![listener, beat];
+        Ok(members)
+    }
+
+    /// How many nodes were heard from lately, this one included (at least 1).
+    fn live(&self) -> usize {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, at| at.elapsed() < HEARTBEAT_LIFETIME);
+        seen.len().max(1)
+    }
+
+    /// Stops this node's heartbeat (the others stop counting it within three seconds).
+    fn leave(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
         }
     }
 }
