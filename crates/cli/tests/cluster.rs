@@ -536,3 +536,55 @@ route = "/events"
         );
     });
 }
+
+/// A route's `dedup_window` holds across nodes: an event handled through one node is
+/// answered `202` without running the handler when it is re-sent through another.
+#[test]
+fn a_route_dedup_window_holds_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "route-dedup-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.http]]
+route = "/once"
+component = "behaviours"
+dedup_window = "10m"
+
+[component.behaviours]
+source = "{}"
+key_value_stores = ["default"]
+"#,
+            support::guest("guest_behaviours").display()
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
+        let counter = event("e-1", "kv.counter");
+        let (status, body) = post(&format!("{}/once", nodes[0].http), &counter).await;
+        assert_eq!((status, body.as_str()), (200, "1"));
+        let (status, body) = post(&format!("{}/once", nodes[1].http), &counter).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (202, ""),
+            "the copy sent through the other node is not handled"
+        );
+        let (status, body) = post(
+            &format!("{}/once", nodes[1].http),
+            &event("e-2", "kv.counter"),
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "1"),
+            "a new event is handled"
+        );
+    });
+}

@@ -17,9 +17,13 @@
 //! ordered subscription gets `max_ack_pending = 1`, so its events reach the sink one at a
 //! time in the order they were accepted, whichever node sends them.
 //!
-//! What stays per node: `rateLimit` (each node paces its own sends), dedup windows (kept in
-//! each node's embedded store), and the store quotas (`maxQueuedEvents` and friends; the
-//! streams' own limits apply instead).
+//! A `rateLimit` is split among the live nodes (each publishes a heartbeat every second and
+//! paces its sends at the rate divided by the nodes it heard from lately), and a
+//! subscription's dedup window holds across nodes for the deliveries stream's duplicate
+//! window (a `Nats-Msg-Id` per event). A trigger's or route's `dedup_window` is kept in the
+//! stream `SPINDLE_<ns>_seen` (a subject per dedup key, holding when it was handled), so a
+//! copy handled by another node is recognised too. What stays per node: the store quotas
+//! (`maxQueuedEvents` and friends; the streams' own limits apply instead).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -68,10 +72,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 pub struct ClusterConfig {
     /// The NATS server (any node of a NATS cluster), `nats://host:port`.
     pub nats: String,
-    /// Names the app's buckets, streams and subjects, so several apps can share one NATS
+    /// Names the app's streams and subjects, so several apps can share one NATS
     /// cluster: the application's name, reduced to letters, digits, `-` and `_`.
     pub namespace: String,
-    /// Replicas of each bucket and stream (1 to 5): 3 on a 3-node NATS cluster survives the
+    /// Replicas of each stream (1 to 5): 3 on a 3-node NATS cluster survives the
     /// loss of one NATS node.
     pub replicas: usize,
 }
@@ -97,7 +101,7 @@ impl ClusterConfig {
     }
 }
 
-/// A change to the subscriptions, as the watch of the bucket reports it.
+/// A change to the subscriptions, as the watch of their stream reports it.
 pub(crate) enum Change {
     /// Created or replaced.
     Put(Arc<Subscription>),
@@ -122,6 +126,8 @@ pub(crate) struct Cluster {
     subscriptions: stream::Stream,
     deliveries: stream::Stream,
     dead: stream::Stream,
+    /// Dedup keys of triggers and routes (`dedup_window`): when each was handled.
+    seen: stream::Stream,
     /// The nodes of the cluster, as their heartbeats show them: a `rateLimit` is split among
     /// them.
     members: Arc<Members>,
@@ -151,7 +157,7 @@ async fn timed<T, E: std::fmt::Display>(
 }
 
 impl Cluster {
-    /// Connects to NATS and opens (creating them when missing) the bucket and the streams.
+    /// Connects to NATS and opens (creating them when missing) the three streams.
     pub async fn connect(config: ClusterConfig) -> Result<Arc<Cluster>, Error> {
         let client = async_nats::ConnectOptions::new()
             .name("spindle-cluster")
@@ -163,9 +169,9 @@ impl Cluster {
             .map_err(|e| unavailable(&format!("connecting to {}", config.nats), e))?;
         let js = jetstream::new(client.clone());
         // A NATS cluster that has just started elects its JetStream leader first: until then
-        // creating the bucket and streams fails, so it is tried again for a while.
+        // creating the streams fails, so it is tried again for a while.
         let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
-        let (subscriptions, deliveries, dead) = loop {
+        let (subscriptions, deliveries, dead, seen) = loop {
             match Self::open_state(&js, &config).await {
                 Ok(state) => break state,
                 Err(e) if tokio::time::Instant::now() < deadline => {
@@ -184,16 +190,26 @@ impl Cluster {
             subscriptions,
             deliveries,
             dead,
+            seen,
             members,
             workers: Mutex::new(HashMap::new()),
         }))
     }
 
-    /// Opens (creating them when missing) the subscriptions bucket and the two streams.
+    /// Opens (creating them when missing) the subscriptions, deliveries and dead-letter
+    /// streams.
     async fn open_state(
         js: &jetstream::Context,
         config: &ClusterConfig,
-    ) -> Result<(stream::Stream, stream::Stream, stream::Stream), Error> {
+    ) -> Result<
+        (
+            stream::Stream,
+            stream::Stream,
+            stream::Stream,
+            stream::Stream,
+        ),
+        Error,
+    > {
         let ns = &config.namespace;
         let subscriptions = timed(
             "opening the subscriptions stream",
@@ -238,7 +254,24 @@ impl Cluster {
             }),
         )
         .await?;
-        Ok((subscriptions, deliveries, dead))
+        let seen = timed(
+            "opening the dedup stream",
+            js.get_or_create_stream(stream::Config {
+                name: format!("SPINDLE_{ns}_seen"),
+                description: Some("Spindle: when each dedup key was handled".into()),
+                subjects: vec![format!("spindle.{ns}.seen.*")],
+                retention: stream::RetentionPolicy::Limits,
+                max_messages_per_subject: 1,
+                max_messages: i64::from(crate::model::MAX_DEDUP_ENTRIES),
+                max_age: crate::model::MAX_AGE,
+                discard: stream::DiscardPolicy::Old,
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                ..Default::default()
+            }),
+        )
+        .await?;
+        Ok((subscriptions, deliveries, dead, seen))
     }
 
     /// The settings it was opened with.
@@ -766,6 +799,52 @@ impl Cluster {
         }
     }
 
+    // ---- Dedup of triggers and routes -------------------------------------------------------
+
+    fn seen_subject(&self, key: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("spindle.{}.seen.{hex}", self.config.namespace)
+    }
+
+    /// Whether `key` (see [`crate::dedup::key`]) was handled, by any node, less than
+    /// `window` ago.
+    pub async fn seen_within(&self, key: &str, window: Duration) -> Result<bool, Error> {
+        let last = tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.seen
+                .get_last_raw_message_by_subject(&self.seen_subject(key)),
+        )
+        .await;
+        let message = match last {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                return Ok(false);
+            }
+            Ok(Err(e)) => return Err(unavailable("reading a dedup key", e)),
+            Err(_) => return Err(unavailable("reading a dedup key", "no answer within 10 s")),
+        };
+        let at_ms: u64 = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default();
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        Ok(store::now_ms() < at_ms.saturating_add(window_ms))
+    }
+
+    /// Records, for every node, that `key` was handled now.
+    pub async fn remember(&self, key: &str) -> Result<(), Error> {
+        let now = Bytes::from(store::now_ms().to_string());
+        let ack = timed(
+            "storing a dedup key",
+            self.js.publish(self.seen_subject(key), now),
+        )
+        .await?;
+        timed("storing a dedup key (acknowledgement)", ack).await?;
+        Ok(())
+    }
+
     // ---- Dead letters ------------------------------------------------------------------------
 
     /// Stores a dead letter: the event annotated with why, as the embedded store keeps them.
@@ -899,7 +978,7 @@ impl Cluster {
     }
 }
 
-/// The subscription id a bucket key encodes (see [`token`]).
+/// The subscription id a subject token encodes (see [`token`]).
 fn decode_token(key: &str) -> Option<SubscriptionId> {
     if !key.len().is_multiple_of(2) {
         return None;

@@ -397,6 +397,9 @@ impl Delivery {
             return Ok(false);
         };
         let key = crate::dedup::key(id.as_str(), event);
+        if let Some(cluster) = &self.cluster {
+            return cluster.seen_within(&key, window).await;
+        }
         // A read: no write transaction, no commit.
         let db = self.db.get()?;
         tokio::task::spawn_blocking(move || {
@@ -414,6 +417,9 @@ impl Delivery {
             return Ok(());
         };
         let key = crate::dedup::key(id.as_str(), event);
+        if let Some(cluster) = &self.cluster {
+            return cluster.remember(&key).await;
+        }
         self.committer
             .execute(move |b| {
                 crate::dedup::check_and_record(b, &key, window, store::now_ms()).map(|_| ())
@@ -663,7 +669,7 @@ fn workers_check(dead: &[SubscriptionId]) -> Result<(), String> {
 
 /// Applies subscription changes on this node in cluster mode: the cache matchers read and
 /// the worker that delivers. Changes come from this node's API calls and, through the
-/// bucket's watch, from every other node's.
+/// stream's watch, from every other node's.
 #[derive(Clone)]
 struct Applier {
     cluster: Option<Arc<Cluster>>,
