@@ -588,3 +588,85 @@ key_value_stores = ["default"]
         );
     });
 }
+
+/// A webhook answering `410 Gone` disables its subscription on every node: the event is
+/// dead-lettered, and the subscription each node shows says why.
+#[test]
+fn a_gone_sink_disables_its_subscription_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "gone-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.http]]
+route = "/events"
+"#
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // A webhook that has gone away for good.
+        let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone_url = format!("http://{}/hook", gone.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = gone.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 8192];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 410 Gone\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                });
+            }
+        });
+        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
+        let sub = running::create_subscription(
+            &nodes[0].admin,
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": gone_url,
+                "types": ["com.example.gone"]
+            }),
+        )
+        .await;
+        let id = sub["id"].as_str().unwrap().to_owned();
+        let made = Instant::now();
+        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
+            assert!(made.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, _) = post(
+            &format!("{}/events", nodes[1].http),
+            &event("gone-1", "com.example.gone"),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{status}");
+        wait_for_dead_letters(&nodes[0].admin, 1).await;
+        let waited = Instant::now();
+        for node in &nodes {
+            loop {
+                let shown = reqwest::get(format!("{}/subscriptions/{id}", node.admin))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                if shown.contains("spindle.disabled") {
+                    break;
+                }
+                assert!(
+                    waited.elapsed() < Duration::from_secs(10),
+                    "the subscription is not shown disabled: {shown}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+}

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use crate::deadletter::{self, DeadLetter, DeadLetterSelector};
 use crate::error::Error;
-use crate::model::{Subscription, SubscriptionId};
+use crate::model::{CONFIG_DISABLED, Subscription, SubscriptionId};
 use crate::sink::{SendOutcome, Sink};
 use crate::store::{self, EntryMeta};
 use crate::worker::{NextAttempt, next_attempt};
@@ -359,8 +359,8 @@ impl Cluster {
         })
     }
 
-    /// Whether a subscription is stored (its last message is not a tombstone).
-    async fn stored(&self, id: &SubscriptionId) -> Result<bool, Error> {
+    /// The stored record of a subscription (its last message, unless a tombstone).
+    async fn current(&self, id: &SubscriptionId) -> Result<Option<Vec<u8>>, Error> {
         match tokio::time::timeout(
             CALL_TIMEOUT,
             self.subscriptions
@@ -368,14 +368,20 @@ impl Cluster {
         )
         .await
         {
-            Ok(Ok(message)) => Ok(message.headers.get(DELETED_HEADER).is_none()),
-            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Ok(Ok(message)) if message.headers.get(DELETED_HEADER).is_some() => Ok(None),
+            Ok(Ok(message)) => Ok(Some(message.payload.to_vec())),
+            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Ok(Err(e)) => Err(unavailable("reading a subscription", e)),
             Err(_) => Err(unavailable(
                 "reading a subscription",
                 "no answer within 10 s",
             )),
         }
+    }
+
+    /// Whether a subscription is stored.
+    async fn stored(&self, id: &SubscriptionId) -> Result<bool, Error> {
+        Ok(self.current(id).await?.is_some())
     }
 
     /// Stores a subscription; returns whether it is new.
@@ -763,9 +769,15 @@ impl Cluster {
                     }
                 }
             }
-            SendOutcome::Permanent { reason, status } | SendOutcome::Gone { reason, status } => {
+            SendOutcome::Permanent { reason, status } => {
                 self.give_up(sub, &event, &reason, attempts, status, &message)
                     .await;
+                Ok(())
+            }
+            SendOutcome::Gone { reason, status } => {
+                self.give_up(sub, &event, &reason, attempts, status, &message)
+                    .await;
+                self.disable(sub, &reason).await;
                 Ok(())
             }
         };
@@ -773,6 +785,33 @@ impl Cluster {
             // Not settled: the server redelivers after the ack wait.
             tracing::warn!(subscription = %sub.id, event = event.id(), error = %e,
                 "could not settle a delivery; it will be redelivered");
+        }
+    }
+
+    /// The sink is gone for good (webhook `410 Gone`): the subscription is stored disabled,
+    /// with why and since when, so every node dead-letters what it holds for it until it is
+    /// stored again (`PUT`), as one node does.
+    async fn disable(&self, sub: &Subscription, why: &str) {
+        if sub.disabled().is_some() {
+            return;
+        }
+        // A subscription replaced or deleted meanwhile is newer news than this sink's answer.
+        let record = crate::schema::encode_subscription(sub);
+        if !matches!(self.current(&sub.id).await, Ok(Some(current)) if current == record) {
+            return;
+        }
+        tracing::warn!(subscription = %sub.id, sink = %sub.sink, reason = %why,
+            "subscription disabled in the cluster: the sink is gone; PUT the subscription to \
+             enable it again");
+        let since = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let mut disabled = sub.clone();
+        disabled
+            .config
+            .get_or_insert_with(Default::default)
+            .insert(CONFIG_DISABLED.to_owned(), format!("{why} ({since})"));
+        if let Err(e) = self.put_subscription(&disabled).await {
+            tracing::error!(subscription = %sub.id, error = %e,
+                "could not store that the subscription is disabled");
         }
     }
 
