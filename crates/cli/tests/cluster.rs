@@ -113,6 +113,32 @@ fn node(dir: &Path, i: usize, nats: Option<&NatsNode>) -> Up {
     up_with_env(dir, Stdio::inherit(), &env)
 }
 
+/// Creates a subscription through `admin` as an operator would after a failure: a `503`
+/// (JetStream electing a leader for a stream that lived on a dead NATS node) is tried again,
+/// for up to 30 s.
+async fn create_subscription_retrying(admin: &str, body: serde_json::Value) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let created = reqwest::Client::new()
+            .post(format!("{admin}/subscriptions"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = created.status().as_u16();
+        let text = created.text().await.unwrap();
+        if status == 201 {
+            return serde_json::from_str(&text).unwrap();
+        }
+        assert!(
+            status == 503 && Instant::now() < deadline,
+            "{status} {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn get_status(url: &str) -> u16 {
     match reqwest::Client::new()
         .get(url)
@@ -275,7 +301,7 @@ route = "/events"
         // a third once their sink is back.
         let flaky = RecordingSink::start().await;
         flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        let refused = running::create_subscription(
+        let refused = create_subscription_retrying(
             &admin(2),
             serde_json::json!({
                 "protocol": "HTTP",
@@ -286,11 +312,17 @@ route = "/events"
         )
         .await;
         let refused_id = refused["id"].as_str().unwrap().to_owned();
+        // Right after a NATS node died its streams may still be electing leaders: the
+        // subscription reaches node A once its watch (or its 3-second re-read) gets answers.
         let made = Instant::now();
         while get_status(&format!("{}/subscriptions/{refused_id}", admin(0))).await != 200 {
-            assert!(made.elapsed() < Duration::from_secs(10));
+            assert!(
+                made.elapsed() < Duration::from_secs(45),
+                "the subscription made through node C did not reach node A"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        eprintln!("subscription reached node A after {:?}", made.elapsed());
         let (status, _) = post(
             &format!("{}/events", url(0)),
             &event("dead-1", "com.example.refused"),

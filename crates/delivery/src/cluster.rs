@@ -1003,17 +1003,33 @@ impl Cluster {
         Ok(count)
     }
 
-    /// Whether JetStream answers: the deliveries stream's info within 2 s.
+    /// Whether JetStream answers for each of the app's streams (each has a leader), within
+    /// 2 s each.
     pub async fn readiness(&self) -> Result<(), String> {
-        let mut stream = self.deliveries.clone();
-        match tokio::time::timeout(Duration::from_secs(2), stream.info()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("JetStream at {} refuses: {e}", self.config.nats)),
-            Err(_) => Err(format!(
-                "JetStream at {} did not answer within 2 s",
-                self.config.nats
-            )),
+        for (what, stream) in [
+            ("subscriptions", &self.subscriptions),
+            ("deliveries", &self.deliveries),
+            ("dead letters", &self.dead),
+            ("dedup keys", &self.seen),
+        ] {
+            let mut stream = stream.clone();
+            match tokio::time::timeout(Duration::from_secs(2), stream.info()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "JetStream at {} refuses the {what} stream: {e}",
+                        self.config.nats
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "JetStream at {} did not answer for the {what} stream within 2 s",
+                        self.config.nats
+                    ));
+                }
+            }
         }
+        Ok(())
     }
 }
 

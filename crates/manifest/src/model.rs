@@ -191,9 +191,35 @@ pub const DEFAULT_CLUSTER_REPLICAS: usize = 1;
 pub struct Cluster {
     /// A NATS server of the cluster, `nats://host:port` (`tls://` for TLS).
     pub nats: String,
-    /// Replicas of each JetStream bucket and stream (1-5; default
-    /// [`DEFAULT_CLUSTER_REPLICAS`]): 3 on a 3-node NATS cluster survives losing a node.
+    /// Replicas of each JetStream stream (1-5; default [`DEFAULT_CLUSTER_REPLICAS`]): 3 on a
+    /// 3-node NATS cluster survives losing a node.
     pub replicas: usize,
+}
+
+impl Cluster {
+    /// The cluster at NATS address `nats` (a `nats://`, `tls://` or `nats+tls://` URL with a
+    /// host and nothing after it), with `replicas` (1 to 5). The one rule for the manifest's
+    /// `[application.cluster]` and `spindle up --cluster`.
+    pub fn new(nats: &str, replicas: usize) -> Result<Cluster, String> {
+        let valid = url::Url::parse(nats).is_ok_and(|u| {
+            transports::registry::by_scheme(u.scheme()).is_some_and(|(t, _)| t.name() == "nats")
+                && u.host_str().is_some_and(|h| !h.is_empty())
+                && matches!(u.path(), "" | "/")
+                && u.query().is_none()
+        });
+        if !valid {
+            return Err(format!(
+                "invalid NATS address \"{nats}\" (expected e.g. \"nats://127.0.0.1:4222\")"
+            ));
+        }
+        if !(1..=5).contains(&replicas) {
+            return Err("replicas must be between 1 and 5 (JetStream's limit)".into());
+        }
+        Ok(Cluster {
+            nats: nats.trim_end_matches('/').to_owned(),
+            replicas,
+        })
+    }
 }
 
 /// `[application.store]`: bounds on what the state store keeps, over every subscription and

@@ -1270,6 +1270,41 @@ fn public_url_must_be_an_http_url() {
     );
 }
 
+#[test]
+fn cluster_needs_a_nats_address_and_replicas_jetstream_allows() {
+    let base =
+        "spindle_manifest_version = 1\n[application]\nname = \"app\"\n[application.cluster]\n";
+    one(
+        &format!("{base}nats = \"http://127.0.0.1:4222\"\n"),
+        ErrorKind::InvalidUri,
+        "application.cluster.nats",
+        5,
+    );
+    one(
+        &format!("{base}nats = \"nats://127.0.0.1:4222\"\nreplicas = 7\n"),
+        ErrorKind::InvalidValue,
+        "application.cluster.replicas",
+        6,
+    );
+    let m = ok(&format!(
+        "{base}nats = \"tls://nats.example.com:4222\"\nreplicas = 3\n"
+    ));
+    let cluster = m.application.cluster.unwrap();
+    assert_eq!(cluster.nats, "tls://nats.example.com:4222");
+    assert_eq!(cluster.replicas, 3);
+    assert_eq!(
+        ok(&format!("{base}nats = \"nats://127.0.0.1\"\n"))
+            .application
+            .cluster
+            .unwrap()
+            .replicas,
+        manifest::DEFAULT_CLUSTER_REPLICAS
+    );
+    // The same rule for `spindle up --cluster`.
+    assert!(manifest::Cluster::new("mqtt://127.0.0.1", 1).is_err());
+    assert!(manifest::Cluster::new("nats://127.0.0.1:4222", 0).is_err());
+}
+
 // ------------------------------------------------------------ [[subscribe]]
 
 const SUBSCRIBER: &str = r#"spindle_manifest_version = 1

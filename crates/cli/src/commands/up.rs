@@ -89,22 +89,18 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
 /// `spindle up` once logging (and trace export) is set up.
 fn serve(args: UpArgs, mut manifest: manifest::Manifest) -> Result<ExitCode> {
     if let Some(nats) = &args.cluster {
-        let valid = url::Url::parse(nats).is_ok_and(|u| {
-            matches!(u.scheme(), "nats" | "tls" | "nats+tls") && u.host_str().is_some()
-        });
-        if !valid {
-            eprintln!("--cluster {nats}: expected a NATS address, e.g. nats://127.0.0.1:4222");
-            return Ok(ExitCode::from(2));
-        }
         let replicas = manifest
             .application
             .cluster
             .as_ref()
             .map_or(manifest::DEFAULT_CLUSTER_REPLICAS, |c| c.replicas);
-        manifest.application.cluster = Some(manifest::Cluster {
-            nats: nats.clone(),
-            replicas,
-        });
+        match manifest::Cluster::new(nats, replicas) {
+            Ok(cluster) => manifest.application.cluster = Some(cluster),
+            Err(message) => {
+                eprintln!("--cluster: {message}");
+                return Ok(ExitCode::from(2));
+            }
+        }
     }
     if let Err(error) = manifest.check_sources() {
         eprintln!("{error}");

@@ -434,35 +434,13 @@ pub(super) fn secret(
 }
 
 /// `[application.cluster]`: a `nats://` (or `tls://`, `nats+tls://`) address of the NATS
-/// cluster that keeps the delivery state, and how many replicas its streams get.
+/// cluster that keeps the delivery state, and how many replicas its streams get
+/// ([`Cluster::new`] is the rule).
 fn cluster(cx: &mut Ctx<'_>, raw: RawCluster) -> Option<Cluster> {
-    let text = raw.nats.get_ref();
-    let url = match url::Url::parse(text) {
-        Ok(u)
-            if transports::registry::by_scheme(u.scheme())
-                .is_some_and(|(t, _)| t.name() == "nats")
-                && u.host_str().is_some_and(|h| !h.is_empty())
-                && matches!(u.path(), "" | "/")
-                && u.query().is_none() =>
-        {
-            Some(u)
-        }
-        _ => {
-            cx.err(
-                raw.nats.span(),
-                "application.cluster.nats",
-                ErrorKind::InvalidUri,
-                format!(
-                    "invalid NATS address \"{text}\" (expected e.g. \"nats://127.0.0.1:4222\")"
-                ),
-            );
-            None
-        }
-    };
     let replicas = match raw.replicas {
         None => DEFAULT_CLUSTER_REPLICAS,
         Some(v) => match usize::try_from(*v.get_ref()) {
-            Ok(n) if (1..=5).contains(&n) => n,
+            Ok(n) if Cluster::new("nats://127.0.0.1", n).is_ok() => n,
             _ => {
                 cx.err(
                     v.span(),
@@ -474,8 +452,16 @@ fn cluster(cx: &mut Ctx<'_>, raw: RawCluster) -> Option<Cluster> {
             }
         },
     };
-    Some(Cluster {
-        nats: url?.to_string().trim_end_matches('/').to_owned(),
-        replicas,
-    })
+    match Cluster::new(raw.nats.get_ref(), replicas) {
+        Ok(cluster) => Some(cluster),
+        Err(message) => {
+            cx.err(
+                raw.nats.span(),
+                "application.cluster.nats",
+                ErrorKind::InvalidUri,
+                message,
+            );
+            None
+        }
+    }
 }
