@@ -139,6 +139,47 @@ async fn create_subscription_retrying(admin: &str, body: serde_json::Value) -> s
     }
 }
 
+/// An app on two nodes joined to the machine's NATS (127.0.0.1:4222), whose `/events` route
+/// only feeds subscriptions; its directory goes when the first value is dropped.
+fn two_node_events_app(name: &str) -> (tempfile::TempDir, Vec<Up>) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    write_manifest(
+        dir.path(),
+        &format!(
+            r#"spindle_manifest_version = 1
+[application]
+name = "{name}-{run}"
+[application.cluster]
+nats = "nats://127.0.0.1:4222"
+
+[[trigger.http]]
+route = "/events"
+"#
+        ),
+    );
+    let nodes = (0..2).map(|i| node(dir.path(), i, None)).collect();
+    (dir, nodes)
+}
+
+/// Creates a subscription through the first node and waits until every node shows it;
+/// returns its id.
+async fn subscribe_on_all(nodes: &[Up], body: serde_json::Value) -> String {
+    let sub = running::create_subscription(&nodes[0].admin, body).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let made = Instant::now();
+    for node in nodes {
+        while get_status(&format!("{}/subscriptions/{id}", node.admin)).await != 200 {
+            assert!(
+                made.elapsed() < Duration::from_secs(10),
+                "the subscription did not reach every node"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    id
+}
+
 async fn get_status(url: &str) -> u16 {
     match reqwest::Client::new()
         .get(url)
@@ -452,28 +493,12 @@ out = {{ uri = "nats://127.0.0.1:4222/{output}", mode = "structured" }}
 /// retrying against another node) is delivered once.
 #[test]
 fn a_dedup_window_holds_across_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    write_manifest(
-        dir.path(),
-        &format!(
-            r#"spindle_manifest_version = 1
-[application]
-name = "dedup-{run}"
-[application.cluster]
-nats = "nats://127.0.0.1:4222"
-
-[[trigger.http]]
-route = "/events"
-"#
-        ),
-    );
+    let (_dir, nodes) = two_node_events_app("dedup");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let sink = RecordingSink::start().await;
-        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
-        let sub = running::create_subscription(
-            &nodes[0].admin,
+        subscribe_on_all(
+            &nodes,
             serde_json::json!({
                 "protocol": "HTTP",
                 "sink": sink.url,
@@ -482,12 +507,6 @@ route = "/events"
             }),
         )
         .await;
-        let id = sub["id"].as_str().unwrap().to_owned();
-        let made = Instant::now();
-        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
-            assert!(made.elapsed() < Duration::from_secs(10));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         for node in &nodes {
             for copy in ["once-1", "once-1", "once-2"] {
                 let (status, body) = post(
@@ -510,30 +529,14 @@ route = "/events"
 /// share it.
 #[test]
 fn a_rate_limit_holds_across_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    write_manifest(
-        dir.path(),
-        &format!(
-            r#"spindle_manifest_version = 1
-[application]
-name = "paced-{run}"
-[application.cluster]
-nats = "nats://127.0.0.1:4222"
-
-[[trigger.http]]
-route = "/events"
-"#
-        ),
-    );
+    let (_dir, nodes) = two_node_events_app("paced");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let sink = RecordingSink::start().await;
-        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
         // Both nodes have heard each other's heartbeat.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let sub = running::create_subscription(
-            &nodes[0].admin,
+        subscribe_on_all(
+            &nodes,
             serde_json::json!({
                 "protocol": "HTTP",
                 "sink": sink.url,
@@ -542,12 +545,6 @@ route = "/events"
             }),
         )
         .await;
-        let id = sub["id"].as_str().unwrap().to_owned();
-        let made = Instant::now();
-        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
-            assert!(made.elapsed() < Duration::from_secs(10));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         let total = 20;
         for n in 0..total {
             let node = &nodes[n % 2];
@@ -625,22 +622,7 @@ key_value_stores = ["default"]
 /// dead-lettered, and the subscription each node shows says why.
 #[test]
 fn a_gone_sink_disables_its_subscription_across_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    write_manifest(
-        dir.path(),
-        &format!(
-            r#"spindle_manifest_version = 1
-[application]
-name = "gone-{run}"
-[application.cluster]
-nats = "nats://127.0.0.1:4222"
-
-[[trigger.http]]
-route = "/events"
-"#
-        ),
-    );
+    let (_dir, nodes) = two_node_events_app("gone");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // A webhook that has gone away for good.
@@ -658,9 +640,8 @@ route = "/events"
                 });
             }
         });
-        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
-        let sub = running::create_subscription(
-            &nodes[0].admin,
+        let id = subscribe_on_all(
+            &nodes,
             serde_json::json!({
                 "protocol": "HTTP",
                 "sink": gone_url,
@@ -668,12 +649,6 @@ route = "/events"
             }),
         )
         .await;
-        let id = sub["id"].as_str().unwrap().to_owned();
-        let made = Instant::now();
-        while get_status(&format!("{}/subscriptions/{id}", nodes[1].admin)).await != 200 {
-            assert!(made.elapsed() < Duration::from_secs(10));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         let (status, _) = post(
             &format!("{}/events", nodes[1].http),
             &event("gone-1", "com.example.gone"),
