@@ -97,14 +97,16 @@ fn broker_address(
                     .into(),
             )
         }
-        Ok(u) => {
-            let scheme = scheme(u.scheme()).expect("checked above");
-            return Endpoint {
-                host: u.host_str().unwrap_or_default().to_owned(),
-                port: u.port().unwrap_or(scheme.default_port),
-                tls: scheme.tls.then(ClientTls::default),
-            };
-        }
+        Ok(u) => match scheme(u.scheme()) {
+            Some(scheme) => {
+                return Endpoint {
+                    host: u.host_str().unwrap_or_default().to_owned(),
+                    port: u.port().unwrap_or(scheme.default_port),
+                    tls: scheme.tls.then(ClientTls::default),
+                };
+            }
+            None => Some(format!("unknown scheme \"{}\"", u.scheme())),
+        },
     };
     if let Some(problem) = problem {
         cx.err(
