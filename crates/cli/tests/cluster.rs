@@ -677,3 +677,46 @@ fn a_gone_sink_disables_its_subscription_across_nodes() {
         }
     });
 }
+
+/// An ordered subscription delivers in acceptance order across nodes, also when its sink
+/// fails for a while: the failing event keeps the later ones back.
+#[test]
+fn an_ordered_subscription_keeps_its_order_through_a_sink_outage() {
+    let (_dir, nodes) = two_node_events_app("ordered");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sink = RecordingSink::start().await;
+        sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        subscribe_on_all(
+            &nodes,
+            serde_json::json!({
+                "protocol": "HTTP",
+                "sink": sink.url,
+                "types": ["com.example.ordered"],
+                "delivery": { "ordered": true, "initialBackoffMs": 200 }
+            }),
+        )
+        .await;
+        let total = 6;
+        for n in 0..total {
+            let (status, body) = post(
+                &format!("{}/events", nodes[n % 2].http),
+                &event(&format!("o-{n}"), "com.example.ordered"),
+            )
+            .await;
+            assert!((200..300).contains(&status), "{status} {body}");
+        }
+        // The sink refuses for a while (each refusal a retry), then comes back.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        sink.wait_for(total).await;
+        let mut order: Vec<String> = Vec::new();
+        for id in sink.header("ce-id") {
+            if !order.contains(&id) {
+                order.push(id);
+            }
+        }
+        let expected: Vec<String> = (0..total).map(|n| format!("o-{n}")).collect();
+        assert_eq!(order, expected, "delivered in acceptance order");
+    });
+}
