@@ -167,17 +167,30 @@ route = "/events"
 async fn subscribe_on_all(nodes: &[Up], body: serde_json::Value) -> String {
     let sub = running::create_subscription(&nodes[0].admin, body).await;
     let id = sub["id"].as_str().unwrap().to_owned();
-    let made = Instant::now();
-    for node in nodes {
-        while get_status(&format!("{}/subscriptions/{id}", node.admin)).await != 200 {
-            assert!(
-                made.elapsed() < Duration::from_secs(10),
-                "the subscription did not reach every node"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    for (i, node) in nodes.iter().enumerate() {
+        wait_until_shown(
+            &node.admin,
+            &id,
+            Duration::from_secs(10),
+            &format!("node {i}"),
+        )
+        .await;
     }
     id
+}
+
+/// Waits until the admin API at `admin` (of `node`, for the message) shows subscription `id`,
+/// panicking after `within`; returns how long it took.
+async fn wait_until_shown(admin: &str, id: &str, within: Duration, node: &str) -> Duration {
+    let since = Instant::now();
+    while get_status(&format!("{admin}/subscriptions/{id}")).await != 200 {
+        assert!(
+            since.elapsed() < within,
+            "subscription {id} did not reach {node} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    since.elapsed()
 }
 
 async fn get_status(url: &str) -> u16 {
@@ -249,17 +262,11 @@ route = "/events"
         )
         .await;
         let id = sub["id"].as_str().unwrap().to_owned();
-        let made = Instant::now();
-        while get_status(&format!("{}/subscriptions/{id}", admin(2))).await != 200 {
-            assert!(
-                made.elapsed() < Duration::from_secs(10),
-                "the subscription did not reach node C"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        eprintln!("subscription live on node C after {:?}", made.elapsed());
+        let took = wait_until_shown(&admin(2), &id, Duration::from_secs(10), "node C").await;
+        eprintln!("subscription live on node C after {took:?}");
 
         // Load spread over the three nodes; node B and NATS node 3 are killed halfway.
+        let load_started = Instant::now();
         let mut accepted = HashSet::new();
         let mut refusals = 0;
         let total = 240;
@@ -294,7 +301,7 @@ route = "/events"
         }
         eprintln!(
             "load sent in {:?}; {refusals} refusals (503) while the cluster recovered",
-            made.elapsed()
+            load_started.elapsed()
         );
         assert_eq!(
             accepted.len(),
@@ -355,15 +362,9 @@ route = "/events"
         let refused_id = refused["id"].as_str().unwrap().to_owned();
         // Right after a NATS node died its streams may still be electing leaders: the
         // subscription reaches node A once its watch (or its 3-second re-read) gets answers.
-        let made = Instant::now();
-        while get_status(&format!("{}/subscriptions/{refused_id}", admin(0))).await != 200 {
-            assert!(
-                made.elapsed() < Duration::from_secs(45),
-                "the subscription made through node C did not reach node A"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        eprintln!("subscription reached node A after {:?}", made.elapsed());
+        let took =
+            wait_until_shown(&admin(0), &refused_id, Duration::from_secs(45), "node A").await;
+        eprintln!("subscription reached node A after {took:?}");
         let (status, _) = post(
             &format!("{}/events", url(0)),
             &event("dead-1", "com.example.refused"),

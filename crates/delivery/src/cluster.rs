@@ -83,20 +83,13 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// The settings for app `name` on the NATS server `nats`.
     pub fn new(nats: impl Into<String>, app: &str, replicas: usize) -> Self {
-        let namespace: String = app
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         ClusterConfig {
             nats: nats.into(),
-            namespace,
-            replicas: replicas.clamp(1, 5),
+            namespace: namespace(app),
+            replicas: replicas.clamp(
+                *manifest::CLUSTER_REPLICAS.start(),
+                *manifest::CLUSTER_REPLICAS.end(),
+            ),
         }
     }
 }
@@ -139,10 +132,29 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Cluster(format!("{what}: {e}"))
 }
 
+/// An app's name as a token of NATS names (streams, subjects, queue groups, durable
+/// consumers): letters, digits, `-` and `_`, anything else `_`.
+pub fn namespace(app: &str) -> String {
+    app.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Lower-case hex of some bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A subscription id as one subject token and consumer name: lower-case hex of its bytes
 /// (ids may hold `.`, `*`, `>` or `:`, which subjects and names cannot).
 fn token(id: &SubscriptionId) -> String {
-    id.as_str().bytes().map(|b| format!("{b:02x}")).collect()
+    hex(id.as_str().as_bytes())
 }
 
 /// Bounds a cluster call by [`CALL_TIMEOUT`].
@@ -152,6 +164,26 @@ async fn timed<T, E: std::fmt::Display>(
 ) -> Result<T, Error> {
     match tokio::time::timeout(CALL_TIMEOUT, call.into_future()).await {
         Ok(result) => result.map_err(|e| unavailable(what, e)),
+        Err(_) => Err(unavailable(what, "no answer within 10 s")),
+    }
+}
+
+/// The last message of `subject` in `stream`, `None` when it has none, bounded by
+/// [`CALL_TIMEOUT`].
+async fn last_message(
+    what: &str,
+    stream: &stream::Stream,
+    subject: &str,
+) -> Result<Option<jetstream::message::StreamMessage>, Error> {
+    match tokio::time::timeout(
+        CALL_TIMEOUT,
+        stream.get_last_raw_message_by_subject(subject),
+    )
+    .await
+    {
+        Ok(Ok(message)) => Ok(Some(message)),
+        Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Ok(Err(e)) => Err(unavailable(what, e)),
         Err(_) => Err(unavailable(what, "no answer within 10 s")),
     }
 }
@@ -361,22 +393,28 @@ impl Cluster {
 
     /// The stored record of a subscription (its last message, unless a tombstone).
     async fn current(&self, id: &SubscriptionId) -> Result<Option<Vec<u8>>, Error> {
-        match tokio::time::timeout(
-            CALL_TIMEOUT,
-            self.subscriptions
-                .get_last_raw_message_by_subject(&self.subscription_subject(id)),
+        let subject = self.subscription_subject(id);
+        let last = last_message("reading a subscription", &self.subscriptions, &subject).await?;
+        Ok(last
+            .filter(|message| message.headers.get(DELETED_HEADER).is_none())
+            .map(|message| message.payload.to_vec()))
+    }
+
+    /// Publishes to a stream and waits for JetStream to acknowledge it (both bounded).
+    async fn publish_acked(
+        &self,
+        what: &str,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), Error> {
+        let ack = timed(
+            what,
+            self.js.publish_with_headers(subject, headers, payload),
         )
-        .await
-        {
-            Ok(Ok(message)) if message.headers.get(DELETED_HEADER).is_some() => Ok(None),
-            Ok(Ok(message)) => Ok(Some(message.payload.to_vec())),
-            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Ok(Err(e)) => Err(unavailable("reading a subscription", e)),
-            Err(_) => Err(unavailable(
-                "reading a subscription",
-                "no answer within 10 s",
-            )),
-        }
+        .await?;
+        timed(&format!("{what} (acknowledgement)"), ack).await?;
+        Ok(())
     }
 
     /// Whether a subscription is stored.
@@ -390,13 +428,9 @@ impl Cluster {
         let record = Bytes::from(crate::schema::encode_subscription(sub));
         let mut headers = HeaderMap::new();
         headers.insert(SUBSCRIPTION_HEADER, sub.id.as_str());
-        let ack = timed(
-            "storing a subscription",
-            self.js
-                .publish_with_headers(self.subscription_subject(&sub.id), headers, record),
-        )
-        .await?;
-        timed("storing a subscription (acknowledgement)", ack).await?;
+        let subject = self.subscription_subject(&sub.id);
+        self.publish_acked("storing a subscription", subject, headers, record)
+            .await?;
         Ok(!existed)
     }
 
@@ -408,13 +442,9 @@ impl Cluster {
         let mut headers = HeaderMap::new();
         headers.insert(SUBSCRIPTION_HEADER, id.as_str());
         headers.insert(DELETED_HEADER, "true");
-        let ack = timed(
-            "deleting a subscription",
-            self.js
-                .publish_with_headers(self.subscription_subject(id), headers, Bytes::new()),
-        )
-        .await?;
-        timed("deleting a subscription (acknowledgement)", ack).await?;
+        let subject = self.subscription_subject(id);
+        self.publish_acked("deleting a subscription", subject, headers, Bytes::new())
+            .await?;
         self.stop_worker(id);
         let _ = timed(
             "deleting a consumer",
@@ -843,26 +873,15 @@ impl Cluster {
     fn seen_subject(&self, key: &str) -> String {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("spindle.{}.seen.{hex}", self.config.namespace)
+        format!("spindle.{}.seen.{}", self.config.namespace, hex(&digest))
     }
 
     /// Whether `key` (see [`crate::dedup::key`]) was handled, by any node, less than
     /// `window` ago.
     pub async fn seen_within(&self, key: &str, window: Duration) -> Result<bool, Error> {
-        let last = tokio::time::timeout(
-            CALL_TIMEOUT,
-            self.seen
-                .get_last_raw_message_by_subject(&self.seen_subject(key)),
-        )
-        .await;
-        let message = match last {
-            Ok(Ok(message)) => message,
-            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                return Ok(false);
-            }
-            Ok(Err(e)) => return Err(unavailable("reading a dedup key", e)),
-            Err(_) => return Err(unavailable("reading a dedup key", "no answer within 10 s")),
+        let subject = self.seen_subject(key);
+        let Some(message) = last_message("reading a dedup key", &self.seen, &subject).await? else {
+            return Ok(false);
         };
         let at_ms: u64 = std::str::from_utf8(&message.payload)
             .ok()
@@ -875,13 +894,9 @@ impl Cluster {
     /// Records, for every node, that `key` was handled now.
     pub async fn remember(&self, key: &str) -> Result<(), Error> {
         let now = Bytes::from(store::now_ms().to_string());
-        let ack = timed(
-            "storing a dedup key",
-            self.js.publish(self.seen_subject(key), now),
-        )
-        .await?;
-        timed("storing a dedup key (acknowledgement)", ack).await?;
-        Ok(())
+        let subject = self.seen_subject(key);
+        self.publish_acked("storing a dedup key", subject, HeaderMap::new(), now)
+            .await
     }
 
     // ---- Dead letters ------------------------------------------------------------------------
@@ -901,14 +916,9 @@ impl Cluster {
         let mut headers = HeaderMap::new();
         headers.insert(SUBSCRIPTION_HEADER, id.as_str());
         headers.insert(DEAD_AT_HEADER, store::now_ms().to_string().as_str());
-        let ack = timed(
-            "storing a dead letter",
-            self.js
-                .publish_with_headers(self.dead_subject(id), headers, Bytes::from(json)),
-        )
-        .await?;
-        timed("storing a dead letter (acknowledgement)", ack).await?;
-        Ok(())
+        let subject = self.dead_subject(id);
+        self.publish_acked("storing a dead letter", subject, headers, Bytes::from(json))
+            .await
     }
 
     /// Dead letters of one subscription or all, oldest first, at most `limit`.

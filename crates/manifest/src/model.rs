@@ -185,6 +185,8 @@ pub struct Application {
 
 /// The default of [`Cluster::replicas`].
 pub const DEFAULT_CLUSTER_REPLICAS: usize = 1;
+/// The replicas a JetStream stream may have, and so [`Cluster::replicas`].
+pub const CLUSTER_REPLICAS: std::ops::RangeInclusive<usize> = 1..=5;
 
 /// `[application.cluster]`: where several nodes of one app keep their shared state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +197,9 @@ pub struct Cluster {
     /// 3-node NATS cluster survives losing a node.
     pub replicas: usize,
 }
+
+/// Why a replica count is refused.
+const REPLICAS_RULE: &str = "replicas must be between 1 and 5 (JetStream's limit)";
 
 impl Cluster {
     /// The cluster at NATS address `nats` (a `nats://`, `tls://` or `nats+tls://` URL with a
@@ -212,8 +217,8 @@ impl Cluster {
                 "invalid NATS address \"{nats}\" (expected e.g. \"nats://127.0.0.1:4222\")"
             ));
         }
-        if !(1..=5).contains(&replicas) {
-            return Err("replicas must be between 1 and 5 (JetStream's limit)".into());
+        if !CLUSTER_REPLICAS.contains(&replicas) {
+            return Err(REPLICAS_RULE.into());
         }
         Ok(Cluster {
             nats: nats.trim_end_matches('/').to_owned(),

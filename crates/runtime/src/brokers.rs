@@ -98,15 +98,7 @@ pub async fn connect(manifest: &Manifest) -> Result<Vec<BrokerTrigger>, AppError
 /// The group the nodes of a cluster share a broker trigger's work in: the app, the
 /// component and the trigger's position, in characters every protocol takes in a name.
 fn share_group(manifest: &Manifest, component: &str, index: usize) -> String {
-    let app: String = (manifest.application.name.chars())
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let app = delivery::cluster::namespace(&manifest.application.name);
     format!("spindle-{app}-{component}-{index}")
 }
 
