@@ -657,6 +657,18 @@ fn a_gone_sink_disables_its_subscription_across_nodes() {
         .await;
         assert!((200..300).contains(&status), "{status}");
         wait_for_dead_letters(&nodes[0].admin, 1).await;
+        // Purged through the other node, gone for both.
+        let purged = reqwest::Client::new()
+            .delete(format!("{}/deadletters?subscription={id}", nodes[1].admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let purged: serde_json::Value = serde_json::from_str(&purged).unwrap();
+        assert_eq!(purged["purged"], 1, "{purged}");
+        assert!(running::dead_letters(&nodes[0].admin).await.is_empty());
         let waited = Instant::now();
         for node in &nodes {
             loop {

@@ -929,14 +929,32 @@ impl Cluster {
     ) -> Result<Vec<DeadLetter>, Error> {
         let filter = match subscription {
             Some(id) => self.dead_subject(id),
-            None => format!("spindle.{}.dead.>", self.config.namespace),
+            None => self.all_dead_subjects(),
         };
+        Ok(self.read_dead(&filter, 1, u64::MAX, limit).await?.0)
+    }
+
+    fn all_dead_subjects(&self) -> String {
+        format!("spindle.{}.dead.>", self.config.namespace)
+    }
+
+    /// Up to `limit` dead letters under subject `filter`, from stream sequence `from` on and
+    /// none past `until`, with the last sequence looked at (unreadable letters are logged and
+    /// skipped).
+    async fn read_dead(
+        &self,
+        filter: &str,
+        from: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<(Vec<DeadLetter>, Option<u64>), Error> {
         let mut letters = Vec::new();
-        let mut next = None;
+        let mut last = None;
+        let mut next = from.max(1);
         while letters.len() < limit {
             let message = match tokio::time::timeout(
                 CALL_TIMEOUT,
-                self.dead.direct_get_next_for_subject(filter.as_str(), next),
+                self.dead.direct_get_next_for_subject(filter, Some(next)),
             )
             .await
             {
@@ -947,7 +965,11 @@ impl Cluster {
                 Ok(Err(e)) => return Err(unavailable("reading dead letters", e)),
                 Err(_) => return Err(unavailable("reading dead letters", "no answer within 10 s")),
             };
-            next = Some(message.sequence + 1);
+            if message.sequence > until {
+                break;
+            }
+            last = Some(message.sequence);
+            next = message.sequence + 1;
             match dead_letter_of(&message) {
                 Ok(letter) => letters.push(letter),
                 Err(e) => {
@@ -955,21 +977,44 @@ impl Cluster {
                 }
             }
         }
-        Ok(letters)
+        Ok((letters, last))
     }
 
-    /// The dead letters a selector names (all of them, not only the first page).
-    async fn selected(&self, selector: &DeadLetterSelector) -> Result<Vec<DeadLetter>, Error> {
-        Ok(match selector {
-            DeadLetterSelector::All => self.dead_letters(None, usize::MAX).await?,
-            DeadLetterSelector::Subscription(id) => self.dead_letters(Some(id), usize::MAX).await?,
-            DeadLetterSelector::One(id, seq) => self
-                .dead_letters(Some(id), usize::MAX)
-                .await?
-                .into_iter()
-                .filter(|l| l.seq == *seq)
-                .collect(),
-        })
+    /// Works through the dead letters `selector` names in pages of [`deadletter::CHUNK`],
+    /// handing each page to `each`, so a large dead-letter queue is never read whole. Only
+    /// letters already there when it starts are taken: a replayed event that fails again is
+    /// left for the next replay instead of being chased. Returns what `each` counted.
+    async fn in_pages<'a, F, Fut>(
+        &'a self,
+        selector: &DeadLetterSelector,
+        each: F,
+    ) -> Result<usize, Error>
+    where
+        F: Fn(Vec<DeadLetter>) -> Fut,
+        Fut: std::future::Future<Output = Result<usize, Error>> + 'a,
+    {
+        let mut stream = self.dead.clone();
+        let until = timed("reading dead letters", stream.info())
+            .await?
+            .state
+            .last_sequence;
+        let (filter, from, until) = match selector {
+            DeadLetterSelector::All => (self.all_dead_subjects(), 1, until),
+            DeadLetterSelector::Subscription(id) => (self.dead_subject(id), 1, until),
+            DeadLetterSelector::One(id, seq) => (self.dead_subject(id), *seq, until.min(*seq)),
+        };
+        let mut from = from;
+        let mut count = 0;
+        loop {
+            let (page, last) = self
+                .read_dead(&filter, from, until, deadletter::CHUNK)
+                .await?;
+            count += each(page).await?;
+            match last {
+                Some(last) => from = last + 1,
+                None => return Ok(count),
+            }
+        }
     }
 
     /// Queues the selected dead letters again (stripped of their `deadletter*` extensions,
@@ -980,37 +1025,42 @@ impl Cluster {
         selector: &DeadLetterSelector,
         exists: impl Fn(&SubscriptionId) -> bool,
     ) -> Result<usize, Error> {
-        let mut count = 0;
-        for letter in self.selected(selector).await? {
-            if !exists(&letter.subscription) {
-                continue;
-            }
-            let mut event = letter.event.clone();
-            deadletter::strip(&mut event);
-            self.enqueue(&[(letter.subscription.clone(), &event, false)])
+        let exists = &exists;
+        self.in_pages(selector, |page| async move {
+            let mut count = 0;
+            for letter in page {
+                if !exists(&letter.subscription) {
+                    continue;
+                }
+                let mut event = letter.event.clone();
+                deadletter::strip(&mut event);
+                self.enqueue(&[(letter.subscription.clone(), &event, false)])
+                    .await?;
+                timed(
+                    "removing a replayed dead letter",
+                    self.dead.delete_message(letter.seq),
+                )
                 .await?;
-            timed(
-                "removing a replayed dead letter",
-                self.dead.delete_message(letter.seq),
-            )
-            .await?;
-            count += 1;
-        }
-        Ok(count)
+                count += 1;
+            }
+            Ok(count)
+        })
+        .await
     }
 
     /// Deletes the selected dead letters for good. Returns how many.
     pub async fn purge(&self, selector: &DeadLetterSelector) -> Result<usize, Error> {
-        let mut count = 0;
-        for letter in self.selected(selector).await? {
-            timed(
-                "purging a dead letter",
-                self.dead.delete_message(letter.seq),
-            )
-            .await?;
-            count += 1;
-        }
-        Ok(count)
+        self.in_pages(selector, |page| async move {
+            for letter in &page {
+                timed(
+                    "purging a dead letter",
+                    self.dead.delete_message(letter.seq),
+                )
+                .await?;
+            }
+            Ok(page.len())
+        })
+        .await
     }
 
     /// Whether JetStream answers for each of the app's streams (each has a leader), within
@@ -1156,11 +1206,10 @@ impl Members {
                 loop {
                     every.tick().await;
                     let _ = client.publish(subject.clone(), me.clone().into()).await;
-                    members
-                        .seen
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(me.clone(), tokio::time::Instant::now());
+                    let mut seen = members.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    // Nodes that stopped are forgotten: the map holds the live ones only.
+                    seen.retain(|_, at| at.elapsed() < HEARTBEAT_LIFETIME);
+                    seen.insert(me.clone(), tokio::time::Instant::now());
                 }
             })
         };
