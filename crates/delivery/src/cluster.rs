@@ -22,8 +22,9 @@
 //! subscription's dedup window holds across nodes for the deliveries stream's duplicate
 //! window (a `Nats-Msg-Id` per event). A trigger's or route's `dedup_window` is kept in the
 //! stream `SPINDLE_<ns>_seen` (a subject per dedup key, holding when it was handled), so a
-//! copy handled by another node is recognised too. What stays per node: the store quotas
-//! (`maxQueuedEvents` and friends; the streams' own limits apply instead).
+//! copy handled by another node is recognised too. The store quotas (`maxQueuedEvents` and
+//! friends) do not apply in cluster mode: the subscriptions, deliveries and dead-letter
+//! streams are created without size limits, which the operator sets in JetStream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
