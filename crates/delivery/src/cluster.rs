@@ -267,6 +267,9 @@ impl Cluster {
                 ),
                 subjects: vec![format!("spindle.{ns}.deliver.>")],
                 retention: stream::RetentionPolicy::WorkQueue,
+                // A size limit the operator sets refuses new deliveries (the event is
+                // answered 503) instead of dropping accepted ones.
+                discard: stream::DiscardPolicy::New,
                 storage: stream::StorageType::File,
                 num_replicas: config.replicas,
                 ..Default::default()
