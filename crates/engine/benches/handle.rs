@@ -1,15 +1,19 @@
 //! Throughput and latency of `Handler::handle` with the echo guest: a fresh instance per event
-//! (instantiate + call + drop).
+//! (instantiate + call, and every 8th event the drop of the store its instances lived in).
 //!
 //! `cargo bench -p spindle-engine --bench handle` prints:
 //! - **one core**: events handled sequentially on a current-thread tokio runtime, as events/s
 //!   of wall time and of this thread's CPU time (the latter is what a loaded machine distorts
 //!   least), and the p50/p99/max latency of one `handle` call (instantiate + call + drop);
 //! - **concurrent**: the same events from `SPINDLE_BENCH_TASKS` tasks (default 16) on a
-//!   multi-thread runtime with one worker per available core, as events/s of wall time.
+//!   multi-thread runtime with one worker per available core, as events/s of wall time;
+//! - **one core** again for a minimal echo (`no_std`, no imports: `tests/guests/echo-minimal`):
+//!   the host's own share of the cost, and by difference what a std guest's shape costs.
 //!
 //! `SPINDLE_BENCH_EVENTS` (default 100 000) sets the number of measured events per figure;
-//! `SPINDLE_BENCH_CONCURRENT=0` skips the concurrent figure (e.g. under a profiler).
+//! `SPINDLE_BENCH_CONCURRENT=0` skips the concurrent figure (e.g. under a profiler);
+//! `SPINDLE_BENCH_WASM=path.wasm` measures another echo component (say, one built with other
+//! profile settings) instead of the test guest.
 //! Under `cargo test` (no `--bench` argument) it runs a short smoke pass only.
 
 #[path = "../tests/support/mod.rs"]
@@ -55,7 +59,13 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn one_core(echo: &Handler, publisher: &Arc<dyn Publisher>, warmup: usize, events: usize) {
+fn one_core(
+    label: &str,
+    echo: &Handler,
+    publisher: &Arc<dyn Publisher>,
+    warmup: usize,
+    events: usize,
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,7 +102,7 @@ fn one_core(echo: &Handler, publisher: &Arc<dyn Publisher>, warmup: usize, event
             None => "CPU time unavailable".to_owned(),
         };
         println!(
-            "echo, fresh instance per event, 1 core, sequential: {events} events in {:.2} s = \
+            "{label}, fresh instance per event, 1 core, sequential: {events} events in {:.2} s = \
              {:.0} events/s; {cpu}; instantiate+call latency p50 {:.1} us, p99 {:.1} us, \
              max {:.1} us",
             total.as_secs_f64(),
@@ -158,11 +168,27 @@ fn main() {
     let tasks = env_usize("SPINDLE_BENCH_TASKS", 16).max(1);
 
     let engine = support::engine();
-    let echo = support::load(&engine, "guest_echo", support::relaxed());
+    let echo = match std::env::var_os("SPINDLE_BENCH_WASM") {
+        Some(path) => engine
+            .load(
+                "echo",
+                engine::ComponentSource::Path(path.into()),
+                support::relaxed(),
+            )
+            .expect("load SPINDLE_BENCH_WASM"),
+        None => support::load(&engine, "guest_echo", support::relaxed()),
+    };
     let publisher: Arc<dyn Publisher> = Arc::new(CollectingPublisher::default());
 
-    one_core(&echo, &publisher, warmup, events);
+    one_core("echo", &echo, &publisher, warmup, events);
     if env_usize("SPINDLE_BENCH_CONCURRENT", 1) != 0 {
         concurrent(&echo, &publisher, tasks, events);
+    }
+    if std::env::var_os("SPINDLE_BENCH_WASM").is_none() {
+        // The same handler in the smallest shape a component has (no std, no imports, one
+        // core module): what the host costs per event whatever the guest, and by difference
+        // what a std guest's shape costs.
+        let minimal = support::load(&engine, "guest_echo_minimal", support::relaxed());
+        one_core("minimal echo", &minimal, &publisher, warmup, events);
     }
 }

@@ -9,6 +9,7 @@ use crate::handler::Handler;
 use crate::host::{ComponentShared, HostState};
 use crate::http::HttpHandler;
 use crate::outgoing::OutgoingShared;
+use crate::recycle::RecycleBudget;
 use crate::ticker::Ticker;
 use crate::wasi::ResolvedGrants;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub(crate) struct EngineInner {
     pub(crate) config: EngineConfig,
     /// TLS trust of guests' outbound HTTPS, shared by every instance.
     pub(crate) outgoing: Arc<OutgoingShared>,
+    /// The pool slots finished instances may keep in idle stores (see `recycle`).
+    pub(crate) recycle: Arc<RecycleBudget>,
     _ticker: Ticker,
 }
 
@@ -62,12 +65,15 @@ impl Engine {
         }
         let max_memory = usize::try_from(config.max_memory_bytes)
             .map_err(|_| LoadError::Config("max_memory_bytes too large".into()))?;
+        let slots = config.pool_size.saturating_add(config.recycled_instances);
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.pool_size)
-            .total_core_instances(config.pool_size.saturating_mul(8))
-            .total_memories(config.pool_size.saturating_mul(2))
-            .total_tables(config.pool_size.saturating_mul(4))
-            .total_stacks(config.pool_size)
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(8))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
+            // A store keeps its last fiber stack, and each idle store holds at least one
+            // finished instance of the budget: so slots bound the stacks too.
+            .total_stacks(slots)
             .max_memory_size(max_memory);
         keep_dirty_pages_resident(&mut pool);
         let mut wt = Config::new();
@@ -86,6 +92,7 @@ impl Engine {
                     config.extra_roots.clone(),
                     config.egress.clone(),
                 )),
+                recycle: Arc::new(RecycleBudget::new(config.recycled_instances)),
                 config,
                 _ticker: ticker,
             }),

@@ -4,8 +4,9 @@ use crate::bindings::{self, HandlerPre};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::host::{ComponentShared, HostState, new_store};
+use crate::host::{ComponentShared, HostState, new_state, new_store};
 use crate::publisher::Publisher;
+use crate::recycle::{IdleStores, RecycledStore};
 use crate::wasi::ResolvedGrants;
 use cloudevent::Event;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use wasmtime::{Store, UpdateDeadline};
 
 /// A loaded `spindle:cloudevents/handler` component, ready to handle events concurrently.
 ///
-/// Cheap to clone; every clone shares the same concurrency cap.
+/// Every event runs in a fresh instance; the stores those instances live in are recycled for
+/// a few events (see `recycle`). Cheap to clone; every clone shares the same concurrency cap.
 #[derive(Clone)]
 pub struct Handler {
     inner: Arc<HandlerInner>,
@@ -28,6 +30,8 @@ struct HandlerInner {
     grants: Arc<ResolvedGrants>,
     limits: Limits,
     slots: Semaphore,
+    /// Stores of finished events, to run later events in (each in a fresh instance).
+    idle: IdleStores,
 }
 
 impl std::fmt::Debug for Handler {
@@ -68,6 +72,7 @@ impl Handler {
                 grants: Arc::new(grants),
                 limits,
                 slots,
+                idle: IdleStores::default(),
             }),
         }
     }
@@ -103,23 +108,59 @@ impl Handler {
         let _permit = inner.slots.try_acquire().map_err(|_| HandleError::Busy {
             component: name.to_string(),
         })?;
-        let mut store = new_store(
-            &inner.engine,
-            &inner.shared,
-            &inner.grants,
-            &inner.limits,
-            publisher,
-        )?;
+        let mut recycled = match inner.idle.take() {
+            Some(mut recycled) => {
+                let state = new_state(
+                    &inner.engine,
+                    &inner.shared,
+                    &inner.grants,
+                    &inner.limits,
+                    publisher,
+                )?;
+                let deadline = state.deadline;
+                // The previous event's host state (its resources, budget, publisher) goes.
+                *recycled.store.data_mut() = state;
+                arm_deadline(&mut recycled.store, deadline);
+                recycled
+            }
+            None => RecycledStore::new(
+                new_store(
+                    &inner.engine,
+                    &inner.shared,
+                    &inner.grants,
+                    &inner.limits,
+                    publisher,
+                )?,
+                inner.engine.inner.recycle.clone(),
+            ),
+        };
+        let result = self.run_event(&mut recycled.store, &event).await;
+        // A store whose event failed in any way other than the handler's own error (a trap,
+        // a timeout that dropped the call midway, a limit) is dropped, never reused.
+        if matches!(result, Ok(_) | Err(HandleError::Handler { .. })) && recycled.keep() {
+            inner.idle.put(recycled);
+        }
+        result
+    }
 
+    /// Instantiates the component in `store` and hands it `event`.
+    async fn run_event(
+        &self,
+        store: &mut Store<HostState>,
+        event: &Event,
+    ) -> Result<Vec<Event>, HandleError> {
+        let inner = &*self.inner;
+        let name = &inner.shared.name;
         let run = async {
-            let instance = inner
+            let handle = inner
                 .pre
-                .instantiate_async(&mut store)
+                .instantiate_handle(&mut *store)
                 .await
                 .map_err(Failure::Instantiate)?;
-            instance
-                .call_handle(&mut store, &crate::event::to_wit(&event))
+            handle
+                .call_async(&mut *store, (&crate::event::to_wit(event),))
                 .await
+                .map(|(result,)| result)
                 .map_err(Failure::Call)
         };
         let outcome = tokio::time::timeout(inner.limits.deadline, run).await;

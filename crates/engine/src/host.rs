@@ -41,7 +41,8 @@ impl std::fmt::Debug for ComponentShared {
     }
 }
 
-/// The store data of one handler instance: lives exactly as long as one event.
+/// The store data of one handler instance: lives exactly as long as one event (a recycled
+/// store gets a new one per event).
 pub(crate) struct HostState {
     pub(crate) wasi: LazyWasi,
     pub(crate) table: ResourceTable,
@@ -58,9 +59,9 @@ pub(crate) struct HostState {
     pub(crate) outgoing: OutgoingHttp,
 }
 
-/// The store of one instance (one event, or one request) of a component: fresh host state
+/// A new store for a component's instances: the first event's (or the request's) host state
 /// under the component's limits, with its memory cap and its deadline armed. Both executors
-/// start every call here.
+/// start a call here or, for a handler's recycled store, at [`new_state`].
 pub(crate) fn new_store(
     engine: &Engine,
     shared: &Arc<ComponentShared>,
@@ -68,6 +69,23 @@ pub(crate) fn new_store(
     limits: &Limits,
     publisher: Arc<dyn Publisher>,
 ) -> Result<Store<HostState>, HandleError> {
+    let state = new_state(engine, shared, grants, limits, publisher)?;
+    let deadline = state.deadline;
+    let mut store = Store::new(&engine.inner.wasmtime, state);
+    store.limiter(|s| &mut s.limiter);
+    arm_deadline(&mut store, deadline);
+    Ok(store)
+}
+
+/// The host state of one event (or request): what it may publish, log, open and call, and
+/// its deadline. Every event gets its own, even in a recycled store.
+pub(crate) fn new_state(
+    engine: &Engine,
+    shared: &Arc<ComponentShared>,
+    grants: &Arc<ResolvedGrants>,
+    limits: &Limits,
+    publisher: Arc<dyn Publisher>,
+) -> Result<HostState, HandleError> {
     let name = &shared.name;
     let deadline = Instant::now() + limits.deadline;
     let wasi = LazyWasi::new(grants, name).map_err(|e| HandleError::Instantiate {
@@ -90,10 +108,7 @@ pub(crate) fn new_store(
             deadline,
         ),
     };
-    let mut store = Store::new(&engine.inner.wasmtime, state);
-    store.limiter(|s| &mut s.limiter);
-    arm_deadline(&mut store, deadline);
-    Ok(store)
+    Ok(state)
 }
 
 impl WasiHttpView for HostState {

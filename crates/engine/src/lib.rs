@@ -7,9 +7,9 @@
 //! runtime decodes an event, calls [`Handler::handle`], and routes what comes back.
 //!
 //! Isolation is the point of the design:
-//! - **a fresh instance per event** (pooling allocator, copy-on-write memory images and a
-//!   pre-linked [`wasmtime::component::InstancePre`] keep this cheap), so no state leaks
-//!   between events;
+//! - **a fresh instance per event** (pooling allocator, copy-on-write memory images, a
+//!   pre-linked [`wasmtime::component::InstancePre`] and stores that serve a few events in
+//!   turn keep this cheap), so no state leaks between events;
 //! - a **deadline** (epoch interruption), a **linear-memory cap** and a **concurrency cap**
 //!   per component, so a guest that loops, balloons or floods hurts only its own event;
 //! - **WASI without filesystem, network or environment** unless [`Grants`] open them.
@@ -50,6 +50,7 @@ mod limiter;
 mod outbound;
 mod outgoing;
 mod publisher;
+mod recycle;
 mod stdio;
 mod ticker;
 mod wasi;

@@ -8,6 +8,7 @@
 pub(crate) struct MemoryLimiter {
     max_memory_bytes: usize,
     denied: bool,
+    largest_memory: usize,
 }
 
 impl MemoryLimiter {
@@ -16,12 +17,19 @@ impl MemoryLimiter {
         Self {
             max_memory_bytes: usize::try_from(max_memory_bytes).unwrap_or(usize::MAX),
             denied: false,
+            largest_memory: 0,
         }
     }
 
     /// Whether a growth request was refused during this instance's life.
     pub(crate) fn denied(&self) -> bool {
         self.denied
+    }
+
+    /// The size in bytes of the largest linear memory this instance has had: a bound on the
+    /// pages it may have dirtied, which stay resident until its store drops (see `recycle`).
+    pub(crate) fn largest_memory(&self) -> usize {
+        self.largest_memory
     }
 }
 
@@ -33,7 +41,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.max_memory_bytes && maximum.is_none_or(|m| desired <= m);
-        if !allowed {
+        if allowed {
+            self.largest_memory = self.largest_memory.max(desired);
+        } else {
             self.denied = true;
         }
         Ok(allowed)

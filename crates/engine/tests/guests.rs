@@ -331,20 +331,57 @@ async fn every_event_gets_a_fresh_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_written_by_one_event_is_pristine_for_the_next() {
-    // The guest dirties 2 MiB of memory per event: more than a pool slot resets in place, so
-    // both the in-place reset and the decommit of the rest must leave nothing behind.
+    // "scribble" dirties 512 KiB of static memory, small enough for the next event to run in
+    // the same (recycled) store; "scribble.grow" dirties 2 MiB it grows the memory for: more
+    // than a pool slot resets in place, so both the in-place reset and the decommit of the
+    // rest must leave nothing behind.
     let engine = engine();
     let h = load(&engine, "guest_behaviours", relaxed());
-    for _ in 0..4 {
-        let out = h.handle(ev("scribble"), no_outputs()).await.unwrap();
+    for i in 0..12 {
+        let kind = if i % 3 == 2 {
+            "scribble.grow"
+        } else {
+            "scribble"
+        };
+        let out = h.handle(ev(kind), no_outputs()).await.unwrap();
         assert_eq!(
             out[0].data().map(|d| d.as_bytes()),
             Some(&b"0"[..]),
-            "pages written by an earlier event leaked"
+            "pages written by an earlier event leaked ({kind}, event {i})"
         );
         // An event that touches little in between, reusing the same slot.
         let out = h.handle(ev("counter"), no_outputs()).await.unwrap();
         assert_eq!(out[0].data().map(|d| d.as_bytes()), Some(&b"1"[..]));
+    }
+}
+
+/// Stores are recycled across events (each event in a fresh instance): the finished instances
+/// they keep use the pool slots the engine adds for them, never the slots live events need,
+/// and an event after a trap in a recycled store runs in a store of its own, pristine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recycled_stores_fit_the_pool_and_stay_isolated() {
+    for recycled_instances in [0, 1, 3] {
+        let engine = engine::Engine::new(engine::EngineConfig {
+            pool_size: 1,
+            recycled_instances,
+            ..engine::EngineConfig::default()
+        })
+        .unwrap();
+        let mut config = relaxed();
+        config.limits.max_concurrency = 1;
+        let h = load(&engine, "guest_behaviours", config);
+        for i in 0..20 {
+            let kind = if i % 7 == 6 { "panic" } else { "counter" };
+            match h.handle(ev(kind), no_outputs()).await {
+                Ok(out) => assert_eq!(
+                    out[0].data().map(|d| d.as_bytes()),
+                    Some(&b"1"[..]),
+                    "state leaked (recycled_instances {recycled_instances}, event {i})"
+                ),
+                Err(HandleError::Trap { .. }) if kind == "panic" => {}
+                Err(e) => panic!("event {i} (recycled_instances {recycled_instances}): {e:?}"),
+            }
+        }
     }
 }
 

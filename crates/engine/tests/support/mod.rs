@@ -78,10 +78,14 @@ pub fn guest(name: &str) -> PathBuf {
     let dir = DIR.get_or_init(|| {
         let force = std::env::var("SPINDLE_TOOLCHAIN").ok();
         let env = toolchain_env(force.as_deref());
-        build_guests(
+        let dir = build_guests(
             &env,
             &["guest-echo", "guest-behaviours", "guest-http-hello"],
-        )
+        );
+        // Built on its own: with the others, cargo would unify its `wit-bindgen` features
+        // with the SDK's and link std into this `no_std` guest.
+        build_guests(&env, &["guest-echo-minimal"]);
+        dir
     });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} missing", path.display());

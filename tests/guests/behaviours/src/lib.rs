@@ -113,19 +113,28 @@ fn handle(event: Event) -> Result<Vec<Event>> {
             Ok(vec![event.with_data("text/plain", n.to_string())])
         }
         "scribble" => {
-            // Writes to every page of 2 MiB of zero-initialised memory, more than the host
-            // keeps resident and resets in place per memory slot, and counts the pages it
-            // found already written: a dirty page carried over from a previous instance.
-            const PAGE_WORDS: usize = 4096 / 4;
-            static AREA: [AtomicU32; (2 << 20) / 4] = [const { AtomicU32::new(0) }; (2 << 20) / 4];
-            let mut dirty = 0;
-            for page in AREA.chunks(PAGE_WORDS) {
-                for word in [&page[0], &page[PAGE_WORDS - 1]] {
-                    if word.swap(0x5ca1_ab1e, Ordering::Relaxed) != 0 {
-                        dirty += 1;
-                    }
-                }
-            }
+            // Writes to every page of a 512 KiB zero-initialised static area (so the memory
+            // stays small enough for the host to run the next event in the same store) and
+            // counts the pages it found already written: a dirty page carried over from a
+            // previous instance.
+            static AREA: [AtomicU32; (512 << 10) / 4] =
+                [const { AtomicU32::new(0) }; (512 << 10) / 4];
+            let dirty = scribble(AREA.as_ptr().cast_mut().cast(), AREA.len() * 4);
+            Ok(vec![event.with_data("text/plain", dirty.to_string())])
+        }
+        "scribble.grow" => {
+            // The same on 2 MiB the allocator takes fresh from `memory.grow` (which Wasm
+            // guarantees zeroed) without clearing it: more than the host keeps resident and
+            // resets in place per memory slot.
+            let layout = std::alloc::Layout::from_size_align(2 << 20, 4096).unwrap();
+            // SAFETY: a valid, non-zero layout; scribble stays inside the block.
+            let dirty = unsafe {
+                let area = std::alloc::alloc(layout);
+                assert!(!area.is_null());
+                let dirty = scribble(area, layout.size());
+                std::alloc::dealloc(area, layout);
+                dirty
+            };
             Ok(vec![event.with_data("text/plain", dirty.to_string())])
         }
         // Hostile: more than the host lets one event hand it.
@@ -148,4 +157,25 @@ fn handle(event: Event) -> Result<Vec<Event>> {
         }
         other => Err(Error::permanent(format!("unknown behaviour {other}"))),
     }
+}
+
+/// Writes a mark to the first and last word of every 4 KiB page of `len` bytes at `area`,
+/// returning how many of those words were not zero before.
+fn scribble(area: *mut u8, len: usize) -> usize {
+    const PAGE_WORDS: usize = 4096 / 4;
+    let words = area.cast::<u32>();
+    let mut dirty = 0;
+    for page in 0..len / 4096 {
+        for word in [0, PAGE_WORDS - 1] {
+            // SAFETY: the caller gives `len` writable bytes; volatile so nothing is elided.
+            unsafe {
+                let p = words.add(page * PAGE_WORDS + word);
+                if p.read_volatile() != 0 {
+                    dirty += 1;
+                }
+                p.write_volatile(0x5ca1_ab1e);
+            }
+        }
+    }
+    dirty
 }
