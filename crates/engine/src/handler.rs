@@ -138,6 +138,7 @@ impl Handler {
         // A store whose event failed in any way other than the handler's own error (a trap,
         // a timeout that dropped the call midway, a limit) is dropped, never reused.
         if matches!(result, Ok(_) | Err(HandleError::Handler { .. })) && recycled.keep() {
+            recycled.store.data_mut().end_event();
             inner.idle.put(recycled);
         }
         result

@@ -111,6 +111,17 @@ pub(crate) fn new_state(
     Ok(state)
 }
 
+impl HostState {
+    /// Drops what the event opened: its resources (key-value stores, outgoing requests, WASI
+    /// streams, whose buffered output is logged now) and its WASI context. Called when an
+    /// event ends in a store that will serve another, so none of it outlives the event.
+    pub(crate) fn end_event(&mut self) {
+        self.table = ResourceTable::new();
+        self.wasi.clear();
+        self.http = WasiHttpCtx::new();
+    }
+}
+
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {

@@ -110,6 +110,11 @@ impl LazyWasi {
         })
     }
 
+    /// Drops the context (its streams flush what they buffered), to be rebuilt on next use.
+    pub(crate) fn clear(&mut self) {
+        self.ctx = None;
+    }
+
     /// The context, built now if this is the first call.
     pub(crate) fn get(&mut self) -> &mut WasiCtx {
         let LazyWasi {

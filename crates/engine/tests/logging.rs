@@ -41,6 +41,14 @@ fn guest_output_and_logs_go_to_tracing() {
         e.set_id("ev-77").unwrap();
         let out = h.handle(e, Arc::new(CollectingPublisher::default())).await;
         assert_eq!(out, Ok(vec![]));
+        // Logged by the time the event is over, though the handler (and the store its
+        // instance ran in, kept for a later event) lives on.
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("and a last line without a newline"),
+            "the unterminated last line is not logged:\n{text}"
+        );
+        drop(h);
     });
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let printed = text

@@ -80,6 +80,9 @@ fn handle(event: Event) -> Result<Vec<Event>> {
         }
         "log" => {
             println!("printed by the guest");
+            // A last line without a newline, flushed to the host: logged when the event ends.
+            print!("and a last line without a newline");
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
             spindle_sdk::log::info("logged by the guest", &[("id", event.id())]);
             Ok(vec![])
         }
