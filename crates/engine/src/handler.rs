@@ -4,7 +4,7 @@ use crate::bindings::{self, HandlerPre};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::host::{ComponentShared, HostState, new_state, new_store};
+use crate::host::{ComponentShared, HostState, new_state, store_for};
 use crate::publisher::Publisher;
 use crate::recycle::{IdleStores, RecycledStore};
 use crate::wasi::ResolvedGrants;
@@ -108,29 +108,20 @@ impl Handler {
         let _permit = inner.slots.try_acquire().map_err(|_| HandleError::Busy {
             component: name.to_string(),
         })?;
+        let state = new_state(
+            &inner.engine,
+            &inner.shared,
+            &inner.grants,
+            &inner.limits,
+            publisher,
+        )?;
         let mut recycled = match inner.idle.take() {
             Some(mut recycled) => {
-                let state = new_state(
-                    &inner.engine,
-                    &inner.shared,
-                    &inner.grants,
-                    &inner.limits,
-                    publisher,
-                )?;
-                let deadline = state.deadline;
-                // The previous event's host state (its resources, budget, publisher) goes.
-                *recycled.store.data_mut() = state;
-                arm_deadline(&mut recycled.store, deadline);
+                recycled.begin_event(state);
                 recycled
             }
             None => RecycledStore::new(
-                new_store(
-                    &inner.engine,
-                    &inner.shared,
-                    &inner.grants,
-                    &inner.limits,
-                    publisher,
-                )?,
+                store_for(&inner.engine, state),
                 inner.engine.inner.recycle.clone(),
             ),
         };
@@ -138,7 +129,6 @@ impl Handler {
         // A store whose event failed in any way other than the handler's own error (a trap,
         // a timeout that dropped the call midway, a limit) is dropped, never reused.
         if matches!(result, Ok(_) | Err(HandleError::Handler { .. })) && recycled.keep() {
-            recycled.store.data_mut().end_event();
             inner.idle.put(recycled);
         }
         result

@@ -61,7 +61,7 @@ pub(crate) struct HostState {
 
 /// A new store for a component's instances: the first event's (or the request's) host state
 /// under the component's limits, with its memory cap and its deadline armed. Both executors
-/// start a call here or, for a handler's recycled store, at [`new_state`].
+/// start a call here, or in a handler's recycled store (see `recycle`).
 pub(crate) fn new_store(
     engine: &Engine,
     shared: &Arc<ComponentShared>,
@@ -70,11 +70,16 @@ pub(crate) fn new_store(
     publisher: Arc<dyn Publisher>,
 ) -> Result<Store<HostState>, HandleError> {
     let state = new_state(engine, shared, grants, limits, publisher)?;
+    Ok(store_for(engine, state))
+}
+
+/// A new store holding `state`, with its memory cap and its deadline armed.
+pub(crate) fn store_for(engine: &Engine, state: HostState) -> Store<HostState> {
     let deadline = state.deadline;
     let mut store = Store::new(&engine.inner.wasmtime, state);
     store.limiter(|s| &mut s.limiter);
     arm_deadline(&mut store, deadline);
-    Ok(store)
+    store
 }
 
 /// The host state of one event (or request): what it may publish, log, open and call, and

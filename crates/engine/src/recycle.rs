@@ -15,6 +15,7 @@
 //! ([`crate::EngineConfig::recycled_instances`]), so no live event is ever refused a slot
 //! because finished ones hold it.
 
+use crate::handler::arm_deadline;
 use crate::host::HostState;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -75,9 +76,17 @@ impl RecycledStore {
         }
     }
 
+    /// Makes `state` (the next event's host state) the store's, with its deadline armed.
+    pub(crate) fn begin_event(&mut self, state: HostState) {
+        let deadline = state.deadline;
+        *self.store.data_mut() = state;
+        arm_deadline(&mut self.store, deadline);
+    }
+
     /// After an event that succeeded: whether this store may serve another one. It may if it
     /// has served fewer than [`EVENTS_PER_STORE`], its last instance's memory stayed within
-    /// [`MAX_KEPT_MEMORY`] and the budget has room for the finished instance.
+    /// [`MAX_KEPT_MEMORY`] and the budget has room for the finished instance. A kept store
+    /// drops what the event opened at once ([`HostState::end_event`]).
     pub(crate) fn keep(&mut self) -> bool {
         if self.finished + 1 >= EVENTS_PER_STORE
             || self.store.data().limiter.largest_memory() > MAX_KEPT_MEMORY
@@ -86,6 +95,7 @@ impl RecycledStore {
             return false;
         }
         self.finished += 1;
+        self.store.data_mut().end_event();
         true
     }
 }
