@@ -1,7 +1,7 @@
 //! Stores that serve several events in turn, each event in a fresh instance of its own.
 //!
 //! Creating a wasmtime `Store`, registering the component's modules in it and dropping it
-//! again was about a fifth of an echo event's CPU. A store can hold many instances, so a
+//! again was about a sixth of an echo event's CPU. A store can hold many instances, so a
 //! handler keeps the stores of finished events and instantiates the next event's component
 //! afresh in one of them: the event still gets new linear memory, globals, tables and host
 //! state (the old instance stays in the store, unreachable, and is never entered again).
