@@ -119,15 +119,7 @@ fn node(dir: &Path, i: usize, nats: Option<&NatsNode>) -> Up {
 async fn create_subscription_retrying(admin: &str, body: serde_json::Value) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let created = reqwest::Client::new()
-            .post(format!("{admin}/subscriptions"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = created.status().as_u16();
-        let text = created.text().await.unwrap();
+        let (status, text) = running::post_subscription(admin, &body).await;
         if status == 201 {
             return serde_json::from_str(&text).unwrap();
         }
@@ -139,9 +131,10 @@ async fn create_subscription_retrying(admin: &str, body: serde_json::Value) -> s
     }
 }
 
-/// An app on two nodes joined to the machine's NATS (127.0.0.1:4222), whose `/events` route
-/// only feeds subscriptions; its directory goes when the first value is dropped.
-fn two_node_events_app(name: &str) -> (tempfile::TempDir, Vec<Up>) {
+/// An app named `name` (and a fresh suffix) on two nodes joined to the machine's NATS
+/// (127.0.0.1:4222), its triggers and components given by `rest` (manifest tables); its
+/// directory goes when the first value is dropped.
+fn two_node_app(name: &str, rest: &str) -> (tempfile::TempDir, Vec<Up>) {
     let dir = tempfile::tempdir().unwrap();
     let run = uuid::Uuid::new_v4().simple().to_string();
     write_manifest(
@@ -153,13 +146,16 @@ name = "{name}-{run}"
 [application.cluster]
 nats = "nats://127.0.0.1:4222"
 
-[[trigger.http]]
-route = "/events"
-"#
+{rest}"#
         ),
     );
     let nodes = (0..2).map(|i| node(dir.path(), i, None)).collect();
     (dir, nodes)
+}
+
+/// [`two_node_app`] whose `/events` route only feeds subscriptions.
+fn two_node_events_app(name: &str) -> (tempfile::TempDir, Vec<Up>) {
+    two_node_app(name, "[[trigger.http]]\nroute = \"/events\"\n")
 }
 
 /// Creates a subscription through the first node and waits until every node shows it;
@@ -412,22 +408,15 @@ fn kill_9(node: &NatsNode) {
 #[test]
 fn a_broker_trigger_on_two_nodes_handles_each_message_once() {
     let echo = support::guest("guest_echo");
-    let dir = tempfile::tempdir().unwrap();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (input, output) = (
         format!("spindle.cl.in.{run}"),
         format!("spindle.cl.out.{run}"),
     );
-    write_manifest(
-        dir.path(),
+    let (_dir, nodes) = two_node_app(
+        "shared",
         &format!(
-            r#"spindle_manifest_version = 1
-[application]
-name = "shared-{run}"
-[application.cluster]
-nats = "nats://127.0.0.1:4222"
-
-[[trigger.nats]]
+            r#"[[trigger.nats]]
 subject = "{input}"
 component = "echo"
 
@@ -443,7 +432,6 @@ out = {{ uri = "nats://127.0.0.1:4222/{output}", mode = "structured" }}
     runtime.block_on(async {
         let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
         let mut results = client.subscribe(output.clone()).await.unwrap();
-        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
         assert!(
             nodes
                 .iter()
@@ -571,18 +559,10 @@ fn a_rate_limit_holds_across_nodes() {
 /// answered `202` without running the handler when it is re-sent through another.
 #[test]
 fn a_route_dedup_window_holds_across_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    write_manifest(
-        dir.path(),
+    let (_dir, nodes) = two_node_app(
+        "route-dedup",
         &format!(
-            r#"spindle_manifest_version = 1
-[application]
-name = "route-dedup-{run}"
-[application.cluster]
-nats = "nats://127.0.0.1:4222"
-
-[[trigger.http]]
+            r#"[[trigger.http]]
 route = "/once"
 component = "behaviours"
 dedup_window = "10m"
@@ -596,7 +576,6 @@ key_value_stores = ["default"]
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let nodes: Vec<Up> = (0..2).map(|i| node(dir.path(), i, None)).collect();
         let counter = event("e-1", "kv.counter");
         let (status, body) = post(&format!("{}/once", nodes[0].http), &counter).await;
         assert_eq!((status, body.as_str()), (200, "1"));

@@ -22,16 +22,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Creates a subscription; the status and the body.
 fn create(admin: &str, body: serde_json::Value) -> (u16, String) {
-    rt().block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{admin}/subscriptions"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
+    rt().block_on(running::post_subscription(admin, &body))
 }
 
 /// A plain HTTP server that counts the requests it gets.

@@ -133,9 +133,8 @@ pub async fn wait_for_dead_letters(admin: &str, count: usize) -> Vec<serde_json:
     }
 }
 
-/// Creates a subscription through the admin API (`POST /subscriptions`), expecting `201`;
-/// returns the stored subscription.
-pub async fn create_subscription(admin: &str, body: serde_json::Value) -> serde_json::Value {
+/// `POST /subscriptions` through the admin API at `admin`: the status and the body.
+pub async fn post_subscription(admin: &str, body: &serde_json::Value) -> (u16, String) {
     let created = reqwest::Client::new()
         .post(format!("{admin}/subscriptions"))
         .header("content-type", "application/json")
@@ -143,8 +142,14 @@ pub async fn create_subscription(admin: &str, body: serde_json::Value) -> serde_
         .send()
         .await
         .unwrap();
-    let status = created.status();
-    let text = created.text().await.unwrap();
+    let status = created.status().as_u16();
+    (status, created.text().await.unwrap())
+}
+
+/// Creates a subscription through the admin API (`POST /subscriptions`), expecting `201`;
+/// returns the stored subscription.
+pub async fn create_subscription(admin: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, text) = post_subscription(admin, &body).await;
     assert_eq!(status, 201, "{text}");
     serde_json::from_str(&text).unwrap()
 }
